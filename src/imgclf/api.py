@@ -1,0 +1,75 @@
+"""The Python API. The CLI calls these functions; notebooks call them directly.
+
+Every function takes the data plus config keys as keyword arguments (the same names as the
+CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from imgclf.config import Config, build_config, load_yaml
+from imgclf.data.inspect import DataReport
+from imgclf.data.prepare import PreparedData, prepare_data
+from imgclf.data.preview import sample_images, save_image_grid
+from imgclf.data.sources import DataLike
+
+
+def make_config(config: str | Path | dict | Config | None = None, **overrides: Any) -> Config:
+    """Defaults < YAML file or dict < keyword overrides, validated once."""
+    if isinstance(config, Config):
+        base = config.model_dump()
+    elif isinstance(config, str | Path):
+        base = load_yaml(config)
+    else:
+        base = dict(config or {})
+    return build_config(base, **overrides)
+
+
+def load_data(
+    data: DataLike, config: str | Path | dict | Config | None = None, **overrides: Any
+) -> PreparedData:
+    """Read, scan, split and decode ``data`` once into the cache, ready for a batch loader."""
+    cfg = make_config(config, **overrides)
+    return prepare_data(data, cfg, decode=True, progress=overrides.get("progress", True))
+
+
+def inspect(
+    data: DataLike,
+    out: str | Path | None = None,
+    config: str | Path | dict | Config | None = None,
+    grid: bool = True,
+    progress: bool = True,
+    **overrides: Any,
+) -> DataReport:
+    """Scan ``data`` and report its classes, splits, image facts and problems.
+
+    Args:
+        data: folder, CSV, .npz, built-in set name, DataFrame or (images, labels).
+        out: folder for ``inspect.json`` and ``samples.png``; None writes nothing.
+        config: a YAML file, dict or Config under the keyword overrides.
+        grid: draw the 5x5 sample grid.
+        progress: show progress bars.
+        **overrides: config keys, e.g. ``val_split=0.1, seed=3, data_dir="..."``.
+    """
+    cfg = make_config(config, **overrides)
+    prepared = prepare_data(data, cfg, decode=False, progress=progress)
+    report = prepared.report
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if grid:
+            images, titles = sample_images(prepared.source, prepared.records, seed=cfg.seed)
+            report.files["sample grid"] = str(save_image_grid(images, titles, out / "samples.png"))
+        report.files["report"] = str(out / "inspect.json")
+        (out / "inspect.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    return report
+
+
+def default_inspect_dir(data: DataLike) -> Path:
+    """runs/inspect/<a file-system-safe name for the data>."""
+    name = Path(str(data)).name if isinstance(data, str | Path) else type(data).__name__
+    return Path("runs") / "inspect" / (re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "data")

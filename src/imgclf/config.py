@@ -1,0 +1,228 @@
+"""The one typed config schema behind the CLI flags, the Python keyword arguments and YAML keys.
+
+Precedence is defaults < YAML file < flags / keyword arguments. Unknown keys fail with a
+"did you mean" suggestion. Later rooms (model, train, run) add their sections here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from imgclf.errors import ConfigError, did_you_mean
+
+FitPolicy = Literal["resize", "center_crop", "letterbox"]
+ColorMode = Literal["auto", "rgb", "grayscale"]
+FillMode = Literal["nearest", "constant", "reflect", "wrap"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the images come from and how each is decoded once into the cache."""
+
+    source: str | None = Field(
+        None, description="Class-folder tree, CSV file, .npz file or built-in set name."
+    )
+    data_dir: Path | None = Field(
+        None, description="Folder of built-in sets (else $IMGCLF_DATA_DIR, else ~/.cache)."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Decoded-image cache (else $IMGCLF_CACHE_DIR, else ~/.cache/imgclf)."
+    )
+    download: bool = Field(True, description="Download missing built-in sets.")
+    path_column: str = "path"
+    label_column: str = "label"
+    split_column: str = "split"
+    val_split: float = Field(0.2, ge=0.0, lt=1.0)
+    test_split: float = Field(0.0, ge=0.0, lt=1.0)
+    image_size: tuple[int, int] | None = Field(
+        None, description="(height, width); one int means square; None: the images' own size."
+    )
+    fit: FitPolicy = Field("resize", description="resize (squash), center_crop or letterbox.")
+    color_mode: ColorMode = "auto"
+    workers: int | None = Field(None, ge=1, description="Decoding processes (None: all cores).")
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _square(cls, value: Any) -> Any:
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            value = int(value)
+            return (value, value)
+        return value
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError(f"image_size must be positive, received {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _splits_leave_training_data(self) -> DataConfig:
+        if self.val_split + self.test_split >= 1.0:
+            raise ValueError(
+                f"val_split + test_split must be below 1, received "
+                f"{self.val_split} + {self.test_split}"
+            )
+        return self
+
+
+class AugmentConfig(_Section):
+    """Training-time augmentation. The names are Keras ImageDataGenerator's, plus modern options."""
+
+    rotation_range: float = Field(0.0, ge=0.0, le=180.0, description="Degrees, +-.")
+    width_shift_range: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of width, +-.")
+    height_shift_range: float = Field(0.0, ge=0.0, lt=1.0, description="Fraction of height, +-.")
+    shear_range: float = Field(0.0, ge=0.0, lt=90.0, description="Shear angle in degrees, +-.")
+    zoom_range: tuple[float, float] = Field(
+        (1.0, 1.0), description="z or [lower, upper]; z means [1-z, 1+z], per axis as in Keras."
+    )
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    fill_mode: FillMode = "nearest"
+    cval: float = Field(0.0, ge=0.0, le=255.0, description="Fill value for fill_mode=constant.")
+    brightness_range: tuple[float, float] | None = None
+    rescale: float = Field(1 / 255, gt=0.0, description="Pixel factor for every split, as Keras.")
+    randaugment: bool = False
+    trivialaugment: bool = False
+    random_erasing: float = Field(0.0, ge=0.0, le=1.0, description="Probability per image.")
+    mixup: float = Field(0.0, ge=0.0, description="Beta alpha; 0 disables.")
+    cutmix: float = Field(0.0, ge=0.0, description="Beta alpha; 0 disables.")
+
+    @field_validator("zoom_range", mode="before")
+    @classmethod
+    def _zoom_pair(cls, value: Any) -> Any:
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            z = float(value)
+            if not 0.0 <= z < 1.0:
+                raise ValueError(f"a single zoom_range must be in [0, 1), received {z}")
+            return (1.0 - z, 1.0 + z)
+        return value
+
+    @field_validator("zoom_range", "brightness_range")
+    @classmethod
+    def _ordered_positive(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not (0.0 < value[0] <= value[1] and math.isfinite(value[1])):
+            raise ValueError(f"must be [lower, upper] with 0 < lower <= upper, received {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> AugmentConfig:
+        if self.randaugment and self.trivialaugment:
+            raise ValueError("choose one of randaugment and trivialaugment, not both")
+        return self
+
+    @property
+    def geometric(self) -> bool:
+        """Whether any affine knob (rotation, shift, shear, zoom) is active."""
+        return bool(
+            self.rotation_range
+            or self.width_shift_range
+            or self.height_shift_range
+            or self.shear_range
+            or self.zoom_range != (1.0, 1.0)
+        )
+
+
+class Config(_Section):
+    """The whole resolved configuration of a run."""
+
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+
+SECTIONS = ("data", "augment")
+
+
+def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config:
+    """Validate nested YAML-like ``base`` plus flat or dotted overrides into a Config.
+
+    Flat keyword names (``val_split=0.1``) are routed to the one section that owns them, so
+    ``ImageClassifier(val_split=0.1)``, ``--val-split 0.1`` and ``data: {val_split: 0.1}`` agree.
+    """
+    merged: dict[str, Any] = {
+        k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()
+    }
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, name = _route(key)
+        if section is None:
+            merged[name] = value
+        else:
+            merged.setdefault(section, {})[name] = value
+    _check_keys(merged)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a plain dict, with clear errors for missing or bad files."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Pass an existing YAML file.")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"Config file {path} must hold a mapping of sections, received {type(loaded).__name__}."
+        )
+    return loaded
+
+
+def _route(key: str) -> tuple[str | None, str]:
+    if "." in key:
+        section, name = key.split(".", 1)
+        return section, name
+    if key in Config.model_fields:
+        return None, key
+    owners = [s for s in SECTIONS if key in _section_model(s).model_fields]
+    return (owners[0], key) if owners else (None, key)
+
+
+def _section_model(section: str) -> type[_Section]:
+    return Config.model_fields[section].annotation  # type: ignore[return-value]
+
+
+def _all_keys() -> list[str]:
+    keys = [k for k in Config.model_fields if k not in SECTIONS]
+    for section in SECTIONS:
+        keys += list(_section_model(section).model_fields)
+    return keys
+
+
+def _check_keys(merged: dict[str, Any]) -> None:
+    for key, value in merged.items():
+        if key not in Config.model_fields:
+            raise ConfigError(f"Unknown config key '{key}'.{did_you_mean(key, _all_keys())}")
+        if key in SECTIONS and isinstance(value, dict):
+            fields = _section_model(key).model_fields
+            for name in value:
+                if name not in fields:
+                    raise ConfigError(
+                        f"Unknown key '{name}' in section '{key}'.{did_you_mean(name, fields)} "
+                        f"Allowed: {', '.join(fields)}."
+                    )
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{where}: {err['msg']} (received {err.get('input')!r})")
+    return "Invalid config: " + "; ".join(lines)

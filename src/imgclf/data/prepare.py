@@ -1,0 +1,118 @@
+"""From any data to what training needs: scanned, split and decoded once.
+
+``prepare_data`` reads the source, runs the (cached) scan so bad files are found once and left
+out with their reason, makes the splits, and builds (or reuses) the decoded-image cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imgclf.config import Config
+from imgclf.data.cache import ImageCache, build_image_cache
+from imgclf.data.decode import FileRecord, display_path, is_grayscale_mode
+from imgclf.data.inspect import DataReport, build_report
+from imgclf.data.scan import scan_source
+from imgclf.data.source import DataSource
+from imgclf.data.sources import DataLike, read_source
+from imgclf.data.splits import Splits, make_splits
+
+DEFAULT_IMAGE_SIZE = (224, 224)
+
+
+@dataclass
+class PreparedData:
+    """A scanned, split and (optionally) decoded data source; rows align with ``source``."""
+
+    source: DataSource
+    records: list[FileRecord]
+    splits: Splits
+    report: DataReport
+    image_size: tuple[int, int]
+    color_mode: str
+    cache: ImageCache | None = None
+
+    @property
+    def classes(self) -> list[str]:
+        return self.source.classes
+
+
+def prepare_data(
+    data: DataLike,
+    config: Config,
+    decode: bool = True,
+    progress: bool = True,
+    default_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+) -> PreparedData:
+    """Read, scan, split and (when ``decode``) cache the images of ``data``."""
+    cfg = config.data
+    source = read_source(data, cfg)
+    records = scan_source(source, cfg.cache_dir, cfg.workers, progress)
+    usable = np.array([r.ok for r in records], dtype=bool)
+    splits = make_splits(
+        source.labels,
+        source.classes,
+        source.splits,
+        cfg.val_split,
+        cfg.test_split,
+        config.seed,
+        usable,
+    )
+    prepared = PreparedData(
+        source=source,
+        records=records,
+        splits=splits,
+        report=build_report(source, records, splits),
+        image_size=resolve_image_size(cfg.image_size, records, default_size),
+        color_mode=resolve_color_mode(cfg.color_mode, records),
+    )
+    if decode:
+        prepared.cache = build_image_cache(
+            source,
+            prepared.image_size,
+            cfg.fit,
+            prepared.color_mode,
+            cfg.cache_dir,
+            cfg.workers,
+            progress,
+        )
+        _drop_rows_that_failed(prepared)
+    return prepared
+
+
+def resolve_image_size(
+    requested: tuple[int, int] | None,
+    records: list[FileRecord],
+    default: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+) -> tuple[int, int]:
+    """The requested size, else the images' own size when they all share one, else ``default``."""
+    if requested is not None:
+        return requested
+    sizes = {(r.height, r.width) for r in records if r.ok}
+    return sizes.pop() if len(sizes) == 1 else default
+
+
+def resolve_color_mode(requested: str, records: list[FileRecord]) -> str:
+    """'auto' becomes 'grayscale' when every usable image is grayscale, else 'rgb'."""
+    if requested != "auto":
+        return requested
+    modes = {r.mode for r in records if r.ok}
+    return "grayscale" if modes and all(is_grayscale_mode(m) for m in modes) else "rgb"
+
+
+def _drop_rows_that_failed(prepared: PreparedData) -> None:
+    """Files that changed between scan and decode and no longer decode leave every split."""
+    failed = {i: r for i, r in prepared.cache.reasons.items() if prepared.records[i].ok}
+    if not failed:
+        return
+    bad = np.fromiter(failed, dtype=np.int64)
+    splits = prepared.splits
+    splits.train, splits.val, splits.test = (
+        np.setdiff1d(index, bad) for index in (splits.train, splits.val, splits.test)
+    )
+    prepared.report.problems += [
+        {"path": display_path(prepared.source.item_name(i)), "reason": reason}
+        for i, reason in failed.items()
+    ]

@@ -1,0 +1,71 @@
+"""One entry point for every kind of data: ``read_source(data, config) -> DataSource``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgclf.config import DataConfig
+from imgclf.data.arrays import read_npz, to_uint8_images
+from imgclf.data.builtin import list_datasets, load_builtin
+from imgclf.data.folder import read_folder
+from imgclf.data.source import DataSource, encode_labels
+from imgclf.data.table import read_csv, read_frame
+from imgclf.errors import DataError, did_you_mean
+
+DataLike = DataSource | str | os.PathLike | tuple | Any  # Any: a pandas DataFrame
+
+
+def read_source(data: DataLike, config: DataConfig | None = None) -> DataSource:
+    """Read a folder tree, CSV, .npz, built-in name, DataFrame or (images, labels) pair.
+
+    A string that is not an existing path is looked up among the built-in sets.
+    """
+    config = config or DataConfig()
+    if isinstance(data, DataSource):
+        return data
+    if isinstance(data, tuple):
+        return _from_arrays(*data)
+    if _is_frame(data):
+        return read_frame(data, None, config.path_column, config.label_column, config.split_column)
+    if not isinstance(data, str | os.PathLike):
+        raise DataError(
+            "data must be a folder, CSV or .npz path, a built-in set name, a pandas DataFrame "
+            f"or an (images, labels) tuple; received {type(data).__name__}."
+        )
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return read_folder(path)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".tsv", ".txt"):
+            return read_csv(path, config.path_column, config.label_column, config.split_column)
+        if suffix == ".npz":
+            return read_npz(path)
+        raise DataError(
+            f"{path} is a {suffix or 'extension-less'} file; expected a folder, a .csv or an .npz."
+        )
+    if str(data).lower() in list_datasets():
+        return load_builtin(str(data).lower(), config.data_dir, config.download)
+    hint = did_you_mean(str(data), list_datasets())
+    raise DataError(
+        f"{data} does not exist and is not a built-in set.{hint}"
+        f" Pass an existing folder, .csv or .npz, or one of: {', '.join(list_datasets())}."
+    )
+
+
+def _from_arrays(images: Any, labels: Any, *rest: Any) -> DataSource:
+    if rest:
+        raise DataError("An array source is an (images, labels) pair; received more items.")
+    images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
+    if len(images) != len(labels):
+        raise DataError(f"{len(images)} images but {len(labels)} labels; they must match.")
+    classes, encoded = encode_labels(labels.tolist())
+    return DataSource("arrays", classes, encoded, images=to_uint8_images(images, "images"))
+
+
+def _is_frame(data: Any) -> bool:
+    return type(data).__name__ == "DataFrame" and hasattr(data, "columns")

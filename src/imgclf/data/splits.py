@@ -1,0 +1,111 @@
+"""Stratified train / val / test splits with a seed; explicit splits from the source win.
+
+A split the source already has (val/test folders, a CSV split column, MNIST's test set) is kept.
+A split it lacks is carved out of the training items with scikit-learn's stratified
+``train_test_split``. Classes too small to give every split an image stay in train, with a
+warning that names them, instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imgclf.errors import DataError
+
+
+@dataclass
+class Splits:
+    """Item indices of each split, and warnings about classes that could not be split."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    def assignment(self, n: int) -> np.ndarray:
+        """The split name of each of ``n`` items ('' for items in no split)."""
+        names = np.full(n, "", dtype=object)
+        for name, index in self.as_dict().items():
+            names[index] = name
+        return names
+
+
+def make_splits(
+    labels: np.ndarray,
+    classes: list[str],
+    explicit: np.ndarray | None = None,
+    val_split: float = 0.2,
+    test_split: float = 0.0,
+    seed: int = 0,
+    usable: np.ndarray | None = None,
+) -> Splits:
+    """Split item indices into train/val/test, stratified by label.
+
+    Args:
+        labels: integer label per item.
+        classes: class names, for messages.
+        explicit: split name per item ('train', 'val', 'test') from the source, or None.
+        val_split: fraction of the training items for validation when there is no explicit val.
+        test_split: fraction of all items for test when there is no explicit test.
+        seed: the random seed; the same seed gives the same split.
+        usable: boolean mask of items to use (bad files are False).
+    """
+    everything = np.arange(len(labels))
+    usable = np.ones(len(labels), bool) if usable is None else np.asarray(usable, bool)
+    if explicit is None:
+        explicit = np.full(len(labels), "train", dtype=object)
+    given = {name: everything[(explicit == name) & usable] for name in ("train", "val", "test")}
+    if len(given["train"]) == 0:
+        raise DataError("There are no usable training images. Check the data report.")
+    warnings: list[str] = []
+    train, test = given["train"], given["test"]
+    if len(test) == 0 and test_split > 0:
+        train, test = _carve(train, labels, classes, test_split, seed, "test", warnings)
+    val = given["val"]
+    if len(val) == 0 and val_split > 0:
+        fraction = val_split / (1.0 - test_split) if len(given["test"]) == 0 else val_split
+        train, val = _carve(train, labels, classes, min(fraction, 0.9), seed + 1, "val", warnings)
+    return Splits(np.sort(train), np.sort(val), np.sort(test), warnings)
+
+
+def _carve(
+    pool: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    fraction: float,
+    seed: int,
+    name: str,
+    warnings: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Take a stratified ``fraction`` of ``pool`` out as split ``name``."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(labels[pool], minlength=len(classes))
+    tiny = [c for c in np.flatnonzero(counts) if counts[c] < 2]
+    if tiny:
+        names = ", ".join(f"'{classes[c]}' ({counts[c]})" for c in tiny)
+        warnings.append(
+            f"classes with fewer than 2 images stay in train, none in {name}: {names}. "
+            "Add images to these classes for a fair evaluation."
+        )
+    splittable = pool[~np.isin(labels[pool], tiny)]
+    if len(splittable) == 0:
+        return pool, np.empty(0, dtype=np.int64)
+    n_classes = len(np.unique(labels[splittable]))
+    n_out = int(np.ceil(fraction * len(splittable)))
+    if n_out < n_classes or len(splittable) - n_out < n_classes:
+        raise DataError(
+            f"Cannot make a stratified {name} split of {fraction:.0%} from {len(splittable)} "
+            f"images in {n_classes} classes: each split needs at least one image per class. "
+            f"Add images, or change {name}_split (0 disables it)."
+        )
+    keep, out = train_test_split(
+        splittable, test_size=n_out, stratify=labels[splittable], random_state=seed
+    )
+    keep = np.concatenate([keep, pool[np.isin(labels[pool], tiny)]])
+    return keep.astype(np.int64), np.asarray(out, dtype=np.int64)

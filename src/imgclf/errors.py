@@ -1,0 +1,31 @@
+"""One error hierarchy. The CLI prints the message of any ImgclfError and exits with code 2.
+
+Messages say what is wrong, where, what is allowed, what was received, and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ImgclfError(Exception):
+    """Base class of every error imgclf raises on purpose (bad input, bad config, ...)."""
+
+
+class ConfigError(ImgclfError, ValueError):
+    """A configuration value, flag or keyword argument is invalid."""
+
+
+class DataError(ImgclfError, ValueError):
+    """The data cannot be read or used: missing path, empty class, broken table or array."""
+
+
+class ModelError(ImgclfError, ValueError):
+    """A model name, spec, weight file or bundle is invalid."""
+
+
+def did_you_mean(received: str, allowed: Iterable[str]) -> str:
+    """A ' Did you mean 'x'?' suffix for error messages, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(received), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
