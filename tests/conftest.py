@@ -36,3 +36,86 @@ def shared_datasets() -> Path:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def _png_bomb(path: Path, side: int = 20000) -> None:
+    """A valid tiny PNG whose header claims side x side pixels (a decompression bomb)."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", side, side)
+    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17])) & 0xFFFFFFFF
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    path.write_bytes(bytes(data))
+
+
+def _exif_rotated(path: Path) -> None:
+    """A 20x10 JPEG, red left half and blue right half, with EXIF orientation 6 (rotate 90 CW).
+
+    Displayed upright it is 10 wide and 20 tall with red on top.
+    """
+    from PIL import Image
+
+    img = Image.new("RGB", (20, 10), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(path, format="JPEG", quality=95, exif=exif)
+
+
+@pytest.fixture
+def image_corpus(tmp_path: Path) -> Path:
+    """A class-folder tree with every kind of good and bad file users have.
+
+    Good (used): RGB JPEG, PNG, upper-case .JPEG, CMYK JPEG, RGBA, LA, palette with
+    transparency, 16-bit PNG, EXIF-rotated JPEG, 1x1 BMP, PNG named .jpg, non-UTF-8 file name,
+    a class with one image. Bad (left out, with a reason): truncated JPEG, zero-byte file, text
+    named .jpg, a bomb header, a hidden file, a .txt, a symlink loop, a self-looping link, an
+    empty class folder.
+    """
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "corpus"
+    cats, dogs, single = root / "cats", root / "dogs", root / "single"
+    for folder in (cats, dogs, single, root / "empty_class"):
+        folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def noise(size=(24, 16)):
+        return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+    noise((64, 48)).save(cats / "good1.jpg", quality=90)
+    noise().save(cats / "good2.png")
+    noise().save(cats / "upper.JPEG", format="JPEG")
+    noise().convert("CMYK").save(cats / "cmyk.jpg", format="JPEG")
+    noise().convert("RGBA").save(cats / "rgba.png")
+    noise().convert("LA").save(cats / "la.png")
+    pal = noise().convert("P")
+    pal.info["transparency"] = 0
+    pal.save(cats / "palette.png", transparency=0)
+    Image.fromarray(rng.integers(0, 65536, (16, 24), dtype=np.uint16)).save(cats / "sixteen.png")
+    _exif_rotated(cats / "exif.jpg")
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(cats / "one.bmp")
+    good = (cats / "good1.jpg").read_bytes()
+    (cats / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (cats / "empty.jpg").write_bytes(b"")
+    (cats / "text.jpg").write_text("this is not an image\n")
+    _png_bomb(cats / "bomb.png")
+    (cats / ".hidden.jpg").write_bytes(good)
+    (cats / "notes.txt").write_text("notes")
+    (cats / "loop").symlink_to(cats, target_is_directory=True)
+    (cats / "self.jpg").symlink_to(cats / "self.jpg")
+    noise().save(dogs / "dog1.jpg")
+    noise().save(dogs / "png_named.jpg", format="PNG")
+    noise().save(os.path.join(os.fsencode(dogs), b"caf\xe9.png"))
+    noise().save(single / "only.jpg")
+    return root
+

@@ -30,11 +30,14 @@ def make_config(config: str | Path | dict | Config | None = None, **overrides: A
 
 
 def load_data(
-    data: DataLike, config: str | Path | dict | Config | None = None, **overrides: Any
+    data: DataLike,
+    config: str | Path | dict | Config | None = None,
+    progress: bool = True,
+    **overrides: Any,
 ) -> PreparedData:
     """Read, scan, split and decode ``data`` once into the cache, ready for a batch loader."""
     cfg = make_config(config, **overrides)
-    return prepare_data(data, cfg, decode=True, progress=overrides.get("progress", True))
+    return prepare_data(data, cfg, decode=True, progress=progress)
 
 
 def inspect(

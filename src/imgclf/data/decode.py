@@ -144,7 +144,8 @@ def _open(data: bytes) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageDecodeError("not an image: content is no format Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageDecodeError(f"unreadable header: {exc}") from None
+        reason = "truncated" if "truncated" in str(exc).lower() else "unreadable header"
+        raise ImageDecodeError(f"{reason}: {exc}") from None
 
 
 def _load_upright(img: Image.Image) -> Image.Image:
@@ -157,7 +158,7 @@ def _load(img: Image.Image) -> None:
     try:
         img.load()
     except OSError as exc:
-        reason = "truncated" if "truncated" in str(exc) else "corrupt"
+        reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
         raise ImageDecodeError(f"{reason}: {exc}") from None
     except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(f"corrupt: {exc}") from None

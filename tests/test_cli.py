@@ -1,0 +1,98 @@
+"""The command line, through typer's CliRunner: output, files, exit codes and error lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from imgclf import __version__
+from imgclf.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for k in range(5):
+            pixels = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / cls / f"{k}.jpg")
+    return tmp_path / "data"
+
+
+def test_inspect_prints_counts_and_writes_report(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["inspect", str(folder), "--out", str(out), "--val-split", "0.4"])
+    assert result.exit_code == 0, result.output
+    assert "10 usable images" in " ".join(result.output.split())
+    assert "cat" in result.output and "dog" in result.output
+    report = json.loads((out / "inspect.json").read_text())
+    assert report["counts"]["train"] == {"cat": 3, "dog": 3}
+    assert report["counts"]["val"] == {"cat": 2, "dog": 2}
+    assert (out / "samples.png").stat().st_size > 0
+
+
+def test_inspect_json_is_machine_readable(folder: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["inspect", str(folder), "--json", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n_images"] == 10 and report["classes"] == ["cat", "dog"]
+    assert report["sizes"]["most_common"] == {"12x10": 10}
+
+
+def test_inspect_reads_config_file_and_flags_override_it(folder: Path, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("seed: 3\ndata:\n  val_split: 0.4\n")
+    args = ["inspect", str(folder), "--json", "--config", str(config), "--out", str(tmp_path)]
+    assert json.loads(runner.invoke(app, args).stdout)["counts"]["val"]["cat"] == 2
+    report = json.loads(runner.invoke(app, [*args, "--val-split", "0.2"]).stdout)
+    assert report["counts"]["val"]["cat"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "/no/such/folder"], "does not exist"),
+        (["inspect", "mnsit"], "Did you mean 'mnist'"),
+        (["inspect", "{folder}", "--val-split", "1.5"], "val_split"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line_and_exit_2(folder, args, message) -> None:
+    args = [a.replace("{folder}", str(folder)) for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_config_key_suggests_the_right_name(folder: Path, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("data:\n  val_splt: 0.1\n")
+    result = runner.invoke(app, ["inspect", str(folder), "--config", str(config)])
+    assert result.exit_code == 2
+    assert "Did you mean 'val_split'" in result.output
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = runner.invoke(app, ["--debug", "inspect", "/no/such/folder"])
+    assert result.exit_code != 0
+    assert "does not exist" in str(result.exception)
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_demo_inspects_digits_and_prints_the_report_path(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "1797 usable images" in result.output
+    assert str((tmp_path / "demo" / "inspect.json").resolve()) in result.output.replace("\n", "")
