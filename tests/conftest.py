@@ -118,4 +118,3 @@ def image_corpus(tmp_path: Path) -> Path:
     noise().save(os.path.join(os.fsencode(dogs), b"caf\xe9.png"))
     noise().save(single / "only.jpg")
     return root
-

@@ -148,8 +148,9 @@ def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config
     ``ImageClassifier(val_split=0.1)``, ``--val-split 0.1`` and ``data: {val_split: 0.1}`` agree.
     """
     merged: dict[str, Any] = {
-        k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()
-    }
+        k: dict(v) if isinstance(v, dict) else {} if v is None and k in SECTIONS else v
+        for k, v in (base or {}).items()
+    }  # an empty YAML section (``augment:``) means its defaults
     for key, value in overrides.items():
         if value is None:
             continue
@@ -157,7 +158,7 @@ def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config
         if section is None:
             merged[name] = value
         else:
-            merged.setdefault(section, {})[name] = value
+            _section_dict(merged, section, key)[name] = value
     _check_keys(merged)
     try:
         return Config.model_validate(merged)
@@ -195,6 +196,21 @@ def _route(key: str) -> tuple[str | None, str]:
     return (owners[0], key) if owners else (None, key)
 
 
+def _section_dict(merged: dict[str, Any], section: str, key: str) -> dict[str, Any]:
+    if section not in SECTIONS:
+        raise ConfigError(
+            f"Unknown config key '{key}': '{section}' is not a section."
+            f"{did_you_mean(section, SECTIONS)} Sections: {', '.join(SECTIONS)}."
+        )
+    values = merged.setdefault(section, {})
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"Config section '{section}' must be a mapping of keys, received {values!r}. "
+            f"Write it as '{section}: {{key: value}}'."
+        )
+    return values
+
+
 def _section_model(section: str) -> type[_Section]:
     return Config.model_fields[section].annotation  # type: ignore[return-value]
 
@@ -209,7 +225,11 @@ def _all_keys() -> list[str]:
 def _check_keys(merged: dict[str, Any]) -> None:
     for key, value in merged.items():
         if key not in Config.model_fields:
-            raise ConfigError(f"Unknown config key '{key}'.{did_you_mean(key, _all_keys())}")
+            hint = did_you_mean(key, [*Config.model_fields, *_all_keys()])  # sections too
+            raise ConfigError(
+                f"Unknown config key '{key}'.{hint} Top-level keys: "
+                f"{', '.join(Config.model_fields)}; section keys also work flat or dotted."
+            )
         if key in SECTIONS and isinstance(value, dict):
             fields = _section_model(key).model_fields
             for name in value:

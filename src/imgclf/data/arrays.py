@@ -28,13 +28,7 @@ def read_npz(path: str | os.PathLike) -> DataSource:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"npz file {path} does not exist. Pass an existing .npz file.")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(
-            f"npz file {path} cannot be read: {exc}. Save it with numpy.savez."
-        ) from None
+    arrays = _read_arrays(path)
     train_keys, test_keys = _layout(path, arrays)
     parts = [(train_keys, "train")] + ([(test_keys, "test")] if test_keys else [])
     images, raw_labels, splits = [], [], []
@@ -85,6 +79,34 @@ def to_uint8_images(x: np.ndarray, where: str) -> np.ndarray:
         raise DataError(f"{where} has pixels in [{low:g}, {high:g}]; expected [0, 1] or [0, 255].")
     scale = 255.0 if high <= 1.0 else 1.0
     return np.round(x.astype(np.float32) * scale).astype(np.uint8)
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the archive. The file is opened here so that it is closed on every error
+    (np.load leaks its own handle when the zip is corrupt); only zip archives reach np.load."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise DataError(
+                f"npz file {path} is not an .npz archive (a zip of .npy arrays); it starts with "
+                f"{magic!r}. Save the arrays with numpy.savez(path, x=images, y=labels)."
+            )
+        handle.seek(0)
+        try:
+            with np.load(handle, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except ValueError as exc:
+            if "allow_pickle" not in str(exc):
+                raise DataError(f"npz file {path} cannot be read: {exc}.") from None
+            raise DataError(
+                f"npz file {path} holds an object (pickled) array, which is refused: loading "
+                "pickles can run code. Save numbers or strings instead, e.g. "
+                "numpy.savez(path, x=images.astype('uint8'), y=labels.astype(str))."
+            ) from None
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise DataError(
+                f"npz file {path} cannot be read: {exc}. Save it again with numpy.savez."
+            ) from None
 
 
 def _layout(path: Path, arrays: dict) -> tuple[tuple[str, str], tuple[str, str] | None]:

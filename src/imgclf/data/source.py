@@ -88,13 +88,21 @@ class DataSource:
 
 
 def encode_labels(values) -> tuple[list[str], np.ndarray]:
-    """Class names and integer labels from raw labels: integers by value, text by name."""
-    text = [str(v).strip() for v in values]
-    if all(t.lstrip("-").isdigit() for t in text):
-        ordered = sorted({int(t) for t in text})
-        classes = [str(v) for v in ordered]
+    """Class names and integer labels from raw labels: integers by value, text by name.
+
+    Whole-number floats (1.0, 2.0 from an array saved as float) count as integers.
+    """
+    text = [_integer_text(v) for v in values]
+    if all(t.removeprefix("-").isdecimal() and t.isascii() for t in text):
+        classes = [str(v) for v in sorted({int(t) for t in text})]
         text = [str(int(t)) for t in text]
     else:
         classes = sorted(set(text))
     index = {c: k for k, c in enumerate(classes)}
     return classes, np.asarray([index[t] for t in text], dtype=np.int64)
+
+
+def _integer_text(value) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()

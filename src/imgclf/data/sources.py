@@ -28,7 +28,7 @@ def read_source(data: DataLike, config: DataConfig | None = None) -> DataSource:
     if isinstance(data, DataSource):
         return data
     if isinstance(data, tuple):
-        return _from_arrays(*data)
+        return _from_arrays(data)
     if _is_frame(data):
         return read_frame(data, None, config.path_column, config.label_column, config.split_column)
     if not isinstance(data, str | os.PathLike):
@@ -48,18 +48,23 @@ def read_source(data: DataLike, config: DataConfig | None = None) -> DataSource:
         raise DataError(
             f"{path} is a {suffix or 'extension-less'} file; expected a folder, a .csv or an .npz."
         )
-    if str(data).lower() in list_datasets():
-        return load_builtin(str(data).lower(), config.data_dir, config.download)
-    hint = did_you_mean(str(data), list_datasets())
+    key = str(data).strip().lower().replace("_", "-")  # as load_builtin: 'Fashion_MNIST' works
+    if key in list_datasets():
+        return load_builtin(key, config.data_dir, config.download)
+    hint = did_you_mean(key, list_datasets())
     raise DataError(
         f"{data} does not exist and is not a built-in set.{hint}"
         f" Pass an existing folder, .csv or .npz, or one of: {', '.join(list_datasets())}."
     )
 
 
-def _from_arrays(images: Any, labels: Any, *rest: Any) -> DataSource:
-    if rest:
-        raise DataError("An array source is an (images, labels) pair; received more items.")
+def _from_arrays(pair: tuple) -> DataSource:
+    if len(pair) != 2:
+        raise DataError(
+            f"An array source is an (images, labels) pair; received a tuple of {len(pair)} "
+            "items. Pass (images, labels)."
+        )
+    images, labels = pair
     images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
     if len(images) != len(labels):
         raise DataError(f"{len(images)} images but {len(labels)} labels; they must match.")

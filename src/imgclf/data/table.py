@@ -33,9 +33,11 @@ def read_csv(
     if not path.is_file():
         raise DataError(f"CSV file {path} does not exist. Pass an existing .csv file.")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"CSV file {path} cannot be parsed: {exc}. Check it is a CSV.") from None
+    frame.index += 2  # row labels in messages are the file's line numbers (line 1: the header)
     return read_frame(frame, path.parent, path_column, label_column, split_column, name=str(path))
 
 
@@ -54,6 +56,8 @@ def read_frame(
                 f"{name} has no column '{column}'.{did_you_mean(column, frame.columns)} "
                 f"Columns: {', '.join(map(str, frame.columns))}. Set path_column / label_column."
             )
+    if not frame.index.is_unique:  # e.g. pd.concat without ignore_index: .at gives a Series
+        frame = frame.reset_index(drop=True)
     root = Path(root) if root is not None else Path.cwd()
     skipped: list[Skipped] = []
     rows = _usable_rows(frame, root, path_column, label_column, skipped)
@@ -82,7 +86,7 @@ def _usable_rows(frame, root: Path, path_column: str, label_column: str, skipped
     rows = []
     for i in frame.index:
         raw_path, raw_label = frame.at[i, path_column], frame.at[i, label_column]
-        where = f"row {i + 2}" if isinstance(i, int) else f"row {i}"
+        where = f"row {i}"
         if _blank(raw_path):
             skipped.append(Skipped(where, "empty path"))
             continue
