@@ -106,8 +106,11 @@ def _fill(source, tmp, shape, image_size, fit, color_mode, workers, progress) ->
         return {}
     job = partial(_decode_into, str(tmp), image_size, fit, color_mode)
     items = list(enumerate(map(str, source.paths)))
-    results = parallel_map(job, items, workers, "decoding", progress)
-    return {i: reason for i, reason in results if reason is not None}
+    try:
+        results = parallel_map(job, items, workers, "decoding", progress)
+        return {i: reason for i, reason in results if reason is not None}
+    finally:
+        _open_maps.clear()  # the serial path opened the file here; it is renamed next
 
 
 def fit_array(image: np.ndarray, size: tuple[int, int], fit: str, color_mode: str) -> np.ndarray:

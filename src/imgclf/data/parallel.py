@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -30,9 +31,8 @@ def parallel_map(
 ) -> Iterator[R]:
     """Yield ``func(item)`` for each item, in order, using a process pool when it pays off.
 
-    ``func`` must be a module-level function (it is sent to worker processes). The pool uses
-    the 'forkserver' start method where available: forking a process that already runs torch
-    threads can deadlock, and spawn is slower.
+    ``func`` must be a module-level function or a partial of one (it is sent to worker
+    processes).
     """
     workers = min(workers or available_cores(), len(items))
     with _progress(progress, description, len(items)) as advance:
@@ -41,13 +41,29 @@ def parallel_map(
                 yield func(item)
                 advance()
             return
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         chunksize = max(1, min(32, len(items) // (workers * 8)))
-        with context.Pool(workers) as pool:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*use of fork.*", category=DeprecationWarning
+            )
+            pool = _pool_context().Pool(workers)
+        with pool:
             for result in pool.imap(func, items, chunksize=chunksize):
                 yield result
                 advance()
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """'fork' where the OS has it, as torch's DataLoader does; else 'spawn'.
+
+    forkserver and spawn re-run the caller's main script in every worker: a script without an
+    ``if __name__ == "__main__"`` guard would recurse, and one that imports torch pays for it
+    per worker. The workers here only run Pillow and NumPy, so forking is safe even when torch
+    threads exist in the parent; Python 3.12+'s warning about that case is silenced locally.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 class _progress:
