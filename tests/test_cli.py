@@ -96,3 +96,20 @@ def test_demo_inspects_digits_and_prints_the_report_path(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "1797 usable images" in result.output
     assert str((tmp_path / "demo" / "inspect.json").resolve()) in result.output.replace("\n", "")
+
+
+def test_inspect_csv_and_npz(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default --out is runs/inspect/NAME under the cwd
+    rows = [f"{cls}/{k}.jpg,{cls}" for cls in ("cat", "dog") for k in range(5)]
+    (folder / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\nmissing.jpg,cat\n")
+    result = runner.invoke(app, ["inspect", str(folder / "labels.csv"), "--json"])
+    report = json.loads(result.stdout)
+    assert report["n_images"] == 10
+    assert report["problems"][0]["reason"] == "file not found"
+    x = np.zeros((12, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", X_train=x[:8], y_train=[0, 1] * 4, X_test=x[8:], y_test=[0, 1] * 2)
+    result = runner.invoke(app, ["inspect", str(tmp_path / "a.npz"), "--json", "--no-grid"])
+    report = json.loads(result.stdout)
+    assert (tmp_path / "runs" / "inspect" / "labels.csv" / "inspect.json").is_file()
+    assert report["counts"]["test"] == {"0": 2, "1": 2}
+    assert report["duplicates"][0]["across_splits"]  # all-black images in train and test

@@ -46,3 +46,10 @@ def test_animals_decode_once_then_reuse(shared_datasets: Path) -> None:
     again = load_data(shared_datasets / "animals", image_size=48, test_split=0.2, progress=False)
     assert again.cache.reused and again.cache.path == first.cache.path
     assert (again.splits.test == first.splits.test).all()
+
+
+def test_inspect_cifar10_jpg_folders(shared_datasets: Path) -> None:
+    report = inspect(shared_datasets / "cifar10-jpg", progress=False, grid=False)
+    assert report.n_images == 60000 and not report.problems
+    assert report.counts["test"]["cat"] == 1000
+    assert report.sizes["most_common"] == {"32x32": 60000}
