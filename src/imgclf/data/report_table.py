@@ -59,7 +59,7 @@ def _problems_table(report: DataReport) -> Table:
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
     for problem in report.problems[:MAX_ROWS]:
-        table.add_row(problem["path"], problem["reason"])
+        table.add_row(_relative(problem["path"], report.source), problem["reason"])
     if len(report.problems) > MAX_ROWS:
         table.add_row(f"... and {len(report.problems) - MAX_ROWS} more (see the JSON report)", "")
     return table
@@ -73,7 +73,8 @@ def _duplicates_table(report: DataReport) -> Table:
     table.add_column("problem")
     for group in report.duplicates[:MAX_ROWS]:
         files = "\n".join(
-            f"{i['path']} ({i['label']}, {i['split'] or '-'})" for i in group["items"]
+            f"{_relative(i['path'], report.source)} ({i['label']}, {i['split'] or '-'})"
+            for i in group["items"]
         )
         problem = ", ".join(
             what
@@ -85,3 +86,9 @@ def _duplicates_table(report: DataReport) -> Table:
         )
         table.add_row(files, problem or "same split, same label")
     return table
+
+
+def _relative(path: str, root: str) -> str:
+    """Paths inside the data folder are shown relative to it (the table stays readable)."""
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
