@@ -9,17 +9,26 @@ re-compressed copy of the same data has different gzip bytes and would fail an m
 
 from __future__ import annotations
 
-import gzip
 import os
-import tarfile
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.download import download_file
+from imgclf.data.cifar_binary import (
+    CIFAR_ARCHIVE,
+    CIFAR_BATCH_FILES,
+    CIFAR_BATCHES,
+    CIFAR_FOLDER,
+    CIFAR_META,
+    cifar_classes,
+    cifar_records,
+    read_cifar_archive,
+    read_cifar_folder,
+)
+from imgclf.data.download import REPLACE_HINT, download_file
+from imgclf.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError, did_you_mean
 
@@ -30,9 +39,6 @@ DEFAULT_DATA_DIR = Path("~/.cache/imgclf/datasets")
 DatasetFactory = Callable[[Path, bool], DataSource]
 
 _REGISTRY: dict[str, DatasetFactory] = {}
-_REPLACE_HINT = (
-    "Delete it so the next load downloads it again, or replace it with the official file."
-)
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,7 @@ def _check_size(spec: DatasetSpec, split: str, count: int, where: str) -> None:
     if count != expected:
         raise DataError(
             f"{where} holds {count} images, expected {expected} for {spec.name}'s {split} split: "
-            f"the file is incomplete or not the official one. {_REPLACE_HINT}"
+            f"the file is incomplete or not the official one. {REPLACE_HINT}"
         )
 
 
@@ -163,7 +169,7 @@ def _check_labels(labels: np.ndarray, n_classes: int, where: str) -> None:
     if len(labels) and int(labels.max()) >= n_classes:
         raise DataError(
             f"{where} has label value {int(labels.max())}, expected 0..{n_classes - 1}: "
-            f"the file is corrupt or not the official one. {_REPLACE_HINT}"
+            f"the file is corrupt or not the official one. {REPLACE_HINT}"
         )
 
 
@@ -174,9 +180,6 @@ def _split_column(counts: list[tuple[str, int]]) -> np.ndarray:
 
 # ---------------------------------------------------------------- MNIST-style IDX sets
 
-IMAGES_MAGIC = 2051
-LABELS_MAGIC = 2049
-_IDX_KIND = {IMAGES_MAGIC: "image", LABELS_MAGIC: "label"}
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -248,7 +251,7 @@ def _read_idx_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.nda
     labels = read_idx(labels_path, LABELS_MAGIC)
     if images.shape[1:] != (28, 28):
         size = "x".join(map(str, images.shape[1:]))
-        raise DataError(f"{images_path} holds {size} images, expected 28x28. {_REPLACE_HINT}")
+        raise DataError(f"{images_path} holds {size} images, expected 28x28. {REPLACE_HINT}")
     if len(images) != len(labels):
         raise DataError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} "
@@ -259,58 +262,8 @@ def _read_idx_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.nda
     return images, labels
 
 
-def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Decompress and parse one IDX gzip file whose magic number must be ``magic``."""
-    try:
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(
-            f"{path} cannot be decompressed ({error}): it is truncated or not a gzip file. "
-            f"{_REPLACE_HINT}"
-        ) from None
-    return parse_idx(data, magic, str(path))
-
-
-def parse_idx(data: bytes, magic: int, where: str) -> np.ndarray:
-    """The uint8 array in IDX bytes, after checking magic number and size against the header.
-
-    Header: a big-endian int32 magic (0x0000, type 0x08 = uint8, number of dims), then one
-    big-endian int32 per dim, then the data in C order.
-    """
-    kind = _IDX_KIND.get(magic, "IDX")
-    if len(data) < 4 or int.from_bytes(data[:4], "big") != magic:
-        found = int.from_bytes(data[:4], "big") if len(data) >= 4 else f"{len(data)} bytes"
-        raise DataError(
-            f"{where} is not an IDX {kind} file: magic number {found}, expected {magic}. "
-            f"{_REPLACE_HINT}"
-        )
-    header = 4 + 4 * data[3]
-    if len(data) < header:
-        raise DataError(f"{where} is truncated inside its {header}-byte header. {_REPLACE_HINT}")
-    dims = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header, 4))
-    expected, found = int(np.prod(dims)), len(data) - header
-    if found != expected:
-        shape = " x ".join(map(str, dims))
-        problem = "is truncated" if found < expected else "has trailing bytes"
-        raise DataError(
-            f"{where} {problem}: its header says {shape} = {expected} bytes of {kind} data, "
-            f"the file holds {found}. {_REPLACE_HINT}"
-        )
-    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header).reshape(dims)
-
-
 # ---------------------------------------------------------------- CIFAR-10, binary version
 
-CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
-CIFAR_FOLDER = "cifar-10-batches-bin"
-CIFAR_BATCHES = {
-    "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
-    "test": ("test_batch.bin",),
-}
-CIFAR_BATCH_FILES = (*CIFAR_BATCHES["train"], *CIFAR_BATCHES["test"])
-CIFAR_META = "batches.meta.txt"
-CIFAR_RECORD = 1 + 3 * 32 * 32
 
 # md5 of cifar-10-binary.tar.gz as published on https://www.cs.toronto.edu/~kriz/cifar.html
 CIFAR10 = DatasetSpec(
@@ -345,56 +298,24 @@ def load_cifar_set(
     folder = resolve_data_dir(data_dir) / spec.name
     batches = folder / CIFAR_FOLDER
     if all((batches / name).is_file() for name in CIFAR_BATCH_FILES):
-        return _cifar_source(spec, _read_cifar_folder(batches), str(batches))
+        return _cifar_source(spec, read_cifar_folder(batches), str(batches))
     alternative = (
         f" (or a complete extracted {CIFAR_FOLDER}/ folder: {', '.join(CIFAR_BATCH_FILES)})"
     )
     _ensure_files(spec, folder, download, alternative)
     archive = folder / CIFAR_ARCHIVE
-    return _cifar_source(spec, _read_cifar_archive(archive), f"{archive}:{CIFAR_FOLDER}")
-
-
-def _read_cifar_folder(batches: Path) -> dict[str, bytes]:
-    names = [*CIFAR_BATCH_FILES] + ([CIFAR_META] if (batches / CIFAR_META).is_file() else [])
-    try:
-        return {name: (batches / name).read_bytes() for name in names}
-    except OSError as error:
-        raise DataError(f"cannot read {error.filename}: {error.strerror}.") from None
-
-
-def _read_cifar_archive(archive: Path) -> dict[str, bytes]:
-    """The batch (and meta) members of the tar.gz, read in one streaming pass."""
-    wanted = {*CIFAR_BATCH_FILES, CIFAR_META}
-    members: dict[str, bytes] = {}
-    try:
-        with tarfile.open(archive, "r|gz") as tar:
-            for member in tar:
-                name = PurePosixPath(member.name).name
-                if member.isfile() and name in wanted and name not in members:
-                    members[name] = tar.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
-        raise DataError(
-            f"{archive} cannot be read as a .tar.gz archive ({error}). {_REPLACE_HINT}"
-        ) from None
-    absent = [name for name in CIFAR_BATCH_FILES if name not in members]
-    if absent:
-        raise DataError(
-            f"{archive} has no {', '.join(absent)}: it is not CIFAR-10's binary version "
-            f"({CIFAR_ARCHIVE}, members {CIFAR_FOLDER}/data_batch_1..5.bin and test_batch.bin). "
-            "The Python (pickle) version is not read. Replace it with the binary version."
-        )
-    return members
+    return _cifar_source(spec, read_cifar_archive(archive), f"{archive}:{CIFAR_FOLDER}")
 
 
 def _cifar_source(spec: DatasetSpec, members: dict[str, bytes], where: str) -> DataSource:
     parts, counts = [], []
     for split, names in CIFAR_BATCHES.items():
-        block = np.concatenate([_cifar_records(members[name], f"{where}/{name}") for name in names])
+        block = np.concatenate([cifar_records(members[name], f"{where}/{name}") for name in names])
         _check_size(spec, split, len(block), f"{where} ({split} batches)")
         parts.append(block)
         counts.append((split, len(block)))
     records = np.concatenate(parts)
-    classes = _cifar_classes(members.get(CIFAR_META), f"{where}/{CIFAR_META}", spec.classes)
+    classes = cifar_classes(members.get(CIFAR_META), f"{where}/{CIFAR_META}", spec.classes)
     labels = records[:, 0]
     _check_labels(labels, len(classes), where)
     planes = records[:, 1:].reshape(-1, 3, 32, 32)  # R, G, B planes, each 32 rows of 32
@@ -405,28 +326,6 @@ def _cifar_source(spec: DatasetSpec, members: dict[str, bytes], where: str) -> D
         images=np.ascontiguousarray(planes.transpose(0, 2, 3, 1)),
         splits=_split_column(counts),
     )
-
-
-def _cifar_records(data: bytes, where: str) -> np.ndarray:
-    if not data or len(data) % CIFAR_RECORD:
-        raise DataError(
-            f"{where} is {len(data)} bytes, not a whole number of {CIFAR_RECORD}-byte records "
-            f"(1 label byte + 3072 pixel bytes): it is truncated or not from the binary version. "
-            f"{_REPLACE_HINT}"
-        )
-    return np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
-
-
-def _cifar_classes(meta: bytes | None, where: str, official: tuple[str, ...]) -> list[str]:
-    if meta is None:
-        return list(official)
-    names = [line.strip() for line in meta.decode("utf-8", "replace").splitlines() if line.strip()]
-    if len(names) != len(official):
-        raise DataError(
-            f"{where} lists {len(names)} class names, expected {len(official)} (one per line). "
-            "Fix it, or delete it to use the official names."
-        )
-    return names
 
 
 # ---------------------------------------------------------------- the registered sets

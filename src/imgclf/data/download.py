@@ -18,6 +18,10 @@ from typing import BinaryIO
 
 from imgclf.errors import DataError
 
+REPLACE_HINT = (
+    "Delete it so the next load downloads it again, or replace it with the official file."
+)
+
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
