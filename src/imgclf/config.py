@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -130,15 +130,132 @@ class AugmentConfig(_Section):
         )
 
 
+Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "elu", "leaky_relu", "none"]
+Padding = Literal["valid", "same"]
+
+
+class ConvLayer(_Section):
+    type: Literal["conv"]
+    filters: int = Field(gt=0)
+    kernel: int = Field(3, gt=0)
+    stride: int = Field(1, gt=0)
+    padding: Padding | int = "valid"
+    activation: Activation = "relu"
+
+
+class PoolLayer(_Section):
+    type: Literal["maxpool", "avgpool"]
+    size: int = Field(2, gt=0)
+    stride: int | None = Field(None, gt=0)
+
+
+class GlobalPoolLayer(_Section):
+    type: Literal["global_avgpool", "global_maxpool"]
+
+
+class BatchNormLayer(_Section):
+    type: Literal["batchnorm"]
+
+
+class DropoutLayer(_Section):
+    type: Literal["dropout"]
+    rate: float = Field(ge=0.0, lt=1.0)
+
+
+class FlattenLayer(_Section):
+    type: Literal["flatten"]
+
+
+class DenseLayer(_Section):
+    type: Literal["dense"]
+    units: int = Field(gt=0)
+    activation: Activation = "relu"
+
+
+LayerSpec = Annotated[
+    ConvLayer
+    | PoolLayer
+    | GlobalPoolLayer
+    | BatchNormLayer
+    | DropoutLayer
+    | FlattenLayer
+    | DenseLayer,
+    Field(discriminator="type"),
+]
+LAYER_TYPES = (
+    "conv", "maxpool", "avgpool", "global_avgpool", "global_maxpool", "batchnorm", "dropout",
+    "flatten", "dense",
+)  # fmt: skip
+
+
+class HeadConfig(_Section):
+    """The classifier on top of a backbone: pooling, then dense layers, then the class layer."""
+
+    pooling: Literal["avg", "max", "flatten", "none"] = "avg"
+    dense: list[int] = Field(default_factory=list, description="Hidden sizes, e.g. [256, 128].")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Before each dense layer.")
+    activation: Activation = "relu"
+
+    @field_validator("dense")
+    @classmethod
+    def _positive_sizes(cls, value: list[int]) -> list[int]:
+        if any(size < 1 for size in value):
+            raise ValueError(f"dense sizes must be positive, received {value}")
+        return value
+
+
+class PreprocessConfig(_Section):
+    """Overrides of the backbone's own preprocessing (None: take it from the backbone)."""
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: Literal["bilinear", "bicubic", "nearest"] | None = None
+    crop_pct: float | None = Field(None, gt=0.0, le=1.0)
+
+
+class ModelConfig(_Section):
+    """Which network: a recipe by name, a custom layer stack, or any timm backbone."""
+
+    name: str = Field("efficientnet_lite0", description="Recipe, 'custom' or a timm model name.")
+    layers: list[LayerSpec] | None = Field(None, description="The custom stack (name: custom).")
+    pretrained: bool = Field(True, description="Load pretrained weights for a backbone.")
+    weights: Path | None = Field(None, description="Local weight file (safetensors/state dict).")
+    mode: Literal["feature_extract", "finetune", "scratch"] = "finetune"
+    unfreeze: int | list[str] | Literal["all"] = Field(
+        2, description="finetune: last N blocks, a list of module names, or all."
+    )
+    freeze_bn: bool = Field(True, description="Keep BatchNorm statistics frozen in finetune.")
+    backbone_lr: float = Field(0.1, gt=0.0, le=1.0, description="Backbone lr / head lr.")
+    layer_decay: float | None = Field(None, gt=0.0, le=1.0, description="Per-block lr decay.")
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+
+    @field_validator("unfreeze")
+    @classmethod
+    def _non_negative(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"unfreeze must be >= 0 blocks, a list of names or 'all'; got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _layers_need_custom(self) -> ModelConfig:
+        if self.layers is not None and self.name != "custom":
+            raise ValueError(f"layers are given, so name must be 'custom' (received '{self.name}')")
+        if self.name == "custom" and not self.layers:
+            raise ValueError("name 'custom' needs a list of layers")
+        return self
+
+
 class Config(_Section):
     """The whole resolved configuration of a run."""
 
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
 
-SECTIONS = ("data", "augment")
+SECTIONS = ("data", "augment", "model")
 
 
 def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config:
@@ -154,7 +271,7 @@ def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config
     for key, value in overrides.items():
         if value is None:
             continue
-        section, name = _route(key)
+        section, name = _route(key, value)
         if section is None:
             merged[name] = value
         else:
@@ -186,7 +303,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def _route(key: str) -> tuple[str | None, str]:
+def _route(key: str, value: Any = None) -> tuple[str | None, str]:
+    if key == "model" and isinstance(value, str):
+        return "model", "name"  # ImageClassifier(model="deep_cnn"), --model deep_cnn
     if "." in key:
         section, name = key.split(".", 1)
         return section, name

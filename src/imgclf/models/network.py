@@ -1,0 +1,152 @@
+"""ImageModel: preprocessing + features + head, described by a spec that rebuilds it.
+
+``build_model`` turns a ModelConfig plus the data's shape and classes into an ImageModel with
+its freezing policy applied. The spec (``model.spec``) is what the bundle stores as JSON: with
+it and the weights, the same network is rebuilt without pickles or downloads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from imgclf import __version__
+from imgclf.config import ModelConfig
+from imgclf.errors import ModelError
+from imgclf.models.backbones import backbone_preprocess, create_backbone
+from imgclf.models.freeze import apply_policy
+from imgclf.models.heads import build_head
+from imgclf.models.layers import build_stack
+from imgclf.models.preprocess import Preprocess, PreprocessSpec
+from imgclf.models.recipes import is_recipe, recipe_layers
+
+SPEC_FORMAT = 1
+
+
+class ImageModel(nn.Module):
+    """Pixels (N, C, H, W, uint8 or float 0..255) in, class logits out."""
+
+    def __init__(
+        self,
+        preprocess: Preprocess,
+        features: nn.Module,
+        head: nn.Module,
+        spec: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.preprocess = preprocess
+        self.features = features
+        self.head = head
+        self.spec = spec
+        self.frozen_bn: list[str] = []
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.spec["classes"])
+
+    @property
+    def preprocess_spec(self) -> PreprocessSpec:
+        return PreprocessSpec.from_dict(self.spec["preprocess"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.preprocess(x)))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's features (what feature extraction caches)."""
+        return self.features(self.preprocess(x))
+
+    def train(self, mode: bool = True) -> ImageModel:
+        """Like nn.Module.train, but frozen BatchNorm layers stay in eval mode."""
+        super().train(mode)
+        modules = dict(self.named_modules())
+        for name in self.frozen_bn:
+            modules[name].eval()
+        return self
+
+    def summary(self, depth: int = 1, print_table: bool = True):
+        """The Keras-style table of layers, output shapes and parameter counts."""
+        from imgclf.models.summary import model_summary
+
+        result = model_summary(self, depth=depth)
+        if print_table:
+            result.print()
+        return result
+
+
+def build_model(
+    cfg: ModelConfig,
+    classes: list[str],
+    channels: int,
+    image_size: tuple[int, int] | None = None,
+    rescale: float = 1 / 255,
+    fit: str = "resize",
+    load_weights: bool = True,
+) -> ImageModel:
+    """Build the network ``cfg`` describes for data with ``channels`` and ``classes``.
+
+    Args:
+        image_size: (H, W) the data is fitted to; None takes the backbone's pretrained size.
+        load_weights: False builds the architecture only (summary, loading a bundle).
+    """
+    if len(classes) < 2:
+        raise ModelError(f"A classifier needs at least 2 classes, received {len(classes)}.")
+    spec = _spec(cfg, classes, channels, image_size, rescale, fit)
+    return model_from_spec(spec, load_weights=load_weights)
+
+
+def model_from_spec(spec: dict[str, Any], load_weights: bool = False) -> ImageModel:
+    """Rebuild an ImageModel from its spec (weights are loaded separately by the bundle)."""
+    cfg = ModelConfig.model_validate(spec["model"])
+    pre = PreprocessSpec.from_dict(spec["preprocess"])
+    height, width = pre.image_size
+    num_classes = len(spec["classes"])
+    if cfg.name == "custom" or is_recipe(cfg.name):
+        layers = cfg.layers if cfg.name == "custom" else recipe_layers(cfg.name)
+        stack, _ = build_stack(layers, (pre.channels, height, width), num_classes)
+        features, head = stack[:-1], nn.Sequential(stack[-1])
+        preprocess = Preprocess(pre, network_channels=pre.channels)
+    else:
+        features = create_backbone(cfg, load_weights=load_weights)
+        preprocess = Preprocess(pre, network_channels=3)
+        shape = _feature_shape(features, height, width)
+        head = build_head(cfg.head, shape, num_classes)
+    model = ImageModel(preprocess, features, head, spec)
+    apply_policy(model, cfg)
+    return model.to(memory_format=torch.channels_last)
+
+
+def _spec(cfg, classes, channels, image_size, rescale, fit) -> dict[str, Any]:
+    if cfg.name == "custom" or is_recipe(cfg.name):
+        if image_size is None:
+            raise ModelError(f"Recipe '{cfg.name}' needs the image size of the data.")
+        values = {"image_size": image_size, "mean": (0.0,), "std": (1.0,)}
+        values.update(cfg.preprocess.model_dump(exclude_none=True))
+    else:
+        values = backbone_preprocess(cfg)
+        values["image_size"] = image_size or values.pop("input_size")
+        values.pop("input_size", None)
+    pre = PreprocessSpec(channels=channels, rescale=rescale, fit=fit, **values)
+    return {
+        "format": SPEC_FORMAT,
+        "imgclf_version": __version__,
+        "model": cfg.model_dump(mode="json"),
+        "classes": list(classes),
+        "preprocess": pre.to_dict(),
+    }
+
+
+@torch.inference_mode()
+def _feature_shape(features: nn.Module, height: int, width: int) -> tuple[int, ...]:
+    was_training = features.training
+    features.eval()
+    try:
+        out = features(torch.zeros(1, 3, height, width))
+    except RuntimeError as exc:
+        raise ModelError(
+            f"The backbone cannot run on {height}x{width} images ({exc}). Use a larger image_size."
+        ) from None
+    finally:
+        features.train(was_training)
+    return tuple(out.shape[1:])
