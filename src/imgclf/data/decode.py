@@ -107,7 +107,7 @@ def fit_image(img: Image.Image, size: tuple[int, int], fit: str) -> np.ndarray:
         out = ImageOps.pad(img, (width, height), Image.Resampling.BILINEAR, color=0)
     else:
         raise ValueError(f"unknown fit policy {fit!r}; allowed: resize, center_crop, letterbox")
-    array = np.asarray(out, dtype=np.uint8)
+    array = np.array(out, dtype=np.uint8)  # writable (torch.from_numpy warns on read-only)
     return array[:, :, None] if array.ndim == 2 else array
 
 
