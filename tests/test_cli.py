@@ -113,3 +113,32 @@ def test_inspect_csv_and_npz(folder: Path, tmp_path: Path, monkeypatch) -> None:
     assert (tmp_path / "runs" / "inspect" / "labels.csv" / "inspect.json").is_file()
     assert report["counts"]["test"] == {"0": 2, "1": 2}
     assert report["duplicates"][0]["across_splits"]  # all-black images in train and test
+
+
+def test_summary_prints_the_keras_table() -> None:
+    result = runner.invoke(app, ["summary", "small_cnn", "--input-size", "32", "--classes", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Total params: 122,570" in result.output
+    assert "Non-trainable params: 0" in result.output
+
+
+def test_summary_of_vgg16_finetune_with_keras_layer_name() -> None:
+    args = ["summary", "vgg16", "--input-size", "224", "--classes", "3", "--mode", "finetune"]
+    result = runner.invoke(app, [*args, "--unfreeze", "block5_conv3"])
+    assert result.exit_code == 0, result.output
+    assert "Non-trainable params: 12,354,880" in result.output
+    assert "block5_conv3" in result.output
+
+
+def test_summary_of_a_yaml_config(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text("model:\n  name: cnn\ndata:\n  image_size: 28\n")
+    result = runner.invoke(app, ["summary", str(config), "--channels", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Total params: 217,194" in result.output
+
+
+def test_summary_of_an_unknown_model_is_one_clear_line() -> None:
+    result = runner.invoke(app, ["summary", "resnet_18"])
+    assert result.exit_code == 2
+    assert "Did you mean 'resnet18'" in result.output and "Traceback" not in result.output

@@ -72,6 +72,39 @@ def inspect(
     return report
 
 
+def summarize(
+    model: str | Path,
+    input_size: int | tuple[int, int] | None = None,
+    classes: int = 10,
+    channels: int = 3,
+    depth: int = 1,
+    config: str | Path | dict | Config | None = None,
+    **overrides: Any,
+):
+    """The Keras-style summary of a model: a recipe or timm name, a YAML file or a bundle.
+
+    Weights are not loaded (the counts do not depend on them), so this works offline for any
+    architecture.
+    """
+    from imgclf.models.network import build_model
+    from imgclf.models.summary import model_summary
+
+    path = Path(model)
+    if path.is_dir():
+        from imgclf.export.bundle import load_bundle
+
+        return model_summary(load_bundle(path), depth=depth)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        cfg = make_config(path, **overrides)
+    else:
+        cfg = make_config(config, model=str(model), **overrides)
+    size = (input_size, input_size) if isinstance(input_size, int) else input_size
+    size = size or cfg.data.image_size
+    names = [str(i) for i in range(classes)]
+    network = build_model(cfg.model, names, channels, size, load_weights=False)
+    return model_summary(network, depth=depth)
+
+
 def default_inspect_dir(data: DataLike) -> Path:
     """runs/inspect/<a file-system-safe name for the data>."""
     name = Path(str(data)).name if isinstance(data, str | Path) else type(data).__name__

@@ -122,6 +122,45 @@ def inspect(
     console.print(render_report(report))
 
 
+def _unfreeze(value: str | None) -> int | str | list[str] | None:
+    """--unfreeze 2 | all | block5_conv3,block5_conv2."""
+    if value is None or value == "all":
+        return value
+    return int(value) if value.isdigit() else [name.strip() for name in value.split(",")]
+
+
+@app.command()
+def summary(
+    model: Annotated[
+        str, typer.Argument(help="Recipe or timm name, a YAML config or a model bundle folder.")
+    ],
+    input_size: Annotated[int | None, typer.Option(help="Square input side in pixels.")] = None,
+    classes: Annotated[int, typer.Option(help="Number of classes.")] = 10,
+    channels: Annotated[int, typer.Option(help="Image channels: 1 or 3.")] = 3,
+    depth: Annotated[int, typer.Option(help="Expand backbone blocks this many levels.")] = 1,
+    mode: Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")] = None,
+    unfreeze: Annotated[
+        str | None, typer.Option(help="finetune: N last blocks, 'all' or names a,b.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Layers, output shapes and trainable / frozen parameter counts, as Keras prints them."""
+    from imgclf import api
+
+    with _user_errors():
+        result = api.summarize(
+            model,
+            input_size=input_size,
+            classes=classes,
+            channels=channels,
+            depth=depth,
+            config=config,
+            mode=mode,
+            unfreeze=_unfreeze(unfreeze),
+        )
+    result.print(console)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where the demo writes its report.")] = Path(

@@ -7,7 +7,7 @@ import torch
 
 from imgclf.config import ModelConfig
 from imgclf.errors import ModelError
-from imgclf.models.freeze import param_groups
+from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.network import build_model
 
 R2_HEAD = {"pooling": "flatten", "dense": [128, 64, 32]}
@@ -18,25 +18,33 @@ def _counts(model) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters()) - trainable
 
 
-def _vgg(**kwargs):
-    cfg = ModelConfig(name="vgg16", pretrained=False, head=R2_HEAD, **kwargs)
-    return build_model(cfg, ["hedgehog", "hamster", "poodle"], 3, (224, 224), load_weights=False)
+@pytest.fixture(scope="module")
+def vgg():
+    """R2's VGG16 + head, built once (VGG16 takes seconds); each test re-applies a policy."""
+    cfg = ModelConfig(name="vgg16", pretrained=False, head=R2_HEAD)
+    model = build_model(cfg, ["hedgehog", "hamster", "poodle"], 3, (224, 224), load_weights=False)
+
+    def with_policy(**kwargs):
+        apply_policy(model, ModelConfig(name="vgg16", pretrained=False, head=R2_HEAD, **kwargs))
+        return model
+
+    return with_policy
 
 
-def test_r2_vgg16_feature_extraction_counts() -> None:
-    assert _counts(_vgg(mode="feature_extract")) == (3_221_827, 14_714_688)
+def test_r2_vgg16_feature_extraction_counts(vgg) -> None:
+    assert _counts(vgg(mode="feature_extract")) == (3_221_827, 14_714_688)
 
 
 @pytest.mark.parametrize("unfreeze", [["block5_conv3"], ["features.28"], 1])
-def test_r2_vgg16_finetune_block5_conv3_counts(unfreeze) -> None:
-    trainable, frozen = _counts(_vgg(mode="finetune", unfreeze=unfreeze))
+def test_r2_vgg16_finetune_block5_conv3_counts(vgg, unfreeze) -> None:
+    trainable, frozen = _counts(vgg(mode="finetune", unfreeze=unfreeze))
     assert trainable == 3_221_827 + 2_359_808 == 5_581_635
     assert frozen == 14_714_688 - 2_359_808
 
 
-def test_unknown_layer_name_suggests() -> None:
+def test_unknown_layer_name_suggests(vgg) -> None:
     with pytest.raises(ModelError, match="Did you mean 'block5_conv3'"):
-        _vgg(mode="finetune", unfreeze=["block5_conv4"])
+        vgg(mode="finetune", unfreeze=["block5_conv4"])
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +101,10 @@ def test_recipe_param_groups_hold_every_parameter() -> None:
     model = build_model(cfg, ["a", "b"], 1, (28, 28))
     (group,) = param_groups(model, cfg, lr=0.01)
     assert sum(p.numel() for p in group["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_token_backbone_uses_timm_pooling() -> None:
+    cfg = ModelConfig(name="vit_tiny_patch16_224", pretrained=False, unfreeze=1)
+    model = build_model(cfg, ["a", "b"], 3, None, load_weights=False).eval()
+    assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 2)
+    assert model.head[-1].in_features == 192

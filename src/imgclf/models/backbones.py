@@ -71,7 +71,8 @@ def is_backbone(name: str) -> bool:
 
 
 class Backbone(nn.Module):
-    """A headless timm model: ``forward`` returns its feature map (or pooled features)."""
+    """A headless timm model: ``forward`` returns its feature map (our head pools it), or for
+    token models (ViT & co) the vector of timm's own pooling (class token or mean)."""
 
     def __init__(self, model: nn.Module, name: str) -> None:
         super().__init__()
@@ -80,7 +81,7 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.model.forward_features(x)
-        if features.ndim != 4:  # tokens (ViT & co): timm's own pooling to a vector
+        if features.ndim != 4:
             features = self.model.forward_head(features, pre_logits=True)
         return features
 
@@ -89,10 +90,8 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
     """Build the timm backbone of ``cfg`` and load its weights as ``cfg`` asks."""
     import timm
 
-    arch = timm_name(cfg.name)
-    if not timm.is_model(arch):
-        raise ModelError(_unknown_model_message(cfg.name))
-    model = timm.create_model(arch, pretrained=False, num_classes=0, global_pool="")
+    arch = _known_arch(cfg.name)
+    model = timm.create_model(arch, pretrained=False, num_classes=0)  # keeps timm's pooling
     if _has_params(getattr(model, "pre_logits", None)):
         model.pre_logits = (
             nn.Identity()
@@ -106,7 +105,7 @@ def backbone_preprocess(cfg: ModelConfig) -> dict:
     """input size, mean, std, interpolation and crop_pct from the backbone's pretrained config."""
     import timm
 
-    pretrained = timm.create_model(timm_name(cfg.name), pretrained=False).pretrained_cfg
+    pretrained = timm.create_model(_known_arch(cfg.name), pretrained=False).pretrained_cfg
     values = {
         "input_size": tuple(pretrained.get("input_size", (3, 224, 224))[1:]),
         "mean": tuple(pretrained.get("mean", (0.485, 0.456, 0.406))),
@@ -138,10 +137,19 @@ def _load_from_hub(model: nn.Module, arch: str) -> None:
     import timm
 
     try:
-        pretrained = timm.create_model(arch, pretrained=True, num_classes=0, global_pool="")
+        pretrained = timm.create_model(arch, pretrained=True, num_classes=0)
     except Exception as exc:  # network, hub and missing-weights errors come in many types
         raise hub_error(arch, exc) from None
     load_into(model, pretrained.state_dict(), f"the hub ({arch})")
+
+
+def _known_arch(name: str) -> str:
+    import timm
+
+    arch = timm_name(name)
+    if not timm.is_model(arch):
+        raise ModelError(_unknown_model_message(name))
+    return arch
 
 
 def _has_params(module: nn.Module | None) -> bool:
