@@ -130,6 +130,7 @@ class AugmentConfig(_Section):
         )
 
 
+_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "elu", "leaky_relu", "none"]
 Padding = Literal["valid", "same"]
 
@@ -236,6 +237,16 @@ class ModelConfig(_Section):
         if isinstance(value, int) and value < 0:
             raise ValueError(f"unfreeze must be >= 0 blocks, a list of names or 'all'; got {value}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pretrained_path(cls, values: Any) -> Any:
+        """``pretrained: PATH`` is shorthand for ``pretrained: true, weights: PATH``."""
+        if isinstance(values, dict):
+            pretrained = values.get("pretrained")
+            if isinstance(pretrained, str | Path) and str(pretrained).lower() not in _BOOL_WORDS:
+                values = {**values, "pretrained": True, "weights": pretrained}
+        return values
 
     @model_validator(mode="after")
     def _layers_need_custom(self) -> ModelConfig:

@@ -125,3 +125,16 @@ def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="do not fit the model"):
         create_backbone(ModelConfig(name="resnet18", weights=tmp_path / "other.pt"))
+
+
+def test_pretrained_path_is_a_weight_file(tmp_path: Path) -> None:
+    import timm
+
+    from imgclf.config import build_config
+
+    source = timm.create_model("resnet18", pretrained=False, num_classes=0)
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    cfg = build_config({"model": {"name": "resnet18", "pretrained": str(tmp_path / "w.pt")}}).model
+    assert cfg.weights == tmp_path / "w.pt"
+    loaded = create_backbone(cfg)
+    assert torch.equal(loaded.model.conv1.weight, source.conv1.weight)
