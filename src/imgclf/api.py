@@ -105,6 +105,47 @@ def summarize(
     return model_summary(network, depth=depth)
 
 
+def evaluate_model(
+    model,
+    data: DataLike,
+    split: str = "test",
+    progress: bool = True,
+    **overrides: Any,
+):
+    """Evaluate a trained ImageModel on ``data``, decoded with the model's own preprocessing.
+
+    ``split`` picks the data's test (or val/train) split when it has one; otherwise every
+    usable image is evaluated. Class names must be among the model's classes.
+    """
+    import numpy as np
+
+    from imgclf.errors import DataError
+    from imgclf.evaluate.metrics import evaluate_predictions
+    from imgclf.models.inference import predict_rows
+
+    spec = model.preprocess_spec
+    cfg = make_config(
+        image_size=spec.image_size,
+        fit=spec.fit,
+        color_mode="grayscale" if spec.channels == 1 else "rgb",
+        **{"val_split": 0.0, "test_split": 0.0, **overrides},
+    )
+    prepared = prepare_data(data, cfg, progress=progress)
+    unknown = sorted(set(prepared.classes) - set(model.classes))
+    if unknown:
+        raise DataError(
+            f"The data has classes the model does not know: {', '.join(unknown)}. "
+            f"Model classes: {', '.join(model.classes)}."
+        )
+    rows = getattr(prepared.splits, split)
+    if prepared.source.splits is None or len(rows) == 0:
+        rows = np.sort(np.concatenate(list(prepared.splits.as_dict().values())))
+    remap = np.array([model.classes.index(name) for name in prepared.classes])
+    probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size)
+    labels = remap[prepared.source.labels[rows]]
+    return evaluate_predictions(labels, probs, model.classes, split)
+
+
 def default_inspect_dir(data: DataLike) -> Path:
     """runs/inspect/<a file-system-safe name for the data>."""
     name = Path(str(data)).name if isinstance(data, str | Path) else type(data).__name__

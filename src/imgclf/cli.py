@@ -161,20 +161,206 @@ def summary(
     result.print(console)
 
 
+def _key_values(pairs: list[str] | None, section: str | None = None) -> dict:
+    """KEY=VALUE strings to overrides; values are read as YAML (0.1, true, [1, 2], name)."""
+    import yaml
+
+    from imgclf.errors import ConfigError
+
+    result = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Expected KEY=VALUE, received '{pair}' (e.g. zoom_range=0.1).")
+        key = key.strip().replace("-", "_")
+        result[f"{section}.{key}" if section and "." not in key else key] = yaml.safe_load(value)
+    return result
+
+
 @app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Where the demo writes its report.")] = Path(
-        "runs/demo"
-    ),
+def train(
+    data: Annotated[
+        str | None, typer.Argument(help="Class folders, .csv, .npz or a built-in name.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")] = None,
+    mode: Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")] = None,
+    epochs: IntOpt = None,
+    batch_size: IntOpt = None,
+    image_size: IntOpt = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam, adamw, sgd or rmsprop.")] = None,
+    lr: FloatOpt = None,
+    schedule: Annotated[str | None, typer.Option(help="constant, cosine or onecycle.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Local pretrained weight file.")] = None,
+    unfreeze: Annotated[str | None, typer.Option(help="N last blocks, 'all' or a,b.")] = None,
+    augment: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Any config key: --set train.patience=5")
+    ] = None,
+    val_split: FloatOpt = None,
+    test_split: FloatOpt = None,
+    patience: Annotated[int | None, typer.Option(help="Early stopping patience.")] = None,
+    time_limit: Annotated[str | None, typer.Option(help="Wall-clock budget: 45m, 2h.")] = None,
+    seed: IntOpt = None,
+    name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
+    project: Annotated[Path | None, typer.Option(help="Folder of run folders [runs].")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this run folder.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
-    """Inspect the built-in offline `digits` set and print where the report is."""
-    from imgclf import api
-    from imgclf.data.report_table import render_report
+    """Train a classifier: a run folder with the model, metrics, plots and report.html."""
+    from imgclf.classifier import ImageClassifier
 
     with _user_errors():
-        report = api.inspect("digits", out=out)
-    console.print(render_report(report))
-    console.print(f"\nDemo report: {Path(report.files['report']).resolve()}")
+        overrides = {
+            "mode": mode, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
+            "optimizer": optimizer, "lr": lr, "schedule": schedule, "weights": weights,
+            "unfreeze": _unfreeze(unfreeze), "val_split": val_split, "test_split": test_split,
+            "patience": patience, "time_limit": time_limit, "seed": seed, "name": name,
+            "project": project, "quiet": quiet or None, "data_dir": data_dir,
+            **_key_values(augment, "augment"), **_key_values(set_),
+        }  # fmt: skip
+        classifier = ImageClassifier(model=model, config=config, **overrides)
+        if resume is None and data is None:
+            data = classifier.get_config().data.source
+        if resume is None and data is None:
+            from imgclf.errors import ConfigError
+
+            raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
+        classifier.fit(data, resume=resume)
+    _print_result(classifier.metrics_, classifier.run_dir_)
+
+
+def _print_result(metrics: dict, run_dir: Path) -> None:
+    for split in ("val", "test"):
+        if split in metrics:
+            m = metrics[split]
+            console.print(
+                f"{split}: accuracy {m['accuracy']:.4f}, macro F1 "
+                f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}",
+                highlight=False,
+            )
+    if metrics.get("stop_reason"):
+        console.print(f"stopped: {metrics['stop_reason']}", highlight=False)
+    console.print(f"Report: {(Path(run_dir) / 'report.html').resolve()}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Argument(help="A run folder or a model bundle folder.")],
+    data: Annotated[
+        str | None, typer.Option(help="Data to evaluate on [the run's own data].")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of the data: test, val or train.")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Accuracy, per-class report and confusion of a trained model on data."""
+    from imgclf import api
+    from imgclf.export.bundle import load_bundle
+
+    with _user_errors():
+        network = load_bundle(model)
+        if data is None:
+            data = _run_data_source(Path(model))
+        evaluation = api.evaluate_model(
+            network, data, split=split, progress=not as_json, data_dir=data_dir
+        )
+    if as_json:
+        typer.echo(json.dumps(evaluation.to_dict(), indent=2))
+        return
+    console.print(evaluation.summary_line(), highlight=False)
+    console.print(evaluation.to_frame().to_string(), highlight=False)
+
+
+def _run_data_source(path: Path) -> str:
+    from imgclf.errors import ConfigError
+    from imgclf.runs.rundir import open_run_dir, read_run_config
+
+    source = read_run_config(open_run_dir(path)).get("data", {}).get("source")
+    if not source:
+        raise ConfigError(f"{path} does not record its data source. Pass --data DATA.")
+    return source
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="A run folder or a model bundle folder.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, globs or a CSV.")],
+    output: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
+    format_: Annotated[
+        str, typer.Option("--format", help="csv (path, label, probability, top-k) or kaggle.")
+    ] = "csv",
+    id_column: Annotated[str, typer.Option(help="kaggle: name of the id column.")] = "id",
+    tta: Annotated[str | None, typer.Option(help="Test-time augmentation: flip.")] = None,
+    top_k: Annotated[int, typer.Option(help="Top-k labels per image.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+) -> None:
+    """Predict labels for images and write a CSV (or a Kaggle submission)."""
+    from imgclf.export.bundle import load_bundle
+    from imgclf.predict import predict as run_predict
+
+    with _user_errors():
+        network = load_bundle(model)
+        result = run_predict(network, inputs, batch_size=batch_size, tta=tta, top_k=top_k)
+        result.to_csv(output, format=format_, id_column=id_column)
+    for path, reason in result.skipped:
+        err_console.print(f"skipped {path}: {reason}", highlight=False)
+    console.print(f"{result.summary()}; wrote {output}", highlight=False)
+
+
+runs_app = typer.Typer(help="List and compare runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+) -> None:
+    """The runs with their key settings, scores and training time, newest first."""
+    from rich.table import Table
+
+    from imgclf.runs.registry import list_runs
+
+    rows = list_runs(project)
+    if not rows:
+        console.print(f"No runs in {project}.")
+        return
+    table = Table(title=f"runs in {project}")
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row.values()))
+    console.print(table)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if value < 1 else f"{value:.1f}"
+    return "-" if value is None else str(value)
+
+
+@app.command()
+def demo(
+    project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+) -> None:
+    """Train the R5 `cnn` recipe on the built-in offline `digits` set (28 px) and report."""
+    from imgclf.classifier import ImageClassifier
+
+    with _user_errors():
+        classifier = ImageClassifier(model="cnn", config=DEMO_CONFIG, project=project)
+        classifier.fit("digits")
+    _print_result(classifier.metrics_, classifier.run_dir_)
+
+
+DEMO_CONFIG = {
+    "seed": 0,
+    "data": {"image_size": 28, "val_split": 0.15, "test_split": 0.2},
+    "augment": {"rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 0.1},
+    "train": {"epochs": 30, "batch_size": 32, "schedule": "cosine", "lr": 0.002},
+}
 
 
 def main() -> None:

@@ -257,6 +257,42 @@ class ModelConfig(_Section):
         return self
 
 
+class TrainConfig(_Section):
+    """How the network is trained: optimizer, schedule, regularisation, callbacks."""
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd and rmsprop.")
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0.0)
+    schedule: Literal["constant", "cosine", "onecycle"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    grad_clip: float | None = Field(None, gt=0.0, description="Max gradient norm.")
+    class_weight: Literal["balanced"] | dict[str, float] | None = None
+    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    patience: int | None = Field(None, ge=1, description="Early stopping after N flat epochs.")
+    min_delta: float = Field(0.0, ge=0.0)
+    time_limit: float | None = Field(None, gt=0.0, description="Seconds, or '45m', '2h', '1h30m'.")
+    threads: int | None = Field(None, ge=1, description="Torch threads (None: all cores).")
+
+    @field_validator("time_limit", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+
+class RunConfig(_Section):
+    """Where the run directory goes and how talkative training is."""
+
+    name: str | None = Field(None, description="Run folder name (default: model-data-N).")
+    project: Path = Field(Path("runs"), description="Folder that holds the run folders.")
+    quiet: bool = False
+
+
 class Config(_Section):
     """The whole resolved configuration of a run."""
 
@@ -264,9 +300,29 @@ class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
 
-SECTIONS = ("data", "augment", "model")
+SECTIONS = ("data", "augment", "model", "train", "run")
+# Flat keys two sections share: the model's name is given as ``model=``, so ``name`` is the run's.
+_FLAT_OWNER = {"name": "run"}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90', '90s', '45m', '2h' or '1h30m'."""
+    import re
+
+    cleaned = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        return float(cleaned)
+    parts = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", cleaned
+    )
+    if not cleaned or parts is None:
+        raise ValueError(f"a duration like 90s, 45m, 2h or 1h30m, received '{text}'")
+    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config:
@@ -322,6 +378,8 @@ def _route(key: str, value: Any = None) -> tuple[str | None, str]:
         return section, name
     if key in Config.model_fields:
         return None, key
+    if key in _FLAT_OWNER:
+        return _FLAT_OWNER[key], key
     owners = [s for s in SECTIONS if key in _section_model(s).model_fields]
     return (owners[0], key) if owners else (None, key)
 

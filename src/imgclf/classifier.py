@@ -1,0 +1,112 @@
+"""ImageClassifier: the notebook face of imgclf (scikit-learn style).
+
+Parameters go in ``__init__`` (the same names as CLI flags and YAML keys) and nothing happens
+there; ``fit`` does the work and returns ``self``; learned state ends in ``_``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from imgclf.config import Config
+from imgclf.data.sources import DataLike
+from imgclf.errors import ImgclfError
+
+
+class ImageClassifier:
+    """Train, evaluate, predict and save an image classifier.
+
+    Args:
+        model: a recipe (``cnn``, ``deep_cnn`` ...), ``custom`` or a timm backbone name.
+        config: a YAML file, dict or Config under the keyword parameters.
+        **params: any config key, e.g. ``epochs=10, lr=1e-3, image_size=150, zoom_range=0.1``.
+    """
+
+    def __init__(
+        self, model: str | None = None, config: str | Path | dict | Config | None = None, **params
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.params = params
+
+    def get_config(self) -> Config:
+        """The resolved, validated config (defaults < config < parameters)."""
+        from imgclf.api import make_config
+
+        return make_config(self.config, model=self.model, **self.params)
+
+    def fit(self, data: DataLike, resume: str | Path | None = None) -> ImageClassifier:
+        """Train on ``data``; the run folder gets the bundle, metrics, plots and report."""
+        from imgclf.artifacts import write_run_artifacts
+        from imgclf.runs.rundir import create_run_dir, open_run_dir, read_run_config
+        from imgclf.training import data_name, run_training
+
+        if resume is not None:
+            run = open_run_dir(resume)
+            cfg = Config.model_validate(read_run_config(run))
+        else:
+            cfg = self.get_config()
+            if isinstance(data, str | Path):
+                cfg.data.source = str(data)
+            run = create_run_dir(cfg, data_name(data))
+        result = run_training(data, cfg, run, resume=resume is not None)
+        self.metrics_ = write_run_artifacts(result, cfg)
+        self.model_ = result.model
+        self.classes_ = result.prepared.classes
+        self.history_ = result.state.history
+        self.run_dir_ = run.path
+        self.config_ = cfg
+        return self
+
+    def evaluate(self, data: DataLike, split: str = "test", **overrides: Any):
+        """Accuracy, loss, per-class report and confusion matrix of the model on ``data``.
+
+        The data is decoded with the model's own preprocessing; its classes must be the
+        model's. Without an explicit test split every usable image is evaluated.
+        """
+        from imgclf.api import evaluate_model
+
+        return evaluate_model(self._fitted(), data, split=split, **overrides)
+
+    def predict(self, inputs, **kwargs: Any):
+        """Predictions for image files, folders, globs, a CSV of paths, or an image array."""
+        import numpy as np
+
+        from imgclf.predict import predict, predict_arrays
+
+        if isinstance(inputs, np.ndarray):
+            return predict_arrays(self._fitted(), inputs, **kwargs)
+        inputs = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+        return predict(self._fitted(), inputs, **kwargs)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the model bundle (model.safetensors + model.json) to ``path``."""
+        from imgclf.export.bundle import save_bundle
+
+        return save_bundle(self._fitted(), path, overwrite=overwrite)
+
+    def summary(self, depth: int = 1):
+        return self._fitted().summary(depth=depth)
+
+    def plot_history(self):
+        """Learning curves of the last fit, as a matplotlib figure (for notebooks)."""
+        from imgclf.evaluate.plots import learning_curves_figure
+
+        return learning_curves_figure(self.history_)
+
+    def _fitted(self):
+        if not hasattr(self, "model_"):
+            raise ImgclfError("This ImageClassifier is not fitted yet. Call fit(data) first.")
+        return self.model_
+
+
+def load(path: str | Path) -> ImageClassifier:
+    """A fitted ImageClassifier from a bundle folder or a run folder (its model/)."""
+    from imgclf.export.bundle import load_bundle
+
+    model = load_bundle(path)
+    classifier = ImageClassifier(model=model.spec["model"]["name"])
+    classifier.model_ = model
+    classifier.classes_ = model.classes
+    return classifier

@@ -1,0 +1,41 @@
+"""Batched inference over rows of the decoded-image cache: class probabilities, fast.
+
+Evaluation runs in eval mode under ``torch.inference_mode`` with large batches in channels_last;
+rows are read in sorted order (memory-map locality).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def predict_rows(
+    model: nn.Module, images: np.ndarray, rows: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Softmax probabilities (len(rows), K) of ``model`` on ``images[rows]`` (N, H, W, C)."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                batch = torch.from_numpy(
+                    np.ascontiguousarray(images[rows[start : start + batch_size]])
+                )
+                batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+                outputs.append(torch.softmax(model(batch).float(), dim=1))
+    finally:
+        model.train(was_training)
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(outputs).numpy()
+
+
+def loss_and_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of probabilities against integer labels."""
+    if len(labels) == 0:
+        return float("nan"), float("nan")
+    picked = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return float(-np.log(picked).mean()), float((probs.argmax(1) == labels).mean())

@@ -1,0 +1,58 @@
+"""Checkpoints, written atomically: best weights (safetensors) and the full resume state.
+
+The resume file holds only tensors and plain Python values, so it is read back with
+``torch.load(weights_only=True)``: loading a checkpoint never executes code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from imgclf.errors import ImgclfError
+
+BEST_WEIGHTS = "best.safetensors"
+RESUME_STATE = "last.pt"
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """The model's state dict as safetensors, via a temporary file and a rename."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(path)), strict=True)
+
+
+def save_resume_state(path: Path, state: dict[str, Any]) -> None:
+    """Everything to continue a run (model, optimizer, schedule, RNG, loader, history)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_resume_state(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ImgclfError(
+            f"{path} does not exist: the run has no checkpoint to resume from (it stopped "
+            "before its first epoch ended). Start it again without --resume."
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file can fail in many ways
+        raise ImgclfError(
+            f"{path} cannot be read ({exc}). It is not an imgclf checkpoint."
+        ) from None

@@ -1,0 +1,90 @@
+"""Optimizers, learning-rate schedules and the loss, from TrainConfig."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgclf.config import TrainConfig
+from imgclf.errors import ConfigError
+
+
+def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam, AdamW, SGD (momentum, nesterov) or RMSprop over parameter groups with their lr."""
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ConfigError("Nothing to train: every parameter is frozen. Unfreeze some layers.")
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+    return torch.optim.RMSprop(
+        groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step schedule: constant, cosine or one-cycle, after a linear warmup."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.schedule == "onecycle":
+        peaks = [group["lr"] for group in optimizer.param_groups]
+        start = max(warmup / total, 0.3) if warmup else 0.3
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=peaks, total_steps=total, pct_start=start
+        )
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "cosine":
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_loss(
+    cfg: TrainConfig, classes: list[str], train_labels: np.ndarray
+) -> tuple[nn.Module, list[float] | None]:
+    """Cross-entropy with label smoothing and class weights (balanced or per class name)."""
+    weights = class_weights(cfg.class_weight, classes, train_labels)
+    weight = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing), weights
+
+
+def class_weights(
+    spec: str | dict[str, float] | None, classes: list[str], labels: np.ndarray
+) -> list[float] | None:
+    """None, scikit-learn's 'balanced' weights, or a {class name: weight} map (others 1.0)."""
+    if spec is None:
+        return None
+    if spec == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight
+
+        present = np.unique(labels)
+        computed = compute_class_weight("balanced", classes=present, y=labels)
+        weights = np.ones(len(classes))
+        weights[present] = computed
+        return [float(w) for w in weights]
+    unknown = sorted(set(spec) - set(classes))
+    if unknown:
+        raise ConfigError(
+            f"class_weight names classes that do not exist: {', '.join(unknown)}. "
+            f"Classes: {', '.join(classes)}."
+        )
+    return [float(spec.get(name, 1.0)) for name in classes]

@@ -1,0 +1,60 @@
+"""Progress on the terminal: a rich bar with live loss/accuracy, then one table row per epoch."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from imgclf.train.callbacks import Callback, TrainState
+
+_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+
+
+class ProgressPrinter(Callback):
+    """The live bar during an epoch and a line per finished epoch (the epoch table)."""
+
+    def __init__(self, steps_per_epoch: int, console: Console | None = None) -> None:
+        self.steps = steps_per_epoch
+        self.console = console or Console()
+        self.bar: Progress | None = None
+        self.task = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        header = "epoch" + "".join(f"{name:>11}" for name in _COLUMNS)
+        self.console.print(header, style="bold", highlight=False)
+        for row in state.history:  # a resumed run shows what it already did
+            self._print_row(row, state)
+
+    def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
+        self.bar = Progress(
+            TextColumn(f"epoch {epoch}/{state.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=self.steps, metrics="")
+
+    def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
+        metrics = f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
+        self.bar.update(self.task, completed=batch + 1, metrics=metrics)
+
+    def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        self._print_row(logs, state)
+
+    def on_train_end(self, state: TrainState) -> None:
+        if state.stop_reason:
+            self.console.print(f"stopped: {state.stop_reason}", style="yellow", highlight=False)
+
+    def _print_row(self, row: dict, state: TrainState) -> None:
+        cells = []
+        for name in _COLUMNS:
+            value = row.get(name)
+            cells.append(f"{value:>11.4g}" if isinstance(value, float) else f"{'-':>11}")
+        marker = " *" if row.get("epoch") == state.best_epoch else ""
+        self.console.print(f"{row['epoch']:>5}" + "".join(cells) + marker, highlight=False)

@@ -1,0 +1,119 @@
+"""One training run end to end: data -> model -> fit -> best bundle -> evaluation artifacts.
+
+This is where the rooms meet (API tier): data is prepared once, the network is built for its
+shape and classes, trained with the callbacks, and the run folder gets every artifact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgclf.config import Config
+from imgclf.data.prepare import PreparedData, prepare_data
+from imgclf.data.sources import DataLike
+from imgclf.models.backbones import backbone_preprocess
+from imgclf.models.network import ImageModel, build_model
+from imgclf.models.recipes import is_recipe
+from imgclf.runs.rundir import RunDir
+from imgclf.train.callbacks import BestCheckpoint, EarlyStopping, HistoryCSV, TimeBudget, TrainState
+from imgclf.train.checkpoint import (
+    BEST_WEIGHTS,
+    RESUME_STATE,
+    load_resume_state,
+    load_weights,
+    save_weights,
+)
+from imgclf.train.loop import TrainData, configure_torch, fit
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced (the learned state of ImageClassifier)."""
+
+    model: ImageModel
+    state: TrainState
+    prepared: PreparedData
+    run: RunDir
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def default_image_size(cfg: Config) -> tuple[int, int]:
+    """When data.image_size is unset and the images differ in size: the backbone's own input
+    size, or 224 for recipes."""
+    if cfg.model.name == "custom" or is_recipe(cfg.model.name):
+        return (224, 224)
+    return tuple(backbone_preprocess(cfg.model)["input_size"])
+
+
+def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False) -> TrainResult:
+    """Prepare, build, train, keep the best weights, save the bundle, evaluate, report."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    quiet = cfg.run.quiet
+    prepared = prepare_data(data, cfg, progress=not quiet, default_size=default_image_size(cfg))
+    timings["data"] = time.perf_counter() - started
+    if not resume:
+        run.write_config(cfg)
+        run.write_json(run.data_report, prepared.report.to_dict())
+    configure_torch(cfg)  # before building: the seed decides the initial weights
+    model = build_model(
+        cfg.model,
+        prepared.classes,
+        prepared.cache.images.shape[-1],
+        prepared.image_size,
+        rescale=cfg.augment.rescale,
+        fit=cfg.data.fit,
+    )
+    train_data = TrainData(
+        images=prepared.cache.images,
+        labels=prepared.source.labels,
+        train=prepared.splits.train,
+        val=prepared.splits.val,
+        classes=prepared.classes,
+    )
+    saved = load_resume_state(run.checkpoints / RESUME_STATE) if resume else None
+    started = time.perf_counter()
+    state = fit(
+        model, train_data, cfg, _callbacks(cfg, model, run, train_data), run.checkpoints, saved
+    )
+    timings["train"] = time.perf_counter() - started
+    best = run.checkpoints / BEST_WEIGHTS
+    if best.is_file():
+        load_weights(model, best)
+    return TrainResult(model, state, prepared, run, timings=timings)
+
+
+def _callbacks(cfg: Config, model: ImageModel, run: RunDir, data: TrainData) -> list:
+    """Best checkpoint first (the others read its best_epoch), the progress bar last."""
+    monitor = cfg.train.monitor if len(data.val) else cfg.train.monitor.removeprefix("val_")
+    callbacks: list = [
+        BestCheckpoint(monitor, lambda: save_weights(model, run.checkpoints / BEST_WEIGHTS))
+    ]
+    if cfg.train.patience:
+        callbacks.append(EarlyStopping(monitor, cfg.train.patience, cfg.train.min_delta))
+    if cfg.train.time_limit:
+        callbacks.append(TimeBudget(cfg.train.time_limit))
+    callbacks.append(HistoryCSV(run.history))
+    if not cfg.run.quiet:
+        from imgclf.train.progress import ProgressPrinter
+
+        steps = -(-len(data.train) // cfg.train.batch_size)
+        callbacks.append(ProgressPrinter(steps))
+    return callbacks
+
+
+def evaluation_rows(prepared: PreparedData) -> dict[str, np.ndarray]:
+    """The splits to evaluate at the end of training (those that have images)."""
+    splits = {"val": prepared.splits.val, "test": prepared.splits.test}
+    return {name: rows for name, rows in splits.items() if len(rows)}
+
+
+def data_name(data: DataLike) -> str:
+    """A short name for the data in run names and reports."""
+    return Path(str(data)).name if isinstance(data, str | Path) else type(data).__name__
