@@ -110,12 +110,14 @@ def evaluate_model(
     data: DataLike,
     split: str = "test",
     progress: bool = True,
+    config: str | Path | dict | Config | None = None,
     **overrides: Any,
 ):
     """Evaluate a trained ImageModel on ``data``, decoded with the model's own preprocessing.
 
-    ``split`` picks the data's test (or val/train) split when it has one; otherwise every
-    usable image is evaluated. Class names must be among the model's classes.
+    With ``config`` (a run's config) the data is split as in that run and ``split`` is
+    evaluated; without it, a split the data itself has (MNIST's test set, a test/ folder) is
+    used when present, else every usable image. Class names must be among the model's.
     """
     import numpy as np
 
@@ -124,12 +126,9 @@ def evaluate_model(
     from imgclf.models.inference import predict_rows
 
     spec = model.preprocess_spec
-    cfg = make_config(
-        image_size=spec.image_size,
-        fit=spec.fit,
-        color_mode="grayscale" if spec.channels == 1 else "rgb",
-        **{"val_split": 0.0, "test_split": 0.0, **overrides},
-    )
+    base = config if config is not None else {"data": {"val_split": 0.0, "test_split": 0.0}}
+    color = "grayscale" if spec.channels == 1 else "rgb"
+    cfg = make_config(base, image_size=spec.image_size, fit=spec.fit, color_mode=color, **overrides)
     prepared = prepare_data(data, cfg, progress=progress)
     unknown = sorted(set(prepared.classes) - set(model.classes))
     if unknown:
@@ -138,7 +137,7 @@ def evaluate_model(
             f"Model classes: {', '.join(model.classes)}."
         )
     rows = getattr(prepared.splits, split)
-    if prepared.source.splits is None or len(rows) == 0:
+    if len(rows) == 0:
         rows = np.sort(np.concatenate(list(prepared.splits.as_dict().values())))
     remap = np.array([model.classes.index(name) for name in prepared.classes])
     probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size)

@@ -36,7 +36,7 @@ class ImageClassifier:
 
         return make_config(self.config, model=self.model, **self.params)
 
-    def fit(self, data: DataLike, resume: str | Path | None = None) -> ImageClassifier:
+    def fit(self, data: DataLike | None, resume: str | Path | None = None) -> ImageClassifier:
         """Train on ``data``; the run folder gets the bundle, metrics, plots and report."""
         from imgclf.artifacts import write_run_artifacts
         from imgclf.runs.rundir import create_run_dir, open_run_dir, read_run_config
@@ -45,6 +45,9 @@ class ImageClassifier:
         if resume is not None:
             run = open_run_dir(resume)
             cfg = Config.model_validate(read_run_config(run))
+            data = data if data is not None else cfg.data.source
+            if data is None:
+                raise ImgclfError(f"{run.path} does not record its data: pass the data again.")
         else:
             cfg = self.get_config()
             if isinstance(data, str | Path):

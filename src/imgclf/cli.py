@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)  # paths stay on one line, copy-pasteable
 err_console = Console(stderr=True)
 _state = {"debug": False}
 
@@ -263,10 +263,12 @@ def evaluate(
 
     with _user_errors():
         network = load_bundle(model)
-        if data is None:
-            data = _run_data_source(Path(model))
+        run_config = None
+        if data is None:  # the run's own data, split as in the run
+            run_config = _run_config(Path(model))
+            data = run_config["data"]["source"]
         evaluation = api.evaluate_model(
-            network, data, split=split, progress=not as_json, data_dir=data_dir
+            network, data, split=split, progress=not as_json, config=run_config, data_dir=data_dir
         )
     if as_json:
         typer.echo(json.dumps(evaluation.to_dict(), indent=2))
@@ -275,14 +277,14 @@ def evaluate(
     console.print(evaluation.to_frame().to_string(), highlight=False)
 
 
-def _run_data_source(path: Path) -> str:
+def _run_config(path: Path) -> dict:
     from imgclf.errors import ConfigError
     from imgclf.runs.rundir import open_run_dir, read_run_config
 
-    source = read_run_config(open_run_dir(path)).get("data", {}).get("source")
-    if not source:
+    config = read_run_config(open_run_dir(path))
+    if not config.get("data", {}).get("source"):
         raise ConfigError(f"{path} does not record its data source. Pass --data DATA.")
-    return source
+    return config
 
 
 @app.command()
@@ -315,9 +317,14 @@ runs_app = typer.Typer(help="List and compare runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
+_RUN_COLUMNS = ("name", "model", "data", "epochs", "val_accuracy", "test_accuracy", "train_seconds")
+
+
 @runs_app.command("list")
 def runs_list(
     project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+    wide: Annotated[bool, typer.Option(help="Every column (settings too).")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (all columns).")] = False,
 ) -> None:
     """The runs with their key settings, scores and training time, newest first."""
     from rich.table import Table
@@ -325,14 +332,20 @@ def runs_list(
     from imgclf.runs.registry import list_runs
 
     rows = list_runs(project)
+    if as_csv:
+        import pandas as pd
+
+        typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
+        return
     if not rows:
         console.print(f"No runs in {project}.")
         return
+    columns = list(rows[0]) if wide else list(_RUN_COLUMNS)
     table = Table(title=f"runs in {project}")
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
+    for column in columns:
+        table.add_column(column.replace("_", " "), overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(*(_cell(row[c]) for c in columns))
     console.print(table)
 
 

@@ -99,7 +99,11 @@ class EarlyStopping(Callback):
 
 
 class TimeBudget(Callback):
-    """Stop at an epoch boundary when the next epoch would not fit in ``seconds``."""
+    """Stop at an epoch boundary when the next epoch would not fit in ``seconds``.
+
+    The budget is per session: a resumed run gets the budget again (the way a platform's time
+    limit applies to each job).
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -107,8 +111,9 @@ class TimeBudget(Callback):
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
         durations = [row["time"] for row in state.history if "time" in row]
         next_epoch = max(durations) if durations else 0.0
-        if state.epoch < state.epochs and state.elapsed + next_epoch > self.seconds:
-            ends = _hms(state.elapsed + next_epoch)
+        spent = time.perf_counter() - state.started
+        if state.epoch < state.epochs and spent + next_epoch > self.seconds:
+            ends = _hms(spent + next_epoch)
             state.stop_reason = (
                 f"time limit: {state.epoch} of {state.epochs} epochs fitted in "
                 f"{_hms(self.seconds)} (the next would have ended after {ends})"

@@ -27,7 +27,14 @@ def save_weights(model: nn.Module, path: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp))
+    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; checkpoints are user files
     os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_weights(model: nn.Module, path: Path) -> None:

@@ -26,6 +26,8 @@ class ProgressPrinter(Callback):
             self._print_row(row, state)
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
+        if not self.console.is_terminal:  # logs and pipes get the epoch rows only
+            return
         self.bar = Progress(
             TextColumn(f"epoch {epoch}/{state.epochs}"),
             BarColumn(),
@@ -39,12 +41,15 @@ class ProgressPrinter(Callback):
         self.task = self.bar.add_task("train", total=self.steps, metrics="")
 
     def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
+        if self.bar is None:
+            return
         metrics = f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
         self.bar.update(self.task, completed=batch + 1, metrics=metrics)
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
         self._print_row(logs, state)
 
     def on_train_end(self, state: TrainState) -> None:

@@ -1,0 +1,142 @@
+"""`imgclf train / evaluate / predict / runs list` end to end on a tiny folder, and the same
+from Python: every artifact exists and is valid, bundles predict like the in-memory model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from imgclf.classifier import ImageClassifier, load
+from imgclf.cli import app
+
+runner = CliRunner()
+TINY = "tiny.yaml"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def shapes(tmp_path: Path, monkeypatch) -> Path:
+    """Two classes of 16x16 images (a bright square left or right) and a tiny model config."""
+    rng = np.random.default_rng(0)
+    for label, left in (("left", 0), ("right", 8)):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for k in range(12):
+            pixels = rng.integers(0, 50, (16, 16, 3), dtype=np.uint8)
+            pixels[4:12, left : left + 8] = 220
+            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{k}.png")
+    (tmp_path / TINY).write_text(
+        "model:\n  name: custom\n  layers:\n"
+        "    - {type: conv, filters: 4, padding: same}\n    - {type: maxpool, size: 4}\n"
+        "    - {type: flatten}\n"
+        "train: {epochs: 3, batch_size: 8, lr: 0.01}\n"
+        "data: {val_split: 0.25, test_split: 0.25}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "data"
+
+
+def _train(data: Path, *extra: str):
+    return runner.invoke(app, ["train", str(data), "--config", TINY, "--quiet", *extra])
+
+
+def test_train_writes_every_artifact(shapes: Path) -> None:
+    result = _train(shapes, "--name", "first")
+    assert result.exit_code == 0, result.output
+    run = Path("runs/first")
+    assert (
+        "test: accuracy" in result.output and str((run / "report.html").resolve()) in result.output
+    )
+    config = run / "config.yaml"
+    assert "custom" in config.read_text()
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"val", "test", "best_epoch"} <= set(metrics)
+    assert json.loads((run / "data_report.json").read_text())["n_images"] == 24
+    for png in ("curves", "confusion", "confusion_norm", "mistakes", "samples"):
+        assert (run / "plots" / f"{png}.png").read_bytes()[:8] == PNG
+    html = (run / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+    assert (run / "model" / "model.safetensors").is_file()
+    assert (run / "checkpoints" / "best.safetensors").is_file()
+
+
+def test_run_names_never_overwrite(shapes: Path) -> None:
+    assert _train(shapes, "--name", "same").exit_code == 0
+    again = _train(shapes, "--name", "same")
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert _train(shapes).exit_code == 0
+    assert _train(shapes).exit_code == 0
+    assert sorted(p.name for p in Path("runs").iterdir()) == [
+        "custom-data-1", "custom-data-2", "same",
+    ]  # fmt: skip
+
+
+def test_time_limit_keeps_the_best_and_resume_continues(shapes: Path) -> None:
+    result = _train(shapes, "--name", "budget", "--time-limit", "0.001", "--epochs", "4")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(Path("runs/budget/metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and metrics["stop_reason"].startswith("time limit: 1 of 4")
+    assert Path("runs/budget/model/model.safetensors").is_file()
+    resumed = runner.invoke(app, ["train", "--resume", "runs/budget", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(Path("runs/budget/metrics.json").read_text())["epochs_run"] == 2
+    assert len(pd.read_csv("runs/budget/history.csv")) == 2
+
+
+def test_evaluate_predict_and_runs_list(shapes: Path) -> None:
+    assert _train(shapes, "--name", "r").exit_code == 0
+    evaluated = runner.invoke(app, ["evaluate", "runs/r", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["n_images"] == 6  # the run's own test split
+    predicted = runner.invoke(app, ["predict", "runs/r", str(shapes), "--output", "p.csv"])
+    assert predicted.exit_code == 0, predicted.output
+    frame = pd.read_csv("p.csv")
+    assert len(frame) == 24 and set(frame["label"]) <= {"left", "right"}
+    kaggle = runner.invoke(app, ["predict", "runs/r", str(shapes / "left"), "--format", "kaggle"])
+    assert kaggle.exit_code == 0 and list(pd.read_csv("predictions.csv").columns) == ["id", "label"]
+    listed = runner.invoke(app, ["runs", "list"])
+    assert listed.exit_code == 0 and "r" in listed.output and "custom" in listed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["--model", "resnet_18"], "Did you mean 'resnet18'"),
+        (["--epochs", "-1"], "epochs"),
+        (["--image-size", "0"], "image_size"),
+        (["--augment", "zoom"], "KEY=VALUE"),
+        (["--augment", "zoom_rang=0.1"], "Did you mean 'zoom_range'"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(shapes: Path, args, phrase) -> None:
+    result = runner.invoke(app, ["train", str(shapes), *args])
+    assert result.exit_code == 2, result.output
+    assert phrase in result.output and "Traceback" not in result.output
+
+
+def test_missing_data_is_one_line(shapes: Path) -> None:
+    result = runner.invoke(app, ["train", "nowhere"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_python_api_fit_evaluate_predict_save_load(shapes: Path) -> None:
+    classifier = ImageClassifier(config=TINY, quiet=True, name="api").fit(shapes)
+    assert classifier.classes_ == ["left", "right"] and len(classifier.history_) == 3
+    assert classifier.run_dir_ == Path("runs/api")
+    evaluation = classifier.evaluate(shapes)
+    assert evaluation.accuracy >= 0.5 and len(evaluation.y_true) == 24
+    in_memory = classifier.predict(shapes)
+    loaded = load("runs/api")
+    from_bundle = loaded.predict(shapes)
+    np.testing.assert_array_equal(in_memory.probs, from_bundle.probs)
+    saved = classifier.save("bundle")
+    assert torch.equal(load(saved).model_.head[-1].weight, classifier.model_.head[-1].weight)
+    assert not ImageClassifier().__dict__.get("model_")  # __init__ stores parameters only
