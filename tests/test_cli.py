@@ -91,11 +91,13 @@ def test_version() -> None:
     assert result.exit_code == 0 and __version__ in result.output
 
 
-def test_demo_inspects_digits_and_prints_the_report_path(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+def test_demo_trains_cnn_on_digits_and_prints_the_report_path(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--project", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
-    assert "1797 usable images" in result.output
-    assert str((tmp_path / "demo" / "inspect.json").resolve()) in result.output.replace("\n", "")
+    accuracy = float(result.output.split("test: accuracy ")[1].split(",")[0])
+    assert accuracy >= 0.97  # the README's promise
+    report = next((tmp_path / "runs").glob("cnn-digits-*/report.html"))
+    assert str(report.resolve()) in result.output
 
 
 def test_inspect_csv_and_npz(folder: Path, tmp_path: Path, monkeypatch) -> None:

@@ -48,28 +48,33 @@ def sample_images(
     return images, titles
 
 
-def save_image_grid(
-    images: list[np.ndarray], titles: list[str], path: str | Path, columns: int = 5
-) -> Path:
-    """Draw images (H, W, C uint8) in a grid with a title over each, and save it as a PNG."""
-    import matplotlib
+def image_grid_figure(images: list[np.ndarray], titles: list[str], columns: int = 5):
+    """A matplotlib Figure of images (H, W, C uint8) with a title over each.
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    Built on ``matplotlib.figure.Figure``, not pyplot: no global state, no backend switch in
+    a user's notebook, and safe from threads.
+    """
+    from matplotlib.figure import Figure
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.2 * rows), squeeze=False)
+    fig = Figure(figsize=(2.0 * columns, 2.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles, strict=False):
         gray = image.shape[-1] == 1
         ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=255)
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+        ax.set_title(str(title).replace("$", r"\$"), fontsize=9)  # '$' would start mathtext
+    return fig
+
+
+def save_image_grid(
+    images: list[np.ndarray], titles: list[str], path: str | Path, columns: int = 5
+) -> Path:
+    """Draw images in a grid with a title over each, and save it as a PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid_figure(images, titles, columns).savefig(path, dpi=80)
     return path
 
 
