@@ -20,7 +20,7 @@ class ProgressPrinter(Callback):
         self.task = None
 
     def on_train_begin(self, state: TrainState) -> None:
-        header = "epoch" + "".join(f"{name:>11}" for name in _COLUMNS)
+        header = "epoch" + "".join(f"{name:>13}" for name in _COLUMNS)
         self.console.print(header, style="bold", highlight=False)
         for row in state.history:  # a resumed run shows what it already did
             self._print_row(row, state)
@@ -60,6 +60,6 @@ class ProgressPrinter(Callback):
         cells = []
         for name in _COLUMNS:
             value = row.get(name)
-            cells.append(f"{value:>11.4g}" if isinstance(value, float) else f"{'-':>11}")
+            cells.append(f"{value:>13.4g}" if isinstance(value, float) else f"{'-':>13}")
         marker = " *" if row.get("epoch") == state.best_epoch else ""
         self.console.print(f"{row['epoch']:>5}" + "".join(cells) + marker, highlight=False)
