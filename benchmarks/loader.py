@@ -7,8 +7,8 @@ The baseline is the tutorial pipeline: ``datasets.ImageFolder`` + ``DataLoader(n
 decoding and resizing every JPEG every epoch with equivalent transforms. Both sides get the
 same files, batch size and epochs; the loop body does nothing, so the figures are the loaders'.
 
-    python benchmarks/loader.py --data ../shared/datasets/animals --image-size 150
-    python benchmarks/loader.py --data ../shared/datasets/cifar10-jpg/train --image-size 32 \
+    python -m benchmarks.loader --data ../shared/datasets/animals --image-size 150
+    python -m benchmarks.loader --data ../shared/datasets/cifar10-jpg/train --image-size 32 \
         --limit 10000
 """
 

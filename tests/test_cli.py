@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from imgclf import __version__
+from imgclf._version import __version__
 from imgclf.cli import app
 
 runner = CliRunner()

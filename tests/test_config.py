@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imgclf.config import AugmentConfig, DataConfig, build_config, load_yaml
+from imgclf.config import AugmentConfig, DataConfig
+from imgclf.config_loader import build_config, load_yaml
 from imgclf.errors import ConfigError
 
 # ---------------------------------------------------------------- defaults and routing

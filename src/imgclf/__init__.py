@@ -1,3 +1,6 @@
 """imgclf: labelled images in, a trained, evaluated and deployable classifier out."""
 
-__version__ = "0.1.0.dev0"
+from imgclf._version import __version__
+from imgclf.classifier import ImageClassifier, load
+
+__all__ = ["ImageClassifier", "__version__", "load"]

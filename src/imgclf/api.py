@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from imgclf.config import Config, build_config, load_yaml
+from imgclf.config import Config
+from imgclf.config_loader import build_config, load_yaml
 from imgclf.data.inspect import DataReport
 from imgclf.data.prepare import PreparedData, prepare_data
 from imgclf.data.preview import sample_images, save_image_grid

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from imgclf import __version__
+from imgclf._version import __version__
 from imgclf.errors import ImgclfError
 
 app = typer.Typer(

@@ -1,7 +1,7 @@
 """The one typed config schema behind the CLI flags, the Python keyword arguments and YAML keys.
 
-Precedence is defaults < YAML file < flags / keyword arguments. Unknown keys fail with a
-"did you mean" suggestion. Later rooms (model, train, run) add their sections here.
+Merging (defaults < YAML file < flags / keyword arguments) and key checking live in
+imgclf.config_loader.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from imgclf.errors import ConfigError, did_you_mean
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FitPolicy = Literal["resize", "center_crop", "letterbox"]
 ColorMode = Literal["auto", "rgb", "grayscale"]
@@ -305,8 +303,6 @@ class Config(_Section):
 
 
 SECTIONS = ("data", "augment", "model", "train", "run")
-# Flat keys two sections share: the model's name is given as ``model=``, so ``name`` is the run's.
-_FLAT_OWNER = {"name": "run"}
 
 
 def parse_duration(text: str) -> float:
@@ -323,114 +319,3 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"a duration like 90s, 45m, 2h or 1h30m, received '{text}'")
     hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
     return hours * 3600 + minutes * 60 + seconds
-
-
-def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config:
-    """Validate nested YAML-like ``base`` plus flat or dotted overrides into a Config.
-
-    Flat keyword names (``val_split=0.1``) are routed to the one section that owns them, so
-    ``ImageClassifier(val_split=0.1)``, ``--val-split 0.1`` and ``data: {val_split: 0.1}`` agree.
-    """
-    merged: dict[str, Any] = {
-        k: dict(v) if isinstance(v, dict) else {} if v is None and k in SECTIONS else v
-        for k, v in (base or {}).items()
-    }  # an empty YAML section (``augment:``) means its defaults
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        section, name = _route(key, value)
-        if section is None:
-            merged[name] = value
-        else:
-            _section_dict(merged, section, key)[name] = value
-    _check_keys(merged)
-    try:
-        return Config.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc)) from None
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a plain dict, with clear errors for missing or bad files."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist. Pass an existing YAML file.")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(
-            f"Config file {path} must hold a mapping of sections, received {type(loaded).__name__}."
-        )
-    return loaded
-
-
-def _route(key: str, value: Any = None) -> tuple[str | None, str]:
-    if key == "model" and isinstance(value, str):
-        return "model", "name"  # ImageClassifier(model="deep_cnn"), --model deep_cnn
-    if "." in key:
-        section, name = key.split(".", 1)
-        return section, name
-    if key in Config.model_fields:
-        return None, key
-    if key in _FLAT_OWNER:
-        return _FLAT_OWNER[key], key
-    owners = [s for s in SECTIONS if key in _section_model(s).model_fields]
-    return (owners[0], key) if owners else (None, key)
-
-
-def _section_dict(merged: dict[str, Any], section: str, key: str) -> dict[str, Any]:
-    if section not in SECTIONS:
-        raise ConfigError(
-            f"Unknown config key '{key}': '{section}' is not a section."
-            f"{did_you_mean(section, SECTIONS)} Sections: {', '.join(SECTIONS)}."
-        )
-    values = merged.setdefault(section, {})
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"Config section '{section}' must be a mapping of keys, received {values!r}. "
-            f"Write it as '{section}: {{key: value}}'."
-        )
-    return values
-
-
-def _section_model(section: str) -> type[_Section]:
-    return Config.model_fields[section].annotation  # type: ignore[return-value]
-
-
-def _all_keys() -> list[str]:
-    keys = [k for k in Config.model_fields if k not in SECTIONS]
-    for section in SECTIONS:
-        keys += list(_section_model(section).model_fields)
-    return keys
-
-
-def _check_keys(merged: dict[str, Any]) -> None:
-    for key, value in merged.items():
-        if key not in Config.model_fields:
-            hint = did_you_mean(key, [*Config.model_fields, *_all_keys()])  # sections too
-            raise ConfigError(
-                f"Unknown config key '{key}'.{hint} Top-level keys: "
-                f"{', '.join(Config.model_fields)}; section keys also work flat or dotted."
-            )
-        if key in SECTIONS and isinstance(value, dict):
-            fields = _section_model(key).model_fields
-            for name in value:
-                if name not in fields:
-                    raise ConfigError(
-                        f"Unknown key '{name}' in section '{key}'.{did_you_mean(name, fields)} "
-                        f"Allowed: {', '.join(fields)}."
-                    )
-
-
-def _explain(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        lines.append(f"{where}: {err['msg']} (received {err.get('input')!r})")
-    return "Invalid config: " + "; ".join(lines)

@@ -1,7 +1,8 @@
-"""One training run end to end: data -> model -> fit -> best bundle -> evaluation artifacts.
+"""One training run: data -> model -> fit -> the best weights.
 
 This is where the rooms meet (API tier): data is prepared once, the network is built for its
-shape and classes, trained with the callbacks, and the run folder gets every artifact.
+shape and classes, and trained with the callbacks that write the run folder's checkpoints and
+history.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -39,7 +39,6 @@ class TrainResult:
     state: TrainState
     prepared: PreparedData
     run: RunDir
-    metrics: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -52,7 +51,10 @@ def default_image_size(cfg: Config) -> tuple[int, int]:
 
 
 def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False) -> TrainResult:
-    """Prepare, build, train, keep the best weights, save the bundle, evaluate, report."""
+    """Prepare the data, build the model, train it, and load the best weights back.
+
+    The artifacts (bundle, metrics, plots, report) are written by imgclf.artifacts.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     quiet = cfg.run.quiet

@@ -7,7 +7,8 @@ import re
 import pytest
 import torch
 
-from imgclf.config import ModelConfig, build_config
+from imgclf.config import ModelConfig
+from imgclf.config_loader import build_config
 from imgclf.errors import ConfigError, ModelError
 from imgclf.models.layers import build_stack
 from imgclf.models.network import build_model

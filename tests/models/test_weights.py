@@ -130,7 +130,7 @@ def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:
 def test_pretrained_path_is_a_weight_file(tmp_path: Path) -> None:
     import timm
 
-    from imgclf.config import build_config
+    from imgclf.config_loader import build_config
 
     source = timm.create_model("resnet18", pretrained=False, num_classes=0)
     torch.save(source.state_dict(), tmp_path / "w.pt")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from imgclf.config import build_config
+from imgclf.config_loader import build_config
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping, TimeBudget

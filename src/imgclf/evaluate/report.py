@@ -7,26 +7,24 @@ values, notes) is HTML-escaped: a class folder named ``<script>`` is shown, neve
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-MAX_LISTED_FILES = 500
-MAX_LISTED_DUPLICATES = 100
+from imgclf.evaluate.html_parts import (
+    duration,
+    esc,
+    finite,
+    num,
+    picture,
+    section,
+    table,
+)
+from imgclf.evaluate.report_data import data_section
+
 _SUMMARY_ROWS = ("macro avg", "weighted avg", "micro avg")
-_IMAGE_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
-}
 _HISTORY_KEYS = ("epoch", "stage", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 
 _CSS = """
@@ -115,14 +113,14 @@ def render_report(
         _notes(notes or []),
         _training(history, curves),
         _evaluation(evaluations, rest),
-        _data(data_report, samples),
-        _section("config", "Configuration", _config(config)),
-        _section("timings", "Timings", _timings(timings)),
+        data_section(data_report, samples),
+        section("config", "Configuration", _config(config)),
+        section("timings", "Timings", _timings(timings)),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(part for part in body if part)
         + "\n</main>\n</body>\n</html>\n"
     )
@@ -140,7 +138,7 @@ def _header(title: str, evaluations: dict[str, dict[str, Any]], timings: dict[st
     if total is not None:
         cards.append(
             '<div class="card"><div class="split">time</div>'
-            f'<div class="big">{_duration(total)}</div><div class="small">total</div></div>'
+            f'<div class="big">{duration(total)}</div><div class="small">total</div></div>'
         )
     nav = " ".join(
         f'<a href="#{anchor}">{label}</a>'
@@ -153,8 +151,8 @@ def _header(title: str, evaluations: dict[str, dict[str, Any]], timings: dict[st
         )
     )
     return (
-        f"<header>\n<h1>{_esc(title)}</h1>\n"
-        f'<div class="meta">generated {_esc(stamp)} by imgclf {_esc(__version__)}</div>\n'
+        f"<header>\n<h1>{esc(title)}</h1>\n"
+        f'<div class="meta">generated {esc(stamp)} by imgclf {esc(__version__)}</div>\n'
         f"<nav>{nav}</nav>\n"
         f'<div class="cards">{"".join(cards)}</div>\n</header>'
     )
@@ -162,13 +160,13 @@ def _header(title: str, evaluations: dict[str, dict[str, Any]], timings: dict[st
 
 def _metric_card(split: str, ev: dict[str, Any]) -> str:
     """Headline numbers of one split: accuracy big, then macro F1, loss, top-k and size."""
-    details = [f"macro F1 {_num(_macro_f1(ev))}", f"loss {_num(ev.get('loss'))}"]
-    details += [f"{_esc(k.replace('_', '-'))} {_num(v)}" for k, v in _top_k(ev).items()]
+    details = [f"macro F1 {num(_macro_f1(ev))}", f"loss {num(ev.get('loss'))}"]
+    details += [f"{esc(k.replace('_', '-'))} {num(v)}" for k, v in _top_k(ev).items()]
     if ev.get("n_images") is not None:
-        details.append(f"{_num(ev.get('n_images'))} images")
+        details.append(f"{num(ev.get('n_images'))} images")
     return (
-        f'<div class="card"><div class="split">{_esc(split)}</div>'
-        f'<div class="big">{_num(ev.get("accuracy"))}</div>'
+        f'<div class="card"><div class="split">{esc(split)}</div>'
+        f'<div class="big">{num(ev.get("accuracy"))}</div>'
         f'<div class="small">accuracy</div>'
         f'<div class="small">{"<br>".join(details)}</div></div>'
     )
@@ -177,7 +175,7 @@ def _metric_card(split: str, ev: dict[str, Any]) -> str:
 def _notes(notes: list[str]) -> str:
     if not notes:
         return ""
-    items = "".join(f"<li>{_esc(note)}</li>" for note in notes)
+    items = "".join(f"<li>{esc(note)}</li>" for note in notes)
     return f'<section id="notes"><h2>Notes</h2><ul>{items}</ul></section>'
 
 
@@ -185,7 +183,7 @@ def _notes(notes: list[str]) -> str:
 
 
 def _training(history: list[dict[str, Any]], curves: dict[str, Path]) -> str:
-    parts = [_picture(name, path) for name, path in curves.items()]
+    parts = [picture(name, path) for name, path in curves.items()]
     if history:
         parts.append(
             f"<details><summary>History: {len(history)} epoch(s)</summary>"
@@ -193,7 +191,7 @@ def _training(history: list[dict[str, Any]], curves: dict[str, Path]) -> str:
         )
     if not parts:
         parts.append('<p class="muted">No training history.</p>')
-    return _section("training", "Training", "\n".join(parts))
+    return section("training", "Training", "\n".join(parts))
 
 
 def _history_table(history: list[dict[str, Any]]) -> str:
@@ -202,7 +200,7 @@ def _history_table(history: list[dict[str, Any]]) -> str:
     keys = [k for k in _HISTORY_KEYS if k in seen]
     keys += sorted(seen - set(keys))
     rows = [[_cell(row.get(key), key) for key in keys] for row in history]
-    return _table(keys, rows)
+    return table(keys, rows)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -211,17 +209,17 @@ def _history_table(history: list[dict[str, Any]]) -> str:
 def _evaluation(evaluations: dict[str, dict[str, Any]], plots: dict[str, Path]) -> str:
     parts = []
     for split, ev in evaluations.items():
-        parts.append(f"<h3>{_esc(split)}: per-class report</h3>")
+        parts.append(f"<h3>{esc(split)}: per-class report</h3>")
         parts.append(_class_report_table(ev))
         parts.append(_confused_table(ev))
     confusion = {k: p for k, p in plots.items() if "confusion" in k.lower()}
     mistakes = {k: p for k, p in plots.items() if "mistake" in k.lower()}
     other = {k: p for k, p in plots.items() if k not in confusion and k not in mistakes}
     for group in (confusion, mistakes, other):
-        parts += [_picture(name, path) for name, path in group.items()]
+        parts += [picture(name, path) for name, path in group.items()]
     if not parts:
         parts.append('<p class="muted">No evaluation: no validation or test images.</p>')
-    return _section("evaluation", "Evaluation", "\n".join(parts))
+    return section("evaluation", "Evaluation", "\n".join(parts))
 
 
 def _class_report_table(ev: dict[str, Any]) -> str:
@@ -247,10 +245,10 @@ def _class_row(name: str, values: dict[str, Any], css: str = "") -> str:
             f' style="background:linear-gradient(90deg,#dbeafe {pct:.0f}%,transparent {pct:.0f}%)"'
         )
     cells = (
-        f'<td>{_esc(name)}</td><td class="num">{_num(values.get("precision"))}</td>'
-        f'<td class="num">{_num(values.get("recall"))}</td>'
-        f'<td class="num"{bar}>{_num(f1)}</td>'
-        f'<td class="num">{_num(_count(values.get("support")))}</td>'
+        f'<td>{esc(name)}</td><td class="num">{num(values.get("precision"))}</td>'
+        f'<td class="num">{num(values.get("recall"))}</td>'
+        f'<td class="num"{bar}>{num(f1)}</td>'
+        f'<td class="num">{num(_count(values.get("support")))}</td>'
     )
     return f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>"
 
@@ -258,7 +256,7 @@ def _class_row(name: str, values: dict[str, Any], css: str = "") -> str:
 def _summary_accuracy(accuracy: float, n_images: Any) -> str:
     return (
         '<tr class="summary"><td>accuracy</td><td></td><td></td>'
-        f'<td class="num">{_num(accuracy)}</td><td class="num">{_num(n_images)}</td></tr>'
+        f'<td class="num">{num(accuracy)}</td><td class="num">{num(n_images)}</td></tr>'
     )
 
 
@@ -273,119 +271,13 @@ def _confused_table(ev: dict[str, Any]) -> str:
             if isinstance(pair, dict)
             else tuple(pair)
         )
-        rows.append([_esc(true), _esc(pred), _num(count)])
-    return "<p>Most confused (true &rarr; predicted):</p>" + _table(
+        rows.append([esc(true), esc(pred), num(count)])
+    return "<p>Most confused (true &rarr; predicted):</p>" + table(
         ["true", "predicted", "images"], rows, numeric={2}
     )
 
 
 # ---------------------------------------------------------------- data
-
-
-def _data(report: dict[str, Any] | None, samples: dict[str, Path]) -> str:
-    pictures = [_picture(name, path) for name, path in samples.items()]
-    if not report:
-        pictures.append('<p class="muted">No data summary.</p>')
-        return _section("data", "Data", "\n".join(pictures))
-    facts = [
-        ("source", _esc(report.get("source", "—"))),
-        ("usable images", _num(report.get("n_images"))),
-        ("classes", _num(len(report.get("classes") or []))),
-        ("imbalance (largest / smallest class)", _num(report.get("imbalance_ratio"), 2)),
-        ("modes", _inline_counts(report.get("modes"))),
-        ("formats", _inline_counts(report.get("formats"))),
-    ]
-    parts = [_table(["", ""], [[k, v] for k, v in facts], header=False)]
-    parts.append(_counts_table(report.get("classes") or [], report.get("counts") or {}))
-    parts.append(_sizes(report.get("sizes") or {}))
-    parts.append(_warnings(report.get("warnings") or []))
-    parts.append(_problems(report.get("problems") or []))
-    parts.append(_duplicates(report.get("duplicates") or []))
-    return _section("data", "Data", "\n".join(p for p in parts + pictures if p))
-
-
-def _counts_table(classes: list[str], counts: dict[str, dict[str, int]]) -> str:
-    """Images per class (rows) and split (columns), with totals."""
-    if not counts:
-        return ""
-    splits = list(counts)
-    classes = list(classes) or sorted({c for per in counts.values() for c in per})
-    rows, totals = [], [0] * len(splits)
-    for name in classes:
-        values = [int(counts[s].get(name, 0) or 0) for s in splits]
-        totals = [t + v for t, v in zip(totals, values, strict=True)]
-        rows.append([_esc(name), *map(_num, values), _num(sum(values))])
-    rows.append(
-        ["<b>total</b>", *(f"<b>{_num(t)}</b>" for t in totals), f"<b>{_num(sum(totals))}</b>"]
-    )
-    numeric = set(range(1, len(splits) + 2))
-    return "<h3>Images per class and split</h3>" + _table(
-        ["class", *map(_esc, splits), "total"], rows, numeric=numeric
-    )
-
-
-def _sizes(sizes: dict[str, Any]) -> str:
-    if not sizes:
-        return ""
-    rows = []
-    for axis in ("width", "height"):
-        stats = sizes.get(axis) or {}
-        rows.append([axis, *(_num(stats.get(k), 1) for k in ("min", "median", "max"))])
-    text = _table(["", "min", "median", "max"], rows, numeric={1, 2, 3})
-    if sizes.get("most_common"):
-        text += f"<p>Most common sizes: {_inline_counts(sizes['most_common'])}</p>"
-    if sizes.get("smallest_side_under_32"):
-        text += f"<p>Images with a side under 32 px: {_num(sizes['smallest_side_under_32'])}</p>"
-    return "<h3>Image sizes (pixels)</h3>" + text
-
-
-def _warnings(warnings: list[str]) -> str:
-    if not warnings:
-        return ""
-    items = "".join(f'<li class="warn">{_esc(w)}</li>' for w in warnings)
-    return f"<h3>Warnings</h3><ul>{items}</ul>"
-
-
-def _problems(problems: list[dict[str, Any]]) -> str:
-    """Files left out of training, with the reason, so users can fix or delete them."""
-    if not problems:
-        return '<h3>Left-out files</h3><p class="muted">None: every file was usable.</p>'
-    rows = [
-        [f'<span class="path">{_esc(p.get("path", "?"))}</span>', _esc(p.get("reason", ""))]
-        for p in problems[:MAX_LISTED_FILES]
-    ]
-    return (
-        f"<h3>Left-out files ({len(problems)})</h3>"
-        + _table(["file", "reason"], rows)
-        + _more(len(problems), MAX_LISTED_FILES, "files")
-    )
-
-
-def _duplicates(groups: list[dict[str, Any]]) -> str:
-    """Groups of identical images; across splits means test leakage, mixed labels mean noise."""
-    if not groups:
-        return ""
-    rows = []
-    for group in groups[:MAX_LISTED_DUPLICATES]:
-        items = "<br>".join(
-            f'<span class="path">{_esc(i.get("path", "?"))}</span> '
-            f"({_esc(i.get('label', '?'))}, {_esc(i.get('split') or 'unused')})"
-            for i in group.get("items", [])
-        )
-        flags = [
-            text
-            for key, text in (
-                ("across_splits", "across splits (leakage)"),
-                ("conflicting_labels", "conflicting labels"),
-            )
-            if group.get(key)
-        ]
-        rows.append([items, f'<span class="warn">{", ".join(flags)}</span>' if flags else ""])
-    return (
-        f"<h3>Exact duplicates ({len(groups)} group(s))</h3>"
-        + _table(["images (label, split)", "problem"], rows)
-        + _more(len(groups), MAX_LISTED_DUPLICATES, "groups")
-    )
 
 
 # ---------------------------------------------------------------- config and timings
@@ -399,117 +291,39 @@ def _config(config: dict[str, Any]) -> str:
         text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=None)
     except yaml.YAMLError:
         text = json.dumps(config, indent=2, default=str)
-    return f"<pre>{_esc(text.rstrip())}</pre>"
+    return f"<pre>{esc(text.rstrip())}</pre>"
 
 
 def _timings(timings: dict[str, float]) -> str:
     if not timings:
         return '<p class="muted">No timings recorded.</p>'
-    rows = [[_esc(name), _duration(seconds)] for name, seconds in timings.items()]
+    rows = [[esc(name), duration(seconds)] for name, seconds in timings.items()]
     total = _total_seconds(timings)
     if len(timings) > 1 and total is not None:
-        rows.append(["<b>total</b>", f"<b>{_duration(total)}</b>"])
-    return _table(["phase", "time"], rows, numeric={1})
+        rows.append(["<b>total</b>", f"<b>{duration(total)}</b>"])
+    return table(["phase", "time"], rows, numeric={1})
 
 
 def _total_seconds(timings: dict[str, float]) -> float | None:
-    values = [float(v) for v in timings.values() if _finite(v)]
+    values = [float(v) for v in timings.values() if finite(v)]
     return sum(values) if values else None
-
-
-def _duration(seconds: Any) -> str:
-    """Seconds as people read them: '850 ms', '12.3 s', '4 min 05 s', '2 h 03 min'."""
-    if not _finite(seconds):
-        return "—"
-    seconds = float(seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 # ---------------------------------------------------------------- small HTML helpers
 
 
-def _section(anchor: str, heading: str, content: str) -> str:
-    return f'<section id="{anchor}">\n<h2>{heading}</h2>\n{content}\n</section>'
-
-
-def _picture(name: str, path: Path) -> str:
-    """A picture embedded as a data URI, or a note when the file is missing."""
-    try:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-    except OSError:
-        return f'<p class="muted">Picture "{_esc(name)}" not found at {_esc(path)}.</p>'
-    mime = _IMAGE_TYPES.get(path.suffix.lower(), "image/png")
-    return (
-        f'<figure><img src="data:{mime};base64,{data}" alt="{_esc(name)}">'
-        f"<figcaption>{_esc(name)}</figcaption></figure>"
-    )
-
-
-def _table(
-    headers: list[str],
-    rows: Iterable[list[str]],
-    numeric: set[int] | None = None,
-    header: bool = True,
-) -> str:
-    """An HTML table from already-escaped cells; ``numeric`` columns are right-aligned."""
-    numeric = numeric or set()
-    head = "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>" if header else ""
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table>{head}{body}</table>"
-
-
-def _more(total: int, shown: int, what: str) -> str:
-    return f'<p class="muted">... and {total - shown} more {what}.</p>' if total > shown else ""
-
-
-def _inline_counts(counts: dict[str, Any] | None) -> str:
-    if not counts:
-        return "—"
-    return ", ".join(f"{_esc(k)} ({_num(v)})" for k, v in counts.items())
-
-
 def _cell(value: Any, key: str) -> str:
     """A history value: learning rates in scientific form, epoch times as durations."""
-    if key == "lr" and _finite(value):
+    if key == "lr" and finite(value):
         return f"{value:.3g}"
-    if key == "time" and _finite(value):
-        return _duration(value)
-    return _num(value) if isinstance(value, int | float) or value is None else _esc(value)
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    """Numbers for reading: ints with thousands separators, floats to ``digits`` decimals."""
-    if value is None or isinstance(value, bool):
-        return "—" if value is None else str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}" if math.isfinite(value) else "—"
-    return _esc(value)
+    if key == "time" and finite(value):
+        return duration(value)
+    return num(value) if isinstance(value, int | float) or value is None else esc(value)
 
 
 def _count(value: Any) -> Any:
     """Image counts stored as floats (older metrics.json files) shown as integers."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _macro_f1(ev: dict[str, Any]) -> Any:
@@ -519,7 +333,3 @@ def _macro_f1(ev: dict[str, Any]) -> Any:
 def _top_k(ev: dict[str, Any]) -> dict[str, Any]:
     top = ev.get("top_k") or {}
     return {k: v for k, v in top.items() if k != "top_1"}
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)

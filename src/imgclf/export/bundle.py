@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from imgclf import __version__
+from imgclf._version import __version__
 from imgclf.errors import ModelError
 from imgclf.models.network import SPEC_FORMAT, ImageModel, model_from_spec
 

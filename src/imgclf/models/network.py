@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imgclf import __version__
+from imgclf._version import __version__
 from imgclf.config import ModelConfig
 from imgclf.errors import ModelError
 from imgclf.models.backbones import backbone_preprocess, create_backbone

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgclf import __version__
+from imgclf._version import __version__
 from imgclf.config import Config
 from imgclf.data.cache import atomic_write_text
 from imgclf.errors import ConfigError
