@@ -4,7 +4,7 @@
 and test accuracy (the tutorial reports 0.6927). (2) imgclf's settings for the same
 architecture (one-cycle Adam over 8 epochs, batch 64, horizontal flips) until test accuracy
 reaches 0.6927: wall time and its ratio to (1). (3) ``--part 3``: the best test accuracy a
-stack reaches in 30 minutes on this machine (a wider VGG-style custom stack with BatchNorm,
+stack reaches in 30 minutes on this machine (a VGG-style custom stack with BatchNorm,
 one-cycle AdamW, a time budget).
 
     python -m benchmarks.cifar_r3 --data ../shared/datasets/cifar10-jpg --part 1 2
@@ -31,9 +31,9 @@ IMGCLF = {
     "model": "small_cnn", "optimizer": "adam", "lr": 3e-3, "schedule": "onecycle",
     "batch_size": 64, "epochs": 8, "horizontal_flip": True,
 }  # fmt: skip
-WIDE = [  # conv-relu-BN pairs at 64, 128, 256 filters, each pair pooled, then global max pool
+WIDE = [  # conv-relu-BN pairs at 32, 64, 128 filters, each pair pooled, then global max pool
     layer
-    for filters in (64, 128, 256)
+    for filters in (32, 64, 128)
     for layer in (
         {"type": "conv", "filters": filters, "padding": "same"},
         {"type": "batchnorm"},
@@ -42,15 +42,17 @@ WIDE = [  # conv-relu-BN pairs at 64, 128, 256 filters, each pair pooled, then g
         {"type": "maxpool"},
     )
 ] + [{"type": "global_maxpool"}]
-BEST_30_MIN = {
+BEST_30_MIN = {  # 12 one-cycle epochs fit in 30 minutes here (about 2.2 min each)
     "optimizer": "adamw", "lr": 4e-3, "weight_decay": 5e-4, "schedule": "onecycle",
-    "batch_size": 256, "epochs": 30, "label_smoothing": 0.1, "horizontal_flip": True,
+    "batch_size": 128, "epochs": 12, "label_smoothing": 0.1, "horizontal_flip": True,
     "width_shift_range": 0.1, "height_shift_range": 0.1, "fill_mode": "reflect",
     "time_limit": 1800,
 }  # fmt: skip
 
 
-def run(data: Path, settings: dict, watch: bool, base: dict | None = None) -> dict:
+def run(
+    data: Path, settings: dict, watch: bool, base: dict | None = None, stop: bool = True
+) -> dict:
     cfg = make_config(base, seed=0, quiet=True, val_split=0.0, **settings)
     prepared = prepare_data(data, cfg, progress=False)
     test = prepared.splits.test
@@ -64,7 +66,7 @@ def run(data: Path, settings: dict, watch: bool, base: dict | None = None) -> di
     configure_torch(cfg)
     model = build_model(cfg.model, prepared.classes, 3, (32, 32))
     started = time.perf_counter()
-    watcher = StopAtTestAccuracy(model, train, test, started, TARGET)
+    watcher = StopAtTestAccuracy(model, train, test, started, TARGET if stop else None)
     callbacks = [watcher] if watch else []
     if cfg.train.time_limit:
         from imgclf.train.callbacks import TimeBudget
@@ -108,7 +110,11 @@ def main() -> None:
             print(f"(2) imgclf settings: did not reach {TARGET}; final {ours['test']:.4f}")
     if 3 in args.part:
         best = run(
-            args.data, BEST_30_MIN, watch=True, base={"model": {"name": "custom", "layers": WIDE}}
+            args.data,
+            BEST_30_MIN,
+            watch=True,
+            base={"model": {"name": "custom", "layers": WIDE}},
+            stop=False,
         )
         print(
             f"(3) 30-minute budget, VGG-style custom stack: {best['epochs']} epochs in "

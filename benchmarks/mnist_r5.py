@@ -36,10 +36,15 @@ IMGCLF = {
 
 
 class StopAtTestAccuracy(Callback):
-    """Evaluate the test set after every epoch; stop once it reaches the target."""
+    """Evaluate the test set after every epoch; stop once it reaches the target (if any)."""
 
     def __init__(
-        self, model, data: TrainData, test: np.ndarray, started: float, target: float = TARGET
+        self,
+        model,
+        data: TrainData,
+        test: np.ndarray,
+        started: float,
+        target: float | None = TARGET,
     ) -> None:
         self.model, self.data, self.test, self.started = model, data, test, started
         self.target = target
@@ -52,7 +57,7 @@ class StopAtTestAccuracy(Callback):
         elapsed = time.perf_counter() - self.started
         self.curve.append((epoch, acc, elapsed))
         print(f"  epoch {epoch}: test accuracy {acc:.4f} at {elapsed:.0f} s", flush=True)
-        if acc >= self.target and self.reached is None:
+        if self.target is not None and acc >= self.target and self.reached is None:
             self.reached = (epoch, acc, elapsed)
             state.stop_reason = f"reached {self.target}"
 

@@ -3,6 +3,7 @@ from Python: every artifact exists and is valid, bundles predict like the in-mem
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -140,3 +141,21 @@ def test_python_api_fit_evaluate_predict_save_load(shapes: Path) -> None:
     saved = classifier.save("bundle")
     assert torch.equal(load(saved).model_.head[-1].weight, classifier.model_.head[-1].weight)
     assert not ImageClassifier().__dict__.get("model_")  # __init__ stores parameters only
+
+
+def test_set_any_key_and_runs_list_csv(shapes: Path) -> None:
+    result = _train(shapes, "--name", "s", "--set", "train.label_smoothing=0.1", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "label_smoothing: 0.1" in Path("runs/s/config.yaml").read_text()
+    listed = runner.invoke(app, ["runs", "list", "--csv"])
+    frame = pd.read_csv(io.StringIO(listed.stdout))
+    assert list(frame["name"]) == ["s"] and frame.loc[0, "epochs"] == "1/1"
+
+
+def test_a_runs_config_yaml_runs_again(shapes: Path) -> None:
+    assert _train(shapes, "--name", "original", "--epochs", "1").exit_code == 0
+    again = runner.invoke(
+        app, ["train", "--config", "runs/original/config.yaml", "--name", "again", "--quiet"]
+    )
+    assert again.exit_code == 0, again.output
+    assert (Path("runs/again") / "model" / "model.json").is_file()

@@ -56,6 +56,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
     if loaded is None:
         return {}
+    if isinstance(loaded, dict):
+        loaded.pop("imgclf_version", None)  # written into a run's config.yaml, not a setting
     if not isinstance(loaded, dict):
         raise ConfigError(
             f"Config file {path} must hold a mapping of sections, received {type(loaded).__name__}."

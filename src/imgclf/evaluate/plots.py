@@ -284,12 +284,7 @@ def plot_mistakes(
     n: int = 25,
 ) -> Path:
     """Save the grid of the ``n`` most confident mistakes as a PNG (a note if there are none)."""
-    from imgclf.data.preview import save_image_grid
-
-    pictures, titles = mistake_tiles(images, y_true, y_pred, confidence, classes, n)
-    if not pictures:
-        return _save(_message_figure("no mistakes"), path)
-    return save_image_grid(pictures, titles, path, columns=GRID_COLUMNS)
+    return _save(mistakes_figure(images, y_true, y_pred, confidence, classes, n), path)
 
 
 def mistake_tiles(

@@ -49,46 +49,18 @@ pre{background:#f8fafc;border:1px solid #e4e7eb;padding:10px;overflow-x:auto;fon
 """
 
 
-def write_report(
-    path: str | Path,
-    *,
-    title: str,
-    config: dict[str, Any],
-    data_report: dict[str, Any] | None,
-    history: list[dict[str, Any]],
-    evaluations: dict[str, dict[str, Any]],
-    plots: dict[str, Path],
-    timings: dict[str, float],
-    notes: list[str] | None = None,
-) -> Path:
-    """Write the run's HTML report atomically and return its path.
+def write_report(path: str | Path, **sections: Any) -> Path:
+    """Write the run's HTML page atomically and return its path.
 
-    Args:
-        path: Where to write the page (its folder is created).
-        title: Page heading.
-        config: The resolved config, shown so the run can be reproduced.
-        data_report: ``DataReport.to_dict()``; missing keys are tolerated.
-        history: One dict per epoch, as the training loop records it.
-        evaluations: ``{split: Evaluation.to_dict()}``.
-        plots: ``{caption: PNG path}``; curves, confusion matrices and mistakes are placed in
-            their sections by caption, any other picture at the end of the evaluation.
-        timings: Seconds per phase (data, train, ...).
-        notes: Free lines shown under the headline (stop reason, best epoch, ...).
+    ``sections`` are render_report's keyword arguments: title, config (the resolved config,
+    shown so the run can be reproduced), data_report (``DataReport.to_dict()``), history (one
+    dict per epoch), evaluations (``{split: Evaluation.to_dict()}``), plots (``{caption: PNG
+    path}``, placed in their sections by caption), timings (seconds per phase) and notes.
     """
     from imgclf.data.cache import atomic_write_text
 
     path = Path(path)
-    page = render_report(
-        title=title,
-        config=config,
-        data_report=data_report,
-        history=history,
-        evaluations=evaluations,
-        plots=plots,
-        timings=timings,
-        notes=notes,
-    )
-    atomic_write_text(path, page)
+    atomic_write_text(path, render_report(**sections))
     return path
 
 
