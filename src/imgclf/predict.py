@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from imgclf.data.cache import atomic_write_text
 from imgclf.data.decode import ImageDecodeError, decode_file, display_path
 from imgclf.data.inputs import Inputs, expand_inputs
 from imgclf.data.parallel import parallel_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
+from imgclf.fileio import atomic_write_text
 from imgclf.models.network import ImageModel
 
 if TYPE_CHECKING:

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 from PIL import Image
 
+from imgclf.config import FitPolicy
 from imgclf.data.decode import ImageDecodeError, decode_file, fit_image, to_color
 from imgclf.data.parallel import parallel_map
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError
 
 _CACHE_FORMAT = 1
-FITS = ("resize", "center_crop", "letterbox")
+FITS = get_args(FitPolicy)
 
 
 @dataclass
@@ -47,25 +48,6 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     if os.environ.get("IMGCLF_CACHE_DIR"):
         return Path(os.environ["IMGCLF_CACHE_DIR"]).expanduser()
     return Path.home() / ".cache" / "imgclf"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file so that readers see the old file or the whole new one, never half.
-
-    The file gets the usual mode for the umask (unlike mkstemp's 0600): reports and CSVs are
-    for people to read.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def build_image_cache(

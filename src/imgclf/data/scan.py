@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.cache import atomic_write_text, resolve_cache_dir
+from imgclf.data.cache import resolve_cache_dir
 from imgclf.data.decode import FileRecord, probe_file
 from imgclf.data.parallel import parallel_map
 from imgclf.data.source import DataSource
+from imgclf.fileio import atomic_write_text
 
 _SCAN_FORMAT = 1
 

@@ -57,7 +57,7 @@ def write_report(path: str | Path, **sections: Any) -> Path:
     dict per epoch), evaluations (``{split: Evaluation.to_dict()}``), plots (``{caption: PNG
     path}``, placed in their sections by caption), timings (seconds per phase) and notes.
     """
-    from imgclf.data.cache import atomic_write_text
+    from imgclf.fileio import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, render_report(**sections))

@@ -15,8 +15,8 @@ from typing import Any
 
 from imgclf._version import __version__
 from imgclf.config import Config
-from imgclf.data.cache import atomic_write_text
 from imgclf.errors import ConfigError
+from imgclf.fileio import atomic_write_text
 
 
 @dataclass(frozen=True)

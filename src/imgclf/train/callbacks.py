@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imgclf.data.cache import atomic_write_text
+from imgclf.fileio import atomic_write_text
 
 
 @dataclass

@@ -72,7 +72,7 @@ def _build_parts(model: nn.Module, data: TrainData, cfg: Config) -> _Parts:
     )
     optimizer = build_optimizer(param_groups(model, cfg.model, cfg.train.lr), cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train, len(loader))
-    loss_fn, _ = build_loss(cfg.train, data.classes, data.labels[data.train])
+    loss_fn = build_loss(cfg.train, data.classes, data.labels[data.train])
     return _Parts(loader, optimizer, scheduler, loss_fn)
 
 

@@ -58,13 +58,11 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def build_loss(
-    cfg: TrainConfig, classes: list[str], train_labels: np.ndarray
-) -> tuple[nn.Module, list[float] | None]:
+def build_loss(cfg: TrainConfig, classes: list[str], train_labels: np.ndarray) -> nn.Module:
     """Cross-entropy with label smoothing and class weights (balanced or per class name)."""
     weights = class_weights(cfg.class_weight, classes, train_labels)
     weight = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing), weights
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
 
 
 def class_weights(
