@@ -276,11 +276,42 @@ class TrainConfig(_Section):
     min_delta: float = Field(0.0, ge=0.0)
     time_limit: float | None = Field(None, gt=0.0, description="Seconds, or '45m', '2h', '1h30m'.")
     threads: int | None = Field(None, ge=1, description="Torch threads (None: all cores).")
+    embedding_cache: bool = Field(
+        True,
+        description="Frozen backbone: embed every image once and train the head on the cache.",
+    )
+    augment_views: int = Field(
+        0, ge=0, le=64, description="Augmented views per training image in the embedding cache."
+    )
+    finetune_epochs: int = Field(
+        3, ge=0, description="finetune: epochs of stage 2 (unfrozen, one-cycle); 0: head only."
+    )
+    finetune_lr: float | None = Field(
+        None, gt=0.0, description="finetune: stage 2 peak lr of the head (None: lr)."
+    )
+    progressive_sizes: list[int] = Field(
+        default_factory=list,
+        description="Smaller square sizes the pixel stage trains at first, e.g. [128, 160].",
+    )
 
     @field_validator("time_limit", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("progressive_sizes", mode="before")
+    @classmethod
+    def _sizes_list(cls, value: Any) -> Any:
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return [int(size) for size in str(value).replace(",", " ").split()]
+        return value
+
+    @field_validator("progressive_sizes")
+    @classmethod
+    def _increasing_sizes(cls, value: list[int]) -> list[int]:
+        if any(size < 8 for size in value) or value != sorted(set(value)):
+            raise ValueError(f"progressive_sizes must increase and be >= 8, received {value}")
+        return value
 
 
 class RunConfig(_Section):

@@ -24,6 +24,7 @@ from imgclf.data.inputs import Inputs, expand_inputs
 from imgclf.data.parallel import parallel_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.fileio import atomic_write_text
+from imgclf.models.inference import inference_batch_size
 from imgclf.models.network import ImageModel
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ def predict(
     tta = _check_options(batch_size, tta, top_k)
     paths, skipped = expand_inputs(inputs, path_column)
     spec = model.preprocess_spec
+    batch_size = inference_batch_size(batch_size, *spec.image_size)
     job = partial(_decode_worker, tuple(spec.image_size), spec.fit, _color_mode(spec.channels))
     decoded = parallel_map(job, paths, workers, "predicting", progress)
     kept: list[str] = []
@@ -181,6 +183,7 @@ def predict_arrays(
     """
     tta = _check_options(batch_size, tta, top_k)
     images = _check_arrays(images, model)
+    batch_size = inference_batch_size(batch_size, *images.shape[1:3])
     with _eval_mode(model):
         chunks = [
             _forward(model, images[start : start + batch_size], tta)

@@ -29,6 +29,7 @@ from imgclf.train.checkpoint import (
     save_weights,
 )
 from imgclf.train.loop import TrainData, configure_torch, fit
+from imgclf.train.stages import plan_stages
 
 
 @dataclass
@@ -81,14 +82,31 @@ def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False)
     )
     saved = load_resume_state(run.checkpoints / RESUME_STATE) if resume else None
     started = time.perf_counter()
-    state = fit(
-        model, train_data, cfg, _callbacks(cfg, model, run, train_data), run.checkpoints, saved
-    )
+    images_id = prepared.cache.path.name if prepared.cache.path else None
+    stages, notes = plan_stages(model, train_data, cfg, images_id, progress=not quiet)
+    if any(stage.embeddings is not None for stage in stages):
+        timings["embed"] = time.perf_counter() - started
+    if not quiet:
+        _print_notes(stages, notes)
+    started = time.perf_counter()
+    callbacks = _callbacks(cfg, model, run, train_data)
+    state = fit(model, stages, cfg, callbacks, run.checkpoints, saved)
     timings["train"] = time.perf_counter() - started
     best = run.checkpoints / BEST_WEIGHTS
     if best.is_file():
         load_weights(model, best)
     return TrainResult(model, state, prepared, run, timings=timings)
+
+
+def _print_notes(stages: list, notes: list[str]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if len(stages) > 1:
+        plan = " then ".join(f"{stage.name} ({stage.epochs} epochs)" for stage in stages)
+        console.print(f"stages: {plan}", highlight=False)
+    for note in notes:
+        console.print(note, highlight=False)
 
 
 def _callbacks(cfg: Config, model: ImageModel, run: RunDir, data: TrainData) -> list:

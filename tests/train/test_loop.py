@@ -13,7 +13,7 @@ from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping, TimeBudget
 from imgclf.train.checkpoint import load_resume_state
-from imgclf.train.loop import configure_torch, fit
+from imgclf.train.loop import Stage, configure_torch, fit
 
 TINY = [
     {"type": "conv", "filters": 8, "padding": "same"},
@@ -35,7 +35,8 @@ def _setup(data, **overrides):
 
 def _run(data, tmp_path=None, callbacks=(), resume=None, **overrides):
     cfg, model = _setup(data, **overrides)
-    state = fit(model, data, cfg, list(callbacks), tmp_path, resume)
+    stages = [Stage("train", model, data, cfg.train)]
+    state = fit(model, stages, cfg, list(callbacks), tmp_path, resume)
     return model, state
 
 

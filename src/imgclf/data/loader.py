@@ -92,12 +92,8 @@ class BatchLoader:
         self.batches_done = 0
 
     def _validate(self) -> None:
-        images, n = self.images, len(self.images)
-        if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3):
-            raise DataError(
-                "BatchLoader needs images as a uint8 array (N, H, W, C) with C in {1, 3}, "
-                f"received {images.dtype} with shape {images.shape}."
-            )
+        self._validate_array()
+        n = len(self.images)
         if self.labels.shape != (n,):
             raise DataError(
                 f"images and labels differ in length: {n} images but labels of shape "
@@ -116,6 +112,14 @@ class BatchLoader:
                 f"{self.indices.min()} to {self.indices.max()}."
             )
         self._validate_settings()
+
+    def _validate_array(self) -> None:
+        images = self.images
+        if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3):
+            raise DataError(
+                "BatchLoader needs images as a uint8 array (N, H, W, C) with C in {1, 3}, "
+                f"received {images.dtype} with shape {images.shape}."
+            )
 
     def _validate_settings(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int | np.integer):

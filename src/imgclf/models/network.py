@@ -53,9 +53,19 @@ class ImageModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(self.preprocess(x)))
 
+    @property
+    def pooling(self) -> nn.Sequential:
+        """The head's leading layers without weights or randomness (pooling, flatten)."""
+        return self.head[: _fixed_prefix(self.head)]
+
+    @property
+    def classifier(self) -> nn.Sequential:
+        """The head after its pooling: the part that trains on cached embeddings."""
+        return self.head[_fixed_prefix(self.head) :]
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The backbone's features (what feature extraction caches)."""
-        return self.features(self.preprocess(x))
+        """Pixels to the pooled features the classifier reads (what feature extraction caches)."""
+        return self.pooling(self.features(self.preprocess(x)))
 
     def train(self, mode: bool = True) -> ImageModel:
         """Like nn.Module.train, but frozen BatchNorm layers stay in eval mode."""
@@ -73,6 +83,14 @@ class ImageModel(nn.Module):
         if print_table:
             result.print()
         return result
+
+
+def _fixed_prefix(head: nn.Sequential) -> int:
+    """How many leading head modules hold no parameters and behave the same in training."""
+    for index, module in enumerate(head):
+        if any(True for _ in module.parameters()) or isinstance(module, nn.Dropout):
+            return index
+    return len(head)
 
 
 def build_model(

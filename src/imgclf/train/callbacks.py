@@ -2,8 +2,9 @@
 
 Events: ``on_train_begin(state)``, ``on_epoch_begin(epoch, state)``,
 ``on_batch_end(batch, logs, state)``, ``on_epoch_end(epoch, logs, state)``,
-``on_train_end(state)``. A callback asks training to stop by setting ``state.stop_reason``;
-it never receives the trainer, the model or the optimizer.
+``on_train_end(state)``. A callback asks training to stop by setting ``state.stop_reason``,
+or to end the current stage by setting ``state.end_stage`` (early stopping: a staged fine-tune
+goes on with its next stage); it never receives the trainer, the model or the optimizer.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from imgclf.fileio import atomic_write_text
 
 @dataclass
 class TrainState:
-    """What callbacks may read, and the two things they may set (best_* and stop_reason)."""
+    """What callbacks may read, and what they may set (best_*, stop_reason and end_stage)."""
 
     epochs: int
     epoch: int = 0  # epochs completed
+    stage: str | None = None  # the current stage's name when a run has several
+    stage_start: int = 1  # first epoch of the current stage
+    end_stage: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
     best_value: float | None = None
@@ -40,6 +44,7 @@ class TrainState:
     def to_dict(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
+            "epochs": self.epochs,
             "history": self.history,
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
@@ -80,19 +85,19 @@ class BestCheckpoint(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` epochs without an improvement of at least ``min_delta``."""
+    """End the stage after ``patience`` of its epochs without an improvement of ``min_delta``."""
 
     def __init__(self, monitor: str, patience: int, min_delta: float = 0.0) -> None:
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        values = [row.get(self.monitor) for row in state.history]
-        best, best_at = None, 0
-        for at, value in enumerate(values, start=1):
-            if improved(value, best, self.monitor, self.min_delta):
-                best, best_at = value, at
-        if len(values) - best_at >= self.patience:
-            state.stop_reason = (
+        rows = state.history[state.stage_start - 1 :]
+        best, best_at = None, state.stage_start - 1
+        for at, row in enumerate(rows, start=state.stage_start):
+            if improved(row.get(self.monitor), best, self.monitor, self.min_delta):
+                best, best_at = row.get(self.monitor), at
+        if epoch - best_at >= self.patience:
+            state.end_stage = (
                 f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
                 f"(best {best} at epoch {best_at})"
             )
@@ -109,7 +114,9 @@ class TimeBudget(Callback):
         self.seconds = seconds
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        durations = [row["time"] for row in state.history if "time" in row]
+        # this stage's epochs predict its next one (a head epoch says nothing of a pixel epoch)
+        rows = state.history[state.stage_start - 1 :] or state.history
+        durations = [row["time"] for row in rows if "time" in row]
         next_epoch = max(durations) if durations else 0.0
         spent = time.perf_counter() - state.started
         if state.epoch < state.epochs and spent + next_epoch > self.seconds:

@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from imgclf.train.callbacks import Callback, TrainState
 
 _COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+_WIDTH = 12
 
 
 class ProgressPrinter(Callback):
@@ -20,12 +21,14 @@ class ProgressPrinter(Callback):
         self.task = None
 
     def on_train_begin(self, state: TrainState) -> None:
-        header = "epoch" + "".join(f"{name:>13}" for name in _COLUMNS)
+        header = "epoch" + "".join(f"{name:>{_WIDTH}}" for name in _COLUMNS)
         self.console.print(header, style="bold", highlight=False)
         for row in state.history:  # a resumed run shows what it already did
             self._print_row(row, state)
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
+        if state.stage and epoch == state.stage_start:
+            self.console.print(f"stage: {state.stage}", style="bold", highlight=False)
         if not self.console.is_terminal:  # logs and pipes get the epoch rows only
             return
         self.bar = Progress(
@@ -60,6 +63,7 @@ class ProgressPrinter(Callback):
         cells = []
         for name in _COLUMNS:
             value = row.get(name)
-            cells.append(f"{value:>13.4g}" if isinstance(value, float) else f"{'-':>13}")
+            text = f"{value:.4g}" if isinstance(value, float) else "-"
+            cells.append(f"{text:>{_WIDTH}}")
         marker = " *" if row.get("epoch") == state.best_epoch else ""
         self.console.print(f"{row['epoch']:>5}" + "".join(cells) + marker, highlight=False)

@@ -1,0 +1,286 @@
+"""Embed once: a frozen backbone runs once per image and its pooled features are cached on disk.
+
+Feature extraction trains only the head, and the frozen backbone computes the same features
+every epoch; so they are computed once (batched, inference mode, channels_last) and the head
+trains on them in milliseconds per epoch. ``augment_views: K`` adds K augmented views of each
+training image, so augmentation still helps; every epoch picks one stored view per image.
+
+The cache file is keyed by the decoded-image cache, the backbone's weights (their values, not a
+name), the preprocessing and pooling, and for views the augmentation settings and seed. A
+finished file appears atomically (temporary name, then rename), like the image cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imgclf.config import AugmentConfig
+from imgclf.data.augment import build_augment
+from imgclf.data.cache import resolve_cache_dir
+from imgclf.data.loader import Batch, BatchLoader
+from imgclf.errors import DataError
+from imgclf.models.inference import inference_batch_size
+
+_FORMAT = 1
+
+
+@dataclass
+class Embeddings:
+    """Pooled features of every row, and augmented views of the training rows."""
+
+    clean: np.ndarray  # (N, D) float32: every image, not augmented
+    views: np.ndarray | None  # (K, len(train), D) float32: augmented views of the train rows
+    train: np.ndarray  # the rows ``views`` hold, in order
+    path: Path | None
+    reused: bool
+    seconds: float
+
+
+def embed_images(
+    model,
+    images: np.ndarray,
+    *,
+    train: np.ndarray,
+    batch_size: int = 256,
+    views: int = 0,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
+    images_id: str | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> Embeddings:
+    """The pooled features of ``images`` (N, H, W, C uint8) under ``model.embed``.
+
+    Args:
+        model: an ImageModel whose backbone is frozen (its weights define the cache key).
+        train: the training rows (the only ones that get augmented views).
+        views: augmented views per training image (0: none).
+        augment: the augmentation of the views; None or no enabled option means no views.
+        images_id: identifies the image array (the image cache's file name); None hashes it.
+        cache_dir: the cache folder (else $IMGCLF_CACHE_DIR, else ~/.cache/imgclf).
+    """
+    started = time.perf_counter()
+    batch_size = inference_batch_size(batch_size, *images.shape[1:3])
+    transform = build_augment(augment) if augment is not None and views else None
+    views = views if transform is not None else 0
+    train = np.asarray(train, dtype=np.int64)
+    folder = resolve_cache_dir(cache_dir) / "embeddings"
+    key = _key(model, images, images_id)
+    clean_path = folder / f"{key}.npy"
+    reused = clean_path.is_file()
+    if not reused:
+        rows = np.arange(len(images))
+        _write(clean_path, lambda out: _embed_into(out, model, images, rows, batch_size, progress))
+    clean = np.load(clean_path, mmap_mode="r")
+    view_array = None
+    if views:
+        view_key = _views_key(key, augment, views, seed, train)
+        views_path = folder / f"{key}-views-{view_key}.npy"
+        if not views_path.is_file():
+            reused = False
+            _write(
+                views_path,
+                lambda out: _embed_views(
+                    out, model, images, train, batch_size, transform, seed, progress
+                ),
+                leading=(views, len(train)),
+            )
+        view_array = np.load(views_path, mmap_mode="r")
+    return Embeddings(clean, view_array, train, clean_path, reused, time.perf_counter() - started)
+
+
+def _key(model, images: np.ndarray, images_id: str | None) -> str:
+    """Hash of the images' identity, the frozen weights and how pixels become features."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"imgclf-embeddings-{_FORMAT}".encode())
+    digest.update((images_id or _array_digest(images)).encode())
+    digest.update(json.dumps(model.spec["preprocess"], sort_keys=True).encode())
+    digest.update(repr(model.pooling).encode())
+    state = {**model.preprocess.state_dict(), **model.features.state_dict()}
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _array_digest(images: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(str(images.shape).encode())
+    digest.update(np.ascontiguousarray(images).data)
+    return digest.hexdigest()
+
+
+def _views_key(key: str, augment: AugmentConfig, views: int, seed: int, train: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(key.encode())
+    digest.update(augment.model_dump_json().encode())
+    digest.update(f"{views}-{seed}".encode())
+    digest.update(train.tobytes())
+    return digest.hexdigest()
+
+
+def _write(path: Path, fill, leading: tuple[int, ...] | None = None) -> None:
+    """Create ``path`` through ``fill(out)`` on a temporary memmap, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy.tmp")
+    try:
+        fill_target = _LazyMemmap(tmp, leading)
+        fill(fill_target)
+        fill_target.flush()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _LazyMemmap:
+    """A memmap created when the first batch tells the feature width."""
+
+    def __init__(self, path: Path, leading: tuple[int, ...] | None) -> None:
+        self.path, self.leading, self.array = path, leading, None
+
+    def write(self, index, features: np.ndarray, total: int) -> None:
+        if self.array is None:
+            shape = (*(self.leading or (total,)), *features.shape[1:])
+            self.array = np.lib.format.open_memmap(
+                self.path, mode="w+", dtype=np.float32, shape=shape
+            )
+        self.array[index] = features
+
+    def flush(self) -> None:
+        if self.array is None:
+            raise DataError("No images to embed: the data has no rows.")
+        self.array.flush()
+        del self.array
+
+
+@torch.inference_mode()
+def _features(model, images: np.ndarray, rows: np.ndarray, transform=None, generator=None):
+    batch = torch.from_numpy(np.ascontiguousarray(images[rows])).permute(0, 3, 1, 2)
+    if transform is not None:
+        batch = transform(batch, generator)
+    batch = batch.contiguous(memory_format=torch.channels_last)
+    return model.embed(batch).float().numpy()
+
+
+def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> None:
+    with _eval(model), _bar(progress, len(rows), "embedding images") as advance:
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            out.write(slice(start, start + len(chunk)), _features(model, images, chunk), len(rows))
+            advance(len(chunk))
+
+
+def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, seed, progress):
+    views = out.leading[0]
+    with _eval(model), _bar(progress, views * len(train), "embedding augmented views") as advance:
+        for view in range(views):
+            for start in range(0, len(train), batch_size):
+                chunk = train[start : start + batch_size]
+                words = [1 + view, start, seed % 2**63]
+                generator = torch.Generator().manual_seed(
+                    int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
+                )
+                features = _features(model, images, chunk, transform, generator)
+                out.write((view, slice(start, start + len(chunk))), features, len(train))
+                advance(len(chunk))
+
+
+class _eval:
+    """Eval mode for the duration (BatchNorm statistics and dropout fixed), then back."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.was_training = self.model.training
+        self.model.eval()
+
+    def __exit__(self, *exc) -> None:
+        self.model.train(self.was_training)
+
+
+class _bar:
+    """A transient rich bar on a terminal; nothing in logs and pipes."""
+
+    def __init__(self, show: bool, total: int, text: str) -> None:
+        self.show, self.total, self.text, self.progress = show, total, text, None
+
+    def __enter__(self):
+        from rich.console import Console
+
+        if not self.show or not Console().is_terminal:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self.progress = Progress(transient=True)
+        self.progress.start()
+        task = self.progress.add_task(self.text, total=self.total)
+        return lambda n: self.progress.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+class EmbeddingLoader(BatchLoader):
+    """Shuffled, seeded, resumable batches of cached embeddings (the head's training input).
+
+    Order, sharding and resume are BatchLoader's. With augmented views, each epoch draws for
+    every image one of its 1 + K stored versions (the plain one or an augmented view).
+    """
+
+    def __init__(
+        self,
+        *,
+        embeddings: Embeddings,
+        labels: np.ndarray,
+        indices: np.ndarray,
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.embeddings = embeddings
+        super().__init__(
+            images=embeddings.clean,
+            labels=labels,
+            indices=indices,
+            batch_size=batch_size,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            prefetch=False,
+        )
+        self._position = np.full(len(embeddings.clean), -1, dtype=np.int64)
+        self._position[embeddings.train] = np.arange(len(embeddings.train))
+
+    def _validate_array(self) -> None:
+        features = self.images
+        if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
+            raise DataError(
+                f"EmbeddingLoader needs float features (N, D), received {features.dtype} with "
+                f"shape {features.shape}."
+            )
+
+    def _make_batch(self, shard: np.ndarray, epoch: int, b: int) -> Batch:
+        rows = shard[b * self.batch_size : (b + 1) * self.batch_size]
+        features = np.array(self.images[rows], dtype=np.float32)
+        views = self.embeddings.views
+        if views is not None:
+            rng = np.random.default_rng(self._batch_seed(epoch, b))
+            pick = rng.integers(0, len(views) + 1, len(rows))
+            position = self._position[rows]
+            augmented = (pick > 0) & (position >= 0)
+            features[augmented] = views[pick[augmented] - 1, position[augmented]]
+        return torch.from_numpy(features), torch.from_numpy(self.labels[rows])

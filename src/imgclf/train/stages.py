@@ -1,0 +1,107 @@
+"""Which stages a run trains in, from its model and config.
+
+- Recipes, custom stacks, ``scratch`` and a randomly initialised ``finetune``: one stage,
+  everything that the freezing policy leaves trainable, on pixels.
+- ``feature_extract``: one stage, the head. With the embedding cache (the default) it trains on
+  features computed once; with ``embedding_cache: false`` the frozen backbone runs every epoch
+  (the tutorials' way).
+- ``finetune`` with pretrained weights: stage 1 is that head stage; stage 2 (``finetune_epochs``,
+  0 skips it) unfreezes the policy's blocks and trains on pixels with the backbone at
+  ``backbone_lr`` times the head's lr, frozen BatchNorm statistics and a one-cycle schedule
+  peaking at ``finetune_lr`` (fastai's ``fine_tune``). It starts from stage 1's best weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imgclf.config import Config
+from imgclf.errors import ConfigError
+from imgclf.models.network import ImageModel
+from imgclf.train.embeddings import embed_images
+from imgclf.train.loop import Stage, TrainData
+
+
+def is_backbone_model(model: ImageModel) -> bool:
+    """Whether ``model`` is a pretrained-style backbone + head (not a recipe or custom stack)."""
+    return hasattr(model.features, "model")
+
+
+def plan_stages(
+    model: ImageModel,
+    data: TrainData,
+    cfg: Config,
+    images_id: str | None = None,
+    progress: bool = False,
+) -> tuple[list[Stage], list[str]]:
+    """The stages for ``model`` on ``data``, and notes for the user about the choices made."""
+    notes: list[str] = []
+    sizes = list(cfg.train.progressive_sizes)
+    if sizes:
+        _check_progressive(model, data, sizes)
+    mode, train = cfg.model.mode, cfg.train
+    staged = mode == "finetune" and cfg.model.pretrained
+    if not is_backbone_model(model) or not (mode == "feature_extract" or staged):
+        return [Stage("train", model, data, train, policy=cfg.model, sizes=sizes)], notes
+    frozen = cfg.model.model_copy(update={"mode": "feature_extract"})
+    if train.embedding_cache:
+        embeddings = embed_images(
+            model,
+            data.images,
+            train=data.train,
+            batch_size=train.eval_batch_size,
+            views=train.augment_views,
+            augment=cfg.augment,
+            seed=cfg.seed,
+            images_id=images_id,
+            cache_dir=cfg.data.cache_dir,
+            progress=progress,
+        )
+        notes += _embedding_notes(cfg, embeddings)
+        features = TrainData(embeddings.clean, data.labels, data.train, data.val, data.classes)
+        head = Stage("head", model.classifier, features, train, frozen, embeddings)
+    else:
+        head = Stage("head", model, data, train, frozen)
+    if mode == "feature_extract" or train.finetune_epochs == 0:
+        if sizes:
+            notes.append("progressive_sizes apply to pixel stages; this run trains only the head")
+        return [head], notes
+    unfrozen = train.model_copy(
+        update={
+            "epochs": train.finetune_epochs,
+            "lr": train.finetune_lr or train.lr,
+            "schedule": "onecycle",
+            "warmup_epochs": 0.0,
+        }
+    )
+    return [head, Stage("finetune", model, data, unfrozen, cfg.model, sizes=sizes)], notes
+
+
+def _embedding_notes(cfg: Config, embeddings) -> list[str]:
+    notes = []
+    where = Path(embeddings.path).parent if embeddings.path else "memory"
+    verb = "reused" if embeddings.reused else f"computed in {embeddings.seconds:.1f} s"
+    views = f" + {len(embeddings.views)} augmented views" if embeddings.views is not None else ""
+    notes.append(f"embeddings of {len(embeddings.clean)} images{views} {verb} ({where})")
+    augment = cfg.augment
+    if embeddings.views is None and (augment.geometric or augment.horizontal_flip):
+        notes.append(
+            "augmentation does not reach cached embeddings: set augment_views (e.g. 5) or "
+            "embedding_cache: false"
+        )
+    if augment.mixup or augment.cutmix:
+        notes.append("mixup/cutmix apply to pixel stages only, not to the head on embeddings")
+    return notes
+
+
+def _check_progressive(model: ImageModel, data: TrainData, sizes: list[int]) -> None:
+    full = min(data.images.shape[1:3])
+    if sizes[-1] >= full:
+        raise ConfigError(
+            f"progressive_sizes must be smaller than the image size {full}, received {sizes}."
+        )
+    if not is_backbone_model(model) or model.spec["model"]["head"]["pooling"] == "flatten":
+        raise ConfigError(
+            "progressive_sizes need a network that accepts any input size: a backbone with "
+            "head pooling avg or max (recipes and flatten heads fix the size)."
+        )

@@ -1,0 +1,185 @@
+"""Embed once and the staged fine-tune on a tiny pretrained Lite0 (offline weights, 32 px)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imgclf.config_loader import build_config
+from imgclf.errors import ConfigError
+from imgclf.models.network import build_model
+from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping
+from imgclf.train.checkpoint import BEST_WEIGHTS, load_resume_state, save_weights
+from imgclf.train.embeddings import EmbeddingLoader, embed_images
+from imgclf.train.loop import TrainData, configure_torch, epoch_size, fit
+from imgclf.train.stages import plan_stages
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def stripes() -> TrainData:
+    """3 classes of 32 px colour images: stripes that are horizontal, vertical or diagonal."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    patterns = [(yy // 4) % 2, (xx // 4) % 2, ((xx + yy) // 4) % 2]
+    images, labels = [], []
+    for label, pattern in enumerate(patterns):
+        for _ in range(24):
+            colour = rng.integers(60, 255, 3)
+            image = pattern[..., None] * colour + rng.integers(0, 40, (SIZE, SIZE, 3))
+            images.append(np.clip(image, 0, 255).astype(np.uint8))
+            labels.append(label)
+    order = np.random.default_rng(1).permutation(len(labels))
+    return TrainData(
+        images=np.stack(images),
+        labels=np.array(labels),
+        train=np.sort(order[:54]),
+        val=np.sort(order[54:]),
+        classes=["horizontal", "vertical", "diagonal"],
+    )
+
+
+def _setup(data: TrainData, **overrides):
+    settings = {
+        "model": "efficientnet_lite0",
+        "seed": 5,
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "finetune_epochs": 2,
+        **overrides,
+    }
+    cfg = build_config({}, **settings)
+    configure_torch(cfg)
+    model = build_model(cfg.model, data.classes, 3, (SIZE, SIZE))
+    return cfg, model
+
+
+def _train(data, tmp_path=None, callbacks=(), resume=None, **overrides):
+    cfg, model = _setup(data, **overrides)
+    stages, notes = plan_stages(model, data, cfg)
+    if tmp_path is not None:
+        save = BestCheckpoint("val_accuracy", lambda: save_weights(model, tmp_path / BEST_WEIGHTS))
+        callbacks = [save, *callbacks]
+    state = fit(model, stages, cfg, list(callbacks), tmp_path, resume)
+    return model, state, stages, notes
+
+
+def _without_time(history):
+    return [{k: v for k, v in row.items() if k != "time"} for row in history]
+
+
+def test_feature_extract_trains_the_head_on_cached_embeddings(stripes) -> None:
+    model, state, stages, notes = _train(stripes, mode="feature_extract")
+    assert [s.name for s in stages] == ["head"]
+    assert stages[0].embeddings is not None and stages[0].data.images.shape == (72, 1280)
+    assert "embeddings of 72 images computed" in notes[0]
+    assert len(state.history) == 3 and "stage" not in state.history[0]
+
+
+def test_embed_once_equals_the_backbone_every_epoch(stripes) -> None:
+    """Without augmentation the two ways see the same features in the same order."""
+    _, cached, _, _ = _train(stripes, mode="feature_extract", epochs=4)
+    _, slow, stages, _ = _train(stripes, mode="feature_extract", epochs=4, embedding_cache=False)
+    assert stages[0].embeddings is None and stages[0].data.images.ndim == 4
+    for fast_row, slow_row in zip(cached.history, slow.history, strict=True):
+        assert fast_row["val_loss"] == pytest.approx(slow_row["val_loss"], abs=1e-4)
+        assert fast_row["loss"] == pytest.approx(slow_row["loss"], abs=1e-4)
+
+
+def test_embeddings_are_reused_and_keyed_by_the_weights(stripes, tmp_path: Path) -> None:
+    _, model = _setup(stripes)
+    first = embed_images(model, stripes.images, train=stripes.train, cache_dir=tmp_path)
+    again = embed_images(model, stripes.images, train=stripes.train, cache_dir=tmp_path)
+    assert not first.reused and again.reused and first.path == again.path
+    assert np.array_equal(first.clean, again.clean)
+    with torch.no_grad():
+        next(model.features.parameters()).add_(0.01)
+    changed = embed_images(model, stripes.images, train=stripes.train, cache_dir=tmp_path)
+    assert not changed.reused and changed.path != first.path
+    assert not np.allclose(changed.clean, first.clean)
+
+
+def test_augmented_views_are_stored_and_drawn_per_epoch(stripes, tmp_path: Path) -> None:
+    cfg, model = _setup(stripes, horizontal_flip=True, zoom_range=0.2, augment_views=3)
+    emb = embed_images(
+        model, stripes.images, train=stripes.train, views=3, augment=cfg.augment, cache_dir=tmp_path
+    )
+    assert emb.views.shape == (3, len(stripes.train), 1280)
+    assert not np.allclose(emb.views[0], emb.clean[stripes.train])
+    loader = EmbeddingLoader(
+        embeddings=emb, labels=stripes.labels, indices=stripes.train, batch_size=64, seed=1
+    )
+    epoch0 = next(iter(loader))[0]
+    assert torch.equal(epoch0, next(iter(loader))[0])  # same epoch, same draw
+    loader.set_epoch(1)
+    rows = loader.shard(1)
+    features = next(iter(loader))[0].numpy()
+    plain = np.isclose(features, emb.clean[rows]).all(axis=1)
+    assert 0 < plain.sum() < len(rows)  # some rows plain, the others one of the views
+
+
+def test_augmentation_without_views_is_reported(stripes) -> None:
+    _, _, _, notes = _train(stripes, mode="feature_extract", epochs=1, horizontal_flip=True)
+    assert any("augment_views" in note for note in notes)
+
+
+def test_staged_finetune_trains_head_then_unfrozen_blocks(stripes, tmp_path: Path) -> None:
+    _, reference = _setup(stripes)
+    model, state, stages, _ = _train(stripes, tmp_path)
+    assert [s.name for s in stages] == ["head", "finetune"]
+    assert [row["stage"] for row in state.history] == ["head"] * 3 + ["finetune"] * 2
+    assert stages[1].train.schedule == "onecycle" and stages[1].train.epochs == 2
+    before, after = reference.state_dict(), model.state_dict()
+    first_block = [k for k in after if k.startswith("features.model.blocks.0.")]
+    assert first_block and all(torch.equal(after[k], before[k]) for k in first_block)
+    conv_head = [k for k in after if k.startswith("features.model.conv_head.")]
+    assert any(not torch.equal(after[k], before[k]) for k in conv_head)
+
+
+def test_early_stopping_ends_the_head_stage_not_the_run(stripes, tmp_path: Path) -> None:
+    stop = EarlyStopping("val_loss", patience=1, min_delta=100.0)
+    _, state, _, _ = _train(stripes, tmp_path, callbacks=[stop], epochs=5)
+    assert [row["stage"] for row in state.history] == ["head"] * 2 + ["finetune"] * 2
+    assert state.epochs == 4 and state.stop_reason.startswith("early stopping")
+
+
+def test_resume_in_the_finetune_stage_equals_an_uninterrupted_run(stripes, tmp_path) -> None:
+    class Kill(Callback):
+        def on_epoch_end(self, epoch, logs, state):
+            if epoch == 4:
+                state.stop_reason = "killed"
+
+    full_model, full, _, _ = _train(stripes, tmp_path / "a")
+    _train(stripes, tmp_path / "b", callbacks=[Kill()])
+    saved = load_resume_state(tmp_path / "b" / "last.pt")
+    assert (saved["stage"], saved["stage_epochs"], saved["stage_finished"]) == (1, 1, False)
+    model, resumed, _, _ = _train(stripes, tmp_path / "b", resume=saved)
+    assert _without_time(resumed.history) == _without_time(full.history)
+    for a, b in zip(full_model.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_progressive_sizes_split_the_pixel_stage(stripes) -> None:
+    _, state, stages, _ = _train(stripes, epochs=1, finetune_epochs=3, progressive_sizes=[16, 24])
+    assert [epoch_size(stages[1], i) for i in range(3)] == [(16, 16), (24, 24), None]
+    assert [row.get("image_size") for row in state.history] == [None, 16, 24, 32]
+
+
+def test_progressive_sizes_need_a_resizable_network(stripes) -> None:
+    with pytest.raises(ConfigError, match="smaller than the image size 32"):
+        _train(stripes, progressive_sizes=[32])
+    cfg = build_config({}, model="cnn", progressive_sizes=[16])
+    model = build_model(cfg.model, stripes.classes, 3, (SIZE, SIZE))
+    with pytest.raises(ConfigError, match="accepts any input size"):
+        plan_stages(model, stripes, cfg)
+
+
+@pytest.mark.parametrize("bad", [[16, 8], [4], "x"])
+def test_progressive_sizes_are_validated(bad) -> None:
+    with pytest.raises(ConfigError, match="progressive_sizes"):
+        build_config({}, progressive_sizes=bad)
