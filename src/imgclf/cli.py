@@ -201,6 +201,23 @@ def train(
     val_split: FloatOpt = None,
     test_split: FloatOpt = None,
     patience: Annotated[int | None, typer.Option(help="Early stopping patience.")] = None,
+    finetune_epochs: Annotated[
+        int | None, typer.Option(help="finetune: epochs of stage 2 after the head [3].")
+    ] = None,
+    finetune_lr: FloatOpt = None,
+    embedding_cache: Annotated[
+        bool | None,
+        typer.Option(
+            "--embedding-cache/--no-embedding-cache",
+            help="Train the head on embeddings computed once [on].",
+        ),
+    ] = None,
+    augment_views: Annotated[
+        int | None, typer.Option(help="Augmented views per image in the embedding cache.")
+    ] = None,
+    progressive_sizes: Annotated[
+        str | None, typer.Option(help="Smaller sizes to train at first: 128,160.")
+    ] = None,
     time_limit: Annotated[str | None, typer.Option(help="Wall-clock budget: 45m, 2h.")] = None,
     seed: IntOpt = None,
     name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
@@ -218,8 +235,10 @@ def train(
             "mode": mode, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
             "optimizer": optimizer, "lr": lr, "schedule": schedule, "weights": weights,
             "unfreeze": _unfreeze(unfreeze), "val_split": val_split, "test_split": test_split,
-            "patience": patience, "time_limit": time_limit, "seed": seed, "name": name,
-            "project": project, "quiet": quiet or None, "data_dir": data_dir,
+            "patience": patience, "finetune_epochs": finetune_epochs, "finetune_lr": finetune_lr,
+            "embedding_cache": embedding_cache, "augment_views": augment_views,
+            "progressive_sizes": progressive_sizes, "time_limit": time_limit, "seed": seed,
+            "name": name, "project": project, "quiet": quiet or None, "data_dir": data_dir,
             **_key_values(augment, "augment"), **_key_values(set_),
         }  # fmt: skip
         classifier = ImageClassifier(model=model, config=config, **overrides)

@@ -66,7 +66,7 @@ class Stage:
 
 
 @dataclass
-class _Parts:
+class StageParts:
     loader: BatchLoader
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -83,7 +83,7 @@ def configure_torch(cfg: Config) -> None:
     np.random.seed(cfg.seed % 2**32)
 
 
-def _build_parts(model: nn.Module, stage: Stage, cfg: Config) -> _Parts:
+def build_parts(model: nn.Module, stage: Stage, cfg: Config) -> StageParts:
     data, train = stage.data, stage.train
     if stage.embeddings is not None:
         loader: BatchLoader = EmbeddingLoader(
@@ -109,14 +109,14 @@ def _build_parts(model: nn.Module, stage: Stage, cfg: Config) -> _Parts:
     optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
     scheduler = build_scheduler(optimizer, train, len(loader))
     loss_fn = build_loss(train, data.classes, data.labels[data.train])
-    return _Parts(loader, optimizer, scheduler, loss_fn)
+    return StageParts(loader, optimizer, scheduler, loss_fn)
 
 
 # ---------------------------------------------------------------- one epoch
 
 
 def train_epoch(
-    module: nn.Module, parts: _Parts, cfg: Config, on_batch, size: tuple[int, int] | None = None
+    module: nn.Module, parts: StageParts, cfg: Config, on_batch, size: tuple[int, int] | None = None
 ) -> dict[str, float]:
     """One pass over the training batches (resized to ``size`` if given); mean loss, accuracy."""
     module.train()
@@ -190,7 +190,7 @@ def fit(
             load_weights(model, checkpoint_dir / BEST_WEIGHTS)  # start from the best so far
         if stage.policy is not None:
             apply_policy(model, stage.policy)
-        parts = _build_parts(model, stage, cfg)
+        parts = build_parts(model, stage, cfg)
         if resume is not None and index == resume["stage"]:
             _restore_parts(stage.module, parts, resume)
         else:
@@ -228,7 +228,7 @@ def fit(
     return state
 
 
-def _run_epoch(stage: Stage, parts: _Parts, cfg, epoch, state, callbacks) -> dict[str, Any]:
+def _run_epoch(stage: Stage, parts: StageParts, cfg, epoch, state, callbacks) -> dict[str, Any]:
     started = time.perf_counter()
     parts.loader.set_epoch(epoch - 1)
 
@@ -250,7 +250,7 @@ def _run_epoch(stage: Stage, parts: _Parts, cfg, epoch, state, callbacks) -> dic
 # ---------------------------------------------------------------- resume
 
 
-def _snapshot(stage: Stage, index: int, parts: _Parts, state, finished: bool) -> dict[str, Any]:
+def _snapshot(stage: Stage, index: int, parts: StageParts, state, finished: bool) -> dict[str, Any]:
     return {
         "stage": index,
         "stage_epochs": state.epoch - state.stage_start + 1,
@@ -274,7 +274,7 @@ def _restore_state(state: TrainState, saved: dict[str, Any]) -> None:
     state.elapsed_before = previous["elapsed"]
 
 
-def _restore_parts(module: nn.Module, parts: _Parts, saved: dict[str, Any]) -> None:
+def _restore_parts(module: nn.Module, parts: StageParts, saved: dict[str, Any]) -> None:
     module.load_state_dict(saved["model"])
     parts.optimizer.load_state_dict(saved["optimizer"])
     parts.scheduler.load_state_dict(saved["scheduler"])
