@@ -23,7 +23,7 @@ from imgclf.api import make_config
 from imgclf.data.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
-from imgclf.train.loop import TrainData, configure_torch, fit
+from imgclf.train.loop import Stage, TrainData, configure_torch, fit
 
 TARGET = 0.6927
 TUTORIAL = {"model": "small_cnn", "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 10}
@@ -72,7 +72,7 @@ def run(
         from imgclf.train.callbacks import TimeBudget
 
         callbacks.append(TimeBudget(cfg.train.time_limit))
-    state = fit(model, train, cfg, callbacks)
+    state = fit(model, [Stage("train", model, train, cfg.train)], cfg, callbacks)
     wall = time.perf_counter() - started
     probs = predict_rows(model, train.images, test, 1024)
     best = max((acc for _, acc, _ in watcher.curve), default=None)

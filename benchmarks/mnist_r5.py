@@ -24,7 +24,7 @@ from imgclf.data.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import Callback
-from imgclf.train.loop import TrainData, configure_torch, fit
+from imgclf.train.loop import Stage, TrainData, configure_torch, fit
 
 TARGET = 0.9926
 TUTORIAL = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0, "batch_size": 32, "epochs": 1}
@@ -79,7 +79,8 @@ def run(settings: dict, stop_at_target: bool) -> dict:
     model = build_model(cfg.model, prepared.classes, 1, (28, 28))
     started = time.perf_counter()
     watcher = StopAtTestAccuracy(model, data, prepared.splits.test, started)
-    state = fit(model, data, cfg, [watcher] if stop_at_target else [])
+    stages = [Stage("train", model, data, cfg.train)]
+    state = fit(model, stages, cfg, [watcher] if stop_at_target else [])
     wall = time.perf_counter() - started
     epoch_times = [row["time"] for row in state.history]
     probs = predict_rows(model, data.images, prepared.splits.test, 1024)
