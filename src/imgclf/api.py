@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgclf.config import Config
 from imgclf.config_loader import build_config, load_yaml
@@ -17,6 +17,9 @@ from imgclf.data.inspect import DataReport
 from imgclf.data.prepare import PreparedData, prepare_data
 from imgclf.data.preview import sample_images, save_image_grid
 from imgclf.data.sources import DataLike
+
+if TYPE_CHECKING:
+    from imgclf.train.lr_find import LRFinderResult
 
 
 def make_config(config: str | Path | dict | Config | None = None, **overrides: Any) -> Config:
@@ -144,6 +147,60 @@ def evaluate_model(
     probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size)
     labels = remap[prepared.source.labels[rows]]
     return evaluate_predictions(labels, probs, model.classes, split)
+
+
+def lr_find(
+    data: DataLike,
+    config: str | Path | dict | Config | None = None,
+    stage: str | None = None,
+    num_steps: int = 100,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    out: str | Path | None = None,
+    progress: bool = True,
+    **overrides: Any,
+) -> LRFinderResult:
+    """The learning-rate range test of a run's first stage (or ``stage``) on ``data``.
+
+    The data, model and stages are set up exactly as ``train`` would; nothing is written but
+    ``out``. For a pretrained backbone the first stage is the head on cached embeddings;
+    ``stage="finetune"`` fits the head first, then tests the unfrozen network.
+
+    Args:
+        stage: a stage name of the run (``train``, ``head``, ``finetune``); None: the first.
+        num_steps: batches to train (at least 5), the lr growing exponentially over them.
+        start_lr: the first learning rate.
+        end_lr: the last learning rate (the test stops earlier if the loss diverges).
+        out: folder for ``lr_find.png`` and ``lr_find.csv``; None writes nothing.
+        progress: show progress bars.
+        **overrides: config keys, e.g. ``model="cnn", batch_size=64, image_size=128``.
+
+    Returns:
+        An LRFinderResult: ``suggestion``, ``minimum``, ``steepest`` and the curve.
+    """
+    from imgclf.train.lr_find import check_range, lr_range_test
+    from imgclf.training import prepare_training
+
+    cfg = make_config(config, **overrides)
+    check_range(num_steps, start_lr, end_lr)
+    setup = prepare_training(data, cfg, progress=progress)
+    result = lr_range_test(
+        setup.model, setup.stages, cfg, stage, num_steps, start_lr, end_lr, progress=progress
+    )
+    if out is not None:
+        write_lr_find(result, out)
+    return result
+
+
+def write_lr_find(result: LRFinderResult, out: str | Path) -> dict[str, Path]:
+    """Write ``lr_find.png`` (the curve) and ``lr_find.csv`` (one row per step) into ``out``."""
+    from imgclf.evaluate.plots import plot_lr_find
+    from imgclf.fileio import atomic_write_text
+
+    out = Path(out)
+    csv = out / "lr_find.csv"
+    atomic_write_text(csv, result.to_frame().to_csv(index=False))
+    return {"plot": plot_lr_find(result, out / "lr_find.png"), "csv": csv}
 
 
 def default_inspect_dir(data: DataLike) -> Path:

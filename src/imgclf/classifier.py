@@ -62,6 +62,21 @@ class ImageClassifier:
         self.config_ = cfg
         return self
 
+    def lr_find(self, data: DataLike, stage: str | None = None, **kwargs: Any):
+        """The learning-rate range test of this classifier's config on ``data``; fits nothing.
+
+        A fresh model is built and tested as ``fit`` would train it, then discarded; the
+        result (``suggestion``, ``minimum``, ``steepest``, the curve) is returned and kept as
+        ``lr_find_`` for ``plot_lr_find``. ``kwargs`` are those of ``imgclf.api.lr_find``
+        (``num_steps``, ``start_lr``, ``end_lr``, ``out``, ``progress``).
+        """
+        from imgclf.api import lr_find
+
+        cfg = self.get_config()
+        kwargs.setdefault("progress", not cfg.run.quiet)
+        self.lr_find_ = lr_find(data, config=cfg, stage=stage, **kwargs)
+        return self.lr_find_
+
     def evaluate(self, data: DataLike, split: str = "test", **overrides: Any):
         """Accuracy, loss, per-class report and confusion matrix of the model on ``data``.
 
@@ -97,6 +112,14 @@ class ImageClassifier:
         from imgclf.evaluate.plots import learning_curves_figure
 
         return learning_curves_figure(self.history_)
+
+    def plot_lr_find(self):
+        """The curve of the last ``lr_find``, as a matplotlib figure (for notebooks)."""
+        from imgclf.evaluate.plots import lr_find_figure
+
+        if not hasattr(self, "lr_find_"):
+            raise ImgclfError("No range test yet. Call lr_find(data) first.")
+        return lr_find_figure(self.lr_find_)
 
     def _fitted(self):
         if not hasattr(self, "model_"):

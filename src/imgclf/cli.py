@@ -252,6 +252,64 @@ def train(
     _print_result(classifier.metrics_, classifier.run_dir_)
 
 
+@app.command("lr-find")
+def lr_find(
+    data: DataArg,
+    model: Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")] = None,
+    mode: Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Stage to test: train, head or finetune (default: first).")
+    ] = None,
+    num_steps: Annotated[int, typer.Option(help="Batches to train (at least 5).")] = 100,
+    start_lr: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    out: Annotated[Path, typer.Option(help="Folder for lr_find.png and .csv.")] = Path("lr-find"),
+    batch_size: IntOpt = None,
+    image_size: IntOpt = None,
+    augment: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Any config key: --set model.unfreeze=3")
+    ] = None,
+    seed: IntOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Find a learning rate: train briefly with a growing lr, plot the loss, suggest one."""
+    from imgclf import api
+
+    with _user_errors():
+        overrides = {
+            "model": model, "mode": mode, "batch_size": batch_size, "image_size": image_size,
+            "seed": seed, "data_dir": data_dir,
+            **_key_values(augment, "augment"), **_key_values(set_),
+        }  # fmt: skip
+        result = api.lr_find(
+            data,
+            config=config,
+            stage=stage,
+            num_steps=num_steps,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            out=out,
+            progress=not quiet,
+            **overrides,
+        )
+    key = "finetune_lr" if result.stage == "finetune" else "lr"
+    console.print(f"stage tested: {result.stage}", highlight=False)
+    console.print(
+        f"steps: {result.steps} of {result.num_steps}, {result.stop_reason}", highlight=False
+    )
+    console.print(
+        f"suggested lr: {result.suggestion:.3g} (set {key}; minimum loss at "
+        f"{result.minimum:.3g}, steepest descent at {result.steepest:.3g})",
+        highlight=False,
+    )
+    console.print(f"plot: {(out / 'lr_find.png').resolve()}", highlight=False)
+
+
 def _print_result(metrics: dict, run_dir: Path) -> None:
     for split in ("val", "test"):
         if split in metrics:

@@ -8,6 +8,7 @@ history.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from imgclf.train.checkpoint import (
     load_weights,
     save_weights,
 )
-from imgclf.train.loop import TrainData, configure_torch, fit
+from imgclf.train.loop import Stage, TrainData, configure_torch, fit
 from imgclf.train.stages import plan_stages
 
 
@@ -51,19 +52,36 @@ def default_image_size(cfg: Config) -> tuple[int, int]:
     return tuple(backbone_preprocess(cfg.model)["input_size"])
 
 
-def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False) -> TrainResult:
-    """Prepare the data, build the model, train it, and load the best weights back.
+@dataclass
+class TrainingSetup:
+    """Everything a run trains with, before any training: shared by training and lr-find."""
 
-    The artifacts (bundle, metrics, plots, report) are written by imgclf.artifacts.
+    prepared: PreparedData
+    model: ImageModel
+    train_data: TrainData
+    stages: list[Stage]
+    notes: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_training(
+    data: DataLike,
+    cfg: Config,
+    progress: bool = True,
+    on_data: Callable[[PreparedData], None] | None = None,
+) -> TrainingSetup:
+    """Prepare the data, build the model for it (seeded) and plan the stages.
+
+    Args:
+        progress: show progress bars and the plan's notes.
+        on_data: called once the data is ready, before the model is built (a run writes its
+            config and data report there, so a run that fails later still describes its data).
     """
-    timings: dict[str, float] = {}
     started = time.perf_counter()
-    quiet = cfg.run.quiet
-    prepared = prepare_data(data, cfg, progress=not quiet, default_size=default_image_size(cfg))
-    timings["data"] = time.perf_counter() - started
-    if not resume:
-        run.write_config(cfg)
-        run.write_json(run.data_report, prepared.report.to_dict())
+    prepared = prepare_data(data, cfg, progress=progress, default_size=default_image_size(cfg))
+    timings = {"data": time.perf_counter() - started}
+    if on_data is not None:
+        on_data(prepared)
     configure_torch(cfg)  # before building: the seed decides the initial weights
     model = build_model(
         cfg.model,
@@ -80,22 +98,36 @@ def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False)
         val=prepared.splits.val,
         classes=prepared.classes,
     )
-    saved = load_resume_state(run.checkpoints / RESUME_STATE) if resume else None
     started = time.perf_counter()
     images_id = prepared.cache.path.name if prepared.cache.path else None
-    stages, notes = plan_stages(model, train_data, cfg, images_id, progress=not quiet)
+    stages, notes = plan_stages(model, train_data, cfg, images_id, progress=progress)
     if any(stage.embeddings is not None for stage in stages):
         timings["embed"] = time.perf_counter() - started
-    if not quiet:
+    if progress:
         _print_notes(stages, notes)
+    return TrainingSetup(prepared, model, train_data, stages, notes, timings)
+
+
+def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False) -> TrainResult:
+    """Prepare the data, build the model, train it, and load the best weights back.
+
+    The artifacts (bundle, metrics, plots, report) are written by imgclf.artifacts.
+    """
+
+    def describe_run(prepared: PreparedData) -> None:
+        run.write_config(cfg)
+        run.write_json(run.data_report, prepared.report.to_dict())
+
+    saved = load_resume_state(run.checkpoints / RESUME_STATE) if resume else None
+    setup = prepare_training(data, cfg, not cfg.run.quiet, None if resume else describe_run)
     started = time.perf_counter()
-    callbacks = _callbacks(cfg, model, run, train_data)
-    state = fit(model, stages, cfg, callbacks, run.checkpoints, saved)
-    timings["train"] = time.perf_counter() - started
+    callbacks = _callbacks(cfg, setup.model, run, setup.train_data)
+    state = fit(setup.model, setup.stages, cfg, callbacks, run.checkpoints, saved)
+    timings = {**setup.timings, "train": time.perf_counter() - started}
     best = run.checkpoints / BEST_WEIGHTS
     if best.is_file():
-        load_weights(model, best)
-    return TrainResult(model, state, prepared, run, timings=timings)
+        load_weights(setup.model, best)
+    return TrainResult(setup.model, state, setup.prepared, run, timings=timings)
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:

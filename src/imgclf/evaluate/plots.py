@@ -1,5 +1,5 @@
-"""The pictures every tutorial draws by hand: learning curves, the confusion matrix heatmap and
-the grid of misclassified images.
+"""The pictures every tutorial draws by hand: learning curves, the confusion matrix heatmap, the
+grid of misclassified images and the learning-rate range test.
 
 Each picture has a ``*_figure`` function returning a matplotlib Figure (for notebooks) and a
 ``plot_*`` function saving it as a PNG (for run folders and the HTML report). Figures are built
@@ -336,6 +336,48 @@ def _message_figure(message: str) -> Figure:
     fig = Figure(figsize=(3, 1))
     fig.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
     return fig
+
+
+# ---------------------------------------------------------------- lr range test
+
+
+def lr_find_figure(result: Any) -> Figure:
+    """The smoothed loss of a learning-rate range test against the lr (log scale), with the
+    suggested lr marked and given in the legend.
+
+    Args:
+        result: An LRFinderResult (anything with ``lrs``, ``losses``, ``suggestion`` and
+            ``stage``); steps whose loss is not finite are left out.
+    """
+    from matplotlib.figure import Figure
+
+    lrs, losses = np.asarray(result.lrs, dtype=float), np.asarray(result.losses, dtype=float)
+    finite = np.isfinite(losses)
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(lrs[finite], losses[finite], label="loss (smoothed)")
+    at = int(np.argmin(np.abs(np.log(lrs) - math.log(result.suggestion))))
+    ax.axvline(result.suggestion, color=_BEST_COLOR, linestyle=":", linewidth=1.2)
+    ax.plot(
+        [result.suggestion],
+        [losses[at]],
+        "o",
+        color=_BEST_COLOR,
+        markersize=7,
+        zorder=5,
+        label=f"suggested lr {result.suggestion:.2e}",
+    )
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate", ylabel="loss (smoothed)")
+    ax.set_title(f"lr range test: {plain_text(result.stage)} stage, {len(lrs)} steps")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_lr_find(result: Any, path: str | Path) -> Path:
+    """Save the range test curve (see ``lr_find_figure``) as a PNG at ``path``."""
+    return _save(lr_find_figure(result), path)
 
 
 # ---------------------------------------------------------------- helpers
