@@ -18,9 +18,12 @@ def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
     from imgclf.evaluate.metrics import evaluate_predictions
 
     prepared, run, model = result.prepared, result.run, result.model
+    network, inputs = model, prepared.cache.images
+    if result.features is not None:  # the same numbers, without the backbone
+        network, inputs = model.classifier, result.features
     evaluations = {}
     for split, rows in evaluation_rows(prepared).items():
-        probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size)
+        probs = predict_rows(network, inputs, rows, cfg.train.eval_batch_size)
         evaluations[split] = (
             rows,
             evaluate_predictions(prepared.source.labels[rows], probs, prepared.classes, split),

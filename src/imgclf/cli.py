@@ -202,14 +202,14 @@ def train(
     test_split: FloatOpt = None,
     patience: Annotated[int | None, typer.Option(help="Early stopping patience.")] = None,
     finetune_epochs: Annotated[
-        int | None, typer.Option(help="finetune: epochs of stage 2 after the head [3].")
+        int | None, typer.Option(help="finetune: epochs of stage 2 after the head (default 3).")
     ] = None,
     finetune_lr: FloatOpt = None,
     embedding_cache: Annotated[
         bool | None,
         typer.Option(
             "--embedding-cache/--no-embedding-cache",
-            help="Train the head on embeddings computed once [on].",
+            help="Train the head on embeddings computed once (default on).",
         ),
     ] = None,
     augment_views: Annotated[
@@ -221,7 +221,9 @@ def train(
     time_limit: Annotated[str | None, typer.Option(help="Wall-clock budget: 45m, 2h.")] = None,
     seed: IntOpt = None,
     name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
-    project: Annotated[Path | None, typer.Option(help="Folder of run folders [runs].")] = None,
+    project: Annotated[
+        Path | None, typer.Option(help="Folder of run folders (default: runs).")
+    ] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run folder.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
     config: ConfigOpt = None,

@@ -42,6 +42,9 @@ class TrainResult:
     prepared: PreparedData
     run: RunDir
     timings: dict[str, float] = field(default_factory=dict)
+    # Every row's cached embedding when the final backbone is the embedded one (feature
+    # extraction): evaluation reads them instead of running the backbone again.
+    features: np.ndarray | None = None
 
 
 def default_image_size(cfg: Config) -> tuple[int, int]:
@@ -127,7 +130,9 @@ def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False)
     best = run.checkpoints / BEST_WEIGHTS
     if best.is_file():
         load_weights(setup.model, best)
-    return TrainResult(setup.model, state, setup.prepared, run, timings=timings)
+    embedded = setup.stages[-1].embeddings
+    features = embedded.clean if embedded is not None else None
+    return TrainResult(setup.model, state, setup.prepared, run, timings, features)
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:
@@ -135,7 +140,9 @@ def _print_notes(stages: list, notes: list[str]) -> None:
 
     console = Console()
     if len(stages) > 1:
-        plan = " then ".join(f"{stage.name} ({stage.epochs} epochs)" for stage in stages)
+        plan = " then ".join(
+            f"{stage.name} ({stage.epochs} epoch{'s' * (stage.epochs != 1)})" for stage in stages
+        )
         console.print(f"stages: {plan}", highlight=False)
     for note in notes:
         console.print(note, highlight=False)
