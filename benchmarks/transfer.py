@@ -94,8 +94,9 @@ def part3(data: Path, cache: Path, cnn_budget: str) -> None:
         result = run(data, cache, config=path, **extra)
         epochs = len(result["history"])
         cfg = make_config(path)
+        kind = "from scratch" if cfg.model.name == "animal_cnn" else cfg.model.mode
         print(
-            f"{path.stem:>24} ({cfg.model.name}, {cfg.model.mode}): test accuracy "
+            f"{path.stem:>24} ({cfg.model.name}, {kind}): test accuracy "
             f"{result['test']:.4f} in {result['wall']:.1f} s ({epochs} epochs)"
         )
 
