@@ -79,7 +79,7 @@ def test_learning_curves_without_validation(tmp_path: Path) -> None:
 def test_learning_curves_stage_starts(tmp_path: Path) -> None:
     figure = learning_curves_figure(HISTORY, stage_starts=[1, 3])
     for ax in figure.axes[:2]:
-        assert _lines(ax, "--") == [3]  # the first epoch needs no line
+        assert _lines(ax, "--") == [2.5]  # between epochs 2 and 3; the first needs no line
         assert any("stage 2" in text.get_text() for text in ax.texts)
     assert _is_png(plot_learning_curves(HISTORY, tmp_path / "c.png", stage_starts=[3]))
 
@@ -87,7 +87,7 @@ def test_learning_curves_stage_starts(tmp_path: Path) -> None:
 def test_learning_curves_stage_starts_from_history() -> None:
     history = [dict(row, stage="head" if row["epoch"] < 3 else "fine-tune") for row in HISTORY]
     _, acc_ax = learning_curves_figure(history).axes[:2]
-    assert _lines(acc_ax, "--") == [3]
+    assert _lines(acc_ax, "--") == [2.5]
     assert any("fine-tune" in text.get_text() for text in acc_ax.texts)
 
 

@@ -117,15 +117,16 @@ def _stage_starts(history: list[dict[str, Any]]) -> list[int]:
 def _mark_stages(
     axes: tuple[Axes, ...], starts: list[int], history: list[dict[str, Any]], epochs: np.ndarray
 ) -> None:
-    """A dashed line and a label at each stage start after the first epoch."""
+    """A dashed line between the epochs where a stage starts (after the first), labelled on
+    its left so the label never covers the new stage's first point."""
     first = epochs.min() if len(epochs) else 1
     later = sorted(s for s in starts if s > first)
     for number, start in enumerate(later, start=2):
         label = _stage_label(history, epochs, start, number)
         for ax in axes:
-            ax.axvline(start, color=_STAGE_COLOR, linestyle="--", linewidth=1)
+            ax.axvline(start - 0.5, color=_STAGE_COLOR, linestyle="--", linewidth=1)
             ax.text(
-                start,
+                start - 0.5,
                 0.98,
                 f" {label}",
                 transform=ax.get_xaxis_transform(),
