@@ -183,3 +183,23 @@ def test_progressive_sizes_need_a_resizable_network(stripes) -> None:
 def test_progressive_sizes_are_validated(bad) -> None:
     with pytest.raises(ConfigError, match="progressive_sizes"):
         build_config({}, progressive_sizes=bad)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(b""),
+        lambda path: path.write_bytes(path.read_bytes()[:200]),
+        lambda path: np.save(path, np.zeros((3, 7), np.float32)),
+    ],
+    ids=["empty", "truncated", "wrong-shape"],
+)
+def test_a_damaged_embedding_file_is_computed_again(stripes, tmp_path: Path, damage) -> None:
+    """Writes are atomic, so only a disk error or a hand edit damages a file: never trust it."""
+    _, model = _setup(stripes)
+    first = embed_images(model, stripes.images, train=stripes.train, cache_dir=tmp_path)
+    expected = np.array(first.clean)
+    damage(first.path)
+    again = embed_images(model, stripes.images, train=stripes.train, cache_dir=tmp_path)
+    assert not again.reused and again.path == first.path
+    assert np.array_equal(again.clean, expected)

@@ -75,26 +75,38 @@ def embed_images(
     folder = resolve_cache_dir(cache_dir) / "embeddings"
     key = _key(model, images, images_id)
     clean_path = folder / f"{key}.npy"
-    reused = clean_path.is_file()
-    if not reused:
-        rows = np.arange(len(images))
-        _write(clean_path, lambda out: _embed_into(out, model, images, rows, batch_size, progress))
-    clean = np.load(clean_path, mmap_mode="r")
+    rows = np.arange(len(images))
+    clean, reused = _cached(
+        clean_path,
+        (len(images),),
+        lambda out: _embed_into(out, model, images, rows, batch_size, progress),
+    )
     view_array = None
     if views:
         view_key = _views_key(key, augment, views, seed, train)
-        views_path = folder / f"{key}-views-{view_key}.npy"
-        if not views_path.is_file():
-            reused = False
-            _write(
-                views_path,
-                lambda out: _embed_views(
-                    out, model, images, train, batch_size, transform, seed, progress
-                ),
-                leading=(views, len(train)),
-            )
-        view_array = np.load(views_path, mmap_mode="r")
+        view_array, views_reused = _cached(
+            folder / f"{key}-views-{view_key}.npy",
+            (views, len(train)),
+            lambda out: _embed_views(
+                out, model, images, train, batch_size, transform, seed, progress
+            ),
+        )
+        reused = reused and views_reused
     return Embeddings(clean, view_array, train, clean_path, reused, time.perf_counter() - started)
+
+
+def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, bool]:
+    """The float32 array at ``path`` whose shape starts with ``leading``, and whether it was
+    reused; a missing, unreadable or mis-shaped file (a crash, a disk error, a hand edit) is
+    computed again through ``fill`` and replaced."""
+    try:
+        array = np.load(path, mmap_mode="r")
+        if array.dtype == np.float32 and array.shape[: len(leading)] == leading:
+            return array, True
+    except (OSError, ValueError, EOFError):
+        pass
+    _write(path, fill, leading)
+    return np.load(path, mmap_mode="r"), False
 
 
 def _key(model, images: np.ndarray, images_id: str | None) -> str:
@@ -129,7 +141,7 @@ def _views_key(key: str, augment: AugmentConfig, views: int, seed: int, train: n
     return digest.hexdigest()
 
 
-def _write(path: Path, fill, leading: tuple[int, ...] | None = None) -> None:
+def _write(path: Path, fill, leading: tuple[int, ...]) -> None:
     """Create ``path`` through ``fill(out)`` on a temporary memmap, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy.tmp")
@@ -146,12 +158,12 @@ def _write(path: Path, fill, leading: tuple[int, ...] | None = None) -> None:
 class _LazyMemmap:
     """A memmap created when the first batch tells the feature width."""
 
-    def __init__(self, path: Path, leading: tuple[int, ...] | None) -> None:
+    def __init__(self, path: Path, leading: tuple[int, ...]) -> None:
         self.path, self.leading, self.array = path, leading, None
 
-    def write(self, index, features: np.ndarray, total: int) -> None:
+    def write(self, index, features: np.ndarray) -> None:
         if self.array is None:
-            shape = (*(self.leading or (total,)), *features.shape[1:])
+            shape = (*self.leading, *features.shape[1:])
             self.array = np.lib.format.open_memmap(
                 self.path, mode="w+", dtype=np.float32, shape=shape
             )
@@ -177,7 +189,7 @@ def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> 
     with _eval(model), _bar(progress, len(rows), "embedding images") as advance:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            out.write(slice(start, start + len(chunk)), _features(model, images, chunk), len(rows))
+            out.write(slice(start, start + len(chunk)), _features(model, images, chunk))
             advance(len(chunk))
 
 
@@ -192,7 +204,7 @@ def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, 
                     int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
                 )
                 features = _features(model, images, chunk, transform, generator)
-                out.write((view, slice(start, start + len(chunk))), features, len(train))
+                out.write((view, slice(start, start + len(chunk))), features)
                 advance(len(chunk))
 
 
