@@ -77,7 +77,7 @@ def test_feature_extract_trains_the_head_on_cached_embeddings(stripes) -> None:
     model, state, stages, notes = _train(stripes, mode="feature_extract")
     assert [s.name for s in stages] == ["head"]
     assert stages[0].embeddings is not None and stages[0].data.images.shape == (72, 1280)
-    assert "embeddings of 72 images computed" in notes[0]
+    assert any(note.startswith("embeddings of 72 images computed") for note in notes)
     assert len(state.history) == 3 and "stage" not in state.history[0]
 
 
@@ -203,3 +203,15 @@ def test_a_damaged_embedding_file_is_computed_again(stripes, tmp_path: Path, dam
     again = embed_images(model, stripes.images, train=stripes.train, cache_dir=tmp_path)
     assert not again.reused and again.path == first.path
     assert np.array_equal(again.clean, expected)
+
+
+def test_transfer_settings_a_run_cannot_use_are_reported(stripes) -> None:
+    cfg = build_config({}, model="cnn", finetune_epochs=5, augment_views=2)
+    model = build_model(cfg.model, stripes.classes, 3, (SIZE, SIZE))
+    _, notes = plan_stages(model, stripes, cfg)
+    assert notes == ["augment_views, finetune_epochs ignored: only used with a frozen or staged "
+                     "pretrained backbone"]  # fmt: skip
+    _, _, _, notes = _train(stripes, mode="feature_extract", epochs=1, finetune_lr=0.01)
+    assert "finetune_epochs, finetune_lr ignored: only used with mode finetune" in notes
+    _, _, _, notes = _train(stripes, mode="feature_extract", epochs=1, augment_views=2)
+    assert "augment_views ignored: no augmentation is enabled to make the views" in notes

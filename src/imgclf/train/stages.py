@@ -42,7 +42,10 @@ def plan_stages(
     mode, train = cfg.model.mode, cfg.train
     staged = mode == "finetune" and cfg.model.pretrained
     if not is_backbone_model(model) or not (mode == "feature_extract" or staged):
+        notes += _unused(cfg, _TRANSFER_KEYS, "a frozen or staged pretrained backbone")
         return [Stage("train", model, data, train, policy=cfg.model, sizes=sizes)], notes
+    if mode == "feature_extract":
+        notes += _unused(cfg, {"finetune_epochs", "finetune_lr"}, "mode finetune")
     frozen = cfg.model.model_copy(update={"mode": "feature_extract"})
     if train.embedding_cache:
         embeddings = embed_images(
@@ -77,6 +80,16 @@ def plan_stages(
     return [head, Stage("finetune", model, data, unfrozen, cfg.model, sizes=sizes)], notes
 
 
+_TRANSFER_KEYS = {"embedding_cache", "augment_views", "finetune_epochs", "finetune_lr"}
+
+
+def _unused(cfg: Config, keys: set[str], needs: str) -> list[str]:
+    """A note for transfer settings changed from their defaults that this run cannot use."""
+    fields = type(cfg.train).model_fields
+    given = sorted(k for k in keys if getattr(cfg.train, k) != fields[k].default)
+    return [f"{', '.join(given)} ignored: only used with {needs}"] if given else []
+
+
 def _embedding_notes(cfg: Config, embeddings) -> list[str]:
     notes = []
     where = Path(embeddings.path).parent if embeddings.path else "memory"
@@ -84,7 +97,9 @@ def _embedding_notes(cfg: Config, embeddings) -> list[str]:
     views = f" + {len(embeddings.views)} augmented views" if embeddings.views is not None else ""
     notes.append(f"embeddings of {len(embeddings.clean)} images{views} {verb} ({where})")
     augment = cfg.augment
-    if embeddings.views is None and (augment.geometric or augment.horizontal_flip):
+    if cfg.train.augment_views and embeddings.views is None:
+        notes.append("augment_views ignored: no augmentation is enabled to make the views")
+    elif embeddings.views is None and (augment.geometric or augment.horizontal_flip):
         notes.append(
             "augmentation does not reach cached embeddings: set augment_views (e.g. 5) or "
             "embedding_cache: false"
