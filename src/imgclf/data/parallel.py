@@ -8,6 +8,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from imgclf.progressbar import progress_bar
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -35,7 +37,7 @@ def parallel_map(
     processes).
     """
     workers = min(workers or available_cores(), len(items))
-    with _progress(progress, description, len(items)) as advance:
+    with progress_bar(progress, description, len(items)) as advance:
         if workers <= 1 or len(items) < _MIN_ITEMS_FOR_POOL:
             for item in items:
                 yield func(item)
@@ -64,24 +66,3 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
-
-
-class _progress:
-    """A rich progress bar as a context manager that hands out an ``advance()`` callable."""
-
-    def __init__(self, enabled: bool, description: str, total: int) -> None:
-        self.enabled, self.description, self.total = enabled, description, total
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.description, total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.enabled:
-            self.bar.stop()

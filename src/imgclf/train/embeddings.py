@@ -28,6 +28,7 @@ from imgclf.data.cache import resolve_cache_dir
 from imgclf.data.loader import Batch, BatchLoader
 from imgclf.errors import DataError
 from imgclf.models.inference import inference_batch_size
+from imgclf.progressbar import progress_bar
 
 _FORMAT = 1
 
@@ -186,7 +187,7 @@ def _features(model, images: np.ndarray, rows: np.ndarray, transform=None, gener
 
 
 def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> None:
-    with _eval(model), _bar(progress, len(rows), "embedding images") as advance:
+    with _eval(model), progress_bar(progress, "embedding images", len(rows)) as advance:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             out.write(slice(start, start + len(chunk)), _features(model, images, chunk))
@@ -195,7 +196,10 @@ def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> 
 
 def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, seed, progress):
     views = out.leading[0]
-    with _eval(model), _bar(progress, views * len(train), "embedding augmented views") as advance:
+    with (
+        _eval(model),
+        progress_bar(progress, "embedding augmented views", views * len(train)) as advance,
+    ):
         for view in range(views):
             for start in range(0, len(train), batch_size):
                 chunk = train[start : start + batch_size]
@@ -220,29 +224,6 @@ class _eval:
 
     def __exit__(self, *exc) -> None:
         self.model.train(self.was_training)
-
-
-class _bar:
-    """A transient rich bar on a terminal; nothing in logs and pipes."""
-
-    def __init__(self, show: bool, total: int, text: str) -> None:
-        self.show, self.total, self.text, self.progress = show, total, text, None
-
-    def __enter__(self):
-        from rich.console import Console
-
-        if not self.show or not Console().is_terminal:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self.progress = Progress(transient=True)
-        self.progress.start()
-        task = self.progress.add_task(self.text, total=self.total)
-        return lambda n: self.progress.advance(task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 class EmbeddingLoader(BatchLoader):

@@ -10,7 +10,7 @@ and the global RNGs are restored afterwards, so a range test changes nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from torch import nn
 from imgclf.config import Config
 from imgclf.errors import ConfigError, ImgclfError, did_you_mean
 from imgclf.models.freeze import apply_policy
+from imgclf.progressbar import progress_bar
 from imgclf.train.loop import Stage, StageParts, build_parts, fit
 
 if TYPE_CHECKING:
@@ -167,7 +168,10 @@ def _record(
     ratios = [group["lr"] / groups[0]["lr"] for group in groups]
     curve = _Curve()
     stage.module.train()
-    with closing(_cycle(parts.loader)) as batches, _bar(progress, len(lrs)) as advance:
+    with (
+        closing(_cycle(parts.loader)) as batches,
+        progress_bar(progress, "lr range test", len(lrs)) as advance,
+    ):
         for lr, (inputs, targets) in zip(lrs, batches, strict=False):
             for group, ratio in zip(groups, ratios, strict=True):
                 group["lr"] = lr * ratio
@@ -213,21 +217,6 @@ def _fit_callbacks(first: Stage, progress: bool) -> list:
     from imgclf.train.progress import ProgressPrinter
 
     return [ProgressPrinter(-(-len(first.data.train) // first.train.batch_size))]
-
-
-@contextmanager
-def _bar(enabled: bool, total: int) -> Iterator[Callable[[], None]]:
-    """A transient progress bar over the steps, on a terminal only (logs get the summary)."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    console = Console()
-    if not (enabled and console.is_terminal):
-        yield lambda: None
-        return
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("lr range test", total=total)
-        yield lambda: bar.advance(task)
 
 
 @contextmanager

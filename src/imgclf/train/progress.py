@@ -7,8 +7,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imgclf.train.callbacks import Callback, TrainState
 
-_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
-_WIDTH = 12
+# Column widths: each wider than its name; a row with its best-epoch marker is 78 characters,
+# so an 80-column log never wraps it.
+_COLUMNS = {"loss": 12, "accuracy": 12, "val_loss": 12, "val_accuracy": 14, "lr": 11, "time": 10}
 
 
 class ProgressPrinter(Callback):
@@ -21,7 +22,7 @@ class ProgressPrinter(Callback):
         self.task = None
 
     def on_train_begin(self, state: TrainState) -> None:
-        header = "epoch" + "".join(f"{name:>{_WIDTH}}" for name in _COLUMNS)
+        header = "epoch" + "".join(f"{name:>{width}}" for name, width in _COLUMNS.items())
         self.console.print(header, style="bold", highlight=False)
         for row in state.history:  # a resumed run shows what it already did
             self._print_row(row, state)
@@ -61,9 +62,9 @@ class ProgressPrinter(Callback):
 
     def _print_row(self, row: dict, state: TrainState) -> None:
         cells = []
-        for name in _COLUMNS:
+        for name, width in _COLUMNS.items():
             value = row.get(name)
             text = f"{value:.4g}" if isinstance(value, float) else "-"
-            cells.append(f"{text:>{_WIDTH}}")
+            cells.append(f"{text:>{width}}")
         marker = " *" if row.get("epoch") == state.best_epoch else ""
         self.console.print(f"{row['epoch']:>5}" + "".join(cells) + marker, highlight=False)
