@@ -40,7 +40,7 @@ class Embeddings:
     clean: np.ndarray  # (N, D) float32: every image, not augmented
     views: np.ndarray | None  # (K, len(train), D) float32: augmented views of the train rows
     train: np.ndarray  # the rows ``views`` hold, in order
-    path: Path | None
+    path: Path
     reused: bool
     seconds: float
 
@@ -98,8 +98,8 @@ def embed_images(
 
 def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, bool]:
     """The float32 array at ``path`` whose shape starts with ``leading``, and whether it was
-    reused; a missing, unreadable or mis-shaped file (a crash, a disk error, a hand edit) is
-    computed again through ``fill`` and replaced."""
+    reused; a missing, unreadable or mis-shaped file (a disk error, a hand edit) is computed
+    again through ``fill`` and replaced."""
     try:
         array = np.load(path, mmap_mode="r")
         if array.dtype == np.float32 and array.shape[: len(leading)] == leading:

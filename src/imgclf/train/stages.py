@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
@@ -92,7 +90,7 @@ def _unused(cfg: Config, keys: set[str], needs: str) -> list[str]:
 
 def _embedding_notes(cfg: Config, embeddings) -> list[str]:
     notes = []
-    where = Path(embeddings.path).parent if embeddings.path else "memory"
+    where = embeddings.path.parent
     verb = "reused" if embeddings.reused else f"computed in {embeddings.seconds:.1f} s"
     views = f" + {len(embeddings.views)} augmented views" if embeddings.views is not None else ""
     notes.append(f"embeddings of {len(embeddings.clean)} images{views} {verb} ({where})")
