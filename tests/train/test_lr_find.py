@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -235,3 +236,25 @@ def test_an_unknown_stage_names_the_stages(lite0) -> None:
     message = "no stage 'haed'; its stages are: head, finetune. Did you mean 'head'?"
     with pytest.raises(ConfigError, match=re.escape(message)):
         lr_range_test(model, stages, cfg, stage="haed")
+
+
+def test_finetune_stage_starts_from_the_best_head_as_training_does(lite0) -> None:
+    """The head stage overshoots at lr 1.0; the range test must start from its best epoch."""
+    cfg, model, stages = lite0
+    loud = cfg.train.model_copy(update={"lr": 1.0, "epochs": 4})
+    head = [dataclasses.replace(stages[0], train=loud)]
+    history = []
+
+    class Record(lr_find_module.BestCheckpoint):
+        def on_epoch_end(self, epoch, logs, state):
+            history.append((logs["val_accuracy"], _weights(model)))
+
+    with lr_find_module._restored(model, cfg.seed):  # the module's model stays as it was
+        reference = _weights(model)
+        lr_find_module.fit(model, head, cfg, [Record("val_accuracy", lambda: None)])
+        best = max(range(len(history)), key=lambda i: (history[i][0], -i))
+        assert best != len(history) - 1  # the last epoch is not the best: the test can tell
+        model.load_state_dict(reference)
+        lr_find_module._fit_earlier_stages(model, head, cfg, progress=False)
+        for name, value in model.state_dict().items():
+            assert torch.equal(value, history[best][1][name]), name

@@ -10,9 +10,11 @@ and the global RNGs are restored afterwards, so a range test changes nothing.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +25,8 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError, ImgclfError, did_you_mean
 from imgclf.models.freeze import apply_policy
 from imgclf.progressbar import progress_bar
+from imgclf.train.callbacks import BestCheckpoint, EarlyStopping
+from imgclf.train.checkpoint import BEST_WEIGHTS, load_weights, save_weights
 from imgclf.train.loop import Stage, StageParts, build_parts, fit
 
 if TYPE_CHECKING:
@@ -115,15 +119,16 @@ def lr_range_test(
 ) -> LRFinderResult:
     """Range-test one of a run's ``stages`` (default the first) on ``model``.
 
-    The stages before it are fitted first, as training would, so that the tested stage starts
-    where it would start in a run. ``model`` is left exactly as it was.
+    The stages before it are fitted first, as training would (best checkpoint, early
+    stopping), so the tested stage starts from the best weights, where it would start in a
+    run. ``model`` is left exactly as it was.
     """
     check_range(num_steps, start_lr, end_lr)
     index = select_stage(stages, stage)
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(num_steps) / (num_steps - 1))
     with _restored(model, cfg.seed):
         if index:
-            fit(model, stages[:index], cfg, _fit_callbacks(stages[0], progress))
+            _fit_earlier_stages(model, stages[:index], cfg, progress)
         curve = _record(model, stages[index], cfg, [float(lr) for lr in lrs], progress)
     return _read(curve, stages[index].name, num_steps)
 
@@ -210,13 +215,23 @@ def _cycle(loader: BatchLoader) -> Iterator:
         epoch += 1
 
 
-def _fit_callbacks(first: Stage, progress: bool) -> list:
-    """The epoch table while the earlier stages train, when progress is shown."""
-    if not progress:
-        return []
-    from imgclf.train.progress import ProgressPrinter
+def _fit_earlier_stages(model: ImageModel, stages: list[Stage], cfg: Config, progress: bool):
+    """Fit ``stages`` with training's best checkpoint (in a temporary folder) and early
+    stopping, then load the best weights; the epoch table shows when progress is on."""
+    monitor = cfg.train.monitor if len(stages[0].data.val) else cfg.train.monitor[4:]
+    with tempfile.TemporaryDirectory(prefix="imgclf-lr-find-") as folder:
+        best = Path(folder) / BEST_WEIGHTS
+        callbacks = [BestCheckpoint(monitor, lambda: save_weights(model, best))]
+        if cfg.train.patience:
+            callbacks.append(EarlyStopping(monitor, cfg.train.patience, cfg.train.min_delta))
+        if progress:
+            from imgclf.train.progress import ProgressPrinter
 
-    return [ProgressPrinter(-(-len(first.data.train) // first.train.batch_size))]
+            first = stages[0]
+            callbacks.append(ProgressPrinter(-(-len(first.data.train) // first.train.batch_size)))
+        fit(model, stages, cfg, callbacks)
+        if best.is_file():
+            load_weights(model, best)
 
 
 @contextmanager
