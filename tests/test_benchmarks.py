@@ -1,0 +1,49 @@
+"""The benchmark scripts still run against the current API (on tiny data: the figures
+themselves come from running them on real data, see BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import cifar_r3, transfer
+
+
+def _folder(root: Path, per_class: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    for label, corner in (("a", 0), ("b", 16)):
+        (root / label).mkdir(parents=True)
+        for k in range(per_class):
+            pixels = rng.integers(0, 60, (32, 32, 3), dtype=np.uint8)
+            pixels[corner : corner + 16, corner : corner + 16] = 230
+            Image.fromarray(pixels).save(root / label / f"{k}.png")
+    return root
+
+
+@pytest.mark.parametrize("name", ["loader", "mnist_r5", "cifar_r3", "transfer"])
+def test_every_benchmark_imports(name: str) -> None:
+    assert callable(importlib.import_module(f"benchmarks.{name}").main)
+
+
+def test_transfer_run_reports_time_and_accuracy(tmp_path: Path) -> None:
+    data = _folder(tmp_path / "photos")
+    result = transfer.run(
+        data, tmp_path / "cache", model="efficientnet_lite0", mode="feature_extract",
+        epochs=2, image_size=32, head=transfer.R2_HEAD,
+    )  # fmt: skip
+    assert result["timings"]["embed"] > 0 and (tmp_path / "cache" / "embeddings").is_dir()
+    assert result["wall"] > 0 and 0.0 <= result["test"] <= 1.0
+    assert len(result["history"]) == 2 and result["to_best"] > 0
+
+
+def test_cifar_r3_run_validates_on_the_test_folder(tmp_path: Path) -> None:
+    _folder(tmp_path / "cifar" / "train")
+    _folder(tmp_path / "cifar" / "test", per_class=4)
+    settings = {"model": "small_cnn", "epochs": 1, "batch_size": 8, "image_size": 32}
+    result = cifar_r3.run(tmp_path / "cifar", settings, watch=True, stop=False)
+    assert result["epochs"] == 1 and 0.0 <= result["test"] <= 1.0
+    assert result["best"] == result["test"]
