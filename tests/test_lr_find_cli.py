@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from imgclf import api
@@ -19,27 +18,6 @@ from imgclf.evaluate.plots import lr_find_figure
 runner = CliRunner()
 TINY = "tiny.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def shapes(tmp_path: Path, monkeypatch) -> Path:
-    """Two classes of 16x16 images (a bright square left or right) and a tiny model config."""
-    rng = np.random.default_rng(0)
-    for label, left in (("left", 0), ("right", 8)):
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for k in range(12):
-            pixels = rng.integers(0, 50, (16, 16, 3), dtype=np.uint8)
-            pixels[4:12, left : left + 8] = 220
-            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{k}.png")
-    (tmp_path / TINY).write_text(
-        "model:\n  name: custom\n  layers:\n"
-        "    - {type: conv, filters: 4, padding: same}\n    - {type: maxpool, size: 4}\n"
-        "    - {type: flatten}\n"
-        "train: {epochs: 3, batch_size: 8, lr: 0.01}\n"
-        "data: {val_split: 0.25, test_split: 0.25}\n"
-    )
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "data"
 
 
 def _lr_find(data: Path, *extra: str):

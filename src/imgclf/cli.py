@@ -39,6 +39,15 @@ CacheDirOpt = Annotated[Path | None, typer.Option(help="Decoded-image cache fold
 FloatOpt = Annotated[float | None, typer.Option()]
 IntOpt = Annotated[int | None, typer.Option()]
 StrOpt = Annotated[str | None, typer.Option()]
+ModelOpt = Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")]
+ModeOpt = Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")]
+AugmentOpt = Annotated[
+    list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Any config key: --set train.patience=5")
+]
+QuietOpt = Annotated[bool, typer.Option(help="No progress output.")]
 
 
 @contextmanager
@@ -138,7 +147,7 @@ def summary(
     classes: Annotated[int, typer.Option(help="Number of classes.")] = 10,
     channels: Annotated[int, typer.Option(help="Image channels: 1 or 3.")] = 3,
     depth: Annotated[int, typer.Option(help="Expand backbone blocks this many levels.")] = 1,
-    mode: Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")] = None,
+    mode: ModeOpt = None,
     unfreeze: Annotated[
         str | None, typer.Option(help="finetune: N last blocks, 'all' or names a,b.")
     ] = None,
@@ -182,8 +191,8 @@ def train(
     data: Annotated[
         str | None, typer.Argument(help="Class folders, .csv, .npz or a built-in name.")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")] = None,
-    mode: Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")] = None,
+    model: ModelOpt = None,
+    mode: ModeOpt = None,
     epochs: IntOpt = None,
     batch_size: IntOpt = None,
     image_size: IntOpt = None,
@@ -192,12 +201,8 @@ def train(
     schedule: Annotated[str | None, typer.Option(help="constant, cosine or onecycle.")] = None,
     weights: Annotated[Path | None, typer.Option(help="Local pretrained weight file.")] = None,
     unfreeze: Annotated[str | None, typer.Option(help="N last blocks, 'all' or a,b.")] = None,
-    augment: Annotated[
-        list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Any config key: --set train.patience=5")
-    ] = None,
+    augment: AugmentOpt = None,
+    set_: SetOpt = None,
     val_split: FloatOpt = None,
     test_split: FloatOpt = None,
     patience: Annotated[int | None, typer.Option(help="Early stopping patience.")] = None,
@@ -225,7 +230,7 @@ def train(
         Path | None, typer.Option(help="Folder of run folders (default: runs).")
     ] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run folder.")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -257,8 +262,8 @@ def train(
 @app.command("lr-find")
 def lr_find(
     data: DataArg,
-    model: Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")] = None,
-    mode: Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")] = None,
+    model: ModelOpt = None,
+    mode: ModeOpt = None,
     stage: Annotated[
         str | None, typer.Option(help="Stage to test: train, head or finetune (default: first).")
     ] = None,
@@ -268,14 +273,10 @@ def lr_find(
     out: Annotated[Path, typer.Option(help="Folder for lr_find.png and .csv.")] = Path("lr-find"),
     batch_size: IntOpt = None,
     image_size: IntOpt = None,
-    augment: Annotated[
-        list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Any config key: --set model.unfreeze=3")
-    ] = None,
+    augment: AugmentOpt = None,
+    set_: SetOpt = None,
     seed: IntOpt = None,
-    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
