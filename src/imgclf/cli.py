@@ -16,6 +16,23 @@ import typer
 from rich.console import Console
 
 from imgclf._version import __version__
+from imgclf.cli_options import (
+    AugmentOpt,
+    CacheDirOpt,
+    ConfigOpt,
+    DataArg,
+    DataDirOpt,
+    FloatOpt,
+    IntOpt,
+    ModelOpt,
+    ModeOpt,
+    QuietOpt,
+    SetOpt,
+    StrOpt,
+    key_values,
+    parse_unfreeze,
+)
+from imgclf.cli_runs import runs_app
 from imgclf.errors import ImgclfError
 
 app = typer.Typer(
@@ -28,26 +45,7 @@ app = typer.Typer(
 console = Console(soft_wrap=True)  # paths stay on one line, copy-pasteable
 err_console = Console(stderr=True)
 _state = {"debug": False}
-
-DataArg = Annotated[str, typer.Argument(help="Class folders, a .csv, an .npz or a built-in name.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(help="Folder of built-in sets (default $IMGCLF_DATA_DIR or ~/.cache/imgclf)."),
-]
-CacheDirOpt = Annotated[Path | None, typer.Option(help="Decoded-image cache folder.")]
-FloatOpt = Annotated[float | None, typer.Option()]
-IntOpt = Annotated[int | None, typer.Option()]
-StrOpt = Annotated[str | None, typer.Option()]
-ModelOpt = Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")]
-ModeOpt = Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")]
-AugmentOpt = Annotated[
-    list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
-]
-SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="Any config key: --set train.patience=5")
-]
-QuietOpt = Annotated[bool, typer.Option(help="No progress output.")]
+app.add_typer(runs_app, name="runs")
 
 
 @contextmanager
@@ -131,13 +129,6 @@ def inspect(
     console.print(render_report(report))
 
 
-def _unfreeze(value: str | None) -> int | str | list[str] | None:
-    """--unfreeze 2 | all | block5_conv3,block5_conv2."""
-    if value is None or value == "all":
-        return value
-    return int(value) if value.isdigit() else [name.strip() for name in value.split(",")]
-
-
 @app.command()
 def summary(
     model: Annotated[
@@ -165,25 +156,9 @@ def summary(
             depth=depth,
             config=config,
             mode=mode,
-            unfreeze=_unfreeze(unfreeze),
+            unfreeze=parse_unfreeze(unfreeze),
         )
     result.print(console)
-
-
-def _key_values(pairs: list[str] | None, section: str | None = None) -> dict:
-    """KEY=VALUE strings to overrides; values are read as YAML (0.1, true, [1, 2], name)."""
-    import yaml
-
-    from imgclf.errors import ConfigError
-
-    result = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"Expected KEY=VALUE, received '{pair}' (e.g. zoom_range=0.1).")
-        key = key.strip().replace("-", "_")
-        result[f"{section}.{key}" if section and "." not in key else key] = yaml.safe_load(value)
-    return result
 
 
 @app.command()
@@ -241,12 +216,12 @@ def train(
         overrides = {
             "mode": mode, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
             "optimizer": optimizer, "lr": lr, "schedule": schedule, "weights": weights,
-            "unfreeze": _unfreeze(unfreeze), "val_split": val_split, "test_split": test_split,
+            "unfreeze": parse_unfreeze(unfreeze), "val_split": val_split, "test_split": test_split,
             "patience": patience, "finetune_epochs": finetune_epochs, "finetune_lr": finetune_lr,
             "embedding_cache": embedding_cache, "augment_views": augment_views,
             "progressive_sizes": progressive_sizes, "time_limit": time_limit, "seed": seed,
             "name": name, "project": project, "quiet": quiet or None, "data_dir": data_dir,
-            **_key_values(augment, "augment"), **_key_values(set_),
+            **key_values(augment, "augment"), **key_values(set_),
         }  # fmt: skip
         classifier = ImageClassifier(model=model, config=config, **overrides)
         if resume is None and data is None:
@@ -287,7 +262,7 @@ def lr_find(
         overrides = {
             "model": model, "mode": mode, "batch_size": batch_size, "image_size": image_size,
             "seed": seed, "data_dir": data_dir,
-            **_key_values(augment, "augment"), **_key_values(set_),
+            **key_values(augment, "augment"), **key_values(set_),
         }  # fmt: skip
         result = api.lr_find(
             data,
@@ -391,48 +366,6 @@ def predict(
     for path, reason in result.skipped:
         err_console.print(f"skipped {path}: {reason}", highlight=False)
     console.print(f"{result.summary()}; wrote {output}", highlight=False)
-
-
-runs_app = typer.Typer(help="List and compare runs.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs")
-
-
-_RUN_COLUMNS = ("name", "model", "data", "epochs", "val_accuracy", "test_accuracy", "train_seconds")
-
-
-@runs_app.command("list")
-def runs_list(
-    project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
-    wide: Annotated[bool, typer.Option(help="Every column (settings too).")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (all columns).")] = False,
-) -> None:
-    """The runs with their key settings, scores and training time, newest first."""
-    from rich.table import Table
-
-    from imgclf.runs.registry import list_runs
-
-    rows = list_runs(project)
-    if as_csv:
-        import pandas as pd
-
-        typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
-        return
-    if not rows:
-        console.print(f"No runs in {project}.")
-        return
-    columns = list(rows[0]) if wide else list(_RUN_COLUMNS)
-    table = Table(title=f"runs in {project}")
-    for column in columns:
-        table.add_column(column.replace("_", " "), overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row[c]) for c in columns))
-    console.print(table)
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if value < 1 else f"{value:.1f}"
-    return "-" if value is None else str(value)
 
 
 @app.command()

@@ -28,7 +28,7 @@ def apply_policy(model: ImageModel, cfg: ModelConfig) -> None:
     """Set ``requires_grad`` and the frozen-BatchNorm list of ``model`` for ``cfg``."""
     model.requires_grad_(True)
     model.frozen_bn = []
-    if not hasattr(model.features, "model") or cfg.mode == "scratch":
+    if not model.has_backbone or cfg.mode == "scratch":
         return
     backbone = model.features
     backbone.requires_grad_(False)
@@ -72,7 +72,7 @@ def param_groups(model: ImageModel, cfg: ModelConfig, lr: float) -> list[dict]:
     decaying by ``layer_decay`` per block from the top when set."""
     head = [p for p in model.head.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": lr, "name": "head"}]
-    if not hasattr(model.features, "model"):
+    if not model.has_backbone:
         trainable = [p for p in model.features.parameters() if p.requires_grad]
         groups[0]["params"] = trainable + head
         return groups

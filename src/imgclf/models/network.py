@@ -54,6 +54,11 @@ class ImageModel(nn.Module):
         return self.head(self.features(self.preprocess(x)))
 
     @property
+    def has_backbone(self) -> bool:
+        """A timm backbone + head (pretrained-style), not a recipe or custom layer stack."""
+        return hasattr(self.features, "model")
+
+    @property
     def pooling(self) -> nn.Sequential:
         """The head's leading layers without weights or randomness (pooling, flatten)."""
         return self.head[: _fixed_prefix(self.head)]

@@ -188,7 +188,7 @@ def _slots(model: ImageModel, depth: int) -> list[_Slot]:
     """The rows' modules: preprocess, the features (stack or backbone blocks), the head."""
     counts: dict[str, int] = {}
     slots = [_Slot("preprocess", [("preprocess", model.preprocess)])]
-    if hasattr(model.features, "model"):
+    if model.has_backbone:
         slots += _backbone_slots(model.features, depth)
     else:
         slots += _stack_slots(model.features, "features", counts)

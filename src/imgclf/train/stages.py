@@ -20,11 +20,6 @@ from imgclf.train.embeddings import embed_images
 from imgclf.train.loop import Stage, TrainData
 
 
-def is_backbone_model(model: ImageModel) -> bool:
-    """Whether ``model`` is a pretrained-style backbone + head (not a recipe or custom stack)."""
-    return hasattr(model.features, "model")
-
-
 def plan_stages(
     model: ImageModel,
     data: TrainData,
@@ -39,7 +34,7 @@ def plan_stages(
         _check_progressive(model, data, sizes)
     mode, train = cfg.model.mode, cfg.train
     staged = mode == "finetune" and cfg.model.pretrained
-    if not is_backbone_model(model) or not (mode == "feature_extract" or staged):
+    if not model.has_backbone or not (mode == "feature_extract" or staged):
         notes += _unused(cfg, _TRANSFER_KEYS, "a frozen or staged pretrained backbone")
         return [Stage("train", model, data, train, policy=cfg.model, sizes=sizes)], notes
     if mode == "feature_extract":
@@ -113,7 +108,7 @@ def _check_progressive(model: ImageModel, data: TrainData, sizes: list[int]) -> 
         raise ConfigError(
             f"progressive_sizes must be smaller than the image size {full}, received {sizes}."
         )
-    if not is_backbone_model(model) or model.spec["model"]["head"]["pooling"] == "flatten":
+    if not model.has_backbone or model.spec["model"]["head"]["pooling"] == "flatten":
         raise ConfigError(
             "progressive_sizes need a network that accepts any input size: a backbone with "
             "head pooling avg or max (recipes and flatten heads fix the size)."
