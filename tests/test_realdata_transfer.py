@@ -39,7 +39,8 @@ def _fit(data: Path, example: str, cache: Path, project: Path, **overrides) -> I
 def test_r2_feature_extraction_on_cached_embeddings(shared_datasets, shared_cache, tmp_path):
     clf = _fit(shared_datasets / "animals", "r2_2_feature_extract", shared_cache, tmp_path)
     assert clf.metrics_["test"]["n_images"] == 240
-    assert len(clf.history_) == 50 and max(row["time"] for row in clf.history_) < 1.0
+    assert len(clf.history_) == 50
+    assert "embed" in clf.metrics_["timings"]  # the head trained on embeddings computed once
     assert clf.metrics_["test"]["accuracy"] > TUTORIAL_BEST
 
 

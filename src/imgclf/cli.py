@@ -13,24 +13,32 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from imgclf import terminal
 from imgclf._version import __version__
 from imgclf.cli_options import (
     AugmentOpt,
+    BatchSizeOpt,
     CacheDirOpt,
     ConfigOpt,
     DataArg,
     DataDirOpt,
-    FloatOpt,
-    IntOpt,
+    EpochsOpt,
+    ImageSizeOpt,
+    LabelColumnOpt,
+    LrOpt,
     ModelOpt,
     ModeOpt,
+    PathColumnOpt,
     QuietOpt,
+    SeedOpt,
     SetOpt,
-    StrOpt,
+    SplitColumnOpt,
+    TestSplitOpt,
+    ValSplitOpt,
     key_values,
     parse_unfreeze,
+    schema_option,
 )
 from imgclf.cli_runs import runs_app
 from imgclf.errors import ImgclfError
@@ -41,9 +49,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wraps at words on a terminal, never in pipes
 )
-console = Console(soft_wrap=True)  # paths stay on one line, copy-pasteable
-err_console = Console(stderr=True)
 _state = {"debug": False}
 app.add_typer(runs_app, name="runs")
 
@@ -56,19 +63,21 @@ def _user_errors() -> Iterator[None]:
     except ImgclfError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
+        terminal.print_error(str(exc))
         raise typer.Exit(2) from None
 
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"imgclf {__version__}")
+        typer.echo(f"imgclf {__version__}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option(help="Show tracebacks for imgclf errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for imgclf errors.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
     ] = False,
@@ -81,7 +90,10 @@ def inspect(
     data: DataArg,
     out: Annotated[
         Path | None,
-        typer.Option(help="Where to write inspect.json and samples.png [runs/inspect/NAME]."),
+        typer.Option(
+            help="Where to write inspect.json and samples.png.  [default: runs/inspect/NAME]",
+            show_default=False,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     grid: Annotated[bool, typer.Option(help="Draw the 5x5 sample grid.")] = True,
@@ -92,13 +104,16 @@ def inspect(
         bool | None,
         typer.Option(help="Download missing built-in sets."),
     ] = None,
-    val_split: FloatOpt = None,
-    test_split: FloatOpt = None,
-    seed: IntOpt = None,
-    path_column: StrOpt = None,
-    label_column: StrOpt = None,
-    split_column: StrOpt = None,
-    workers: IntOpt = None,
+    val_split: ValSplitOpt = None,
+    test_split: TestSplitOpt = None,
+    seed: SeedOpt = None,
+    path_column: PathColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    split_column: SplitColumnOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Decoding processes.  [default: all cores]", show_default=False),
+    ] = None,
 ) -> None:
     """Count classes, describe the images and list every problem before training."""
     from imgclf import api
@@ -126,13 +141,16 @@ def inspect(
         return
     from imgclf.data.report_table import render_report
 
-    console.print(render_report(report))
+    terminal.console().print(render_report(report))
 
 
 @app.command()
 def summary(
     model: Annotated[
-        str, typer.Argument(help="Recipe or timm name, a YAML config or a model bundle folder.")
+        str,
+        typer.Argument(
+            metavar="MODEL", help="Recipe or timm name, a YAML config or a model bundle folder."
+        ),
     ],
     input_size: Annotated[int | None, typer.Option(help="Square input side in pixels.")] = None,
     classes: Annotated[int, typer.Option(help="Number of classes.")] = 10,
@@ -158,52 +176,73 @@ def summary(
             mode=mode,
             unfreeze=parse_unfreeze(unfreeze),
         )
-    result.print(console)
+    result.print(terminal.console())
 
 
 @app.command()
 def train(
     data: Annotated[
-        str | None, typer.Argument(help="Class folders, .csv, .npz or a built-in name.")
+        str | None,
+        typer.Argument(metavar="DATA", help="Class folders, .csv, .npz or a built-in name."),
     ] = None,
     model: ModelOpt = None,
     mode: ModeOpt = None,
-    epochs: IntOpt = None,
-    batch_size: IntOpt = None,
-    image_size: IntOpt = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam, adamw, sgd or rmsprop.")] = None,
-    lr: FloatOpt = None,
-    schedule: Annotated[str | None, typer.Option(help="constant, cosine or onecycle.")] = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    image_size: ImageSizeOpt = None,
+    optimizer: Annotated[
+        str | None, schema_option("train.optimizer", "adam, adamw, sgd or rmsprop.")
+    ] = None,
+    lr: LrOpt = None,
+    schedule: Annotated[
+        str | None, schema_option("train.schedule", "constant, cosine or onecycle.")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="Local pretrained weight file.")] = None,
-    unfreeze: Annotated[str | None, typer.Option(help="N last blocks, 'all' or a,b.")] = None,
+    unfreeze: Annotated[
+        str | None, schema_option("model.unfreeze", "finetune: N last blocks, 'all' or a,b.")
+    ] = None,
     augment: AugmentOpt = None,
     set_: SetOpt = None,
-    val_split: FloatOpt = None,
-    test_split: FloatOpt = None,
-    patience: Annotated[int | None, typer.Option(help="Early stopping patience.")] = None,
-    finetune_epochs: Annotated[
-        int | None, typer.Option(help="finetune: epochs of stage 2 after the head (default 3).")
+    val_split: ValSplitOpt = None,
+    test_split: TestSplitOpt = None,
+    path_column: PathColumnOpt = None,
+    label_column: LabelColumnOpt = None,
+    split_column: SplitColumnOpt = None,
+    patience: Annotated[
+        int | None, schema_option("train.patience", "Early stopping after N flat epochs.")
     ] = None,
-    finetune_lr: FloatOpt = None,
+    finetune_epochs: Annotated[
+        int | None,
+        schema_option("train.finetune_epochs", "finetune: epochs of stage 2, after the head."),
+    ] = None,
+    finetune_lr: Annotated[
+        float | None,
+        schema_option("train.finetune_lr", "finetune: stage 2 peak lr.", default="--lr"),
+    ] = None,
     embedding_cache: Annotated[
         bool | None,
         typer.Option(
             "--embedding-cache/--no-embedding-cache",
-            help="Train the head on embeddings computed once (default on).",
+            help="Train the head on embeddings computed once.  [default: on]",
+            show_default=False,
         ),
     ] = None,
     augment_views: Annotated[
-        int | None, typer.Option(help="Augmented views per image in the embedding cache.")
+        int | None,
+        schema_option("train.augment_views", "Augmented views per image in the embedding cache."),
     ] = None,
     progressive_sizes: Annotated[
         str | None, typer.Option(help="Smaller sizes to train at first: 128,160.")
     ] = None,
-    time_limit: Annotated[str | None, typer.Option(help="Wall-clock budget: 45m, 2h.")] = None,
-    seed: IntOpt = None,
-    name: Annotated[str | None, typer.Option(help="Run folder name.")] = None,
-    project: Annotated[
-        Path | None, typer.Option(help="Folder of run folders (default: runs).")
+    time_limit: Annotated[
+        str | None, typer.Option(help="Wall-clock limit of this session: 90s, 45m, 2h.")
     ] = None,
+    seed: SeedOpt = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Run folder name.  [default: MODEL-DATA-N]", show_default=False),
+    ] = None,
+    project: Annotated[Path | None, schema_option("run.project", "Folder of run folders.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run folder.")] = None,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -221,6 +260,8 @@ def train(
             "embedding_cache": embedding_cache, "augment_views": augment_views,
             "progressive_sizes": progressive_sizes, "time_limit": time_limit, "seed": seed,
             "name": name, "project": project, "quiet": quiet or None, "data_dir": data_dir,
+            "path_column": path_column, "label_column": label_column,
+            "split_column": split_column,
             **key_values(augment, "augment"), **key_values(set_),
         }  # fmt: skip
         classifier = ImageClassifier(model=model, config=config, **overrides)
@@ -246,11 +287,11 @@ def lr_find(
     start_lr: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end_lr: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
     out: Annotated[Path, typer.Option(help="Folder for lr_find.png and .csv.")] = Path("lr-find"),
-    batch_size: IntOpt = None,
-    image_size: IntOpt = None,
+    batch_size: BatchSizeOpt = None,
+    image_size: ImageSizeOpt = None,
     augment: AugmentOpt = None,
     set_: SetOpt = None,
-    seed: IntOpt = None,
+    seed: SeedOpt = None,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -276,37 +317,38 @@ def lr_find(
             **overrides,
         )
     key = "finetune_lr" if result.stage == "finetune" else "lr"
-    console.print(f"stage tested: {result.stage}", highlight=False)
-    console.print(
-        f"steps: {result.steps} of {result.num_steps}, {result.stop_reason}", highlight=False
-    )
-    console.print(
+    terminal.print_line(f"stage tested: {result.stage}")
+    terminal.print_line(f"steps: {result.steps} of {result.num_steps}, {result.stop_reason}")
+    terminal.print_line(
         f"suggested lr: {result.suggestion:.3g} (set {key}; minimum loss at "
-        f"{result.minimum:.3g}, steepest descent at {result.steepest:.3g})",
-        highlight=False,
+        f"{result.minimum:.3g}, steepest descent at {result.steepest:.3g})"
     )
-    console.print(f"plot: {(out / 'lr_find.png').resolve()}", highlight=False)
+    terminal.print_line(f"plot: {(out / 'lr_find.png').resolve()}")
 
 
 def _print_result(metrics: dict, run_dir: Path) -> None:
     for split in ("val", "test"):
         if split in metrics:
             m = metrics[split]
-            console.print(
+            terminal.print_line(
                 f"{split}: accuracy {m['accuracy']:.4f}, macro F1 "
-                f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}",
-                highlight=False,
+                f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}"
             )
     if metrics.get("stop_reason"):
-        console.print(f"stopped: {metrics['stop_reason']}", highlight=False)
-    console.print(f"Report: {(Path(run_dir) / 'report.html').resolve()}", highlight=False)
+        terminal.print_line(f"stopped: {metrics['stop_reason']}")
+    terminal.print_line(f"Report: {(Path(run_dir) / 'report.html').resolve()}")
 
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Argument(help="A run folder or a model bundle folder.")],
+    model: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run folder or a model bundle folder.")
+    ],
     data: Annotated[
-        str | None, typer.Option(help="Data to evaluate on [the run's own data].")
+        str | None,
+        typer.Option(
+            help="Data to evaluate on.  [default: the run's own data]", show_default=False
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="Split of the data: test, val or train.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
@@ -328,8 +370,8 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(evaluation.to_dict(), indent=2))
         return
-    console.print(evaluation.summary_line(), highlight=False)
-    console.print(evaluation.to_frame().to_string(), highlight=False)
+    terminal.print_line(evaluation.summary_line())
+    terminal.print_line(evaluation.to_frame().to_string())
 
 
 def _run_config(path: Path) -> dict:
@@ -344,8 +386,13 @@ def _run_config(path: Path) -> dict:
 
 @app.command()
 def predict(
-    model: Annotated[str, typer.Argument(help="A run folder or a model bundle folder.")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, globs or a CSV.")],
+    model: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run folder or a model bundle folder.")
+    ],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(metavar="INPUTS", help="Image files, folders, globs or a CSV."),
+    ],
     output: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
     format_: Annotated[
         str, typer.Option("--format", help="csv (path, label, probability, top-k) or kaggle.")
@@ -364,8 +411,8 @@ def predict(
         result = run_predict(network, inputs, batch_size=batch_size, tta=tta, top_k=top_k)
         result.to_csv(output, format=format_, id_column=id_column)
     for path, reason in result.skipped:
-        err_console.print(f"skipped {path}: {reason}", highlight=False)
-    console.print(f"{result.summary()}; wrote {output}", highlight=False)
+        terminal.print_warning(f"skipped {path}: {reason}")
+    terminal.print_line(f"{result.summary()}; wrote {output}")
 
 
 @app.command()
@@ -390,5 +437,5 @@ DEMO_CONFIG = {
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: help at the terminal's width, unwrapped in pipes."""
+    app(**terminal.help_settings())

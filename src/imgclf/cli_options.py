@@ -8,25 +8,105 @@ from typing import Annotated
 
 import typer
 
-DataArg = Annotated[str, typer.Argument(help="Class folders, a .csv, an .npz or a built-in name.")]
+
+def schema_default(key: str) -> str | bool:
+    """The config schema's default of ``key`` ('train.epochs', 'seed') as --help shows it, or
+    False (shown as nothing) when the default is None: the schema is the one source of truth."""
+    from imgclf.config import Config
+
+    section, _, name = key.rpartition(".")
+    fields = (
+        Config.model_fields[section].annotation.model_fields if section else Config.model_fields
+    )
+    value = fields[name].get_default(call_default_factory=True)
+    if value is None:
+        return False
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        value = value[0]  # image_size (28, 28) reads 28
+    return str(value)
+
+
+def schema_option(key: str, help: str, default: str | None = None, **kwargs):
+    """A typer option whose help ends with the config schema's default of ``key`` (or with
+    ``default``, a phrase for defaults the schema leaves to the data, such as image_size)."""
+    shown = default or schema_default(key)
+    text = f"{help}  [default: {shown}]" if shown else help
+    return typer.Option(help=text, show_default=False, **kwargs)
+
+
+DataArg = Annotated[
+    str,
+    typer.Argument(metavar="DATA", help="Class folders, a .csv, an .npz or a built-in name."),
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option(help="Folder of built-in sets (default $IMGCLF_DATA_DIR or ~/.cache/imgclf)."),
+    typer.Option(
+        help="Folder of built-in sets (default: $IMGCLF_DATA_DIR, else ~/.cache/imgclf/datasets)."
+    ),
 ]
-CacheDirOpt = Annotated[Path | None, typer.Option(help="Decoded-image cache folder.")]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Decoded-image cache (default: $IMGCLF_CACHE_DIR, else ~/.cache/imgclf)."),
+]
 FloatOpt = Annotated[float | None, typer.Option()]
 IntOpt = Annotated[int | None, typer.Option()]
 StrOpt = Annotated[str | None, typer.Option()]
-ModelOpt = Annotated[str | None, typer.Option(help="Recipe, 'custom' or timm name.")]
-ModeOpt = Annotated[str | None, typer.Option(help="feature_extract, finetune or scratch.")]
+ModelOpt = Annotated[
+    str | None,
+    schema_option("model.name", "Recipe (cnn, deep_cnn, mlp, ...), 'custom' or timm name."),
+]
+ModeOpt = Annotated[
+    str | None, schema_option("model.mode", "feature_extract, finetune or scratch.")
+]
+EpochsOpt = Annotated[
+    int | None,
+    schema_option(
+        "train.epochs",
+        "Epochs; a pretrained finetune runs these head epochs, then --finetune-epochs.",
+    ),
+]
+BatchSizeOpt = Annotated[
+    int | None, schema_option("train.batch_size", "Images per training batch.")
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    schema_option(
+        "data.image_size",
+        "Square side in pixels.",
+        default="the images' own size when they share one, else the model's",
+    ),
+]
+LrOpt = Annotated[
+    float | None, schema_option("train.lr", "Learning rate (peak lr with a schedule).")
+]
+ValSplitOpt = Annotated[
+    float | None, schema_option("data.val_split", "Fraction for validation when the data has none.")
+]
+TestSplitOpt = Annotated[
+    float | None, schema_option("data.test_split", "Fraction for test when the data has none.")
+]
+SeedOpt = Annotated[
+    int | None, schema_option("seed", "Random seed: splits, weights, augmentation.")
+]
+PathColumnOpt = Annotated[
+    str | None, schema_option("data.path_column", "CSV column of image paths.")
+]
+LabelColumnOpt = Annotated[
+    str | None, schema_option("data.label_column", "CSV column of class labels.")
+]
+SplitColumnOpt = Annotated[
+    str | None, schema_option("data.split_column", "CSV column of train/val/test (optional).")
+]
 AugmentOpt = Annotated[
-    list[str] | None, typer.Option(help="KEY=VALUE, repeatable: --augment zoom_range=0.1")
+    list[str] | None,
+    typer.Option(metavar="KEY=VALUE", help="Augmentation, repeatable: --augment zoom_range=0.1"),
 ]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="Any config key: --set train.patience=5")
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Any config key: --set train.patience=5"),
 ]
-QuietOpt = Annotated[bool, typer.Option(help="No progress output.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
 
 
 def parse_unfreeze(value: str | None) -> int | str | list[str] | None:

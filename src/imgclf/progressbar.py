@@ -13,9 +13,9 @@ from contextlib import contextmanager
 @contextmanager
 def progress_bar(enabled: bool, description: str, total: int) -> Iterator[Callable[..., None]]:
     """Yield ``advance(n=1)``, which moves the bar ``n`` steps (a no-op when not shown)."""
-    from rich.console import Console
+    from imgclf.terminal import console as make_console
 
-    console = Console()
+    console = make_console()
     if not (enabled and console.is_terminal):
         yield lambda n=1: None
         return

@@ -136,16 +136,15 @@ def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False)
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:
-    from rich.console import Console
+    from imgclf.terminal import print_line
 
-    console = Console()
     if len(stages) > 1:
         plan = " then ".join(
             f"{stage.name} ({stage.epochs} epoch{'s' * (stage.epochs != 1)})" for stage in stages
         )
-        console.print(f"stages: {plan}", highlight=False)
+        print_line(f"stages: {plan}")
     for note in notes:
-        console.print(note, highlight=False)
+        print_line(note)
 
 
 def _callbacks(cfg: Config, model: ImageModel, run: RunDir, data: TrainData) -> list:

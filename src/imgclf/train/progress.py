@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from imgclf import terminal
 from imgclf.train.callbacks import Callback, TrainState
 
 # Column widths: each wider than its name; a row with its best-epoch marker is 78 characters,
@@ -17,7 +18,7 @@ class ProgressPrinter(Callback):
 
     def __init__(self, steps_per_epoch: int, console: Console | None = None) -> None:
         self.steps = steps_per_epoch
-        self.console = console or Console()
+        self.console = console or terminal.console()
         self.bar: Progress | None = None
         self.task = None
 
