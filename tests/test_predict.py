@@ -28,9 +28,10 @@ CLASSES = ["a", "b", "c"]
 SIZE = (12, 12)
 
 
-def _model(channels: int, seed: int) -> ImageModel:
+def _model(channels: int, seed: int, fit: str = "resize") -> ImageModel:
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(name="cnn"), CLASSES, channels=channels, image_size=SIZE)
+    config = ModelConfig(name="cnn")
+    model = build_model(config, CLASSES, channels=channels, image_size=SIZE, fit=fit)
     return model.eval()
 
 
@@ -199,9 +200,40 @@ def test_unreadable_files_are_skipped_with_their_reason(
     assert reasons[str(broken / "empty.jpg")] == "empty file (0 bytes)"
     assert reasons[str(broken / "text.jpg")].startswith("not an image")
     assert result.summary() == "predicted 4 images, skipped 4 (1 wrong extension, 3 unreadable)"
-    only_bad = predict(gray_model, [broken], progress=False)
-    assert only_bad.probs.shape == (0, 3) and only_bad.summary().startswith("predicted 0 images")
-    assert only_bad.to_frame().empty
+
+
+def test_nothing_predictable_is_one_error_naming_counts_and_first_paths(
+    tmp_path: Path, broken: Path, gray_model: ImageModel
+) -> None:
+    """A folder of broken images is an error, not an empty table (as a missing file is)."""
+    inputs = [broken, tmp_path / "nope.png"]
+    with pytest.raises(DataError) as caught:
+        predict(gray_model, inputs, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"No images to predict in {broken}, {tmp_path / 'nope.png'}: ")
+    assert "4 inputs gave no image (1 missing, 3 unreadable): " in message
+    assert f"{tmp_path / 'nope.png'}: does not exist; {broken / 'empty.jpg'}: empty file" in message
+    assert f"{broken / 'truncated.jpg'}: truncated" in message
+    assert "Pass readable image files (.jpg" in message
+
+
+def test_nothing_predictable_lists_only_the_first_five(tmp_path: Path, gray_model) -> None:
+    for i in range(7):
+        (tmp_path / f"{i}.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"7 inputs gave no image \(7 unreadable\)") as caught:
+        predict(gray_model, [tmp_path], progress=False)
+    assert "4.png: empty file (0 bytes); and 2 more. Pass" in str(caught.value)
+    assert "5.png" not in str(caught.value)
+
+
+def test_one_missing_file_and_a_broken_folder_give_the_same_kind_of_error(
+    tmp_path: Path, broken: Path, gray_model: ImageModel
+) -> None:
+    with pytest.raises(DataError, match=r"1 input gave no image \(1 missing\): .*nope.png: does"):
+        predict(gray_model, tmp_path / "nope.png", progress=False)
+    with pytest.raises(DataError, match=r"3 inputs gave no image \(3 unreadable\): "):
+        predict(gray_model, broken, progress=False)
 
 
 def test_summary_of_one_kind_of_skip() -> None:
@@ -277,11 +309,71 @@ def test_predict_arrays_matches_files(photos: Path, gray_model: ImageModel) -> N
         np.testing.assert_allclose(result.probs, from_files.probs, rtol=0, atol=1e-6)
 
 
-def test_predict_arrays_rejects_wrong_shapes_and_dtypes(gray_model: ImageModel) -> None:
-    with pytest.raises(DataError, match=r"\(N, 12, 12, 1\).*transpose"):
-        predict_arrays(gray_model, np.zeros((2, 1, 12, 12), dtype=np.uint8))
-    with pytest.raises(DataError, match="uint8"):
-        predict_arrays(gray_model, np.zeros((2, 12, 12, 1), dtype=np.float32))
+@pytest.mark.parametrize("fit", ["resize", "center_crop", "letterbox"])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("layout", ["gray", "gray1", "rgb", "float"])
+def test_arrays_of_any_size_predict_like_the_same_pixels_saved_as_files(
+    tmp_path: Path, fit: str, channels: int, layout: str, seed: int
+) -> None:
+    """(N, H, W), (N, H, W, 1), (N, H, W, 3) uint8 and float 0..1 arrays at 7x10 are fitted to
+    the model's 12x12 with its fit policy and colour, exactly as the files would be."""
+    model = _model(channels, seed, fit)
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (4, 7, 10, 3 if layout == "rgb" else 1), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image if layout == "rgb" else image[..., 0]).save(tmp_path / f"{i}.png")
+    array = {
+        "gray": pixels[..., 0],
+        "gray1": pixels,
+        "rgb": pixels,
+        "float": pixels[..., 0].astype(np.float64) / 255,
+    }[layout]
+    from_files = predict(model, [tmp_path], progress=False)
+    from_arrays = predict_arrays(model, array, batch_size=3)
+    np.testing.assert_allclose(from_arrays.probs, from_files.probs, rtol=0, atol=1e-6)
+    label, prob = predict_image(model, array[1])
+    assert (label, prob) == pytest.approx((from_files.labels[1], from_files.confidence[1]))
+
+
+@pytest.mark.parametrize("fit", ["resize", "letterbox"])
+def test_arrays_are_fitted_by_the_code_that_builds_the_training_cache(fit: str, seed: int) -> None:
+    """The issue's case: 8x8 arrays (as `digits`) on a model trained at a larger size."""
+    from imgclf.data.cache import build_image_cache
+    from imgclf.data.sources import read_source
+
+    model = _model(1, seed, fit)
+    images = np.random.default_rng(4).integers(0, 17, (5, 8, 8)).astype(np.float32) * 15
+    source = read_source((images, [0, 1, 2, 0, 1]))  # as fit() reads an (images, labels) pair
+    cache = build_image_cache(source, SIZE, fit, "grayscale", progress=False)
+    expected = predict_arrays(model, np.asarray(cache.images))  # already fitted: used as is
+    result = predict_arrays(model, images)
+    np.testing.assert_allclose(result.probs, expected.probs, rtol=0, atol=1e-6)
+    assert predict_arrays(model, np.zeros((2, 8, 8), np.uint8)).probs.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("images", "match"),
+    [
+        (np.zeros((2, 1, 12, 12), np.uint8), r"shape \(2, 1, 12, 12\).*np.moveaxis\(x, 1, -1\)"),
+        (np.zeros((12, 12), np.uint8), r"shape \(12, 12\); expected \(N, H, W\)"),
+        (np.zeros((2, 12, 12), bool), "dtype bool; expected uint8 or float"),
+        (np.full((2, 12, 12), 300.0), r"pixels in \[0, 300\]; expected \[0, 1\] or \[0, 255\]"),
+        (np.full((2, 12, 12), np.nan), "NaN"),
+        (np.zeros((0, 12, 12), np.uint8), r"holds no images \(shape \(0, 12, 12, 1\)\)"),
+        ([np.zeros((12, 12), np.uint8)], r"received list\. Stack .* np.stack"),
+    ],
+)
+def test_predict_arrays_rejects_what_training_rejects(
+    gray_model: ImageModel, images, match: str
+) -> None:
+    with pytest.raises(DataError, match=match):
+        predict_arrays(gray_model, images)
+
+
+def test_predict_image_rejects_a_batch_or_a_channels_first_image(gray_model) -> None:
+    for shape in [(2, 12, 12, 1), (3, 12, 12)]:
+        with pytest.raises(DataError, match=r"expected one image \(H, W\).*predict_arrays"):
+            predict_image(gray_model, np.zeros(shape, np.uint8))
 
 
 def test_predict_image_gives_a_class_name_and_probability(
@@ -313,17 +405,17 @@ def test_to_frame_lists_the_top_classes_best_first(photos: Path, gray_model: Ima
         result.to_frame(top_k=0)
     frame = result.to_frame(top_k=2)
     assert list(frame.columns) == [
-        "path", "label", "probability",
-        "top1_label", "top1_probability", "top2_label", "top2_probability",
+        "path", "label", "probability", "top2_label", "top2_probability",
     ]  # fmt: skip
-    assert (frame["label"] == frame["top1_label"]).all()
-    assert (frame["top1_probability"] >= frame["top2_probability"]).all()
+    assert (frame["probability"] >= frame["top2_probability"]).all()
+    assert (frame["label"] != frame["top2_label"]).all()
+    assert list(result.to_frame(top_k=1).columns) == ["path", "label", "probability"]
     full = _fixed().to_frame(top_k=10)  # capped at the number of classes
-    assert [c for c in full.columns if c.endswith("_label")] == [
-        "top1_label", "top2_label", "top3_label",
+    assert [c for c in full.columns if c.endswith("label")] == [
+        "label", "top2_label", "top3_label",
     ]  # fmt: skip
-    assert full.loc[0, ["top1_label", "top2_label", "top3_label"]].tolist() == ["b", "c", "a"]
-    probabilities = full[["top1_probability", "top2_probability", "top3_probability"]]
+    assert full.loc[0, ["label", "top2_label", "top3_label"]].tolist() == ["b", "c", "a"]
+    probabilities = full[["probability", "top2_probability", "top3_probability"]]
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     assert (probabilities.diff(axis=1).iloc[:, 1:] <= 0).all().all()
 
@@ -362,3 +454,87 @@ def test_to_csv_rejects_bad_formats_and_duplicate_kaggle_ids(tmp_path: Path) -> 
     with pytest.raises(DataError, match="one"):
         twins.to_csv(tmp_path / "x.csv", format="kaggle")
     assert not (tmp_path / "x.csv").exists()
+
+
+# ---------------------------------------------------------------- CSV labels and line numbers
+
+
+def test_csv_line_numbers_count_blank_lines_like_the_training_reader(tmp_path: Path) -> None:
+    table = tmp_path / "list.csv"
+    table.write_text('path\n\nnope.png\n"two\nlines.png"\n   \n""\n')
+    with pytest.raises(DataError) as caught:
+        expand_inputs([table])
+    message = str(caught.value)
+    assert "nope.png (" in message and "list.csv line 3): does not exist" in message
+    assert "list.csv line 4): does not exist" in message  # the row that starts on line 4
+    assert "list.csv line 7: empty path" in message  # line 6 is blank (spaces only)
+
+
+@pytest.fixture
+def labelled(tmp_path: Path, photos: Path, gray_model: ImageModel) -> tuple[Path, list[str]]:
+    """list.csv beside photos/: one right label, one wrong, one the model does not know, one
+    empty, and a missing file; returns the CSV and the model's predicted labels of the 4."""
+    names = ["cat1.png", "cat2.jpg", "sub/dog.png", "UPPER.JPG"]
+    predicted = predict(gray_model, [photos / n for n in names], progress=False).labels
+    wrong = next(c for c in CLASSES if c != predicted[1])
+    labels = [predicted[0], wrong, "zebra", "", "a"]
+    paths = [f"photos/{n}" for n in names] + ["photos/missing.png"]
+    table = tmp_path / "list.csv"
+    pd.DataFrame({"path": paths, "label": labels}).to_csv(table, index=False)
+    return table, predicted
+
+
+def test_a_csv_label_column_is_scored(
+    tmp_path: Path, labelled: tuple[Path, list[str]], gray_model: ImageModel
+) -> None:
+    table, predicted = labelled
+    result = predict(gray_model, [table], progress=False)
+    assert result.labels == predicted
+    wrong = next(c for c in CLASSES if c != predicted[1])
+    assert result.true_labels == [predicted[0], wrong, "zebra", None]
+    assert result.labelled == 3 and result.accuracy == pytest.approx(1 / 3)
+    assert result.unknown_labels == {"zebra": 1}
+    assert result.summary() == (
+        "predicted 4 images, accuracy 0.3333 on 3 labelled images (1 with a label the model "
+        "does not know, counted wrong: zebra), skipped 1 (missing)"
+    )
+    back = pd.read_csv(result.to_csv(tmp_path / "out.csv"), dtype=str, keep_default_na=False)
+    assert list(back.columns) == [
+        "path", "label", "probability", "true_label",
+        "top2_label", "top2_probability", "top3_label", "top3_probability",
+    ]  # fmt: skip
+    assert back["true_label"].tolist() == [predicted[0], wrong, "zebra", ""]
+
+
+def test_images_without_labels_have_no_accuracy(photos: Path, gray_model: ImageModel) -> None:
+    result = predict(gray_model, [photos], progress=False)
+    assert result.true_labels is None and result.accuracy is None
+    assert "true_label" not in result.to_frame().columns
+    assert "accuracy" not in result.summary()
+
+
+def test_label_column_can_be_renamed_or_ignored(
+    tmp_path: Path, labelled: tuple[Path, list[str]], gray_model: ImageModel
+) -> None:
+    table, predicted = labelled
+    assert predict(gray_model, [table], label_column=None, progress=False).true_labels is None
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(table).rename(columns={"label": "species"}).to_csv(renamed, index=False)
+    assert predict(gray_model, [renamed], progress=False).true_labels is None  # no 'label'
+    result = predict(gray_model, [renamed], label_column="species", progress=False)
+    assert result.true_labels[0] == predicted[0]
+    with pytest.raises(DataError, match=r"no column 'specie'.*Did you mean 'species'.*label_col"):
+        predict(gray_model, [renamed], label_column="specie", progress=False)
+    with pytest.raises(ConfigError, match="path_column and label_column are both 'path'"):
+        predict(gray_model, [renamed], label_column="path", progress=False)
+
+
+def test_integer_labels_are_read_as_training_encodes_them(
+    tmp_path: Path, photos: Path, seed: int
+) -> None:
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(name="cnn"), ["7", "8", "10"], channels=1, image_size=SIZE)
+    table = tmp_path / "list.csv"
+    table.write_text("path,label\nphotos/cat1.png,07\nphotos/cat2.jpg, 10\n")
+    result = predict(model.eval(), [table], progress=False)
+    assert result.true_labels == ["7", "10"] and not result.unknown_labels

@@ -53,6 +53,8 @@ def test_staged_finetune_with_progressive_sizes(photos: Path) -> None:
     assert [row["image_size"] for row in rows] == ["", "", "16", "32"]
     saved = yaml.safe_load(Path("runs/run/config.yaml").read_text())["train"]
     assert saved["finetune_epochs"] == 2 and saved["progressive_sizes"] == [16]
+    metrics = json.loads(Path("runs/run/metrics.json").read_text())
+    assert metrics["epochs_run"] == metrics["epochs_planned"] == 4  # both stages
 
 
 def test_no_embedding_cache_runs_the_backbone_every_epoch(photos: Path) -> None:

@@ -11,12 +11,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from imgclf.config import Config
 from imgclf.config_loader import build_config, load_yaml
 from imgclf.data.inspect import DataReport
 from imgclf.data.prepare import PreparedData, prepare_data
 from imgclf.data.preview import sample_images, save_image_grid
 from imgclf.data.sources import DataLike
+from imgclf.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from imgclf.train.lr_find import LRFinderResult
@@ -90,9 +93,16 @@ def summarize(
     Weights are not loaded (the counts do not depend on them), so this works offline for any
     architecture.
     """
+    from imgclf.errors import ConfigError
     from imgclf.models.network import build_model
+    from imgclf.models.recipes import is_recipe
     from imgclf.models.summary import model_summary
 
+    if isinstance(channels, bool) or channels not in (1, 3):
+        raise ConfigError(
+            f"channels must be 1 (grayscale) or 3 (RGB), received {channels!r}. "
+            "Pass --channels 1 or --channels 3 (Python: channels=1 or 3)."
+        )
     path = Path(model)
     if path.is_dir():
         from imgclf.export.bundle import load_bundle
@@ -104,33 +114,50 @@ def summarize(
         cfg = make_config(config, model=str(model), **overrides)
     size = (input_size, input_size) if isinstance(input_size, int) else input_size
     size = size or cfg.data.image_size
+    if size is None and (cfg.model.name == "custom" or is_recipe(cfg.model.name)):
+        raise ConfigError(
+            f"{'Recipe' if is_recipe(cfg.model.name) else 'Model'} '{cfg.model.name}' needs an "
+            "input size: pass --input-size N (Python: input_size=N), e.g. 28 for MNIST-like data."
+        )
     names = [str(i) for i in range(classes)]
     network = build_model(cfg.model, names, channels, size, load_weights=False)
     return model_summary(network, depth=depth)
 
 
+SPLITS = ("train", "val", "test")
+
+
 def evaluate_model(
     model,
     data: DataLike,
-    split: str = "test",
+    split: str | None = None,
     progress: bool = True,
     config: str | Path | dict | Config | None = None,
     **overrides: Any,
 ):
     """Evaluate a trained ImageModel on ``data``, decoded with the model's own preprocessing.
 
-    With ``config`` (a run's config) the data is split as in that run and ``split`` is
-    evaluated; without it, a split the data itself has (MNIST's test set, a test/ folder) is
-    used when present, else every usable image. Class names must be among the model's.
+    Exactly the images of the split asked for are scored:
+    - the data the run trained on (``config`` is that run's config and names the same source):
+      the run's own split, made again with its seed (None: test, else val);
+    - other data with split folders, a split column or an official test set: that split
+      (None: test when it has one, else every image, named ``data``);
+    - other plain data: every usable image, named ``data``; asking it for a split is an error.
+    Class names must be among the model's.
     """
-    import numpy as np
-
     from imgclf.errors import DataError
     from imgclf.evaluate.metrics import evaluate_predictions
     from imgclf.models.inference import predict_rows
 
+    if split is not None and split not in SPLITS:
+        raise ConfigError(
+            f"Unknown split '{split}'.{did_you_mean(split, SPLITS)} Allowed: train, val, test; "
+            "omit it for the test split, or every image of data that has no splits."
+        )
+    run_cfg = make_config(config) if config is not None else None
+    own = run_cfg is not None and same_source(data, run_cfg.data.source)
     spec = model.preprocess_spec
-    base = config if config is not None else {"data": {"val_split": 0.0, "test_split": 0.0}}
+    base = run_cfg.model_dump() if own else {"data": {"val_split": 0.0, "test_split": 0.0}}
     color = "grayscale" if spec.channels == 1 else "rgb"
     cfg = make_config(base, image_size=spec.image_size, fit=spec.fit, color_mode=color, **overrides)
     prepared = prepare_data(data, cfg, progress=progress)
@@ -140,13 +167,61 @@ def evaluate_model(
             f"The data has classes the model does not know: {', '.join(unknown)}. "
             f"Model classes: {', '.join(model.classes)}."
         )
-    rows = getattr(prepared.splits, split)
-    if len(rows) == 0:
-        rows = np.sort(np.concatenate(list(prepared.splits.as_dict().values())))
-    remap = np.array([model.classes.index(name) for name in prepared.classes])
+    name, rows = _evaluation_rows(prepared, split, own, data)
+    remap = np.array([model.classes.index(label) for label in prepared.classes])
     probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size)
     labels = remap[prepared.source.labels[rows]]
-    return evaluate_predictions(labels, probs, model.classes, split)
+    return evaluate_predictions(labels, probs, model.classes, name)
+
+
+def _evaluation_rows(
+    prepared: PreparedData, split: str | None, own: bool, data: DataLike
+) -> tuple[str, np.ndarray]:
+    """The name and rows of the split to score (see evaluate_model)."""
+    from imgclf.errors import DataError
+
+    splits = prepared.splits.as_dict()
+    if own:
+        chosen = split or ("test" if len(splits["test"]) else "val")
+        if len(splits[chosen]) == 0:
+            raise DataError(
+                f"The run kept no images in its {chosen} split ({chosen}_split was 0 and the data "
+                f"has no {chosen} folder or column). Pass --split with another split, or other "
+                "data with --data."
+            )
+        return chosen, splits[chosen]
+    usable = np.sort(np.concatenate(list(splits.values())))
+    if prepared.source.splits is None:
+        if split is not None:
+            raise DataError(
+                f"{data_label(data)} has no split folders or split column, so it has no "
+                f"'{split}' split. Omit --split to evaluate all {len(usable)} images."
+            )
+        return "data", usable
+    if split is None:
+        return ("test", splits["test"]) if len(splits["test"]) else ("data", usable)
+    if len(splits[split]) == 0:
+        present = ", ".join(name for name, rows in splits.items() if len(rows)) or "none"
+        raise DataError(
+            f"{data_label(data)} has no usable images in a '{split}' split. Splits it has: "
+            f"{present}."
+        )
+    return split, splits[split]
+
+
+def same_source(data: DataLike, source: str | None) -> bool:
+    """Whether ``data`` names the recorded ``source`` (the same path, or built-in name)."""
+    if source is None or not isinstance(data, str | Path):
+        return False
+    if str(data) == str(source):
+        return True
+    mine, theirs = Path(str(data)).expanduser(), Path(str(source)).expanduser()
+    return mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve()
+
+
+def data_label(data: DataLike) -> str:
+    """How messages name the data: its path or name, or its Python type."""
+    return str(data) if isinstance(data, str | Path) else type(data).__name__
 
 
 def lr_find(

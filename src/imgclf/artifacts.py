@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,17 @@ from imgclf.training import TrainResult, evaluation_rows
 
 
 def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
-    """Evaluate the best model on val and test and write every artifact; return metrics."""
+    """Evaluate the best model on val and test and write every artifact; return metrics.
+
+    ``metrics["timings"]`` holds the run's parts in seconds: ``data``, ``embed`` (when the run
+    embeds) and ``train`` from ``result.timings``, then ``evaluate`` (the final val/test
+    scoring) and ``report`` (bundle, plots and report) measured here, and ``total``, their sum.
+    metrics.json is written once the splits are scored (so a failed plot still leaves it) and
+    again at the end with every part.
+    """
     from imgclf.evaluate.metrics import evaluate_predictions
 
+    started = time.perf_counter()
     prepared, run, model = result.prepared, result.run, result.model
     network, inputs = model, prepared.cache.images
     if result.features is not None:  # the same numbers, without the backbone
@@ -28,17 +37,24 @@ def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
             rows,
             evaluate_predictions(prepared.source.labels[rows], probs, prepared.classes, split),
         )
+    timings = {**result.timings, "evaluate": time.perf_counter() - started}
     metrics = {
         "best_epoch": result.state.best_epoch,
         "epochs_run": result.state.epoch,
+        "epochs_planned": result.epochs_planned,
         "stop_reason": result.state.stop_reason,
-        "timings": result.timings,
+        "timings": timings,
         **{split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()},
     }
     run.write_json(run.metrics, metrics)
+    started = time.perf_counter()
     save_bundle(model, run.model, overwrite=True, extra=_headline(metrics))
     plots = _plots(result, cfg, evaluations)
+    # up to the page itself: its rendering (milliseconds) cannot be in the page it renders
+    timings["report"] = time.perf_counter() - started
+    timings["total"] = sum(seconds for name, seconds in timings.items() if name != "total")
     _report(result, cfg, metrics, plots)
+    run.write_json(run.metrics, metrics)
     return metrics
 
 
@@ -87,7 +103,7 @@ def _report(result: TrainResult, cfg: Config, metrics: dict, plots: dict[str, Pa
         history=result.state.history,
         evaluations=splits,
         plots=plots,
-        timings=result.timings,
+        timings=metrics["timings"],
         notes=notes,
     )
 

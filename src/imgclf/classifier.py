@@ -77,15 +77,18 @@ class ImageClassifier:
         self.lr_find_ = lr_find(data, config=cfg, stage=stage, **kwargs)
         return self.lr_find_
 
-    def evaluate(self, data: DataLike, split: str = "test", **overrides: Any):
+    def evaluate(self, data: DataLike, split: str | None = None, **overrides: Any):
         """Accuracy, loss, per-class report and confusion matrix of the model on ``data``.
 
         The data is decoded with the model's own preprocessing; its classes must be the
-        model's. Without an explicit test split every usable image is evaluated.
+        model's. On the data this classifier was trained on, the run's own ``split`` is scored
+        (default test, else val); on other data, the data's own split (split folders, a split
+        column, an official test set), or every image when it has none (named ``data``).
         """
         from imgclf.api import evaluate_model
 
-        return evaluate_model(self._fitted(), data, split=split, **overrides)
+        config = getattr(self, "config_", None)
+        return evaluate_model(self._fitted(), data, split=split, config=config, **overrides)
 
     def predict(self, inputs, **kwargs: Any):
         """Predictions for image files, folders, globs, a CSV of paths, or an image array."""
@@ -135,4 +138,8 @@ def load(path: str | Path) -> ImageClassifier:
     classifier = ImageClassifier(model=model.spec["model"]["name"])
     classifier.model_ = model
     classifier.classes_ = model.classes
+    if (Path(path) / "config.yaml").is_file():  # a run folder: evaluate knows its splits
+        from imgclf.runs.rundir import RunDir, read_run_config
+
+        classifier.config_ = Config.model_validate(read_run_config(RunDir(Path(path))))
     return classifier

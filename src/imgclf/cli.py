@@ -350,7 +350,14 @@ def evaluate(
             help="Data to evaluate on.  [default: the run's own data]", show_default=False
         ),
     ] = None,
-    split: Annotated[str, typer.Option(help="Split of the data: test, val or train.")] = "test",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="test, val or train: the run's own split on its data, the data's own split on "
+            "other data.  [default: test; all images of data without splits]",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -360,10 +367,10 @@ def evaluate(
 
     with _user_errors():
         network = load_bundle(model)
-        run_config = None
+        is_run = (Path(model) / "config.yaml").is_file()
+        run_config = _run_config(Path(model)) if is_run else None
         if data is None:  # the run's own data, split as in the run
-            run_config = _run_config(Path(model))
-            data = run_config["data"]["source"]
+            data = _run_source(model, run_config)
         evaluation = api.evaluate_model(
             network, data, split=split, progress=not as_json, config=run_config, data_dir=data_dir
         )
@@ -375,13 +382,19 @@ def evaluate(
 
 
 def _run_config(path: Path) -> dict:
-    from imgclf.errors import ConfigError
     from imgclf.runs.rundir import open_run_dir, read_run_config
 
-    config = read_run_config(open_run_dir(path))
-    if not config.get("data", {}).get("source"):
-        raise ConfigError(f"{path} does not record its data source. Pass --data DATA.")
-    return config
+    return read_run_config(open_run_dir(path))
+
+
+def _run_source(model: str, run_config: dict | None) -> str:
+    from imgclf.errors import ConfigError
+
+    if run_config is None:
+        raise ConfigError(f"{model} is a model bundle, not a run folder: pass --data DATA.")
+    if not run_config.get("data", {}).get("source"):
+        raise ConfigError(f"{model} does not record its data source. Pass --data DATA.")
+    return run_config["data"]["source"]
 
 
 @app.command()
@@ -401,6 +414,14 @@ def predict(
     tta: Annotated[str | None, typer.Option(help="Test-time augmentation: flip.")] = None,
     top_k: Annotated[int, typer.Option(help="Top-k labels per image.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    path_column: Annotated[str, typer.Option(help="CSV inputs: the column of paths.")] = "path",
+    label_column: Annotated[
+        str,
+        typer.Option(
+            help="CSV inputs: the column of true labels; when present, accuracy is reported "
+            "('' ignores it)."
+        ),
+    ] = "label",
 ) -> None:
     """Predict labels for images and write a CSV (or a Kaggle submission)."""
     from imgclf.export.bundle import load_bundle
@@ -408,7 +429,15 @@ def predict(
 
     with _user_errors():
         network = load_bundle(model)
-        result = run_predict(network, inputs, batch_size=batch_size, tta=tta, top_k=top_k)
+        result = run_predict(
+            network,
+            inputs,
+            batch_size=batch_size,
+            tta=tta,
+            top_k=top_k,
+            path_column=path_column,
+            label_column=label_column or None,
+        )
         result.to_csv(output, format=format_, id_column=id_column)
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")

@@ -1,8 +1,10 @@
-"""Inference on image files, folders, glob patterns and CSV tables, to a table or a CSV file.
+"""Inference on image files, folders, glob patterns, CSV tables and arrays, to a table or a CSV.
 
-Decoding (size, fit policy, colour) comes from the model's own preprocess spec, so predictions
-can never be prepared differently from training. Unreadable files never stop a run: they are
-listed in ``Predictions.skipped`` with their reason, like every input that gave no image.
+Decoding (size, fit policy, colour) comes from the model's own preprocess spec, and arrays are
+fitted by the code that fits training arrays, so predictions can never be prepared differently
+from training. Unreadable files never stop a run: they are listed in ``Predictions.skipped``
+with their reason, like every input that gave no image; only when nothing at all can be
+predicted is it an error. A CSV with a label column is also scored (``Predictions.accuracy``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from imgclf.data.arrays import to_uint8_images
+from imgclf.data.cache import fit_array
 from imgclf.data.decode import ImageDecodeError, decode_file, display_path
-from imgclf.data.inputs import Inputs, expand_inputs
+from imgclf.data.inputs import (
+    DEFAULT_LABEL_COLUMN,
+    Inputs,
+    expand_inputs,
+    no_images_message,
+    read_inputs,
+    skip_counts,
+)
 from imgclf.data.parallel import parallel_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.fileio import atomic_write_text
@@ -30,29 +41,55 @@ from imgclf.models.network import ImageModel
 if TYPE_CHECKING:
     import pandas as pd
 
+    from imgclf.models.preprocess import PreprocessSpec
+
+__all__ = ["Predictions", "expand_inputs", "predict", "predict_arrays", "predict_image"]
+
 TTA_MODES = ("none", "flip")
 CSV_FORMATS = ("csv", "kaggle")
-_CATEGORIES = (  # reason prefix -> the word summary() counts it under; anything else: unreadable
-    ("does not exist", "missing"),
-    ("no file matches", "missing"),
-    ("not an image extension", "wrong extension"),
-    ("no images in folder", "empty folder"),
-    ("empty path", "empty row"),
-)
+TRUE_LABEL_COLUMN = "true_label"  # the written CSV's column of the input CSV's labels
 
 
 @dataclass
 class Predictions:
-    """Class probabilities for the images that were read, and what was left out and why."""
+    """Class probabilities for the images that were read, and what was left out and why.
+
+    ``true_labels`` holds each image's label from a CSV input (None where unknown, or None
+    for all when no input had labels); ``accuracy`` scores the predictions against them.
+    """
 
     paths: list[str]
     probs: np.ndarray  # (N, K) softmax probabilities, rows in the order of ``paths``
     classes: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     top_k: int = 3
+    true_labels: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def labelled(self) -> int:
+        """How many images have a true label."""
+        return sum(label is not None for label in self.true_labels or [])
+
+    @property
+    def accuracy(self) -> float | None:
+        """The share of labelled images predicted as their true label (None: no labels).
+
+        A true label the model does not know counts as wrong (see ``unknown_labels``).
+        """
+        if not self.labelled:
+            return None
+        pairs = zip(self.labels, self.true_labels, strict=True)
+        return sum(label == true for label, true in pairs) / self.labelled
+
+    @property
+    def unknown_labels(self) -> dict[str, int]:
+        """True labels that are none of the model's classes, with how many images have each."""
+        known = set(self.classes)
+        unknown = Counter(t for t in self.true_labels or [] if t is not None and t not in known)
+        return dict(sorted(unknown.items()))
 
     @property
     def labels(self) -> list[str]:
@@ -65,14 +102,18 @@ class Predictions:
         return self.probs.max(axis=1)
 
     def to_frame(self, top_k: int | None = None) -> pd.DataFrame:
-        """One row per image: path, label, probability, then the ``top_k`` classes best first."""
+        """One row per image: path, label, probability (the best class), then ``true_label``
+        when inputs had labels, then ``top2_label``, ``top2_probability``, ... up to ``top_k``
+        (the best class is not repeated; top_k=1 adds no columns)."""
         import pandas as pd
 
         k = min(_positive("top_k", self.top_k if top_k is None else top_k), len(self.classes))
         order = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
         names = np.asarray(self.classes, dtype=object)
         columns = {"path": self.paths, "label": self.labels, "probability": self.confidence}
-        for i in range(k):
+        if self.labelled:
+            columns[TRUE_LABEL_COLUMN] = self.true_labels
+        for i in range(1, k):
             columns[f"top{i + 1}_label"] = names[order[:, i]]
             columns[f"top{i + 1}_probability"] = np.take_along_axis(
                 self.probs, order[:, i : i + 1], 1
@@ -112,14 +153,19 @@ class Predictions:
         return target
 
     def summary(self) -> str:
-        """One line for people: 'predicted 120 images, skipped 2 (unreadable)'."""
-        noun = "image" if len(self.paths) == 1 else "images"
-        text = f"predicted {len(self.paths)} {noun}"
+        """One line for people: 'predicted 120 images, accuracy 0.9500 on 118 labelled images,
+        skipped 2 (unreadable)' (accuracy only when inputs had labels)."""
+        text = f"predicted {_count(len(self.paths), 'image')}"
+        if self.labelled:
+            text += f", accuracy {self.accuracy:.4f} on {_count(self.labelled, 'labelled image')}"
+            if self.unknown_labels:
+                names = list(self.unknown_labels)
+                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+                n = sum(self.unknown_labels.values())
+                text += f" ({n} with a label the model does not know, counted wrong: {shown})"
         if not self.skipped:
             return text
-        counts: dict[str, int] = {}
-        for _, reason in self.skipped:
-            counts[_category(reason)] = counts.get(_category(reason), 0) + 1
+        counts = skip_counts(self.skipped)
         detail = (
             ", ".join(f"{n} {name}" for name, n in counts.items())
             if len(counts) > 1
@@ -137,6 +183,7 @@ def predict(
     workers: int | None = None,
     progress: bool = True,
     path_column: str = "path",
+    label_column: str | None = DEFAULT_LABEL_COLUMN,
 ) -> Predictions:
     """Predict every image the inputs name; unreadable files are skipped with their reason.
 
@@ -144,29 +191,43 @@ def predict(
         tta: None or 'flip' (average with the horizontal mirror image).
         top_k: How many classes ``Predictions.to_frame`` lists per image.
         workers: Decoding processes (None: all cores).
+        path_column: The column of image paths in CSV inputs.
+        label_column: The column of true labels in CSV inputs, when present: predictions are
+            then scored (``Predictions.accuracy``). None ignores labels.
+
+    Raises:
+        DataError: no input gave a usable image (the message counts the reasons and names the
+            first inputs with theirs), or a CSV lacks the named column.
     """
     tta = _check_options(batch_size, tta, top_k)
-    paths, skipped = expand_inputs(inputs, path_column)
+    expanded = read_inputs(inputs, path_column, label_column)
+    paths, skipped = expanded.paths, expanded.skipped
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
     job = partial(_decode_worker, tuple(spec.image_size), spec.fit, _color_mode(spec.channels))
     decoded = parallel_map(job, paths, workers, "predicting", progress)
     kept: list[str] = []
+    true_labels: list[str | None] = []
     chunks: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     with _eval_mode(model):
-        for path, (image, reason) in zip(paths, decoded, strict=True):
+        for path, label, (image, reason) in zip(paths, expanded.labels, decoded, strict=True):
             if image is None:
                 skipped.append((display_path(path), reason))
                 continue
             kept.append(display_path(path))
+            true_labels.append(_class_name(label, model.classes))
             batch.append(image)
             if len(batch) == batch_size:
                 chunks.append(_forward(model, np.stack(batch), tta))
                 batch = []
         if batch:
             chunks.append(_forward(model, np.stack(batch), tta))
-    return Predictions(kept, _concat(chunks, len(model.classes)), model.classes, skipped, top_k)
+    if not kept:  # raised here, so the CLI writes no CSV and the Python API gets the error too
+        raise DataError(no_images_message(expanded.inputs, skipped))
+    labels = true_labels if any(label is not None for label in true_labels) else None
+    probs = _concat(chunks, len(model.classes))
+    return Predictions(kept, probs, model.classes, skipped, top_k, labels)
 
 
 def predict_arrays(
@@ -176,17 +237,27 @@ def predict_arrays(
     tta: str | None = None,
     top_k: int = 3,
 ) -> Predictions:
-    """Predict uint8 images (N, H, W, C) or (N, H, W) already at the model's size.
+    """Predict an array of images of any size, fitted to the model exactly as training fits.
 
-    Rows are named 'array[i]'. Arrays are not resized: a wrong shape is an error, because a
-    silent resize would hide a channels-first or wrongly sized array.
+    Arrays are read as training reads them (``imgclf.data.arrays.to_uint8_images``): (N, H, W),
+    (N, H, W, 1), (N, H, W, 3) or (N, H, W, 4) (alpha dropped), uint8 or float in 0..1 or
+    0..255 (judged over the whole array). Then, unless they already have the model's size and
+    channels, each image is fitted with the model's fit policy (resize, center_crop, letterbox)
+    and converted to its grayscale or RGB (``imgclf.data.cache.fit_array``, which builds the
+    training cache). So the probabilities equal those of the same pixels saved as image files
+    and predicted with ``predict``. Rows are named 'array[i]'.
+
+    Raises:
+        DataError: what training would refuse too: not an array, a shape other than the above
+            (e.g. channels first), non-numeric or non-finite pixels, or no images at all.
     """
     tta = _check_options(batch_size, tta, top_k)
-    images = _check_arrays(images, model)
-    batch_size = inference_batch_size(batch_size, *images.shape[1:3])
+    images = _read_arrays(images, "images")
+    spec = model.preprocess_spec
+    batch_size = inference_batch_size(batch_size, *spec.image_size)
     with _eval_mode(model):
         chunks = [
-            _forward(model, images[start : start + batch_size], tta)
+            _forward(model, _fit_batch(images[start : start + batch_size], spec), tta)
             for start in range(0, len(images), batch_size)
         ]
     names = [f"array[{i}]" for i in range(len(images))]
@@ -196,9 +267,18 @@ def predict_arrays(
 def predict_image(
     model: ImageModel, image: str | os.PathLike | np.ndarray, tta: str | None = None
 ) -> tuple[str, float]:
-    """(class name, probability) for one image file or one (H, W[, C]) uint8 array."""
+    """(class name, probability) for one image file or one (H, W[, C]) array of any size.
+
+    An array is read and fitted as ``predict_arrays`` does (uint8 or float pixels).
+    """
     if not isinstance(image, np.ndarray):
         image = _decode_one(model, Path(image))
+    elif image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
+        raise DataError(
+            f"image has shape {image.shape}; expected one image (H, W), (H, W, 1) or (H, W, 3). "
+            "A channels-first image needs np.moveaxis(image, 0, -1); a batch goes to "
+            "predict_arrays."
+        )
     result = predict_arrays(model, image[None], tta=tta)
     return result.labels[0], float(result.confidence[0])
 
@@ -266,23 +346,24 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
-def _check_arrays(images: np.ndarray, model: ImageModel) -> np.ndarray:
-    spec = model.preprocess_spec
-    expected = (*spec.image_size, spec.channels)
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
-        kind = images.dtype if isinstance(images, np.ndarray) else type(images).__name__
+def _read_arrays(images: np.ndarray, where: str) -> np.ndarray:
+    """(N, H, W, C) uint8 as training reads arrays (any size yet; ``_fit_batch`` fits them)."""
+    if not isinstance(images, np.ndarray):
         raise DataError(
-            f"images must be a uint8 numpy array (0..255), received {kind}. For floats in 0..1 "
-            "use (x * 255).round().astype(np.uint8)."
+            f"{where} must be a numpy array (N, H, W[, C]), received {type(images).__name__}. "
+            "Stack a list of images with np.stack(images)."
         )
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[1:] != expected:
-        raise DataError(
-            f"images must be (N, H, W, C) = (N, {', '.join(map(str, expected))}) for this model, "
-            f"received {images.shape}. Channels-first arrays: x.transpose(0, 2, 3, 1); other "
-            "sizes: pass the files to predict(), which fits them to the model."
-        )
+    images = to_uint8_images(images, where)  # what training does to arrays, same messages
+    if not len(images):
+        raise DataError(f"{where} holds no images (shape {images.shape}). Pass at least one.")
+    return images
+
+
+def _fit_batch(images: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Fit images to the model as ``build_image_cache`` fits training arrays."""
+    size, color_mode = tuple(spec.image_size), _color_mode(spec.channels)
+    if images.shape[1:] != (*size, spec.channels):  # the cache uses such arrays as they are
+        images = np.stack([fit_array(image, size, spec.fit, color_mode) for image in images])
     return np.require(images, requirements=["C", "W"])  # torch warns on read-only arrays
 
 
@@ -305,5 +386,15 @@ def _kaggle_ids(paths: list[str]) -> list[str]:
     return ids
 
 
-def _category(reason: str) -> str:
-    return next((name for prefix, name in _CATEGORIES if reason.startswith(prefix)), "unreadable")
+def _class_name(label: str | None, classes: list[str]) -> str | None:
+    """A CSV label as the model names classes: integer text as training encodes it ('07' -> '7')."""
+    if label is None or label in classes:
+        return label
+    text = label.removeprefix("-")
+    if text.isdecimal() and text.isascii() and str(int(label)) in classes:
+        return str(int(label))
+    return label
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -45,6 +45,7 @@ class TrainResult:
     # Every row's cached embedding when the final backbone is the embedded one (feature
     # extraction): evaluation reads them instead of running the backbone again.
     features: np.ndarray | None = None
+    epochs_planned: int = 0  # over all stages, before early stopping shortened any
 
 
 def default_image_size(cfg: Config) -> tuple[int, int]:
@@ -132,7 +133,8 @@ def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False)
         load_weights(setup.model, best)
     embedded = setup.stages[-1].embeddings
     features = embedded.clean if embedded is not None else None
-    return TrainResult(setup.model, state, setup.prepared, run, timings, features)
+    planned = sum(stage.epochs for stage in setup.stages)
+    return TrainResult(setup.model, state, setup.prepared, run, timings, features, planned)
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:

@@ -93,7 +93,7 @@ def test_invalid_split_value_names_the_row_and_the_allowed_values(tmp_path, imag
 
     message = str(caught.value)
     assert str(csv) in message
-    assert "row 3" in message  # line 3 of the file: the header is line 1
+    assert "line 3" in message  # the header is line 1
     assert "'holdout'" in message
     assert "train, val, test" in message and "validation" in message
 
@@ -104,10 +104,32 @@ def test_invalid_split_row_matches_the_row_of_skipped_items(tmp_path, images):
         tmp_path / "t.csv", "path,label,split", "img/gone.png,cat,train", "img/b.png,dog,nope"
     )
 
-    with pytest.raises(DataError, match="row 3"):
+    with pytest.raises(DataError, match="line 3"):
         read_csv(csv)
     csv.write_text("path,label,split\nimg/gone.png,cat,train\nimg/b.png,dog,val\n")
-    assert read_csv(csv).skipped[0].path.endswith("(row 2)")
+    assert read_csv(csv).skipped[0].path.endswith("(line 2)")
+
+
+def test_messages_count_csv_lines_as_an_editor_does(tmp_path, images):
+    """Blank lines and a quoted cell spanning two lines still count: every message says 'line N'
+    with the file's own line numbers (the header is line 1)."""
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        'path,label,split\n\nimg/gone.png,cat,train\n"img/\nnope.png",dog,val\n  \n'
+        ",cat,train\r\nimg/a.png,,test\nimg/b.png,dog,holdout\n\n",
+        encoding="utf-8",
+        newline="",
+    )
+
+    with pytest.raises(DataError, match=r"t\.csv line 9: split value 'holdout'"):
+        read_csv(csv)
+    csv.write_text(csv.read_text().replace("holdout", "val"))
+    skipped = [s.path for s in read_csv(csv).skipped]
+
+    assert skipped[0].endswith("gone.png (line 3)")
+    assert skipped[1].endswith("nope.png (line 4)")  # the row that starts on line 4
+    assert skipped[2] == "line 7"  # empty path; line 6 is blank (spaces only)
+    assert skipped[3].endswith("a.png (line 8)")  # empty label
 
 
 def test_missing_files_are_skipped_and_reported_while_good_rows_are_used(tmp_path, images):
@@ -125,8 +147,8 @@ def test_missing_files_are_skipped_and_reported_while_good_rows_are_used(tmp_pat
     assert source.paths == [images["a"], images["b"]]
     assert source.classes == ["cat", "dog"]  # 'bird' only had a missing file
     assert [s.reason for s in source.skipped] == ["file not found", "file not found"]
-    assert "missing.png (row 3)" in source.skipped[0].path
-    assert "also-missing.png (row 5)" in source.skipped[1].path
+    assert "missing.png (line 3)" in source.skipped[0].path
+    assert "also-missing.png (line 5)" in source.skipped[1].path
 
 
 def test_empty_labels_are_skipped_and_reported_while_good_rows_are_used(tmp_path, images):
@@ -149,7 +171,7 @@ def test_empty_path_cell_is_skipped(tmp_path, images):
 
     assert source.paths == [images["a"]]
     assert source.skipped[0].reason == "empty path"
-    assert source.skipped[0].path == "row 2"
+    assert source.skipped[0].path == "line 2"
 
 
 def test_missing_column_suggests_a_close_name_and_lists_the_columns(tmp_path, images):
@@ -209,7 +231,7 @@ def test_csv_whose_every_row_is_bad_fails_and_names_the_first_reason(tmp_path, i
     message = str(caught.value)
     assert "no usable rows" in message
     assert "2 rows; 2 left out" in message
-    assert "x.png (row 2): file not found" in message
+    assert "x.png (line 2): file not found" in message
 
 
 def test_integer_labels_are_ordered_by_value(tmp_path, images):

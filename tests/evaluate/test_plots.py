@@ -95,6 +95,32 @@ def test_learning_curves_with_no_history(tmp_path: Path) -> None:
     assert _is_png(plot_learning_curves([], tmp_path / "empty.png"))
 
 
+def _history(first: int, count: int) -> list[dict]:
+    return [
+        {"epoch": e, "loss": 1 / e, "accuracy": 0.5, "val_loss": 1 / e, "val_accuracy": e / 100}
+        for e in range(first, first + count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "count"),
+    [(1, 1), (1, 2), (1, 3), (1, 50), (7, 1), (7, 3)],
+    ids=["1 epoch", "2 epochs", "3 epochs", "50 epochs", "resumed at 7", "resumed 7-9"],
+)
+def test_learning_curves_tick_whole_epochs_only(first: int, count: int) -> None:
+    figure = learning_curves_figure(_history(first, count))
+    figure.draw_without_rendering()
+    for ax in figure.axes[:2]:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks, "no epoch tick in view"
+        assert all(float(t).is_integer() for t in ticks), ticks
+        labels = [tick.get_text() for tick in ax.get_xticklabels() if tick.get_text()]
+        assert all(label.lstrip("−-").isdigit() for label in labels), labels
+        if count <= 3:
+            assert ticks == list(range(first, first + count))
+
+
 def test_confusion_matrix_counts_and_normalised(tmp_path: Path) -> None:
     cm = np.array([[3, 1, 0], [0, 4, 0], [0, 2, 2]])
     classes = ["cat", "dog", r"$\frac$ bird"]  # '$' must not start mathtext

@@ -13,6 +13,7 @@ from imgclf.evaluate import (
     evaluate_predictions,
     plot_confusion_matrix,
     plot_learning_curves,
+    render_report,
     write_report,
 )
 
@@ -90,7 +91,7 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "history": HISTORY,
         "evaluations": {"test": evaluation.to_dict()},
         "plots": plots,
-        "timings": {"data": 0.25, "train": 125.0},
+        "timings": {"data": 0.4, "train": 125.0},
         "notes": ["best epoch 2 of 2"],
     }
 
@@ -128,7 +129,7 @@ def test_report_shows_metrics_data_config_and_timings(tmp_path: Path, report_inp
     assert "across splits (leakage)" in page
     assert "extension does not match" in page
     assert "image_size:" in page
-    assert "2 min 05 s" in page and "250 ms" in page
+    assert "2m05s" in page and "0.4s" in page  # one duration format
     assert "best epoch 2 of 2" in page
 
 
@@ -166,3 +167,74 @@ def test_report_write_is_atomic(tmp_path: Path, report_inputs: dict) -> None:
     write_report(out / "report.html", **report_inputs)
     assert [p.name for p in out.iterdir()] == ["report.html"]
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.04, "0.0s"),
+        (0.4, "0.4s"),
+        (9.44, "9.4s"),
+        (59.96, "1m00s"),
+        (159.0, "2m39s"),
+        (3599.6, "1h00m"),
+        (3720.0, "1h02m"),
+        (float("nan"), "—"),
+        (None, "—"),
+    ],
+)
+def test_durations_have_one_format(seconds, text: str) -> None:
+    from imgclf.evaluate.html_parts import duration
+
+    assert duration(seconds) == text
+
+
+RUN_TIMINGS = {"data": 9.44, "embed": 20.0, "train": 159.0, "evaluate": 1.5, "report": 3.0}
+
+
+def _header(page: str) -> str:
+    return page[page.index("<header>") : page.index("</header>")]
+
+
+def test_time_card_shows_every_part_and_the_total(report_inputs: dict) -> None:
+    timings = {**RUN_TIMINGS, "total": sum(RUN_TIMINGS.values())}  # 192.94 s
+    page = render_report(**{**report_inputs, "timings": timings})
+    card = _header(page).split('<div class="split">time</div>')[1]
+    parts = [
+        "data (scan + decode) 9.4s",
+        "embedding 20.0s",
+        "training 2m39s",
+        "evaluation (val/test) 1.5s",
+        "bundle, plots and report 3.0s",
+    ]
+    positions = [card.index(part) for part in parts]
+    assert positions == sorted(positions)  # in the order the run goes through them
+    assert '<div class="big">3m13s</div>' in card  # the total, not total + parts
+    assert "sum of the parts, from the start of data preparation to the report" in card
+    section = page[page.index('<section id="timings">') :]
+    assert "<b>3m13s</b>" in section and "training" in section and "6m26s" not in page
+
+
+def test_timings_without_a_total_are_summed(report_inputs: dict) -> None:
+    page = render_report(**{**report_inputs, "timings": {"data": 0.4, "train": 125.0}})
+    assert '<div class="big">2m05s</div>' in _header(page)
+    page = render_report(**{**report_inputs, "timings": {}})
+    assert '<div class="split">time</div>' not in page and "No timings recorded." in page
+
+
+def test_sample_grid_has_its_own_heading_after_the_left_out_files(report_inputs: dict) -> None:
+    samples = report_inputs["plots"]["learning curves"]  # any PNG
+    for problems in ([], DATA_REPORT["problems"]):
+        data_report = {**DATA_REPORT, "problems": problems}
+        page = render_report(
+            **{**report_inputs, "data_report": data_report, "plots": {"samples": samples}}
+        )
+        data = page[page.index('<section id="data">') : page.index('<section id="config">')]
+        left_out = data.index("<h3>Left-out files")
+        heading = data.index("<h3>Sample images</h3>")
+        figure = data.index('<figure><img src="data:image/png;base64,')
+        assert left_out < heading < figure
+        assert "<h3>" not in data[heading + 1 : figure]  # nothing between heading and grid
+        assert data.count("<figure>") == 1
+    bare = render_report(**{**report_inputs, "data_report": None, "plots": {"samples": samples}})
+    assert "<h3>Sample images</h3><p" in bare

@@ -1,20 +1,44 @@
-"""What to predict: image files named by files, folders, glob patterns and CSV path columns."""
+"""What to predict: image files named by files, folders, glob patterns and CSV path columns.
+
+A CSV may also carry each image's true label (``label_column``), so predictions can be scored.
+"""
 
 from __future__ import annotations
 
 import glob
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from imgclf.data.decode import IMAGE_EXTENSIONS, display_path
-from imgclf.errors import DataError, did_you_mean
+from imgclf.data.table import read_table_file
+from imgclf.errors import ConfigError, DataError, did_you_mean
 
 Inputs = str | os.PathLike | Sequence[str | os.PathLike]
 TABLE_SUFFIXES = (".csv", ".tsv")
+DEFAULT_LABEL_COLUMN = "label"
 _GLOB_CHARS = "*?["
 _EXTENSIONS_TEXT = " ".join(IMAGE_EXTENSIONS)
 _NOT_IMAGE = f"not an image extension (allowed: {_EXTENSIONS_TEXT})"
+_CATEGORIES = (  # reason prefix -> the word messages count it under; anything else: unreadable
+    ("does not exist", "missing"),
+    ("no file matches", "missing"),
+    ("not an image extension", "wrong extension"),
+    ("no images in folder", "empty folder"),
+    ("empty path", "empty row"),
+)
+_SHOWN = 5  # entries a message lists before 'and N more'
+
+
+@dataclass
+class ExpandedInputs:
+    """The image files to predict, the true label of each where a CSV gave one, and the skips."""
+
+    inputs: list[str]  # what the caller passed, for messages
+    paths: list[Path]
+    labels: list[str | None]  # one per path: the CSV's label cell, None where unknown
+    skipped: list[tuple[str, str]]  # (path or 'table line N', reason)
 
 
 def expand_inputs(
@@ -31,24 +55,81 @@ def expand_inputs(
         DataError: no input gave an image, or a CSV has no ``path_column`` (a wrong column name
             is a mistake in the command, not a property of the data, so it is not skipped).
     """
+    expanded = read_inputs(inputs, path_column, label_column=None)
+    return expanded.paths, expanded.skipped
+
+
+def read_inputs(
+    inputs: Inputs, path_column: str = "path", label_column: str | None = DEFAULT_LABEL_COLUMN
+) -> ExpandedInputs:
+    """``expand_inputs``, plus each image's label from the ``label_column`` of CSV inputs.
+
+    A CSV without a column named ``label`` simply gives no labels; a CSV without a column the
+    caller named on purpose (any other ``label_column``) is an error, like a wrong path column.
+    When a file is named more than once, its first label wins. None reads no labels.
+    """
+    if label_column is not None and label_column == path_column:
+        raise ConfigError(
+            f"path_column and label_column are both '{path_column}'. Set label_column to the "
+            "column of true labels, or to None."
+        )
     items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)  # one path
+    items = [os.fspath(item) for item in items]
     found: list[Path] = []
+    labels: dict[str, str] = {}
     skipped: list[tuple[str, str]] = []
     for item in items:
-        found += _expand_one(os.fspath(item), path_column, skipped)
+        found += _expand_one(item, path_column, label_column, labels, skipped)
     paths = _unique(found)
     if not paths:
-        raise DataError(_nothing_found(items, skipped))
-    return paths, skipped
+        raise DataError(no_images_message(items, skipped))
+    return ExpandedInputs(items, paths, [labels.get(_key(p)) for p in paths], skipped)
 
 
-def _expand_one(raw: str, path_column: str, skipped: list[tuple[str, str]]) -> list[Path]:
+def skip_category(reason: str) -> str:
+    """The word a skip reason is counted under: missing, wrong extension, ..., unreadable."""
+    return next((name for prefix, name in _CATEGORIES if reason.startswith(prefix)), "unreadable")
+
+
+def skip_counts(skipped: list[tuple[str, str]]) -> dict[str, int]:
+    """How many skips fall in each category, in order of first appearance."""
+    counts: dict[str, int] = {}
+    for _, reason in skipped:
+        counts[skip_category(reason)] = counts.get(skip_category(reason), 0) + 1
+    return counts
+
+
+def no_images_message(items: list[str], skipped: list[tuple[str, str]]) -> str:
+    """One line for 'nothing could be predicted': how many inputs gave no image and why."""
+    if not items:
+        return "No inputs to predict. Pass image files, folders, glob patterns or CSV files."
+    named = ", ".join(display_path(i) for i in items[:3])
+    named += f" (and {len(items) - 3} more)" if len(items) > 3 else ""
+    counts = ", ".join(f"{n} {name}" for name, n in skip_counts(skipped).items())
+    shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:_SHOWN])
+    more = f"; and {len(skipped) - _SHOWN} more" if len(skipped) > _SHOWN else ""
+    noun = "input gave" if len(skipped) == 1 else "inputs gave"
+    text = (
+        f"No images to predict in {named}: {len(skipped)} {noun} no image ({counts}): "
+        f"{shown}{more}. Pass readable image files ({_EXTENSIONS_TEXT}), folders of them, glob "
+        "patterns such as 'photos/**/*.jpg', or a CSV with a column of image paths."
+    )
+    return " ".join(text.splitlines())  # one line, whatever a decoder's reason holds
+
+
+def _expand_one(
+    raw: str,
+    path_column: str,
+    label_column: str | None,
+    labels: dict[str, str],
+    skipped: list[tuple[str, str]],
+) -> list[Path]:
     path = Path(os.path.expanduser(raw))
     if path.is_dir():
         return _walk_folder(path, skipped)
     if path.is_file():
         if path.suffix.lower() in TABLE_SUFFIXES:
-            return _read_table(path, path_column, skipped)
+            return _read_table(path, path_column, label_column, labels, skipped)
         return _checked_file(path, skipped)
     if any(char in raw for char in _GLOB_CHARS):
         return _expand_glob(os.path.expanduser(raw), skipped)
@@ -106,23 +187,24 @@ def _expand_glob(pattern: str, skipped: list[tuple[str, str]]) -> list[Path]:
     return found
 
 
-def _read_table(table: Path, path_column: str, skipped: list[tuple[str, str]]) -> list[Path]:
-    """The image paths in a CSV's ``path_column``; relative paths are relative to its folder."""
-    import pandas as pd
+def _read_table(
+    table: Path,
+    path_column: str,
+    label_column: str | None,
+    labels: dict[str, str],
+    skipped: list[tuple[str, str]],
+) -> list[Path]:
+    """The image paths in a CSV's ``path_column``; relative paths are relative to its folder.
 
-    sep = "\t" if table.suffix.lower() == ".tsv" else ","
-    try:
-        frame = pd.read_csv(table, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"CSV file {display_path(table)} cannot be parsed: {exc}.") from None
-    if path_column not in frame.columns:
-        raise DataError(
-            f"CSV file {display_path(table)} has no column '{path_column}'."
-            f"{did_you_mean(path_column, frame.columns)} Columns: "
-            f"{', '.join(map(str, frame.columns))}. Set path_column to the column of image paths."
-        )
+    Rows are named by their line in the file (line 1 is the header), as the training reader does.
+    """
+    frame = read_table_file(table)
+    _check_column(table, frame.columns, path_column, "path_column", "the column of image paths")
+    if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
+        _check_column(table, frame.columns, label_column, "label_column", "the column of labels")
+    with_labels = label_column is not None and label_column in frame.columns
     found: list[Path] = []
-    for line, value in enumerate(frame[path_column], start=2):  # line 1 is the header
+    for line, value in zip(frame.index, frame[path_column], strict=True):
         text = str(value).strip()
         if not text:
             skipped.append((f"{display_path(table)} line {line}", "empty path"))
@@ -130,6 +212,9 @@ def _read_table(table: Path, path_column: str, skipped: list[tuple[str, str]]) -
         path = table.parent / Path(text).expanduser()  # an absolute path replaces the folder
         if path.is_file():
             found += _checked_file(path, skipped)
+            label = str(frame.at[line, label_column]).strip() if with_labels else ""
+            if label:
+                labels.setdefault(_key(path), label)
         else:
             skipped.append(
                 (f"{display_path(path)} ({display_path(table)} line {line})", "does not exist")
@@ -137,21 +222,23 @@ def _read_table(table: Path, path_column: str, skipped: list[tuple[str, str]]) -
     return found
 
 
+def _check_column(table: Path, columns, column: str, option: str, meaning: str) -> None:
+    """A wrong column name is a mistake in the command, not a property of the data: an error."""
+    if column not in columns:
+        raise DataError(
+            f"CSV file {display_path(table)} has no column '{column}'."
+            f"{did_you_mean(column, columns)} Columns: {', '.join(map(str, columns))}. "
+            f"Set {option} to {meaning}."
+        )
+
+
 def _unique(paths: list[Path]) -> list[Path]:
     """First occurrence of each file, however it was spelled (relative, absolute, ./x)."""
     unique: dict[str, Path] = {}
     for path in paths:
-        unique.setdefault(os.path.normcase(os.path.abspath(path)), path)
+        unique.setdefault(_key(path), path)
     return list(unique.values())
 
 
-def _nothing_found(items: list, skipped: list[tuple[str, str]]) -> str:
-    if not items:
-        return "No inputs to predict. Pass image files, folders, glob patterns or CSV files."
-    shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:5])
-    more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
-    return (
-        f"No images to predict in {', '.join(display_path(i) for i in items)}: {shown}{more}. "
-        f"Pass image files ({_EXTENSIONS_TEXT}), folders of them, glob patterns such as "
-        "'photos/**/*.jpg', or a CSV with a column of image paths."
-    )
+def _key(path: Path) -> str:
+    return os.path.normcase(os.path.abspath(path))

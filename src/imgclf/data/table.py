@@ -2,7 +2,8 @@
 
 Relative paths are relative to the CSV's folder (or ``root`` for a DataFrame). Rows with a
 missing file or an empty label are left out and reported; classes are sorted by name (integer
-labels by value).
+labels by value). Messages name a CSV's rows by their line in the file (line 1 is the header,
+blank lines count, as in an editor) and a DataFrame's rows by their index label.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imgclf.data.decode import display_path
 from imgclf.data.source import SPLIT_ALIASES, DataSource, Skipped, encode_labels
 from imgclf.errors import DataError, did_you_mean
 
@@ -27,18 +29,47 @@ def read_csv(
     split_column: str = "split",
 ) -> DataSource:
     """Read a CSV of image paths and labels into a DataSource."""
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"CSV file {path} does not exist. Pass an existing .csv file.")
+    frame = read_table_file(path)
+    columns = (path_column, label_column, split_column)
+    return _read_frame(frame, path.parent, *columns, name=str(path), row_word="line")
+
+
+def read_table_file(path: Path) -> pd.DataFrame:
+    """A CSV (TSV for .tsv) as text cells, each row labelled with its line number in the file.
+
+    Line 1 is the header, so the first data row is line 2. Blank lines are skipped but counted
+    and a quoted cell may span lines, so the numbers are the ones an editor shows.
+    """
+    import pandas as pd
+
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"CSV file {path} cannot be parsed: {exc}. Check it is a CSV.") from None
-    frame.index += 2  # row labels in messages are the file's line numbers (line 1: the header)
-    return read_frame(frame, path.parent, path_column, label_column, split_column, name=str(path))
+        raise DataError(
+            f"CSV file {display_path(path)} cannot be parsed: {exc}. Check it is a CSV."
+        ) from None
+    frame.index = _line_numbers(path, len(frame))
+    return frame
+
+
+def _line_numbers(path: Path, rows: int) -> list[int]:
+    """The line on which each of ``rows`` data rows starts, as pandas skipped blank lines."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")  # \r\n and \r read as \n
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    starts, quoted = [], False
+    for number, line in enumerate(lines, start=1):
+        if not quoted and line.strip():
+            starts.append(number)
+        quoted ^= line.count('"') % 2 == 1  # inside a quoted cell that goes on to the next line
+    if len(starts) == rows + 1:  # the header, then one start per row
+        return starts[1:]
+    return list(range(2, rows + 2))  # a layout this count misreads: no blank lines assumed
 
 
 def read_frame(
@@ -50,6 +81,21 @@ def read_frame(
     name: str = "DataFrame",
 ) -> DataSource:
     """Read a DataFrame of image paths and labels into a DataSource."""
+    columns = (path_column, label_column, split_column)
+    return _read_frame(frame, root, *columns, name=name, row_word="row")
+
+
+def _read_frame(
+    frame: pd.DataFrame,
+    root: str | os.PathLike | None,
+    path_column: str,
+    label_column: str,
+    split_column: str,
+    *,
+    name: str,
+    row_word: str,
+) -> DataSource:
+    """``row_word`` names a row in messages: 'line' (a CSV's line numbers) or 'row' (index)."""
     for column in (path_column, label_column):
         if column not in frame.columns:
             raise DataError(
@@ -60,7 +106,7 @@ def read_frame(
         frame = frame.reset_index(drop=True)
     root = Path(root) if root is not None else Path.cwd()
     skipped: list[Skipped] = []
-    rows = _usable_rows(frame, root, path_column, label_column, skipped)
+    rows = _usable_rows(frame, root, path_column, label_column, skipped, row_word)
     if not rows:
         raise DataError(
             f"{name} has no usable rows ({len(frame)} rows; {len(skipped)} left out, first: "
@@ -71,7 +117,9 @@ def read_frame(
     classes, labels = encode_labels([frame.at[i, label_column] for i, _ in rows])
     splits = None
     if split_column in frame.columns:
-        splits = np.asarray([_split_name(frame.at[i, split_column], name, i) for i, _ in rows])
+        splits = np.asarray(
+            [_split_name(frame.at[i, split_column], name, f"{row_word} {i}") for i, _ in rows]
+        )
     return DataSource(
         name=name,
         classes=classes,
@@ -82,11 +130,13 @@ def read_frame(
     )
 
 
-def _usable_rows(frame, root: Path, path_column: str, label_column: str, skipped: list[Skipped]):
+def _usable_rows(
+    frame, root: Path, path_column: str, label_column: str, skipped: list[Skipped], row_word: str
+):
     rows = []
     for i in frame.index:
         raw_path, raw_label = frame.at[i, path_column], frame.at[i, label_column]
-        where = f"row {i}"
+        where = f"{row_word} {i}"
         if _blank(raw_path):
             skipped.append(Skipped(where, "empty path"))
             continue
@@ -101,11 +151,11 @@ def _usable_rows(frame, root: Path, path_column: str, label_column: str, skipped
     return rows
 
 
-def _split_name(value, name: str, row) -> str:
+def _split_name(value, name: str, where: str) -> str:
     key = str(value).strip().lower()
     if key not in SPLIT_ALIASES:
         raise DataError(
-            f"{name} row {row}: split value '{value}' is not one of train, val, test "
+            f"{name} {where}: split value '{value}' is not one of train, val, test "
             "(also accepted: training, valid, validation, dev, testing)."
         )
     return SPLIT_ALIASES[key]

@@ -87,15 +87,13 @@ def esc(value: Any) -> str:
 
 
 def duration(seconds: Any) -> str:
-    """Seconds as people read them: '850 ms', '12.3 s', '4 min 05 s', '2 h 03 min'."""
-    if not finite(seconds):
+    """Seconds in one format: '0.4s', '9.4s' (one decimal below a minute), '2m39s', '1h02m'."""
+    if not finite(seconds) or seconds < 0:
         return "—"
-    seconds = float(seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
+    tenths = round(float(seconds) * 10)
+    if tenths < 600:
+        return f"{tenths / 10:.1f}s"
+    whole = round(float(seconds))
     if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"

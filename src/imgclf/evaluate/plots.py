@@ -57,7 +57,9 @@ def learning_curves_figure(
     for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         _plot_metric(ax, epochs, history, metric)
         ax.set(title=metric, xlabel="epoch", ylabel=metric)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # min_n_ticks=1: with fewer than 2 integers in view (a 1-epoch run) MaxNLocator would
+        # otherwise give up on integers and tick 0.945 ... 1.050
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     if not history:
         for ax in (loss_ax, acc_ax):

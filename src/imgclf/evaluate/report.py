@@ -26,6 +26,14 @@ from imgclf.evaluate.report_data import data_section
 
 _SUMMARY_ROWS = ("macro avg", "weighted avg", "micro avg")
 _HISTORY_KEYS = ("epoch", "stage", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
+# metrics.json "timings" keys, in the order a run goes through them, and how the report names them
+_PHASES = {
+    "data": "data (scan + decode)",
+    "embed": "embedding",
+    "train": "training",
+    "evaluate": "evaluation (val/test)",
+    "report": "bundle, plots and report",
+}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -55,7 +63,8 @@ def write_report(path: str | Path, **sections: Any) -> Path:
     ``sections`` are render_report's keyword arguments: title, config (the resolved config,
     shown so the run can be reproduced), data_report (``DataReport.to_dict()``), history (one
     dict per epoch), evaluations (``{split: Evaluation.to_dict()}``), plots (``{caption: PNG
-    path}``, placed in their sections by caption), timings (seconds per phase) and notes.
+    path}``, placed in their sections by caption), timings (seconds per part of the
+    run as in metrics.json, with its ``total``; without one the parts are summed) and notes.
     """
     from imgclf.fileio import atomic_write_text
 
@@ -106,12 +115,7 @@ def _header(title: str, evaluations: dict[str, dict[str, Any]], timings: dict[st
 
     stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     cards = [_metric_card(split, ev) for split, ev in evaluations.items()]
-    total = _total_seconds(timings)
-    if total is not None:
-        cards.append(
-            '<div class="card"><div class="split">time</div>'
-            f'<div class="big">{duration(total)}</div><div class="small">total</div></div>'
-        )
+    cards.append(_time_card(timings))
     nav = " ".join(
         f'<a href="#{anchor}">{label}</a>'
         for anchor, label in (
@@ -267,17 +271,47 @@ def _config(config: dict[str, Any]) -> str:
 
 
 def _timings(timings: dict[str, float]) -> str:
-    if not timings:
-        return '<p class="muted">No timings recorded.</p>'
-    rows = [[esc(name), duration(seconds)] for name, seconds in timings.items()]
     total = _total_seconds(timings)
-    if len(timings) > 1 and total is not None:
-        rows.append(["<b>total</b>", f"<b>{duration(total)}</b>"])
-    return table(["phase", "time"], rows, numeric={1})
+    if total is None:
+        return '<p class="muted">No timings recorded.</p>'
+    rows = [[esc(_PHASES.get(n, n)), duration(s)] for n, s in _parts(timings).items()]
+    rows.append(["<b>total</b>", f"<b>{duration(total)}</b>"])
+    note = f'<p class="muted">{_total_note(timings)}</p>'
+    return table(["part", "time"], rows, numeric={1}) + note
+
+
+def _time_card(timings: dict[str, float]) -> str:
+    """The run's wall time big, its parts under it, and what the total is."""
+    total = _total_seconds(timings)
+    if total is None:
+        return ""
+    lines = [f"{esc(_PHASES.get(n, n))} {duration(s)}" for n, s in _parts(timings).items()]
+    return (
+        '<div class="card"><div class="split">time</div>'
+        f'<div class="big">{duration(total)}</div><div class="small">total</div>'
+        f'<div class="small">{"<br>".join(lines)}</div>'
+        f'<div class="small muted">{_total_note(timings)}</div></div>'
+    )
+
+
+def _total_note(timings: dict[str, float]) -> str:
+    if finite(timings.get("total")):  # a run's: every part from data preparation to the report
+        return "total: the sum of the parts, from the start of data preparation to the report"
+    return "total: the sum of the parts"
+
+
+def _parts(timings: dict[str, float]) -> dict[str, float]:
+    """The measured parts (not the total), the run's own order first, any others after."""
+    known = [name for name in _PHASES if name in timings]
+    names = known + [name for name in timings if name not in _PHASES and name != "total"]
+    return {name: timings[name] for name in names}
 
 
 def _total_seconds(timings: dict[str, float]) -> float | None:
-    values = [float(v) for v in timings.values() if finite(v)]
+    """The recorded total, else the sum of the parts (older runs recorded no total)."""
+    if finite(timings.get("total")):
+        return float(timings["total"])
+    values = [float(v) for v in _parts(timings).values() if finite(v)]
     return sum(values) if values else None
 
 

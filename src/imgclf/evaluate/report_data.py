@@ -12,7 +12,7 @@ MAX_LISTED_DUPLICATES = 100
 
 
 def data_section(report: dict[str, Any] | None, samples: dict[str, Path]) -> str:
-    pictures = [picture(name, path) for name, path in samples.items()]
+    pictures = [_samples(samples)] if samples else []
     if not report:
         pictures.append('<p class="muted">No data summary.</p>')
         return section("data", "Data", "\n".join(pictures))
@@ -31,6 +31,16 @@ def data_section(report: dict[str, Any] | None, samples: dict[str, Path]) -> str
     parts.append(_problems(report.get("problems") or []))
     parts.append(_duplicates(report.get("duplicates") or []))
     return section("data", "Data", "\n".join(p for p in parts + pictures if p))
+
+
+def _samples(samples: dict[str, Path]) -> str:
+    """The sample grid under its own heading, so it never reads as part of the section above."""
+    pictures = "".join(picture(name, path) for name, path in samples.items())
+    return (
+        "<h3>Sample images</h3>"
+        '<p class="muted">Usable images taken in turn from each class (all splits), titled with '
+        "their label.</p>" + pictures
+    )
 
 
 def _counts_table(classes: list[str], counts: dict[str, dict[str, int]]) -> str:

@@ -143,7 +143,10 @@ def model_from_spec(spec: dict[str, Any], load_weights: bool = False) -> ImageMo
 def _spec(cfg, classes, channels, image_size, rescale, fit) -> dict[str, Any]:
     if cfg.name == "custom" or is_recipe(cfg.name):
         if image_size is None:
-            raise ModelError(f"Recipe '{cfg.name}' needs the image size of the data.")
+            raise ModelError(
+                f"Recipe '{cfg.name}' needs the image size of the data, received image_size=None "
+                "(only timm backbones have a default size). Pass image_size=(height, width)."
+            )
         values = {"image_size": image_size, "mean": (0.0,), "std": (1.0,)}
         values.update(cfg.preprocess.model_dump(exclude_none=True))
     else:

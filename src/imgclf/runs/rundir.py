@@ -2,7 +2,7 @@
 
 ``runs/<name>/`` holds config.yaml (the full resolved config, re-runnable with
 ``imgclf train --config``), data_report.json, history.csv, metrics.json, report.html, plots/,
-model/ (the bundle) and checkpoints/.
+model/ (the bundle), checkpoints/ and status.json (running, finished, failed or interrupted).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from imgclf._version import __version__
 from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.fileio import atomic_write_text
+
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+"""The states training writes to status.json."""
+_NO_DETAILS = {"error": None, "epoch": None, "batch": None}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class RunDir:
     plots = property(lambda self: self.path / "plots")
     model = property(lambda self: self.path / "model")
     checkpoints = property(lambda self: self.path / "checkpoints")
+    status = property(lambda self: self.path / "status.json")
 
     def write_config(self, cfg: Config) -> None:
         import yaml
@@ -46,6 +52,27 @@ class RunDir:
 
     def write_json(self, path: Path, value: Any) -> None:
         atomic_write_text(path, json.dumps(value, indent=2, allow_nan=False, default=str))
+
+    def write_status(self, status: str, **details: Any) -> None:
+        """Replace status.json (atomically) with ``status`` and ``details``, stamped with the time.
+
+        Args:
+            status: One of ``RUN_STATUSES``.
+            **details: ``error`` (folded onto one line), ``epoch``, ``batch`` (each None when not
+                given), or any other JSON-serialisable value.
+
+        Raises:
+            ValueError: ``status`` is not one of ``RUN_STATUSES``.
+        """
+        if status not in RUN_STATUSES:
+            raise ValueError(
+                f"Run status must be one of {', '.join(RUN_STATUSES)}; received {status!r}."
+            )
+        record = {"status": status, **_NO_DETAILS, **details}
+        if record["error"] is not None:
+            record["error"] = " ".join(str(record["error"]).split())
+        record["updated"] = datetime.now().astimezone().isoformat(timespec="seconds")
+        self.write_json(self.status, record)
 
 
 def create_run_dir(cfg: Config, data_name: str) -> RunDir:
@@ -89,6 +116,24 @@ def read_run_config(run: RunDir) -> dict[str, Any]:
     data = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
     data.pop("imgclf_version", None)
     return data
+
+
+def read_status(run: RunDir) -> dict[str, Any]:
+    """The run's status.json, with ``status``, ``error``, ``epoch``, ``batch`` and ``updated``.
+
+    A run folder without a readable status.json (from before imgclf wrote one) is ``finished``
+    when it has metrics.json, else ``unfinished``; its other keys are None.
+    """
+    try:
+        record = json.loads(run.status.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+        record = {"status": "finished" if run.metrics.is_file() else "unfinished"}
+    record = {**_NO_DETAILS, "updated": None, **record}
+    if isinstance(record["error"], str):
+        record["error"] = " ".join(record["error"].split())
+    return record
 
 
 def _slug(text: str) -> str:

@@ -1,0 +1,84 @@
+"""`imgclf predict` and ImageClassifier.predict end to end: nothing predictable, labelled CSVs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from imgclf.classifier import load
+from imgclf.cli import app
+from imgclf.config import ModelConfig
+from imgclf.errors import DataError
+from imgclf.export.bundle import save_bundle
+from imgclf.models.network import build_model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(name="cnn"), ["a", "b"], channels=3, image_size=(12, 12))
+    return save_bundle(model.eval(), tmp_path / "bundle")
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    root = tmp_path / "broken"
+    root.mkdir()
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "text.png").write_text("not an image\n")
+    return root
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    for name in ("x", "y"):
+        Image.fromarray(rng.integers(0, 256, (9, 9, 3), dtype=np.uint8)).save(
+            tmp_path / "img" / f"{name}.png"
+        )
+    table = tmp_path / "list.csv"
+    table.write_text("path,label\nimg/x.png,a\nimg/y.png,b\n")
+    return table
+
+
+def test_cli_nothing_predictable_exits_2_and_writes_no_csv(
+    tmp_path: Path, bundle: Path, broken: Path
+) -> None:
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(app, ["predict", str(bundle), str(broken), "--output", str(out)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "No images to predict" in text and "2 inputs gave no image (2 unreadable)" in text
+    assert not out.exists()
+
+
+def test_api_nothing_predictable_raises(bundle: Path, broken: Path) -> None:
+    with pytest.raises(DataError, match=r"2 inputs gave no image \(2 unreadable\)"):
+        load(bundle).predict(broken)
+
+
+def test_cli_reports_accuracy_of_a_labelled_csv(
+    tmp_path: Path, bundle: Path, labelled: Path
+) -> None:
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(app, ["predict", str(bundle), str(labelled), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, dtype=str)
+    assert written["true_label"].tolist() == ["a", "b"]
+    accuracy = (written["label"] == written["true_label"]).mean()
+    assert f"accuracy {accuracy:.4f} on 2 labelled images" in " ".join(result.output.split())
+
+
+def test_api_predicts_small_arrays_on_a_larger_model(bundle: Path) -> None:
+    """The issue's case: arrays smaller than the model's input are fitted, not refused."""
+    result = load(bundle).predict(np.zeros((2, 5, 6), np.uint8))
+    assert result.probs.shape == (2, 2) and result.paths == ["array[0]", "array[1]"]
