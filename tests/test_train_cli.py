@@ -62,12 +62,13 @@ def test_time_limit_keeps_the_best_and_resume_continues(shapes: Path) -> None:
     result = _train(shapes, "--name", "budget", "--time-limit", "0.001", "--epochs", "4")
     assert result.exit_code == 0, result.output
     metrics = json.loads(Path("runs/budget/metrics.json").read_text())
-    assert metrics["epochs_run"] == 1 and metrics["stop_reason"].startswith("time limit: 1 of 4")
-    assert Path("runs/budget/model/model.safetensors").is_file()
-    resumed = runner.invoke(app, ["train", "--resume", "runs/budget", "--quiet"])
+    assert metrics["epochs_run"] == 0  # the limit holds inside the first epoch
+    assert metrics["stop_reason"].startswith("time limit 0.0s: reached in epoch 1 at batch 1 of 2")
+    assert "test" in metrics and Path("runs/budget/model/model.safetensors").is_file()
+    resumed = runner.invoke(app, ["train", "--resume", "runs/budget", "--time-limit", "1h"])
     assert resumed.exit_code == 0, resumed.output
-    assert json.loads(Path("runs/budget/metrics.json").read_text())["epochs_run"] == 2
-    assert len(pd.read_csv("runs/budget/history.csv")) == 2
+    assert json.loads(Path("runs/budget/metrics.json").read_text())["epochs_run"] == 4
+    assert list(pd.read_csv("runs/budget/history.csv")["epoch"]) == [1, 2, 3, 4]
 
 
 def test_evaluate_predict_and_runs_list(shapes: Path) -> None:

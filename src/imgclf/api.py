@@ -18,7 +18,7 @@ from imgclf.config_loader import build_config, load_yaml
 from imgclf.data.inspect import DataReport
 from imgclf.data.prepare import PreparedData, prepare_data
 from imgclf.data.preview import sample_images, save_image_grid
-from imgclf.data.sources import DataLike
+from imgclf.data.sources import DataLike, same_source
 from imgclf.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def evaluate_model(
         )
     name, rows = _evaluation_rows(prepared, split, own, data)
     remap = np.array([model.classes.index(label) for label in prepared.classes])
-    probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size)
+    probs = predict_rows(model, prepared.cache.images, rows, cfg.train.eval_batch_size, progress)
     labels = remap[prepared.source.labels[rows]]
     return evaluate_predictions(labels, probs, model.classes, name)
 
@@ -207,16 +207,6 @@ def _evaluation_rows(
             f"{present}."
         )
     return split, splits[split]
-
-
-def same_source(data: DataLike, source: str | None) -> bool:
-    """Whether ``data`` names the recorded ``source`` (the same path, or built-in name)."""
-    if source is None or not isinstance(data, str | Path):
-        return False
-    if str(data) == str(source):
-        return True
-    mine, theirs = Path(str(data)).expanduser(), Path(str(source)).expanduser()
-    return mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve()
 
 
 def data_label(data: DataLike) -> str:

@@ -32,7 +32,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
         network, inputs = model.classifier, result.features
     evaluations = {}
     for split, rows in evaluation_rows(prepared).items():
-        probs = predict_rows(network, inputs, rows, cfg.train.eval_batch_size)
+        probs = predict_rows(network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet)
         evaluations[split] = (
             rows,
             evaluate_predictions(prepared.source.labels[rows], probs, prepared.classes, split),

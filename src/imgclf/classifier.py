@@ -37,30 +37,61 @@ class ImageClassifier:
         return make_config(self.config, model=self.model, **self.params)
 
     def fit(self, data: DataLike | None, resume: str | Path | None = None) -> ImageClassifier:
-        """Train on ``data``; the run folder gets the bundle, metrics, plots and report."""
+        """Train on ``data``; the run folder gets the bundle, metrics, plots and report.
+
+        The data is read and the model built before the run folder is made, so a bad model
+        name or unusable data leaves no folder. A run that fails after that records
+        ``failed`` and the error in its status.json. Ctrl-C stops after the current batch with
+        the state saved and raises TrainingInterrupted; ``resume=RUN`` continues it, and may
+        add epochs (``epochs``, ``finetune_epochs``) or set a ``time_limit`` for the session.
+        """
         from imgclf.artifacts import write_run_artifacts
-        from imgclf.runs.rundir import create_run_dir, open_run_dir, read_run_config
-        from imgclf.training import data_name, run_training
+        from imgclf.runs.rundir import create_run_dir, open_run_dir
+        from imgclf.train.checkpoint import RESUME_STATE, load_resume_state
+        from imgclf.training import (
+            data_name,
+            describe_run,
+            finishing,
+            prepare_training,
+            recording_status,
+            resume_config,
+            run_training,
+        )
 
         if resume is not None:
             run = open_run_dir(resume)
-            cfg = Config.model_validate(read_run_config(run))
-            data = data if data is not None else cfg.data.source
-            if data is None:
-                raise ImgclfError(f"{run.path} does not record its data: pass the data again.")
+            cfg = resume_config(run, self._resume_request(), data)
+            saved = load_resume_state(run.checkpoints / RESUME_STATE)
+            setup = prepare_training(cfg.data.source, cfg, not cfg.run.quiet)
         else:
             cfg = self.get_config()
             if isinstance(data, str | Path):
                 cfg.data.source = str(data)
+            setup = prepare_training(data, cfg, not cfg.run.quiet)
             run = create_run_dir(cfg, data_name(data))
-        result = run_training(data, cfg, run, resume=resume is not None)
-        self.metrics_ = write_run_artifacts(result, cfg)
+            describe_run(run, cfg, setup.prepared, not cfg.run.quiet)
+            saved = None
+        with recording_status(run):
+            result = run_training(setup, cfg, run, saved)
+            with finishing(not cfg.run.quiet):
+                self.metrics_ = write_run_artifacts(result, cfg)
         self.model_ = result.model
         self.classes_ = result.prepared.classes
         self.history_ = result.state.history
         self.run_dir_ = run.path
         self.config_ = cfg
         return self
+
+    def _resume_request(self) -> dict[str, Any]:
+        """The settings this classifier asks for, as {'section.key': value} (for a resume)."""
+        from imgclf.config_loader import dotted_overrides, load_yaml
+
+        config = self.config
+        if isinstance(config, str | Path):
+            config = load_yaml(config)
+        elif isinstance(config, Config):
+            config = config.model_dump(exclude_unset=True)
+        return dotted_overrides(config, model=self.model, **self.params)
 
     def lr_find(self, data: DataLike, stage: str | None = None, **kwargs: Any):
         """The learning-rate range test of this classifier's config on ``data``; fits nothing.
@@ -133,7 +164,9 @@ class ImageClassifier:
 def load(path: str | Path) -> ImageClassifier:
     """A fitted ImageClassifier from a bundle folder or a run folder (its model/)."""
     from imgclf.export.bundle import load_bundle
+    from imgclf.runs.rundir import require_model
 
+    require_model(path)
     model = load_bundle(path)
     classifier = ImageClassifier(model=model.spec["model"]["name"])
     classifier.model_ = model

@@ -57,14 +57,25 @@ app.add_typer(runs_app, name="runs")
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn ImgclfError into one red line and exit code 2 (unless --debug)."""
+    """Turn ImgclfError into one red line and exit code 2 (unless --debug); an interrupted run
+    says how to resume it and exits with 130, as a shell does on Ctrl-C."""
+    from imgclf.errors import TrainingInterrupted
+
     try:
         yield
+    except TrainingInterrupted as exc:
+        terminal.print_warning(str(exc))
+        raise typer.Exit(exc.exit_code) from None
     except ImgclfError as exc:
         if _state["debug"]:
             raise
         terminal.print_error(str(exc))
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        if _state["debug"]:
+            raise
+        terminal.print_warning("interrupted; files already written are complete")
+        raise typer.Exit(130) from None
 
 
 def _version(value: bool) -> None:
@@ -272,7 +283,7 @@ def train(
 
             raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
         classifier.fit(data, resume=resume)
-    _print_result(classifier.metrics_, classifier.run_dir_)
+    _print_result(classifier.metrics_, classifier.run_dir_, quiet=classifier.config_.run.quiet)
 
 
 @app.command("lr-find")
@@ -326,7 +337,8 @@ def lr_find(
     terminal.print_line(f"plot: {(out / 'lr_find.png').resolve()}")
 
 
-def _print_result(metrics: dict, run_dir: Path) -> None:
+def _print_result(metrics: dict, run_dir: Path, quiet: bool = False) -> None:
+    """The scores and the report's path (the stop reason too when no progress printed it)."""
     for split in ("val", "test"):
         if split in metrics:
             m = metrics[split]
@@ -334,7 +346,7 @@ def _print_result(metrics: dict, run_dir: Path) -> None:
                 f"{split}: accuracy {m['accuracy']:.4f}, macro F1 "
                 f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}"
             )
-    if metrics.get("stop_reason"):
+    if metrics.get("stop_reason") and quiet:
         terminal.print_line(f"stopped: {metrics['stop_reason']}")
     terminal.print_line(f"Report: {(Path(run_dir) / 'report.html').resolve()}")
 
@@ -364,8 +376,10 @@ def evaluate(
     """Accuracy, per-class report and confusion of a trained model on data."""
     from imgclf import api
     from imgclf.export.bundle import load_bundle
+    from imgclf.runs.rundir import require_model
 
     with _user_errors():
+        require_model(model)
         network = load_bundle(model)
         is_run = (Path(model) / "config.yaml").is_file()
         run_config = _run_config(Path(model)) if is_run else None
@@ -426,8 +440,10 @@ def predict(
     """Predict labels for images and write a CSV (or a Kaggle submission)."""
     from imgclf.export.bundle import load_bundle
     from imgclf.predict import predict as run_predict
+    from imgclf.runs.rundir import require_model
 
     with _user_errors():
+        require_model(model)
         network = load_bundle(model)
         result = run_predict(
             network,

@@ -65,6 +65,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
+def dotted_overrides(config: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Nested YAML-like ``config`` plus flat or dotted overrides as one {'section.key': value}
+    map of the values given (None means not given), e.g. {'model.name': 'mlp'}."""
+    flat: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update({f"{key}.{name}": v for name, v in value.items()})
+        else:
+            flat[key] = value
+    for key, value in overrides.items():
+        if value is not None:
+            section, name = _route(key, value)
+            flat[f"{section}.{name}" if section else name] = value
+    return flat
+
+
 def _route(key: str, value: Any = None) -> tuple[str | None, str]:
     if key == "model" and isinstance(value, str):
         return "model", "name"  # ImageClassifier(model="deep_cnn"), --model deep_cnn
@@ -127,5 +143,7 @@ def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        lines.append(f"{where}: {err['msg']} (received {err.get('input')!r})")
+        message = err["msg"].removeprefix("Value error, ")
+        received = "" if "received" in message else f" (received {err.get('input')!r})"
+        lines.append(f"{where}: {message}{received}")
     return "Invalid config: " + "; ".join(lines)

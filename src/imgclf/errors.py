@@ -25,6 +25,16 @@ class ModelError(ImgclfError, ValueError):
     """A model name, spec, weight file or bundle is invalid."""
 
 
+class TrainingInterrupted(ImgclfError):
+    """Training stopped on Ctrl-C or SIGTERM with its state saved; the CLI exits with 130."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, epoch: int | None = None, batch: int | None = None):
+        super().__init__(message)
+        self.epoch, self.batch = epoch, batch
+
+
 def did_you_mean(received: str, allowed: Iterable[str]) -> str:
     """A ' Did you mean 'x'?' suffix for error messages, or '' when nothing is close."""
     close = difflib.get_close_matches(str(received), [str(a) for a in allowed], n=1, cutoff=0.6)

@@ -1,4 +1,5 @@
-"""The one transient progress bar every room uses (decoding, embedding, lr-find).
+"""The one transient progress bar every room uses (decoding, embedding, evaluation,
+prediction, lr-find), with throughput and the time left.
 
 On a terminal: a rich bar that disappears when done. In logs and pipes: nothing at all (a
 transient bar there would leave blank lines), the callers print their own one-line summaries.
@@ -8,6 +9,44 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a task ('1,234 img/s'), blank until measured."""
+
+    def __init__(self, unit: str = "img/s") -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} {self.unit}")
+
+
+def bar_columns(*extra: ProgressColumn, unit: str = "img/s") -> list[ProgressColumn]:
+    """Description, bar, count, ``extra`` columns, throughput, elapsed and time left."""
+    return [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        RateColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
 
 
 @contextmanager
@@ -19,8 +58,6 @@ def progress_bar(enabled: bool, description: str, total: int) -> Iterator[Callab
     if not (enabled and console.is_terminal):
         yield lambda n=1: None
         return
-    from rich.progress import Progress
-
-    with Progress(console=console, transient=True) as bar:
+    with Progress(*bar_columns(), console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)

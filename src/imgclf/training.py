@@ -8,24 +8,32 @@ history.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from imgclf.config import Config
 from imgclf.data.prepare import PreparedData, prepare_data
-from imgclf.data.sources import DataLike
+from imgclf.data.sources import DataLike, same_source
+from imgclf.errors import TrainingInterrupted
 from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
-from imgclf.runs.rundir import RunDir
-from imgclf.train.callbacks import BestCheckpoint, EarlyStopping, HistoryCSV, TimeBudget, TrainState
+from imgclf.runs.rundir import RunDir, read_run_config
+from imgclf.train.callbacks import (
+    BestCheckpoint,
+    EarlyStopping,
+    HistoryCSV,
+    StopOnSignal,
+    TimeBudget,
+    TrainState,
+)
 from imgclf.train.checkpoint import (
     BEST_WEIGHTS,
-    RESUME_STATE,
-    load_resume_state,
     load_weights,
     save_weights,
 )
@@ -68,24 +76,18 @@ class TrainingSetup:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare_training(
-    data: DataLike,
-    cfg: Config,
-    progress: bool = True,
-    on_data: Callable[[PreparedData], None] | None = None,
-) -> TrainingSetup:
+def prepare_training(data: DataLike, cfg: Config, progress: bool = True) -> TrainingSetup:
     """Prepare the data, build the model for it (seeded) and plan the stages.
+
+    Nothing is written to a run folder: a run's folder is made only once this succeeded, so
+    bad data, an unknown model or a model that does not fit the data leave nothing behind.
 
     Args:
         progress: show progress bars and the plan's notes.
-        on_data: called once the data is ready, before the model is built (a run writes its
-            config and data report there, so a run that fails later still describes its data).
     """
     started = time.perf_counter()
     prepared = prepare_data(data, cfg, progress=progress, default_size=default_image_size(cfg))
     timings = {"data": time.perf_counter() - started}
-    if on_data is not None:
-        on_data(prepared)
     configure_torch(cfg)  # before building: the seed decides the initial weights
     model = build_model(
         cfg.model,
@@ -112,21 +114,107 @@ def prepare_training(
     return TrainingSetup(prepared, model, train_data, stages, notes, timings)
 
 
-def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False) -> TrainResult:
-    """Prepare the data, build the model, train it, and load the best weights back.
+# What a resume may change: how long it trains (more epochs, a time limit for this session) and
+# where and how fast it reads; anything else would make it another run.
+RESUMABLE = (
+    "train.epochs", "train.finetune_epochs", "train.time_limit", "train.threads",
+    "train.eval_batch_size", "run.quiet", "data.data_dir", "data.cache_dir", "data.workers",
+    "data.download",
+)  # fmt: skip
 
-    The artifacts (bundle, metrics, plots, report) are written by imgclf.artifacts.
+
+def resume_config(run: RunDir, requested: dict[str, Any], data: DataLike | None) -> Config:
+    """The run's own config with the changes a resume allows, checked.
+
+    Args:
+        requested: the settings asked for, as {'section.key': value} (only those given).
+        data: the data asked for, or None (the run's own).
+
+    Raises:
+        ConfigError: a setting other than RESUMABLE differs, epochs would shrink, or ``data``
+            is not the run's data; the message shows how to start a new run instead.
     """
+    from imgclf.config_loader import build_config, dotted_overrides
+    from imgclf.errors import ConfigError
 
-    def describe_run(prepared: PreparedData) -> None:
-        run.write_config(cfg)
-        run.write_json(run.data_report, prepared.report.to_dict())
+    saved = read_run_config(run)
+    source = saved.get("data", {}).get("source")
+    if data is not None and not same_source(data, source):
+        raise ConfigError(
+            f"--resume continues {run.path} on its own data ({source}), received {data}. Omit "
+            f"DATA, or train a new run on it: imgclf train {data} --config {run.config}"
+        )
+    before = dotted_overrides(Config.model_validate(saved).model_dump(mode="json"))
+    changed = {k: v for k, v in requested.items() if _json(v) != before.get(k)}
+    fixed = [key for key in changed if key not in RESUMABLE]
+    if fixed:
+        shown = ", ".join(f"{k} (run: {before.get(k)!r}, given: {changed[k]!r})" for k in fixed)
+        sets = " ".join(f"--set {k}={_yaml(changed[k])}" for k in fixed)
+        raise ConfigError(
+            f"--resume continues a run with its own settings, and these differ: {shown}. A "
+            "resume may change only epochs, finetune_epochs and time_limit (and threads, "
+            "workers, folders). For other settings start a new run from its config: "
+            f"imgclf train --config {run.config} {sets}"
+        )
+    cfg = build_config(saved, **changed)
+    after = dotted_overrides(cfg.model_dump(mode="json"))
+    for key in ("train.epochs", "train.finetune_epochs"):
+        if after[key] < before[key]:
+            raise ConfigError(
+                f"--resume can add epochs, not remove them: {key} was {before[key]}, received "
+                f"{after[key]}. Pass at least {before[key]}."
+            )
+    return cfg
 
-    saved = load_resume_state(run.checkpoints / RESUME_STATE) if resume else None
-    setup = prepare_training(data, cfg, not cfg.run.quiet, None if resume else describe_run)
+
+def _json(value: Any) -> Any:
+    """A requested value as the saved config's JSON has it (paths as text, tuples as lists)."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _yaml(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: bool) -> None:
+    """Write the run's config and data report, and say what the data left out."""
+    run.write_config(cfg)
+    run.write_json(run.data_report, prepared.report.to_dict())
+    if progress:
+        from imgclf.terminal import print_line, print_warning
+
+        line, warnings = prepared.report.left_out()
+        for warning in warnings:
+            print_warning(warning)
+        if line:
+            print_line(f"{line}; see {run.data_report}")
+
+
+def run_training(
+    setup: TrainingSetup, cfg: Config, run: RunDir, saved: dict | None = None
+) -> TrainResult:
+    """Train the set-up model (from ``saved``, a resume state), and load the best weights back.
+
+    Ctrl-C or SIGTERM stops after the current batch with the last state saved, and raises
+    TrainingInterrupted. The artifacts (bundle, metrics, plots, report) are written by
+    imgclf.artifacts.
+    """
     started = time.perf_counter()
-    callbacks = _callbacks(cfg, setup.model, run, setup.train_data)
+    signals = StopOnSignal()
+    callbacks = [*_callbacks(cfg, setup.model, run, setup.train_data), signals]
     state = fit(setup.model, setup.stages, cfg, callbacks, run.checkpoints, saved)
+    if signals.received:
+        epoch, batch, _ = state.stopped_in or (state.epoch, state.steps, state.steps)
+        raise TrainingInterrupted(
+            f"interrupted at epoch {epoch}, batch {batch}; resume with: imgclf train --resume "
+            f"{run.path}",
+            epoch=epoch,
+            batch=batch,
+        )
     timings = {**setup.timings, "train": time.perf_counter() - started}
     best = run.checkpoints / BEST_WEIGHTS
     if best.is_file():
@@ -135,6 +223,53 @@ def run_training(data: DataLike, cfg: Config, run: RunDir, resume: bool = False)
     features = embedded.clean if embedded is not None else None
     planned = sum(stage.epochs for stage in setup.stages)
     return TrainResult(setup.model, state, setup.prepared, run, timings, features, planned)
+
+
+@contextmanager
+def recording_status(run: RunDir) -> Iterator[None]:
+    """status.json says running, then finished, interrupted or failed with the error."""
+    run.write_status("running")
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        run.write_status("interrupted", epoch=exc.epoch, batch=exc.batch)
+        raise
+    except KeyboardInterrupt:
+        run.write_status("interrupted")
+        raise
+    except Exception as exc:
+        run.write_status("failed", error=str(exc) or type(exc).__name__)
+        raise
+    run.write_status("finished")
+
+
+@contextmanager
+def finishing(progress: bool) -> Iterator[None]:
+    """The run's last seconds (evaluation, bundle, plots, report) go on after a first Ctrl-C
+    or SIGTERM, so the report is written; a second one stops at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handle(number: int, frame) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(number)
+        if progress:
+            from imgclf.terminal import print_warning
+
+            print_warning("finishing the report; press Ctrl-C again to stop at once")
+
+    previous = {n: signal.signal(n, handle) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:
@@ -164,7 +299,7 @@ def _callbacks(cfg: Config, model: ImageModel, run: RunDir, data: TrainData) -> 
         from imgclf.train.progress import ProgressPrinter
 
         steps = -(-len(data.train) // cfg.train.batch_size)
-        callbacks.append(ProgressPrinter(steps))
+        callbacks.append(ProgressPrinter(steps, batch_size=cfg.train.batch_size))
     return callbacks
 
 

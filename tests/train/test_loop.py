@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,13 @@ import torch
 from imgclf.config_loader import build_config
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
-from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping, TimeBudget
+from imgclf.train.callbacks import (
+    BestCheckpoint,
+    Callback,
+    EarlyStopping,
+    StopOnSignal,
+    TimeBudget,
+)
 from imgclf.train.checkpoint import load_resume_state
 from imgclf.train.loop import Stage, configure_torch, fit
 
@@ -85,11 +94,114 @@ def test_early_stopping_stops_after_patience(blocks) -> None:
     assert state.epoch == 2 and "early stopping" in state.stop_reason
 
 
-def test_time_budget_stops_at_an_epoch_boundary(blocks) -> None:
-    budget = TimeBudget(1e-9)
-    _, state = _run(blocks, callbacks=[budget])
-    assert state.epoch == 1 and len(state.history) == 1
-    assert state.stop_reason.startswith("time limit: 1 of 6 epochs fitted")
+class Clock:
+    """A fake perf_counter that moves one second per training batch (no sleeps, no timing)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = 0.0
+        monkeypatch.setattr(time, "perf_counter", lambda: self.now)
+
+    def tick(self) -> Callback:
+        clock = self
+
+        class Tick(Callback):
+            def on_batch_end(self, batch, logs, state):
+                clock.now += 1.0
+
+        return Tick()
+
+
+def _strip(history):
+    return [{k: v for k, v in row.items() if k != "time"} for row in history]
+
+
+def test_time_limit_spent_inside_the_first_epoch_stops_at_that_batch(blocks, monkeypatch):
+    clock = Clock(monkeypatch)
+    _, state = _run(blocks, callbacks=[clock.tick(), TimeBudget(3.5)])
+    assert state.history == [] and state.stopped_in == (1, 4, 6)  # 4 of 6 batches, 1 s each
+    assert state.stop_reason == (
+        "time limit 3.5s: reached in epoch 1 at batch 4 of 6; stopped after 4.0s with 0 of 6 "
+        "epochs complete"
+    )
+
+
+def test_time_limit_does_not_start_an_epoch_that_will_not_fit(blocks, monkeypatch):
+    clock = Clock(monkeypatch)
+    _, state = _run(blocks, callbacks=[clock.tick(), TimeBudget(9)])
+    assert len(state.history) == 1 and state.stopped_in is None
+    assert state.stop_reason.startswith("time limit 9.0s: epoch 2 would end after 12.0s;")
+
+
+def test_first_epoch_of_a_session_is_predicted_from_a_timing_probe(blocks, monkeypatch, tmp_path):
+    _run(blocks, tmp_path, epochs=1)
+    saved = load_resume_state(tmp_path / "last.pt")
+    clock = Clock(monkeypatch)
+    _, state = _run(blocks, tmp_path, [clock.tick(), TimeBudget(4)], resume=saved, epochs=3)
+    assert len(state.history) == 1 and state.stopped_in == (2, 3, 6)
+    assert "epoch 2 would end after 6.0s (timed on 3 of its 6 batches)" in state.stop_reason
+
+
+class Interrupt(Callback):
+    """Send this process SIGINT after batch ``batch`` of epoch ``epoch`` (as Ctrl-C does)."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch, self.epoch_now = epoch, batch, 0
+
+    def on_epoch_begin(self, epoch, state):
+        self.epoch_now = epoch
+
+    def on_batch_end(self, batch, logs, state):
+        if (self.epoch_now, batch) == (self.epoch, self.batch):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_interrupted_anywhere_then_resumed_equals_an_uninterrupted_run(blocks, tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    epoch, batch = int(rng.integers(1, 7)), int(rng.integers(0, 6))  # 6 epochs of 6 batches
+    augment = {"horizontal_flip": True, "zoom_range": 0.2}  # per-batch randomness, and dropout
+    full_model, full = _run(blocks, tmp_path / "full", [StopOnSignal()], **augment)
+    stop = StopOnSignal()
+    _, cut = _run(blocks, tmp_path / "cut", [Interrupt(epoch, batch), stop], **augment)
+    assert stop.received == "SIGINT" and cut.stop_reason == "interrupted (SIGINT)"
+    assert len(cut.history) == epoch - (batch < 5)  # the last batch ends the epoch
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    saved = load_resume_state(tmp_path / "cut" / "last.pt")
+    resumed_model, resumed = _run(blocks, tmp_path / "cut", resume=saved, **augment)
+    assert _strip(resumed.history) == _strip(full.history)
+    pairs = zip(full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_a_second_signal_stops_at_once(blocks) -> None:
+    class Twice(Callback):
+        def on_batch_end(self, batch, logs, state):
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(blocks, callbacks=[StopOnSignal(), Twice()])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_added_epochs_continue_a_constant_schedule_exactly(blocks, tmp_path: Path) -> None:
+    full_model, full = _run(blocks, tmp_path / "full", epochs=5)
+    _run(blocks, tmp_path / "short", epochs=3)
+    saved = load_resume_state(tmp_path / "short" / "last.pt")
+    model, extended = _run(blocks, tmp_path / "short", resume=saved, epochs=5)
+    assert _strip(extended.history) == _strip(full.history) and extended.epochs == 5
+    for a, b in zip(full_model.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_added_epochs_get_a_fresh_cycle_of_a_decaying_schedule(blocks, tmp_path: Path) -> None:
+    _, short = _run(blocks, tmp_path, epochs=3, schedule="cosine")
+    saved = load_resume_state(tmp_path / "last.pt")
+    _, extended = _run(blocks, tmp_path, resume=saved, epochs=5, schedule="cosine")
+    lrs = [row["lr"] for row in extended.history]
+    assert _strip(extended.history[:3]) == _strip(short.history)
+    assert lrs[2] < 1e-4 < lrs[3] and lrs[4] < lrs[3]  # the schedule restarts, then decays
 
 
 def test_class_weights_change_the_loss(blocks) -> None:

@@ -18,6 +18,8 @@ from imgclf.data.decode import FileRecord, display_path
 from imgclf.data.source import DataSource
 from imgclf.data.splits import Splits
 
+EMPTY_CLASS = "empty class folder"  # the start of the reason folder.py gives an empty class
+
 _EXTENSION_FORMATS = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".gif": "GIF",
     ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
@@ -50,6 +52,26 @@ class DataReport:
         totals = [sum(self.counts[s].get(c, 0) for s in self.counts) for c in self.classes]
         smallest = min(totals) if totals else 0
         return float(max(totals) / smallest) if smallest else float("inf")
+
+    def left_out(self) -> tuple[str | None, list[str]]:
+        """What training says of the files it leaves out: one summary line ('left out 2 of 182
+        files (1 file not found, 1 empty label)', None when every file is used) and a warning
+        per empty class folder (a folder, not a file, so not in the count)."""
+        files = [p for p in self.problems if not p["reason"].startswith(EMPTY_CLASS)]
+        warnings = [
+            f"warning: {p['path']} is an empty class folder, left out (no images)"
+            for p in self.problems
+            if p["reason"].startswith(EMPTY_CLASS)
+        ]
+        if not files:
+            return None, warnings
+        counts: dict[str, int] = {}
+        for problem in files:
+            kind = problem["reason"].split(":")[0].split("(")[0].strip() or "unreadable"
+            counts[kind] = counts.get(kind, 0) + 1
+        detail = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        total = self.n_images + len(files)
+        return f"left out {len(files)} of {total} files ({detail})", warnings
 
     def to_dict(self) -> dict[str, Any]:
         return {

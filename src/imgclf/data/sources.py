@@ -74,3 +74,13 @@ def _from_arrays(pair: tuple) -> DataSource:
 
 def _is_frame(data: Any) -> bool:
     return type(data).__name__ == "DataFrame" and hasattr(data, "columns")
+
+
+def same_source(data: DataLike, source: str | None) -> bool:
+    """Whether ``data`` names the recorded ``source`` (the same path, or built-in name)."""
+    if source is None or not isinstance(data, str | Path):
+        return False
+    if str(data) == str(source):
+        return True
+    mine, theirs = Path(str(data)).expanduser(), Path(str(source)).expanduser()
+    return mine.exists() and theirs.exists() and mine.resolve() == theirs.resolve()

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from imgclf.timefmt import format_duration
+
 IMAGE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -87,13 +89,5 @@ def esc(value: Any) -> str:
 
 
 def duration(seconds: Any) -> str:
-    """Seconds in one format: '0.4s', '9.4s' (one decimal below a minute), '2m39s', '1h02m'."""
-    if not finite(seconds) or seconds < 0:
-        return "—"
-    tenths = round(float(seconds) * 10)
-    if tenths < 600:
-        return f"{tenths / 10:.1f}s"
-    whole = round(float(seconds))
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    """Seconds in imgclf's one duration format ('0.4s', '9.4s', '2m39s', '1h02m')."""
+    return format_duration(seconds)

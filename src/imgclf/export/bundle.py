@@ -125,8 +125,8 @@ def bundle_dir(path: str | Path) -> Path:
     partial = " (it holds weights only: a partial bundle)" if _has_weights(folder) else ""
     raise ModelError(
         f"{folder} is not a model bundle: {CONFIG_NAME} is missing{partial}. Looked in {folder} "
-        f"and {folder / RUN_SUBDIR}. A bundle holds {CONFIG_NAME} and {WEIGHTS_NAME}, as written "
-        "by save_bundle."
+        f"and {folder / RUN_SUBDIR}. A bundle holds {CONFIG_NAME} and {WEIGHTS_NAME}, as "
+        "imgclf train and ImageClassifier.save write them."
     )
 
 

@@ -22,19 +22,26 @@ def inference_batch_size(requested: int, height: int, width: int) -> int:
 
 
 def predict_rows(
-    model: nn.Module, images: np.ndarray, rows: np.ndarray, batch_size: int = 256
+    model: nn.Module,
+    images: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int = 256,
+    progress: bool = False,
 ) -> np.ndarray:
     """Softmax probabilities (len(rows), K) of ``model`` on ``images[rows]``.
 
     ``images`` is (N, H, W, C) pixels, or (N, D) features for a head on cached embeddings.
+    ``progress`` shows a bar on a terminal (evaluation); validation each epoch shows none.
     """
+    from imgclf.progressbar import progress_bar
+
     if images.ndim == 4:
         batch_size = inference_batch_size(batch_size, *images.shape[1:3])
     was_training = model.training
     model.eval()
     outputs = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), progress_bar(progress, "evaluating", len(rows)) as advance:
             for start in range(0, len(rows), batch_size):
                 batch = torch.from_numpy(
                     np.ascontiguousarray(images[rows[start : start + batch_size]])
@@ -42,6 +49,7 @@ def predict_rows(
                 if batch.ndim == 4:
                     batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
                 outputs.append(torch.softmax(model(batch).float(), dim=1))
+                advance(len(batch))
     finally:
         model.train(was_training)
     if not outputs:

@@ -138,3 +138,30 @@ def read_status(run: RunDir) -> dict[str, Any]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+def require_model(path: str | Path) -> None:
+    """A run folder without a model is one clear error saying why: it failed (and with what),
+    was interrupted, or is still training. Bundles and runs with a model pass."""
+    from imgclf.errors import ModelError
+
+    run = RunDir(Path(path))
+    if not run.config.is_file() or (run.model / "model.json").is_file():
+        return
+    status = read_status(run)
+    fresh = f"imgclf train --config {run.config}"
+    if status["status"] == "failed":
+        raise ModelError(
+            f"Run {run.path} failed, so it has no model: {status['error']}. Fix the cause and "
+            f"train again: {fresh}"
+        )
+    if status["status"] == "interrupted":
+        where = f" at epoch {status['epoch']}" if status.get("epoch") else ""
+        raise ModelError(
+            f"Run {run.path} was interrupted{where} before it saved a model. Resume it: "
+            f"imgclf train --resume {run.path}"
+        )
+    raise ModelError(
+        f"Run {run.path} has no model yet: it is still training, or it was killed (status "
+        f"{status['status']}). If it is not running, resume it: imgclf train --resume {run.path}"
+    )

@@ -19,22 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.fileio import atomic_write_text
+from imgclf.timefmt import format_duration
 
 
 @dataclass
 class TrainState:
     """What callbacks may read, and what they may set (best_*, stop_reason and end_stage)."""
 
-    epochs: int
+    epochs: int  # planned, over all stages (early stopping takes out the epochs it skips)
     epoch: int = 0  # epochs completed
     stage: str | None = None  # the current stage's name when a run has several
     stage_start: int = 1  # first epoch of the current stage
+    stage_epochs: int = 0  # epochs the current stage plans
+    steps: int = 0  # batches per epoch of the current stage
     end_stage: str | None = None
+    dropped: int = 0  # planned epochs that early stopping took out
+    stopped_in: tuple[int, int, int] | None = None  # (epoch, batches done, batches) if cut short
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
     best_value: float | None = None
     stop_reason: str | None = None
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=lambda: time.perf_counter())
     elapsed_before: float = 0.0  # seconds spent before a resume
 
     @property
@@ -49,6 +54,7 @@ class TrainState:
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
             "elapsed": self.elapsed,
+            "dropped": self.dropped,
         }
 
 
@@ -104,27 +110,121 @@ class EarlyStopping(Callback):
 
 
 class TimeBudget(Callback):
-    """Stop at an epoch boundary when the next epoch would not fit in ``seconds``.
+    """Hold a wall-clock limit: stop inside an epoch when it is spent, and do not start (or go
+    on with) an epoch that is predicted to end after it.
 
-    The budget is per session: a resumed run gets the budget again (the way a platform's time
-    limit applies to each job).
+    - At an epoch boundary, the next epoch of the same stage is predicted from this stage's
+      epochs (the longest one).
+    - The first epoch of a stage (and of a resumed session) is predicted from a timing probe:
+      its own first batches (at least ``probe_batches`` and ``probe_seconds``). When the run
+      already has a complete epoch, an epoch that will not fit stops there; the first epoch of
+      a run trains until the limit, as the model is then better than none.
+    - After every batch: the limit spent stops training at once.
+
+    Stopped inside an epoch, the loop saves that epoch's place, so a resume continues it. The
+    limit is per session: a resumed run gets it again (as a platform's job limit does).
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, probe_batches: int = 3, probe_seconds: float = 1.0):
         self.seconds = seconds
+        self.probe_batches, self.probe_seconds = probe_batches, probe_seconds
+        self._probe: list | None = None  # [started, batches timed] while probing an epoch
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self._session_first = True
+
+    def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
+        if epoch == state.stage_start or self._session_first:
+            self._probe = [time.perf_counter(), 0]
+        self._session_first = False
+
+    def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
+        spent = self._spent(state)
+        if spent >= self.seconds:
+            where = f"epoch {state.epoch + 1} at batch {batch + 1} of {state.steps}"
+            self._stop(state, f"reached in {where}", spent)
+        elif self._probe is not None:
+            self._probe[1] += 1
+            elapsed, timed = time.perf_counter() - self._probe[0], self._probe[1]
+            if timed >= self.probe_batches and elapsed >= self.probe_seconds:
+                self._probe = None
+                ends = spent + elapsed / timed * (state.steps - batch - 1)
+                if ends > self.seconds and state.epoch > 0:
+                    what = (
+                        f"epoch {state.epoch + 1} would end after {format_duration(ends)} (timed "
+                        f"on {timed} of its {state.steps} batches)"
+                    )
+                    self._stop(state, what, spent)
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        # this stage's epochs predict its next one (a head epoch says nothing of a pixel epoch)
-        rows = state.history[state.stage_start - 1 :] or state.history
-        durations = [row["time"] for row in rows if "time" in row]
-        next_epoch = max(durations) if durations else 0.0
-        spent = time.perf_counter() - state.started
-        if state.epoch < state.epochs and spent + next_epoch > self.seconds:
-            ends = _hms(spent + next_epoch)
-            state.stop_reason = (
-                f"time limit: {state.epoch} of {state.epochs} epochs fitted in "
-                f"{_hms(self.seconds)} (the next would have ended after {ends})"
-            )
+        self._probe = None
+        if epoch - state.stage_start + 1 >= state.stage_epochs or state.epoch >= state.epochs:
+            return  # the stage ends here: the next stage's first epoch is probed
+        rows = state.history[state.stage_start - 1 :]
+        next_epoch = max((row["time"] for row in rows if "time" in row), default=0.0)
+        spent = self._spent(state)
+        if spent + next_epoch > self.seconds:
+            ends = format_duration(spent + next_epoch)
+            self._stop(state, f"epoch {epoch + 1} would end after {ends}", spent)
+
+    def _stop(self, state: TrainState, what: str, spent: float) -> None:
+        state.stop_reason = (
+            f"time limit {format_duration(self.seconds)}: {what}; stopped after "
+            f"{format_duration(spent)} with {state.epoch} of {state.epochs} epochs complete"
+        )
+
+    @staticmethod
+    def _spent(state: TrainState) -> float:
+        return time.perf_counter() - state.started
+
+
+class StopOnSignal(Callback):
+    """Ctrl-C (SIGINT) or SIGTERM stops training after the current batch; a second one stops
+    at once (KeyboardInterrupt). The loop then saves the last full state, so the run resumes.
+
+    The handlers are installed for the duration of training, in the main thread only.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def on_train_begin(self, state: TrainState) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in self.SIGNALS:
+            number = getattr(signal, name)
+            self._previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.received is not None:
+            self.restore()
+            raise KeyboardInterrupt
+        import signal
+
+        self.received = signal.Signals(number).name
+
+    def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
+        if self.received and not state.stop_reason:
+            state.stop_reason = f"interrupted ({self.received})"
+
+    def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
+        self.on_batch_end(0, logs, state)
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        import signal
+
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
 
 class HistoryCSV(Callback):
@@ -140,9 +240,3 @@ class HistoryCSV(Callback):
         writer.writeheader()
         writer.writerows(state.history)
         atomic_write_text(self.path, buffer.getvalue())
-
-
-def _hms(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -4,7 +4,14 @@ Each epoch: batches from the decode cache (augmented per image, seeded) or from 
 embeddings, forward, loss, backward, clip, step, schedule; then validation in inference mode;
 then the callbacks (best checkpoint, early stopping, time budget, history, progress) and the
 resume checkpoint. A stage ends after its epochs or when early stopping ends it; the next stage
-starts from the best weights so far. A time limit ends the run.
+starts from the best weights so far. A callback that sets ``state.stop_reason`` ends the run,
+after the current batch: an epoch cut short leaves no history row, and its place in the epoch
+(batches done, running sums, RNG) goes into the resume checkpoint, so a resumed run continues
+the same epoch and ends as an uninterrupted one would.
+
+Epochs added on resume (``epochs`` raised) form a new segment of the stage: the schedule of the
+epochs planned before runs to its end, then the added epochs get a fresh cycle of the same
+schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` again).
 """
 
 from __future__ import annotations
@@ -73,6 +80,36 @@ class StageParts:
     loss_fn: nn.Module
 
 
+@dataclass
+class EpochTally:
+    """The running sums of an epoch's training batches (saved when an epoch is cut short)."""
+
+    loss: float = 0.0  # summed over images
+    correct: int = 0
+    seen: int = 0
+    batches: int = 0
+    seconds: float = 0.0  # spent in this epoch before a resume
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss, self.correct, self.seen = (
+            self.loss + loss * n,
+            self.correct + correct,
+            self.seen + n,
+        )
+        self.batches += 1
+
+    def logs(self) -> dict[str, float]:
+        return {"loss": self.loss / self.seen, "accuracy": self.correct / self.seen}
+
+
+@dataclass
+class Segment:
+    """The epochs of a stage that one schedule spans: the plan, or epochs added on resume."""
+
+    start: int  # epochs of the stage done before it
+    epochs: int
+
+
 # ---------------------------------------------------------------- set-up
 
 
@@ -83,8 +120,13 @@ def configure_torch(cfg: Config) -> None:
     np.random.seed(cfg.seed % 2**32)
 
 
-def build_parts(model: nn.Module, stage: Stage, cfg: Config) -> StageParts:
+def build_parts(
+    model: nn.Module, stage: Stage, cfg: Config, segment: Segment | None = None
+) -> StageParts:
+    """Loader, optimizer, schedule (over ``segment``'s epochs, default the stage's) and loss."""
     data, train = stage.data, stage.train
+    if segment is not None:
+        train = train.model_copy(update={"epochs": segment.epochs})
     if stage.embeddings is not None:
         loader: BatchLoader = EmbeddingLoader(
             embeddings=stage.embeddings,
@@ -116,12 +158,19 @@ def build_parts(model: nn.Module, stage: Stage, cfg: Config) -> StageParts:
 
 
 def train_epoch(
-    module: nn.Module, parts: StageParts, cfg: Config, on_batch, size: tuple[int, int] | None = None
-) -> dict[str, float]:
-    """One pass over the training batches (resized to ``size`` if given); mean loss, accuracy."""
+    module: nn.Module,
+    parts: StageParts,
+    cfg: Config,
+    on_batch,
+    size: tuple[int, int] | None = None,
+    tally: EpochTally | None = None,
+    stop=lambda: False,
+) -> EpochTally:
+    """The epoch's (remaining) training batches, resized to ``size`` if given; stops after the
+    batch where ``stop()`` turns true. Returns the epoch's running sums."""
     module.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for batch, (inputs, targets) in enumerate(parts.loader):
+    tally = tally or EpochTally()
+    for inputs, targets in parts.loader:
         if size is not None:
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
         logits = module(inputs)
@@ -133,12 +182,11 @@ def train_epoch(
         parts.optimizer.step()
         parts.scheduler.step()
         hard = targets.argmax(1) if targets.ndim == 2 else targets
-        n = len(hard)
-        total_loss += float(loss.detach()) * n
-        correct += int((logits.argmax(1) == hard).sum())
-        seen += n
-        on_batch(batch, {"loss": total_loss / seen, "accuracy": correct / seen})
-    return {"loss": total_loss / seen, "accuracy": correct / seen}
+        tally.add(float(loss.detach()), int((logits.argmax(1) == hard).sum()), len(hard))
+        on_batch(tally.batches - 1, tally.logs())
+        if stop():
+            break
+    return tally
 
 
 def validate(module: nn.Module, data: TrainData, cfg: Config) -> dict[str, float]:
@@ -178,45 +226,25 @@ def fit(
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     first, done = 0, 0
     if resume is not None:
-        _restore_state(state, resume)
+        _restore_state(state, resume, stages)
         first, done = resume["stage"], resume["stage_epochs"]
-        if resume["stage_finished"]:
-            first, done = first + 1, 0
+        if resume["stage_finished"] and (resume.get("ended_early") or done >= stages[first].epochs):
+            first, done = first + 1, 0  # (a finished stage whose epochs were raised goes on)
     for callback in callbacks:
         callback.on_train_begin(state)
     for index in range(first, len(stages)):
         stage = stages[index]
+        resumed = resume if resume is not None and index == resume["stage"] else None
         if index > 0 and checkpoint_dir is not None and (checkpoint_dir / BEST_WEIGHTS).is_file():
-            load_weights(model, checkpoint_dir / BEST_WEIGHTS)  # start from the best so far
+            if resumed is None:
+                load_weights(model, checkpoint_dir / BEST_WEIGHTS)  # start from the best so far
         if stage.policy is not None:
             apply_policy(model, stage.policy)
-        parts = build_parts(model, stage, cfg)
-        if resume is not None and index == resume["stage"]:
-            _restore_parts(stage.module, parts, resume)
-        else:
-            done = 0
+        done = done if resumed is not None else 0
         state.stage_start = state.epoch + 1 - done
         state.stage = stage.name if len(stages) > 1 else None
-        for _ in range(done, stage.epochs):
-            epoch = state.epoch + 1
-            for callback in callbacks:
-                callback.on_epoch_begin(epoch, state)
-            logs = _run_epoch(stage, parts, cfg, epoch, state, callbacks)
-            if state.stage:
-                logs["stage"] = state.stage
-            state.epoch = epoch
-            state.history.append(logs)
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs, state)
-            stage_epochs = epoch - state.stage_start + 1
-            finished = bool(state.end_stage) or stage_epochs == stage.epochs
-            if state.end_stage:  # the epochs this stage will not run leave the plan
-                state.epochs -= stage.epochs - stage_epochs
-            if checkpoint_dir is not None:  # after the callbacks: it holds their best_* updates
-                snapshot = _snapshot(stage, index, parts, state, finished)
-                save_resume_state(checkpoint_dir / RESUME_STATE, snapshot)
-            if state.stop_reason or state.end_stage:
-                break
+        state.stage_epochs = stage.epochs
+        _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed)
         if state.stop_reason:
             break
         if state.end_stage:
@@ -228,7 +256,85 @@ def fit(
     return state
 
 
-def _run_epoch(stage: Stage, parts: StageParts, cfg, epoch, state, callbacks) -> dict[str, Any]:
+def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed) -> None:
+    """The stage's epochs, segment by segment, until they end or a callback stops training."""
+    done = state.epoch - state.stage_start + 1
+    segment = _segment(stage, resumed, done)
+    tally = None
+    parts = build_parts(model, stage, cfg, segment)
+    if resumed is not None:
+        _restore_parts(stage.module, parts, resumed, same_segment=_same(segment, resumed))
+        tally = EpochTally(**resumed["tally"]) if resumed.get("tally") else None
+    state.steps = len(parts.loader)
+    while True:
+        for _ in range(done, segment.start + segment.epochs):
+            epoch = state.epoch + 1
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch, state)
+            logs, tally = _run_epoch(stage, parts, cfg, epoch, state, callbacks, tally)
+            if logs is None:  # stopped inside the epoch: its place goes into the checkpoint
+                state.stopped_in = (epoch, tally.batches, len(parts.loader))
+                _save(checkpoint_dir, stage, index, parts, state, segment, False, tally)
+                return
+            tally = None
+            if state.stage:
+                logs["stage"] = state.stage
+            state.epoch = epoch
+            state.history.append(logs)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs, state)
+            stage_epochs = epoch - state.stage_start + 1
+            finished = bool(state.end_stage) or stage_epochs == stage.epochs
+            if state.end_stage:  # the epochs this stage will not run leave the plan
+                state.epochs -= stage.epochs - stage_epochs
+                state.dropped += stage.epochs - stage_epochs
+            # after the callbacks: the checkpoint holds their best_* updates
+            _save(checkpoint_dir, stage, index, parts, state, segment, finished)
+            if state.stop_reason or state.end_stage:
+                return
+        done = segment.start + segment.epochs
+        if done >= stage.epochs:
+            return
+        segment = Segment(done, stage.epochs - done)  # epochs added on resume: a new cycle
+        parts = _carry_over(build_parts(model, stage, cfg, segment), parts)
+
+
+def _segment(stage: Stage, resumed: dict[str, Any] | None, done: int) -> Segment:
+    """The schedule segment the stage is in after ``done`` of its epochs: the saved one, or,
+    once that has ended and epochs were added, a new one over the added epochs."""
+    saved = (resumed or {}).get("segment") or {"start": 0, "epochs": stage.epochs}
+    segment = Segment(int(saved["start"]), int(saved["epochs"]))
+    if segment.start + segment.epochs <= done < stage.epochs:
+        return Segment(done, stage.epochs - done)
+    return segment
+
+
+def _same(segment: Segment, resumed: dict[str, Any]) -> bool:
+    saved = resumed.get("segment")
+    return saved is None or (saved["start"], saved["epochs"]) == (segment.start, segment.epochs)
+
+
+def _carry_over(fresh: StageParts, parts: StageParts) -> StageParts:
+    """A new segment's parts with the optimizer's moments and the loader's place carried over;
+    the lr is the new schedule's first."""
+    lrs = _initial_lrs(fresh)
+    fresh.optimizer.load_state_dict(parts.optimizer.state_dict())
+    for group, lr in zip(fresh.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    fresh.loader.load_state_dict(parts.loader.state_dict())
+    return fresh
+
+
+def _save(checkpoint_dir, stage, index, parts, state, segment, finished, tally=None) -> None:
+    if checkpoint_dir is not None:
+        snapshot = _snapshot(stage, index, parts, state, finished, segment, tally)
+        save_resume_state(checkpoint_dir / RESUME_STATE, snapshot)
+
+
+def _run_epoch(
+    stage: Stage, parts: StageParts, cfg, epoch, state, callbacks, tally: EpochTally | None
+) -> tuple[dict[str, Any] | None, EpochTally]:
+    """Train and validate one epoch; (None, tally) when a callback stopped it part-way."""
     started = time.perf_counter()
     parts.loader.set_epoch(epoch - 1)
 
@@ -237,24 +343,41 @@ def _run_epoch(stage: Stage, parts: StageParts, cfg, epoch, state, callbacks) ->
             callback.on_batch_end(batch, logs, state)
 
     size = epoch_size(stage, epoch - state.stage_start)
+    tally = train_epoch(
+        stage.module, parts, cfg, on_batch, size, tally, stop=lambda: bool(state.stop_reason)
+    )
+    if tally.batches < len(parts.loader):
+        tally.seconds += time.perf_counter() - started
+        return None, tally
     logs: dict[str, Any] = {"epoch": epoch}
-    logs.update(train_epoch(stage.module, parts, cfg, on_batch, size))
+    logs.update(tally.logs())
     logs.update(validate(stage.module, stage.data, cfg))
     logs["lr"] = parts.optimizer.param_groups[0]["lr"]
-    logs["time"] = time.perf_counter() - started
+    logs["time"] = tally.seconds + time.perf_counter() - started
     if stage.sizes:
         logs["image_size"] = (size or stage.data.images.shape[1:3])[0]
-    return logs
+    return logs, tally
 
 
 # ---------------------------------------------------------------- resume
 
 
-def _snapshot(stage: Stage, index: int, parts: StageParts, state, finished: bool) -> dict[str, Any]:
+def _snapshot(
+    stage: Stage,
+    index: int,
+    parts: StageParts,
+    state,
+    finished: bool,
+    segment: Segment,
+    tally: EpochTally | None = None,
+) -> dict[str, Any]:
     return {
         "stage": index,
         "stage_epochs": state.epoch - state.stage_start + 1,
         "stage_finished": finished,
+        "ended_early": bool(state.end_stage),
+        "segment": {"start": segment.start, "epochs": segment.epochs},
+        "tally": None if tally is None else vars(tally).copy(),
         "model": {k: v.detach().clone() for k, v in stage.module.state_dict().items()},
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(),
@@ -265,18 +388,33 @@ def _snapshot(stage: Stage, index: int, parts: StageParts, state, finished: bool
     }
 
 
-def _restore_state(state: TrainState, saved: dict[str, Any]) -> None:
+def _restore_state(state: TrainState, saved: dict[str, Any], stages: list[Stage]) -> None:
     previous = saved["state"]
     state.epoch = previous["epoch"]
-    state.epochs = previous.get("epochs", state.epochs)
     state.history = list(previous["history"])
     state.best_epoch, state.best_value = previous["best_epoch"], previous["best_value"]
     state.elapsed_before = previous["elapsed"]
+    # the plan: the epochs planned now (resume may add some), less those early stopping took out
+    state.dropped = previous.get("dropped", 0)
+    state.epochs = sum(stage.epochs for stage in stages) - state.dropped
 
 
-def _restore_parts(module: nn.Module, parts: StageParts, saved: dict[str, Any]) -> None:
+def _restore_parts(
+    module: nn.Module, parts: StageParts, saved: dict[str, Any], same_segment: bool = True
+) -> None:
+    """The saved model, optimizer, loader and RNG; the schedule too unless a new segment
+    starts (epochs added on resume begin a fresh cycle)."""
     module.load_state_dict(saved["model"])
+    lrs = _initial_lrs(parts)
     parts.optimizer.load_state_dict(saved["optimizer"])
-    parts.scheduler.load_state_dict(saved["scheduler"])
+    if same_segment:
+        parts.scheduler.load_state_dict(saved["scheduler"])
+    else:  # the fresh schedule's first lr, not the finished one's last
+        for group, lr in zip(parts.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
     parts.loader.load_state_dict(saved["loader"])
     torch.set_rng_state(saved["torch_rng"])
+
+
+def _initial_lrs(parts: StageParts) -> list[float]:
+    return [float(lr) for lr in parts.scheduler.get_last_lr()]

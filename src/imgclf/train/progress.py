@@ -1,11 +1,14 @@
-"""Progress on the terminal: a rich bar with live loss/accuracy, then one table row per epoch."""
+"""Progress on the terminal: a bar per epoch with live loss/accuracy, throughput and the time
+left, then one table row per epoch (the only output in logs and pipes)."""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn
 
 from imgclf import terminal
+from imgclf.progressbar import bar_columns
+from imgclf.timefmt import format_duration
 from imgclf.train.callbacks import Callback, TrainState
 
 # Column widths: each wider than its name; a row with its best-epoch marker is 78 characters,
@@ -16,8 +19,11 @@ _COLUMNS = {"loss": 12, "accuracy": 12, "val_loss": 12, "val_accuracy": 14, "lr"
 class ProgressPrinter(Callback):
     """The live bar during an epoch and a line per finished epoch (the epoch table)."""
 
-    def __init__(self, steps_per_epoch: int, console: Console | None = None) -> None:
+    def __init__(
+        self, steps_per_epoch: int, console: Console | None = None, batch_size: int = 1
+    ) -> None:
         self.steps = steps_per_epoch
+        self.batch_size = batch_size
         self.console = console or terminal.console()
         self.bar: Progress | None = None
         self.task = None
@@ -30,42 +36,53 @@ class ProgressPrinter(Callback):
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
         if state.stage and epoch == state.stage_start:
-            self.console.print(f"stage: {state.stage}", style="bold", highlight=False)
+            last = state.stage_start + state.stage_epochs - 1
+            self.console.print(
+                f"stage {state.stage}: epochs {state.stage_start}-{last} of {state.epochs}",
+                style="bold",
+                highlight=False,
+            )
         if not self.console.is_terminal:  # logs and pipes get the epoch rows only
             return
+        steps = state.steps or self.steps
         self.bar = Progress(
-            TextColumn(f"epoch {epoch}/{state.epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            TimeElapsedColumn(),
+            *bar_columns(TextColumn("{task.fields[metrics]}")),
             console=self.console,
             transient=True,
         )
         self.bar.start()
-        self.task = self.bar.add_task("train", total=self.steps, metrics="")
+        self.task = self.bar.add_task(
+            f"epoch {epoch}/{state.epochs}", total=steps * self.batch_size, metrics=""
+        )
 
     def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
         if self.bar is None:
             return
         metrics = f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}"
-        self.bar.update(self.task, completed=batch + 1, metrics=metrics)
+        self.bar.update(self.task, completed=(batch + 1) * self.batch_size, metrics=metrics)
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
+        self._stop_bar()
         self._print_row(logs, state)
 
     def on_train_end(self, state: TrainState) -> None:
+        self._stop_bar()  # an epoch cut short ends without on_epoch_end
         if state.stop_reason:
             self.console.print(f"stopped: {state.stop_reason}", style="yellow", highlight=False)
+
+    def _stop_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
     def _print_row(self, row: dict, state: TrainState) -> None:
         cells = []
         for name, width in _COLUMNS.items():
             value = row.get(name)
-            text = f"{value:.4g}" if isinstance(value, float) else "-"
+            if name == "time":
+                text = format_duration(value) if value is not None else "-"
+            else:
+                text = f"{value:.4g}" if isinstance(value, float) else "-"
             cells.append(f"{text:>{width}}")
         marker = " *" if row.get("epoch") == state.best_epoch else ""
         self.console.print(f"{row['epoch']:>5}" + "".join(cells) + marker, highlight=False)

@@ -1,0 +1,127 @@
+"""A run's life from the CLI: failures before the run folder leave nothing, failures after it
+are recorded; Ctrl-C saves, says how to resume and exits 130; a resume may add epochs but not
+change settings; left-out files are summed up on one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from imgclf.cli import app
+
+runner = CliRunner()
+
+
+def _train(data, *extra: str):
+    return runner.invoke(app, ["train", str(data), "--config", "tiny.yaml", "--quiet", *extra])
+
+
+def _status(run: str) -> dict:
+    return json.loads(Path(run, "status.json").read_text())
+
+
+def test_an_unknown_model_leaves_no_run_folder(shapes: Path) -> None:
+    result = runner.invoke(app, ["train", str(shapes), "--model", "foobar", "--quiet"])
+    assert result.exit_code == 2 and "foobar" in result.output
+    assert not Path("runs").exists()
+
+
+def test_one_class_data_leaves_no_run_folder(shapes: Path) -> None:
+    shutil.rmtree(shapes / "right")
+    result = _train(shapes)
+    assert result.exit_code == 2, result.output
+    assert not Path("runs").exists()
+
+
+def test_a_run_that_fails_after_its_folder_exists_records_why(shapes, monkeypatch) -> None:
+    import imgclf.training
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(imgclf.training, "fit", broken)
+    with pytest.raises(RuntimeError):
+        runner.invoke(app, ["train", str(shapes), "--config", "tiny.yaml", "--name", "f"],
+                      catch_exceptions=False)  # fmt: skip
+    assert _status("runs/f")["status"] == "failed"
+    assert _status("runs/f")["error"] == "disk on fire"
+    listed = runner.invoke(app, ["runs", "list", "--csv"])
+    assert pd.read_csv(pd.io.common.StringIO(listed.stdout)).loc[0, "status"] == "failed"
+    predicted = runner.invoke(app, ["predict", "runs/f", str(shapes)])
+    assert predicted.exit_code == 2
+    assert "Run runs/f failed, so it has no model: disk on fire." in predicted.output
+
+
+def test_resume_adds_epochs_and_refuses_other_changes(shapes: Path) -> None:
+    assert _train(shapes, "--name", "r").exit_code == 0
+    more = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "4", "--quiet"])
+    assert more.exit_code == 0, more.output
+    assert list(pd.read_csv("runs/r/history.csv")["epoch"]) == [1, 2, 3, 4]
+    assert json.loads(Path("runs/r/metrics.json").read_text())["epochs_run"] == 4
+    changed = runner.invoke(app, ["train", "--resume", "runs/r", "--model", "mlp"])
+    assert changed.exit_code == 2 and changed.output.count("\n") == 1
+    assert "model.name (run: 'custom', given: 'mlp')" in changed.output
+    assert "imgclf train --config runs/r/config.yaml --set model.name=mlp" in changed.output
+    fewer = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "2"])
+    assert fewer.exit_code == 2 and "can add epochs, not remove them" in fewer.output
+    other = runner.invoke(app, ["train", str(shapes.parent), "--resume", "runs/r"])
+    assert other.exit_code == 2 and "on its own data" in other.output
+
+
+def test_left_out_files_are_summed_up_on_one_line(shapes: Path) -> None:
+    rows = [f"{p},{p.parent.name}" for p in sorted(shapes.rglob("*.png"))]
+    rows += ["data/left/missing.png,left", "data/left/0.png,"]
+    Path("list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(app, ["train", "list.csv", "--config", "tiny.yaml", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("left out"))
+    assert line.startswith("left out 2 of 26 files (1 file not found, 1 empty label); see runs/")
+    assert line.endswith("data_report.json")
+
+
+def test_an_empty_class_folder_is_warned_about(shapes: Path) -> None:
+    (shapes / "empty").mkdir()
+    result = runner.invoke(app, ["train", str(shapes), "--config", "tiny.yaml", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "is an empty class folder, left out" in result.output
+
+
+def test_the_stop_reason_is_printed_once(shapes: Path) -> None:
+    result = runner.invoke(
+        app, ["train", str(shapes), "--config", "tiny.yaml", "--time-limit", "0.001"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("stopped: time limit") == 1
+
+
+def test_ctrl_c_saves_says_how_to_resume_and_exits_130(shapes: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "imgclf", "train", str(shapes), "--config", "tiny.yaml"]
+    process = subprocess.Popen(
+        [*command, "--epochs", "400", "--name", "c", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    history = Path("runs/c/history.csv")
+    while not history.is_file() and process.poll() is None:  # wait for the first epoch
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, out + err
+    assert "interrupted at epoch" in err and "resume with: imgclf train --resume runs/c" in err
+    assert "Traceback" not in err
+    status = _status("runs/c")
+    assert status["status"] == "interrupted" and status["epoch"] >= 1
+    done = len(pd.read_csv(history))
+    resumed = runner.invoke(app, ["train", "--resume", "runs/c", "--quiet", "--epochs", "400"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(pd.read_csv(history)) == 400 > done and _status("runs/c")["status"] == "finished"
