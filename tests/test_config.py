@@ -266,3 +266,18 @@ def test_load_yaml_empty_file_is_an_empty_config(tmp_path):
 
     assert load_yaml(path) == {}
     assert build_config(load_yaml(path)) == build_config()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"image_size": 0}, "data.image_size: image_size must be positive, received (0, 0)"),
+        ({"time_limit": "abc"}, "a duration like 90s, 45m, 2h or 1h30m, received 'abc'"),
+    ],
+)
+def test_what_was_received_is_said_once(overrides: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config(**overrides)
+    message = str(caught.value)
+    assert expected in message and message.count("received") == 1
+    assert "Value error" not in message

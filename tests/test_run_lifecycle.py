@@ -125,3 +125,19 @@ def test_ctrl_c_saves_says_how_to_resume_and_exits_130(shapes: Path) -> None:
     resumed = runner.invoke(app, ["train", "--resume", "runs/c", "--quiet", "--epochs", "400"])
     assert resumed.exit_code == 0, resumed.output
     assert len(pd.read_csv(history)) == 400 > done and _status("runs/c")["status"] == "finished"
+
+
+def test_a_first_ctrl_c_while_finishing_still_writes_the_report(shapes, monkeypatch) -> None:
+    import imgclf.artifacts
+
+    plots = imgclf.artifacts._plots
+
+    def interrupted_plots(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the report is being made
+        return plots(*args, **kwargs)
+
+    monkeypatch.setattr(imgclf.artifacts, "_plots", interrupted_plots)
+    result = runner.invoke(app, ["train", str(shapes), "--config", "tiny.yaml", "--name", "f"])
+    assert result.exit_code == 0, result.output
+    assert "finishing the report; press Ctrl-C again to stop at once" in result.output
+    assert Path("runs/f/report.html").is_file() and _status("runs/f")["status"] == "finished"

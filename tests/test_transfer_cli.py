@@ -55,6 +55,10 @@ def test_staged_finetune_with_progressive_sizes(photos: Path) -> None:
     assert saved["finetune_epochs"] == 2 and saved["progressive_sizes"] == [16]
     metrics = json.loads(Path("runs/run/metrics.json").read_text())
     assert metrics["epochs_run"] == metrics["epochs_planned"] == 4  # both stages
+    assert "stage head: epochs 1-2 of 4" in result.output
+    assert "stage finetune: epochs 3-4 of 4" in result.output
+    report = Path("runs/run/report.html").read_text()
+    assert "stages as planned: head epochs 1-2, then finetune epochs 3-4" in report
 
 
 def test_no_embedding_cache_runs_the_backbone_every_epoch(photos: Path) -> None:
@@ -108,3 +112,12 @@ def test_feature_extract_metrics_from_embeddings_match_the_bundle_on_images(phot
     assert again["n_images"] == metrics["n_images"] == 6
     assert again["accuracy"] == metrics["accuracy"]
     assert again["loss"] == pytest.approx(metrics["loss"], abs=1e-5)
+
+
+def test_resume_adds_finetune_epochs_and_refuses_head_epochs_once_the_head_is_over(photos):
+    assert _train(photos, "--epochs", "1", "--finetune-epochs", "1", "--quiet").exit_code == 0
+    more = runner.invoke(app, ["train", "--resume", "runs/run", "--finetune-epochs", "2"])
+    assert more.exit_code == 0, more.output
+    assert [row["stage"] for row in _history(Path("runs/run"))] == ["head", "finetune", "finetune"]
+    head = runner.invoke(app, ["train", "--resume", "runs/run", "--epochs", "3"])
+    assert head.exit_code == 2 and "Stage 'head' is over" in head.output

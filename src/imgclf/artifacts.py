@@ -93,6 +93,12 @@ def _report(result: TrainResult, cfg: Config, metrics: dict, plots: dict[str, Pa
 
     splits = {k: v for k, v in metrics.items() if k in ("val", "test")}
     notes = [f"stopped: {result.state.stop_reason}"] if result.state.stop_reason else []
+    if len(result.state.planned) > 1:  # say plainly how --epochs splits over the stages
+        first, parts = 1, []
+        for name, epochs in result.state.planned.items():
+            parts.append(f"{name} epochs {first}-{first + epochs - 1}")
+            first += epochs
+        notes.append(f"stages as planned: {', then '.join(parts)}")
     if result.state.best_epoch:
         notes.append(f"best epoch {result.state.best_epoch} of {result.state.epoch}")
     write_report(

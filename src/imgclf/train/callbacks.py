@@ -35,6 +35,7 @@ class TrainState:
     end_stage: str | None = None
     dropped: int = 0  # planned epochs that early stopping took out
     stopped_in: tuple[int, int, int] | None = None  # (epoch, batches done, batches) if cut short
+    planned: dict[str, int] = field(default_factory=dict)  # epochs per stage name, as planned
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
     best_value: float | None = None

@@ -31,6 +31,7 @@ from imgclf.config import Config, ModelConfig, TrainConfig
 from imgclf.data.augment import build_augment, build_batch_mix
 from imgclf.data.loader import BatchLoader
 from imgclf.data.parallel import available_cores
+from imgclf.errors import ConfigError
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
 from imgclf.train.callbacks import Callback, TrainState
@@ -224,9 +225,11 @@ def fit(
     """Train ``model`` through ``stages`` (until their epochs end or a callback stops it)."""
     configure_torch(cfg)
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
+    state.planned = {stage.name: stage.epochs for stage in stages}
     first, done = 0, 0
     if resume is not None:
         _restore_state(state, resume, stages)
+        _check_closed_stages(stages, resume)
         first, done = resume["stage"], resume["stage_epochs"]
         if resume["stage_finished"] and (resume.get("ended_early") or done >= stages[first].epochs):
             first, done = first + 1, 0  # (a finished stage whose epochs were raised goes on)
@@ -297,6 +300,24 @@ def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resum
             return
         segment = Segment(done, stage.epochs - done)  # epochs added on resume: a new cycle
         parts = _carry_over(build_parts(model, stage, cfg, segment), parts)
+
+
+def _check_closed_stages(stages: list[Stage], saved: dict[str, Any]) -> None:
+    """Epochs added to a stage the run has already left cannot run: say which to raise."""
+    rows = saved["state"]["history"]
+    for stage in stages[: saved["stage"]]:
+        ran = sum(row.get("stage") == stage.name for row in rows)
+        if stage.epochs > ran and ran == _planned(saved, stage):
+            later = stages[saved["stage"]].name
+            raise ConfigError(
+                f"Stage '{stage.name}' is over (the run is in stage '{later}'), so its epochs "
+                f"cannot be raised from {ran} to {stage.epochs}. Add epochs to the current "
+                f"stage instead (finetune_epochs for '{later}')."
+            )
+
+
+def _planned(saved: dict[str, Any], stage: Stage) -> int:
+    return saved.get("planned", {}).get(stage.name, stage.epochs)
 
 
 def _segment(stage: Stage, resumed: dict[str, Any] | None, done: int) -> Segment:
@@ -384,6 +405,7 @@ def _snapshot(
         "loader": parts.loader.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "state": state.to_dict(),
+        "planned": dict(state.planned),
         "pid": os.getpid(),
     }
 
