@@ -238,9 +238,9 @@ def fit(
     for index in range(first, len(stages)):
         stage = stages[index]
         resumed = resume if resume is not None and index == resume["stage"] else None
-        if index > 0 and checkpoint_dir is not None and (checkpoint_dir / BEST_WEIGHTS).is_file():
-            if resumed is None:
-                load_weights(model, checkpoint_dir / BEST_WEIGHTS)  # start from the best so far
+        best = None if checkpoint_dir is None else checkpoint_dir / BEST_WEIGHTS
+        if index > 0 and resumed is None and best is not None and best.is_file():
+            load_weights(model, best)  # a new stage starts from the best weights so far
         if stage.policy is not None:
             apply_policy(model, stage.policy)
         done = done if resumed is not None else 0
