@@ -111,7 +111,7 @@ def render_report(
 
 
 def _header(title: str, evaluations: dict[str, dict[str, Any]], timings: dict[str, float]) -> str:
-    from imgclf import __version__
+    from imgclf._version import __version__
 
     stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     cards = [_metric_card(split, ev) for split, ev in evaluations.items()]

@@ -1,0 +1,1 @@
+"""The runs room: run folders, their status, and the table of runs."""

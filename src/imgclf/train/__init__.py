@@ -1,0 +1,1 @@
+"""The training room: stages, the loop, callbacks, checkpoints, embeddings, lr-find."""
