@@ -11,6 +11,7 @@ import numpy as np
 from imgclf.config import Config
 from imgclf.export.bundle import save_bundle
 from imgclf.models.inference import predict_rows
+from imgclf.train.callbacks import monitored
 from imgclf.training import TrainResult, evaluation_rows
 
 
@@ -63,7 +64,7 @@ def _plots(result: TrainResult, cfg: Config, evaluations: dict) -> dict[str, Pat
     from imgclf.evaluate.plots import plot_confusion_matrix, plot_learning_curves, plot_mistakes
 
     run, prepared = result.run, result.prepared
-    monitor = cfg.train.monitor if len(prepared.splits.val) else cfg.train.monitor[4:]
+    monitor = monitored(cfg.train.monitor, len(prepared.splits.val) > 0)
     plots = {
         "learning curves": plot_learning_curves(
             result.state.history, run.plots / "curves.png", monitor

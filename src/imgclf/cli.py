@@ -150,9 +150,9 @@ def inspect(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
-    from imgclf.data.report_table import render_report
+    from imgclf.data.report_table import render_data_report
 
-    terminal.console().print(render_report(report))
+    terminal.console().print(render_data_report(report))
 
 
 @app.command()

@@ -181,10 +181,6 @@ LayerSpec = Annotated[
     | DenseLayer,
     Field(discriminator="type"),
 ]
-LAYER_TYPES = (
-    "conv", "maxpool", "avgpool", "global_avgpool", "global_maxpool", "batchnorm", "dropout",
-    "flatten", "dense",
-)  # fmt: skip
 
 
 class HeadConfig(_Section):

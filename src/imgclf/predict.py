@@ -9,10 +9,8 @@ predicted is it an error. A CSV with a label column is also scored (``Prediction
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -35,7 +33,7 @@ from imgclf.data.inputs import (
 from imgclf.data.parallel import parallel_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.fileio import atomic_write_text
-from imgclf.models.inference import inference_batch_size
+from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
 
 if TYPE_CHECKING:
@@ -210,7 +208,7 @@ def predict(
     true_labels: list[str | None] = []
     chunks: list[np.ndarray] = []
     batch: list[np.ndarray] = []
-    with _eval_mode(model):
+    with eval_mode(model):
         for path, label, (image, reason) in zip(paths, expanded.labels, decoded, strict=True):
             if image is None:
                 skipped.append((display_path(path), reason))
@@ -255,7 +253,7 @@ def predict_arrays(
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
-    with _eval_mode(model):
+    with eval_mode(model):
         chunks = [
             _forward(model, _fit_batch(images[start : start + batch_size], spec), tta)
             for start in range(0, len(images), batch_size)
@@ -315,17 +313,6 @@ def _forward(model: ImageModel, images: np.ndarray, tta: str) -> np.ndarray:
         mirrored = x.flip(3).contiguous(memory_format=torch.channels_last)
         probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
     return probs.cpu().numpy()
-
-
-@contextlib.contextmanager
-def _eval_mode(model: ImageModel) -> Iterator[None]:
-    """Eval mode for the duration, then the caller's mode again (a notebook may be training)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _check_options(batch_size: int, tta: str | None, top_k: int) -> str:

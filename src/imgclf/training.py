@@ -31,6 +31,7 @@ from imgclf.train.callbacks import (
     StopOnSignal,
     TimeBudget,
     TrainState,
+    monitored,
 )
 from imgclf.train.checkpoint import (
     BEST_WEIGHTS,
@@ -286,7 +287,7 @@ def _print_notes(stages: list, notes: list[str]) -> None:
 
 def _callbacks(cfg: Config, model: ImageModel, run: RunDir, data: TrainData) -> list:
     """Best checkpoint first (the others read its best_epoch), the progress bar last."""
-    monitor = cfg.train.monitor if len(data.val) else cfg.train.monitor.removeprefix("val_")
+    monitor = monitored(cfg.train.monitor, len(data.val) > 0)
     callbacks: list = [
         BestCheckpoint(monitor, lambda: save_weights(model, run.checkpoints / BEST_WEIGHTS))
     ]

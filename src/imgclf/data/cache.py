@@ -25,6 +25,7 @@ from imgclf.data.decode import ImageDecodeError, decode_file, fit_image, to_colo
 from imgclf.data.parallel import parallel_map
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError
+from imgclf.fileio import atomic_path
 
 _CACHE_FORMAT = 1
 FITS = get_args(FitPolicy)
@@ -74,18 +75,14 @@ def build_image_cache(
     if final.is_file() and (folder / f"{key}.valid.npy").is_file():
         return _open(final, folder / f"{key}.valid.npy", reused=True)
     _check_disk_space(folder, int(np.prod(shape)))
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{os.getpid()}.npy.tmp"
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-    del out  # workers open the file themselves; the header is on disk now
-    try:
+    with atomic_path(final) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        del out  # workers open the file themselves; the header is on disk now
         reasons = _fill(source, tmp, shape, image_size, fit, color_mode, workers, progress)
         valid = np.ones(len(source), dtype=bool)
         valid[list(reasons)] = False
-        np.save(folder / f"{key}.valid.npy", valid)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with atomic_path(folder / f"{key}.valid.npy") as valid_tmp, open(valid_tmp, "wb") as out:
+            np.save(out, valid)
     return _open(final, folder / f"{key}.valid.npy", reused=False, reasons=reasons)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from imgclf.data.cache import fit_array
 from imgclf.data.decode import FileRecord, ImageDecodeError, decode_file
 from imgclf.data.source import DataSource
+from imgclf.fileio import atomic_path
 
 PREVIEW_SIDE = 128
 
@@ -71,10 +72,10 @@ def image_grid_figure(images: list[np.ndarray], titles: list[str], columns: int 
 def save_image_grid(
     images: list[np.ndarray], titles: list[str], path: str | Path, columns: int = 5
 ) -> Path:
-    """Draw images in a grid with a title over each, and save it as a PNG."""
+    """Draw images in a grid with a title over each, and save it as a PNG (atomically)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid_figure(images, titles, columns).savefig(path, dpi=80)
+    with atomic_path(path) as tmp:
+        image_grid_figure(images, titles, columns).savefig(tmp, format="png", dpi=80)
     return path
 
 

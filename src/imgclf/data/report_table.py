@@ -11,7 +11,7 @@ from imgclf.data.inspect import DataReport
 MAX_ROWS = 20
 
 
-def render_report(report: DataReport) -> Group:
+def render_data_report(report: DataReport) -> Group:
     """Class counts per split, facts about the images, then problems, duplicates, warnings."""
     heading = Text(f"{report.source}: {report.n_images} usable images", style="bold")
     parts = [heading, _counts_table(report), _facts(report)]

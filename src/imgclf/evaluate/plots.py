@@ -11,14 +11,13 @@ by matplotlib's Agg renderer.
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from imgclf.errors import DataError
+from imgclf.fileio import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -399,13 +398,6 @@ def _short(name: str, limit: int = 20) -> str:
 
 def _save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG atomically (temp file + rename), so a half-drawn file never shows."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

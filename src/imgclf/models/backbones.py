@@ -64,12 +64,6 @@ def timm_name(name: str) -> str:
     return LITE0_TIMM_NAME if name == OFFLINE_LITE0 else name
 
 
-def is_backbone(name: str) -> bool:
-    import timm
-
-    return timm.is_model(timm_name(name))
-
-
 class Backbone(nn.Module):
     """A headless timm model: ``forward`` returns its feature map (our head pools it), or for
     token models (ViT & co) the vector of timm's own pooling (class token or mean)."""

@@ -6,6 +6,9 @@ rows are read in sorted order (memory-map locality).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
@@ -14,6 +17,17 @@ from torch import nn
 # images spill the activations out of the CPU caches: Lite0 at 224 px embeds 65 images/s in
 # batches of 8 but 26 images/s in batches of 256 on a 2-core machine.
 PIXELS_PER_BATCH = 2**19
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the block, then the module's own mode again (a notebook may be training)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def inference_batch_size(requested: int, height: int, width: int) -> int:
@@ -37,11 +51,9 @@ def predict_rows(
 
     if images.ndim == 4:
         batch_size = inference_batch_size(batch_size, *images.shape[1:3])
-    was_training = model.training
-    model.eval()
     outputs = []
-    try:
-        with torch.inference_mode(), progress_bar(progress, "evaluating", len(rows)) as advance:
+    with eval_mode(model), torch.inference_mode():
+        with progress_bar(progress, "evaluating", len(rows)) as advance:
             for start in range(0, len(rows), batch_size):
                 batch = torch.from_numpy(
                     np.ascontiguousarray(images[rows[start : start + batch_size]])
@@ -50,8 +62,6 @@ def predict_rows(
                     batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
                 outputs.append(torch.softmax(model(batch).float(), dim=1))
                 advance(len(batch))
-    finally:
-        model.train(was_training)
     if not outputs:
         return np.zeros((0, 0), dtype=np.float32)
     return torch.cat(outputs).numpy()

@@ -18,6 +18,7 @@ from imgclf.errors import ModelError
 from imgclf.models.backbones import backbone_preprocess, create_backbone
 from imgclf.models.freeze import apply_policy
 from imgclf.models.heads import build_head
+from imgclf.models.inference import eval_mode
 from imgclf.models.layers import build_stack
 from imgclf.models.preprocess import Preprocess, PreprocessSpec
 from imgclf.models.recipes import is_recipe, recipe_layers
@@ -165,14 +166,11 @@ def _spec(cfg, classes, channels, image_size, rescale, fit) -> dict[str, Any]:
 
 @torch.inference_mode()
 def _feature_shape(features: nn.Module, height: int, width: int) -> tuple[int, ...]:
-    was_training = features.training
-    features.eval()
     try:
-        out = features(torch.zeros(1, 3, height, width))
+        with eval_mode(features):
+            out = features(torch.zeros(1, 3, height, width))
     except RuntimeError as exc:
         raise ModelError(
             f"The backbone cannot run on {height}x{width} images ({exc}). Use a larger image_size."
         ) from None
-    finally:
-        features.train(was_training)
     return tuple(out.shape[1:])

@@ -49,10 +49,6 @@ def recipe_layers(name: str) -> list[dict]:
     return _RECIPES[name]()
 
 
-def recipe_description(name: str) -> str:
-    return _DESCRIPTIONS[name]
-
-
 def _conv(filters: int, padding: str = "valid") -> dict:
     return {"type": "conv", "filters": filters, "kernel": 3, "padding": padding}
 

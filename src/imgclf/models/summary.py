@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from imgclf.errors import ModelError
+from imgclf.models.inference import eval_mode
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -283,10 +284,8 @@ def _output_shapes(
     handles = [
         slot.modules[-1][1].register_forward_hook(hook_for(i)) for i, slot in enumerate(slots)
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             model(torch.zeros(batch_shape))
     except RuntimeError as exc:
         raise ModelError(
@@ -296,7 +295,6 @@ def _output_shapes(
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return shapes
 
 

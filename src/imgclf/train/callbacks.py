@@ -69,6 +69,12 @@ class Callback:
     def on_train_end(self, state: TrainState) -> None: ...
 
 
+def monitored(monitor: str, has_validation: bool) -> str:
+    """The metric a run watches: ``monitor`` (val_accuracy, val_loss), or its training
+    counterpart (accuracy, loss) when the run has no validation split."""
+    return monitor if has_validation else monitor.removeprefix("val_")
+
+
 def improved(value: float, best: float | None, monitor: str, min_delta: float = 0.0) -> bool:
     """Whether ``value`` beats ``best`` for ``monitor`` (accuracy up, loss down) by min_delta."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from imgclf.errors import ImgclfError
+from imgclf.fileio import atomic_path
 
 BEST_WEIGHTS = "best.safetensors"
 RESUME_STATE = "last.pt"
@@ -23,12 +24,10 @@ def save_weights(model: nn.Module, path: Path) -> None:
     """The model's state dict as safetensors, via a temporary file and a rename."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp))
-    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; checkpoints are user files
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; checkpoints are user files
 
 
 def _umask() -> int:
@@ -45,10 +44,8 @@ def load_weights(model: nn.Module, path: Path) -> None:
 
 def save_resume_state(path: Path, state: dict[str, Any]) -> None:
     """Everything to continue a run (model, optimizer, schedule, RNG, loader, history)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_resume_state(path: Path) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from imgclf.data.augment import build_augment
 from imgclf.data.cache import resolve_cache_dir
 from imgclf.data.loader import Batch, BatchLoader
 from imgclf.errors import DataError
-from imgclf.models.inference import inference_batch_size
+from imgclf.fileio import atomic_path
+from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.progressbar import progress_bar
 
 _FORMAT = 1
@@ -144,16 +144,10 @@ def _views_key(key: str, augment: AugmentConfig, views: int, seed: int, train: n
 
 def _write(path: Path, fill, leading: tuple[int, ...]) -> None:
     """Create ``path`` through ``fill(out)`` on a temporary memmap, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fill_target = _LazyMemmap(tmp, leading)
         fill(fill_target)
         fill_target.flush()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class _LazyMemmap:
@@ -187,7 +181,7 @@ def _features(model, images: np.ndarray, rows: np.ndarray, transform=None, gener
 
 
 def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> None:
-    with _eval(model), progress_bar(progress, "embedding images", len(rows)) as advance:
+    with eval_mode(model), progress_bar(progress, "embedding images", len(rows)) as advance:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             out.write(slice(start, start + len(chunk)), _features(model, images, chunk))
@@ -197,7 +191,7 @@ def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> 
 def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, seed, progress):
     views = out.leading[0]
     with (
-        _eval(model),
+        eval_mode(model),
         progress_bar(progress, "embedding augmented views", views * len(train)) as advance,
     ):
         for view in range(views):
@@ -210,20 +204,6 @@ def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, 
                 features = _features(model, images, chunk, transform, generator)
                 out.write((view, slice(start, start + len(chunk))), features)
                 advance(len(chunk))
-
-
-class _eval:
-    """Eval mode for the duration (BatchNorm statistics and dropout fixed), then back."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.was_training = self.model.training
-        self.model.eval()
-
-    def __exit__(self, *exc) -> None:
-        self.model.train(self.was_training)
 
 
 class EmbeddingLoader(BatchLoader):

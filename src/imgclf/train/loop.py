@@ -16,7 +16,6 @@ schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` agai
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,7 +405,6 @@ def _snapshot(
         "torch_rng": torch.get_rng_state(),
         "state": state.to_dict(),
         "planned": dict(state.planned),
-        "pid": os.getpid(),
     }
 
 

@@ -25,7 +25,7 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError, ImgclfError, did_you_mean
 from imgclf.models.freeze import apply_policy
 from imgclf.progressbar import progress_bar
-from imgclf.train.callbacks import BestCheckpoint, EarlyStopping
+from imgclf.train.callbacks import BestCheckpoint, EarlyStopping, monitored
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_weights, save_weights
 from imgclf.train.loop import Stage, StageParts, build_parts, fit
 
@@ -218,7 +218,7 @@ def _cycle(loader: BatchLoader) -> Iterator:
 def _fit_earlier_stages(model: ImageModel, stages: list[Stage], cfg: Config, progress: bool):
     """Fit ``stages`` with training's best checkpoint (in a temporary folder) and early
     stopping, then load the best weights; the epoch table shows when progress is on."""
-    monitor = cfg.train.monitor if len(stages[0].data.val) else cfg.train.monitor[4:]
+    monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
     with tempfile.TemporaryDirectory(prefix="imgclf-lr-find-") as folder:
         best = Path(folder) / BEST_WEIGHTS
         callbacks = [BestCheckpoint(monitor, lambda: save_weights(model, best))]
