@@ -30,6 +30,19 @@ class ImageClassifier:
         self.config = config
         self.params = params
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters as given (scikit-learn's contract: ``sklearn.base.clone`` works)."""
+        return {"model": self.model, "config": self.config, **self.params}
+
+    def set_params(self, **params: Any) -> ImageClassifier:
+        """Change parameters (any config key, as in ``__init__``); returns ``self``."""
+        for key, value in params.items():
+            if key in ("model", "config"):
+                setattr(self, key, value)
+            else:
+                self.params[key] = value
+        return self
+
     def get_config(self) -> Config:
         """The resolved, validated config (defaults < config < parameters)."""
         from imgclf.api import make_config
@@ -171,8 +184,12 @@ def load(path: str | Path) -> ImageClassifier:
     classifier = ImageClassifier(model=model.spec["model"]["name"])
     classifier.model_ = model
     classifier.classes_ = model.classes
-    if (Path(path) / "config.yaml").is_file():  # a run folder: evaluate knows its splits
-        from imgclf.runs.rundir import RunDir, read_run_config
+    classifier.history_ = []
+    if (Path(path) / "config.yaml").is_file():  # a run folder: its splits and its history
+        from imgclf.runs.rundir import RunDir, read_history, read_run_config
 
-        classifier.config_ = Config.model_validate(read_run_config(RunDir(Path(path))))
+        run = RunDir(Path(path))
+        classifier.config_ = Config.model_validate(read_run_config(run))
+        classifier.history_ = read_history(run)
+        classifier.run_dir_ = run.path
     return classifier

@@ -118,6 +118,25 @@ def read_run_config(run: RunDir) -> dict[str, Any]:
     return data
 
 
+def read_history(run: RunDir) -> list[dict[str, Any]]:
+    """history.csv as one dict per epoch (numbers as numbers; [] when there is none)."""
+    import csv
+
+    if not run.history.is_file():
+        return []
+    with open(run.history, newline="", encoding="utf-8") as handle:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text if text != "" else None
+
+
 def read_status(run: RunDir) -> dict[str, Any]:
     """The run's status.json, with ``status``, ``error``, ``epoch``, ``batch`` and ``updated``.
 

@@ -1,0 +1,36 @@
+"""ImageClassifier keeps scikit-learn's estimator contract: parameters in, clone works, learned
+state ends in '_'; a loaded run has its history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sklearn.base import clone
+
+from imgclf.classifier import ImageClassifier, load
+
+
+def test_clone_gives_an_unfitted_twin_that_fits_the_same(shapes: Path) -> None:
+    original = ImageClassifier(config="tiny.yaml", epochs=1, quiet=True, name="a")
+    twin = clone(original).set_params(name="b")
+    assert twin.get_params()["epochs"] == 1 and not hasattr(twin, "model_")
+    original.fit(shapes)
+    twin.fit(shapes)
+    assert twin.run_dir_ == Path("runs/b")
+    assert twin.metrics_["test"]["accuracy"] == original.metrics_["test"]["accuracy"]
+    assert twin.history_[0]["loss"] == original.history_[0]["loss"]
+
+
+def test_set_params_changes_what_fit_uses(shapes: Path) -> None:
+    classifier = ImageClassifier(config="tiny.yaml", quiet=True).set_params(
+        epochs=2, model="custom"
+    )
+    assert classifier.get_config().train.epochs == 2
+
+
+def test_a_loaded_run_has_its_history(shapes: Path) -> None:
+    fitted = ImageClassifier(config="tiny.yaml", epochs=2, quiet=True, name="h").fit(shapes)
+    loaded = load("runs/h")
+    assert [row["epoch"] for row in loaded.history_] == [1, 2]
+    assert loaded.history_[1]["val_loss"] == fitted.history_[1]["val_loss"]
+    assert load(fitted.save("bundle")).history_ == []
