@@ -18,6 +18,7 @@ from imgclf.config_loader import build_config, load_yaml
 from imgclf.data.inspect import DataReport
 from imgclf.data.prepare import PreparedData, prepare_data
 from imgclf.data.preview import sample_images, save_image_grid
+from imgclf.data.source import SPLITS
 from imgclf.data.sources import DataLike, same_source
 from imgclf.errors import ConfigError, did_you_mean
 
@@ -122,9 +123,6 @@ def summarize(
     names = [str(i) for i in range(classes)]
     network = build_model(cfg.model, names, channels, size, load_weights=False)
     return model_summary(network, depth=depth)
-
-
-SPLITS = ("train", "val", "test")
 
 
 def evaluate_model(
