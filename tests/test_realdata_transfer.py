@@ -66,9 +66,9 @@ def test_r2_own_cnn_within_a_time_budget(shared_datasets, shared_cache, tmp_path
         image_size=32,
         time_limit="10s",
     )
-    assert clf.metrics_["stop_reason"].startswith("time limit")
-    assert 1 <= len(clf.history_) < 50
-    assert (clf.run_dir_ / "report.html").is_file()
+    assert clf.metrics_["stop_reason"].startswith("time limit 10.0s: ")
+    assert len(clf.history_) < 50  # how many epochs fit depends on the machine: not asserted
+    assert "test" in clf.metrics_ and (clf.run_dir_ / "report.html").is_file()
 
 
 def test_r1_recipe_on_imagenette(shared_datasets, shared_cache, tmp_path):

@@ -6,6 +6,7 @@ there; ``fit`` does the work and returns ``self``; learned state ends in ``_``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,37 @@ class ImageClassifier:
     Args:
         model: a recipe (``cnn``, ``deep_cnn`` ...), ``custom`` or a timm backbone name.
         config: a YAML file, dict or Config under the keyword parameters.
+        callbacks: callbacks added to training: imgclf.train.callbacks.Callback objects (the
+            events, ``on_run_end`` with the final metrics included) or names (registered, or
+            'package.module:ClassName'); YAML's ``train.callbacks`` names them too.
         **params: any config key, e.g. ``epochs=10, lr=1e-3, image_size=150, zoom_range=0.1``.
     """
 
     def __init__(
-        self, model: str | None = None, config: str | Path | dict | Config | None = None, **params
+        self,
+        model: str | None = None,
+        config: str | Path | dict | Config | None = None,
+        callbacks: Sequence[Any] = (),
+        **params,
     ) -> None:
         self.model = model
         self.config = config
+        self.callbacks = callbacks
         self.params = params
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The parameters as given (scikit-learn's contract: ``sklearn.base.clone`` works)."""
-        return {"model": self.model, "config": self.config, **self.params}
+        return {
+            "model": self.model,
+            "config": self.config,
+            "callbacks": self.callbacks,
+            **self.params,
+        }
 
     def set_params(self, **params: Any) -> ImageClassifier:
         """Change parameters (any config key, as in ``__init__``); returns ``self``."""
         for key, value in params.items():
-            if key in ("model", "config"):
+            if key in ("model", "config", "callbacks"):
                 setattr(self, key, value)
             else:
                 self.params[key] = value
@@ -85,15 +99,22 @@ class ImageClassifier:
             describe_run(run, cfg, setup.prepared, not cfg.run.quiet)
             saved = None
         with recording_status(run):
-            result = run_training(setup, cfg, run, saved)
+            result = run_training(setup, cfg, run, saved, self._callback_objects())
             with finishing(not cfg.run.quiet):
                 self.metrics_ = write_run_artifacts(result, cfg)
+            for callback in result.callbacks:
+                callback.on_run_end(self.metrics_, result.state)
         self.model_ = result.model
         self.classes_ = result.prepared.classes
         self.history_ = result.state.history
         self.run_dir_ = run.path
         self.config_ = cfg
         return self
+
+    def _callback_objects(self) -> list:
+        from imgclf.train.callbacks import create_callback
+
+        return [create_callback(c) if isinstance(c, str) else c for c in self.callbacks]
 
     def _resume_request(self) -> dict[str, Any]:
         """The settings this classifier asks for, as {'section.key': value} (for a resume)."""

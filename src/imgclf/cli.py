@@ -214,6 +214,13 @@ def train(
     ] = None,
     augment: AugmentOpt = None,
     set_: SetOpt = None,
+    callback: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="Add a callback, repeatable: a registered name or package.module:ClassName.",
+        ),
+    ] = None,
     val_split: ValSplitOpt = None,
     test_split: TestSplitOpt = None,
     path_column: PathColumnOpt = None,
@@ -272,7 +279,7 @@ def train(
             "progressive_sizes": progressive_sizes, "time_limit": time_limit, "seed": seed,
             "name": name, "project": project, "quiet": quiet or None, "data_dir": data_dir,
             "path_column": path_column, "label_column": label_column,
-            "split_column": split_column,
+            "split_column": split_column, "train.callbacks": callback,
             **key_values(augment, "augment"), **key_values(set_),
         }  # fmt: skip
         classifier = ImageClassifier(model=model, config=config, **overrides)

@@ -289,6 +289,10 @@ class TrainConfig(_Section):
         default_factory=list,
         description="Smaller square sizes the pixel stage trains at first, e.g. [128, 160].",
     )
+    callbacks: list[str] = Field(
+        default_factory=list,
+        description="Callbacks to add, by registered name or 'package.module:ClassName'.",
+    )
 
     @field_validator("time_limit", mode="before")
     @classmethod

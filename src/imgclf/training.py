@@ -8,7 +8,7 @@ history.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +24,7 @@ from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
 from imgclf.runs.rundir import RunDir, read_run_config
-from imgclf.train.callbacks import (
-    BestCheckpoint,
-    EarlyStopping,
-    HistoryCSV,
-    StopOnSignal,
-    TimeBudget,
-    TrainState,
-    monitored,
-)
+from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
 from imgclf.train.checkpoint import (
     BEST_WEIGHTS,
     load_weights,
@@ -55,6 +47,7 @@ class TrainResult:
     # extraction): evaluation reads them instead of running the backbone again.
     features: np.ndarray | None = None
     epochs_planned: int = 0  # over all stages, before early stopping shortened any
+    callbacks: list[Callback] = field(default_factory=list)  # on_run_end gets the metrics
 
 
 def default_image_size(cfg: Config) -> tuple[int, int]:
@@ -196,7 +189,11 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
 
 
 def run_training(
-    setup: TrainingSetup, cfg: Config, run: RunDir, saved: dict | None = None
+    setup: TrainingSetup,
+    cfg: Config,
+    run: RunDir,
+    saved: dict | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Train the set-up model (from ``saved``, a resume state), and load the best weights back.
 
@@ -206,7 +203,7 @@ def run_training(
     """
     started = time.perf_counter()
     signals = StopOnSignal()
-    callbacks = [*_callbacks(cfg, setup.model, run, setup.train_data), signals]
+    callbacks = [*_callbacks(cfg, setup.model, run, setup.train_data), *callbacks, signals]
     state = fit(setup.model, setup.stages, cfg, callbacks, run.checkpoints, saved)
     if signals.received:
         epoch, batch, _ = state.stopped_in or (state.epoch, state.steps, state.steps)
@@ -223,7 +220,9 @@ def run_training(
     embedded = setup.stages[-1].embeddings
     features = embedded.clean if embedded is not None else None
     planned = sum(stage.epochs for stage in setup.stages)
-    return TrainResult(setup.model, state, setup.prepared, run, timings, features, planned)
+    return TrainResult(
+        setup.model, state, setup.prepared, run, timings, features, planned, callbacks
+    )
 
 
 @contextmanager
@@ -286,22 +285,14 @@ def _print_notes(stages: list, notes: list[str]) -> None:
 
 
 def _callbacks(cfg: Config, model: ImageModel, run: RunDir, data: TrainData) -> list:
-    """Best checkpoint first (the others read its best_epoch), the progress bar last."""
-    monitor = monitored(cfg.train.monitor, len(data.val) > 0)
-    callbacks: list = [
-        BestCheckpoint(monitor, lambda: save_weights(model, run.checkpoints / BEST_WEIGHTS))
-    ]
-    if cfg.train.patience:
-        callbacks.append(EarlyStopping(monitor, cfg.train.patience, cfg.train.min_delta))
-    if cfg.train.time_limit:
-        callbacks.append(TimeBudget(cfg.train.time_limit))
-    callbacks.append(HistoryCSV(run.history))
-    if not cfg.run.quiet:
-        from imgclf.train.progress import ProgressPrinter
-
-        steps = -(-len(data.train) // cfg.train.batch_size)
-        callbacks.append(ProgressPrinter(steps, batch_size=cfg.train.batch_size))
-    return callbacks
+    steps = -(-len(data.train) // cfg.train.batch_size)
+    return standard_callbacks(
+        cfg.train,
+        len(data.val) > 0,
+        lambda: save_weights(model, run.checkpoints / BEST_WEIGHTS),
+        run.history,
+        None if cfg.run.quiet else (steps, cfg.train.batch_size),
+    )
 
 
 def evaluation_rows(prepared: PreparedData) -> dict[str, np.ndarray]:

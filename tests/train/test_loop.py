@@ -82,7 +82,7 @@ def test_resume_equals_an_uninterrupted_run(blocks, tmp_path: Path) -> None:
 
 def test_best_checkpoint_tracks_the_best_epoch(blocks) -> None:
     saves = []
-    _, state = _run(blocks, callbacks=[BestCheckpoint("val_accuracy", lambda: saves.append(1))])
+    _, state = _run(blocks, callbacks=[BestCheckpoint(lambda: saves.append(1))])
     values = [row["val_accuracy"] for row in state.history]
     assert state.best_value == max(values)
     assert state.best_epoch == values.index(max(values)) + 1

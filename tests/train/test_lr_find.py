@@ -15,6 +15,7 @@ import imgclf.train.lr_find as lr_find_module
 from imgclf.config_loader import build_config
 from imgclf.errors import ConfigError
 from imgclf.models.network import build_model
+from imgclf.train.callbacks import Callback
 from imgclf.train.loop import TrainData, configure_torch
 from imgclf.train.lr_find import lr_range_test, steepest, suggestion_window, valley
 from imgclf.train.stages import plan_stages
@@ -245,13 +246,13 @@ def test_finetune_stage_starts_from_the_best_head_as_training_does(lite0) -> Non
     head = [dataclasses.replace(stages[0], train=loud)]
     history = []
 
-    class Record(lr_find_module.BestCheckpoint):
+    class Record(Callback):
         def on_epoch_end(self, epoch, logs, state):
             history.append((logs["val_accuracy"], _weights(model)))
 
     with lr_find_module._restored(model, cfg.seed):  # the module's model stays as it was
         reference = _weights(model)
-        lr_find_module.fit(model, head, cfg, [Record("val_accuracy", lambda: None)])
+        lr_find_module.fit(model, head, cfg, [Record()])
         best = max(range(len(history)), key=lambda i: (history[i][0], -i))
         assert best != len(history) - 1  # the last epoch is not the best: the test can tell
         model.load_state_dict(reference)

@@ -63,7 +63,7 @@ def _train(data, tmp_path=None, callbacks=(), resume=None, **overrides):
     cfg, model = _setup(data, **overrides)
     stages, notes = plan_stages(model, data, cfg)
     if tmp_path is not None:
-        save = BestCheckpoint("val_accuracy", lambda: save_weights(model, tmp_path / BEST_WEIGHTS))
+        save = BestCheckpoint(lambda: save_weights(model, tmp_path / BEST_WEIGHTS))
         callbacks = [save, *callbacks]
     state = fit(model, stages, cfg, list(callbacks), tmp_path, resume)
     return model, state, stages, notes

@@ -1,10 +1,21 @@
 """Training callbacks: a fixed set of events with explicit arguments (``logs``, ``state``).
 
-Events: ``on_train_begin(state)``, ``on_epoch_begin(epoch, state)``,
-``on_batch_end(batch, logs, state)``, ``on_epoch_end(epoch, logs, state)``,
-``on_train_end(state)``. A callback asks training to stop by setting ``state.stop_reason``,
-or to end the current stage by setting ``state.end_stage`` (early stopping: a staged fine-tune
-goes on with its next stage); it never receives the trainer, the model or the optimizer.
+Events, in order: ``on_train_begin(state)``, then per stage ``on_stage_begin(stage, state)``,
+per epoch ``on_epoch_begin(epoch, state)``, ``on_batch_end(batch, logs, state)`` after each
+batch, ``on_epoch_end(epoch, logs, state)``, ``on_stage_end(stage, state)``; then
+``on_train_end(state)`` and, once the run is evaluated and written, ``on_run_end(metrics,
+state)`` with the final metrics (val and test). The loop keeps the best-so-far
+(``state.best_epoch``, ``state.best_value``) before ``on_epoch_end``, so no callback depends on
+another's order.
+
+The one way to stop: set ``state.stop_reason`` (training ends after the current batch), or
+``state.end_stage`` at an epoch's end (the stage ends: early stopping in a staged fine-tune
+goes on with its next stage). A callback never receives the trainer, the model or the
+optimizer.
+
+Users add callbacks as objects (``ImageClassifier(callbacks=[...])``) or by name (YAML
+``train: {callbacks: [name]}``, ``--callback name``): a name registered with
+``@register_callback("name")``, or an import path ``package.module:ClassName``.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ class TrainState:
     dropped: int = 0  # planned epochs that early stopping took out
     stopped_in: tuple[int, int, int] | None = None  # (epoch, batches done, batches) if cut short
     planned: dict[str, int] = field(default_factory=dict)  # epochs per stage name, as planned
+    monitor: str = "val_accuracy"  # what best_* track (the training metric without val)
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
     best_value: float | None = None
@@ -63,10 +75,52 @@ class Callback:
     """Base class with no-op events."""
 
     def on_train_begin(self, state: TrainState) -> None: ...
+    def on_stage_begin(self, stage: str, state: TrainState) -> None: ...
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None: ...
     def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None: ...
+    def on_stage_end(self, stage: str, state: TrainState) -> None: ...
     def on_train_end(self, state: TrainState) -> None: ...
+    def on_run_end(self, metrics: dict, state: TrainState) -> None: ...
+
+
+_REGISTRY: dict[str, Callable[[], Callback]] = {}
+
+
+def register_callback(name: str) -> Callable:
+    """Register a callback class (or a factory without arguments) under ``name``."""
+
+    def add(factory: Callable[[], Callback]) -> Callable[[], Callback]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+def list_callbacks() -> list[str]:
+    """The registered callback names."""
+    return sorted(_REGISTRY)
+
+
+def create_callback(name: str) -> Callback:
+    """A callback by registered name or by import path 'package.module:ClassName'."""
+    import importlib
+
+    from imgclf.errors import ConfigError, did_you_mean
+
+    if name in _REGISTRY:
+        return _REGISTRY[name]()
+    module, _, attr = name.partition(":")
+    if attr:
+        try:
+            return getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"Callback '{name}' cannot be imported: {exc}.") from None
+    raise ConfigError(
+        f"Unknown callback '{name}'.{did_you_mean(name, _REGISTRY)} Registered: "
+        f"{', '.join(list_callbacks()) or 'none'}; or give an import path "
+        "'package.module:ClassName'."
+    )
 
 
 def monitored(monitor: str, has_validation: bool) -> str:
@@ -85,16 +139,24 @@ def improved(value: float, best: float | None, monitor: str, min_delta: float = 
 
 
 class BestCheckpoint(Callback):
-    """Save the weights whenever the monitored metric improves (``save`` writes atomically)."""
+    """Save the weights when the epoch is the best so far (``save`` writes atomically)."""
 
-    def __init__(self, monitor: str, save: Callable[[], None]) -> None:
-        self.monitor, self.save = monitor, save
+    def __init__(self, save: Callable[[], None]) -> None:
+        self.save = save
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        value = logs.get(self.monitor)
-        if improved(value, state.best_value, self.monitor):
-            state.best_value, state.best_epoch = value, epoch
+        if state.best_epoch == epoch:
             self.save()
+
+
+@register_callback("terminate_on_nan")
+class TerminateOnNaN(Callback):
+    """Stop when the training loss stops being a number (as Keras's TerminateOnNaN)."""
+
+    def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
+        if not math.isfinite(logs["loss"]):
+            where = f"epoch {state.epoch + 1}, batch {batch + 1}"
+            state.stop_reason = f"loss is {logs['loss']} at {where}"
 
 
 class EarlyStopping(Callback):
@@ -247,3 +309,29 @@ class HistoryCSV(Callback):
         writer.writeheader()
         writer.writerows(state.history)
         atomic_write_text(self.path, buffer.getvalue())
+
+
+def standard_callbacks(
+    train: Any,
+    has_validation: bool,
+    save_best: Callable[[], None],
+    history: Path | None = None,
+    progress: tuple[int, int] | None = None,
+) -> list[Callback]:
+    """The callbacks a run's ``train`` config asks for, in order: best checkpoint, early
+    stopping, time limit, the named ``train.callbacks``, history.csv, and the progress printer
+    (``progress`` = (batches per epoch, batch size)) last."""
+    monitor = monitored(train.monitor, has_validation)
+    callbacks: list[Callback] = [BestCheckpoint(save_best)]
+    if train.patience:
+        callbacks.append(EarlyStopping(monitor, train.patience, train.min_delta))
+    if train.time_limit:
+        callbacks.append(TimeBudget(train.time_limit))
+    callbacks += [create_callback(name) for name in train.callbacks]
+    if history is not None:
+        callbacks.append(HistoryCSV(history))
+    if progress is not None:
+        from imgclf.train.progress import ProgressPrinter
+
+        callbacks.append(ProgressPrinter(progress[0], batch_size=progress[1]))
+    return callbacks

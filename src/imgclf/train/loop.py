@@ -33,7 +33,7 @@ from imgclf.data.parallel import available_cores
 from imgclf.errors import ConfigError
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
-from imgclf.train.callbacks import Callback, TrainState
+from imgclf.train.callbacks import Callback, TrainState, improved, monitored
 from imgclf.train.checkpoint import BEST_WEIGHTS, RESUME_STATE, load_weights, save_resume_state
 from imgclf.train.embeddings import EmbeddingLoader, Embeddings
 from imgclf.train.optim import build_loss, build_optimizer, build_scheduler
@@ -225,6 +225,7 @@ def fit(
     configure_torch(cfg)
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
+    state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
     first, done = 0, 0
     if resume is not None:
         _restore_state(state, resume, stages)
@@ -246,7 +247,11 @@ def fit(
         state.stage_start = state.epoch + 1 - done
         state.stage = stage.name if len(stages) > 1 else None
         state.stage_epochs = stage.epochs
+        for callback in callbacks:
+            callback.on_stage_begin(stage.name, state)
         _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed)
+        for callback in callbacks:
+            callback.on_stage_end(stage.name, state)
         if state.stop_reason:
             break
         if state.end_stage:
@@ -283,6 +288,8 @@ def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resum
                 logs["stage"] = state.stage
             state.epoch = epoch
             state.history.append(logs)
+            if improved(logs.get(state.monitor), state.best_value, state.monitor):
+                state.best_value, state.best_epoch = logs[state.monitor], epoch
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs, state)
             stage_epochs = epoch - state.stage_start + 1

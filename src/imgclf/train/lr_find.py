@@ -25,7 +25,7 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError, ImgclfError, did_you_mean
 from imgclf.models.freeze import apply_policy
 from imgclf.progressbar import progress_bar
-from imgclf.train.callbacks import BestCheckpoint, EarlyStopping, monitored
+from imgclf.train.callbacks import standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_weights, save_weights
 from imgclf.train.loop import Stage, StageParts, build_parts, fit
 
@@ -218,17 +218,17 @@ def _cycle(loader: BatchLoader) -> Iterator:
 def _fit_earlier_stages(model: ImageModel, stages: list[Stage], cfg: Config, progress: bool):
     """Fit ``stages`` with training's best checkpoint (in a temporary folder) and early
     stopping, then load the best weights; the epoch table shows when progress is on."""
-    monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
+    first = stages[0]
+    steps = -(-len(first.data.train) // first.train.batch_size)
     with tempfile.TemporaryDirectory(prefix="imgclf-lr-find-") as folder:
         best = Path(folder) / BEST_WEIGHTS
-        callbacks = [BestCheckpoint(monitor, lambda: save_weights(model, best))]
-        if cfg.train.patience:
-            callbacks.append(EarlyStopping(monitor, cfg.train.patience, cfg.train.min_delta))
-        if progress:
-            from imgclf.train.progress import ProgressPrinter
-
-            first = stages[0]
-            callbacks.append(ProgressPrinter(-(-len(first.data.train) // first.train.batch_size)))
+        train = cfg.train.model_copy(update={"time_limit": None, "callbacks": []})
+        callbacks = standard_callbacks(
+            train,
+            len(first.data.val) > 0,
+            lambda: save_weights(model, best),
+            progress=(steps, first.train.batch_size) if progress else None,
+        )
         fit(model, stages, cfg, callbacks)
         if best.is_file():
             load_weights(model, best)
