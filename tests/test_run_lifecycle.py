@@ -141,3 +141,22 @@ def test_a_first_ctrl_c_while_finishing_still_writes_the_report(shapes, monkeypa
     assert result.exit_code == 0, result.output
     assert "finishing the report; press Ctrl-C again to stop at once" in result.output
     assert Path("runs/f/report.html").is_file() and _status("runs/f")["status"] == "finished"
+
+
+def test_a_run_trained_from_arrays_resumes_when_given_them_again(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    from imgclf.classifier import ImageClassifier
+    from imgclf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (24, 8, 8), dtype=np.uint8)
+    labels = np.array(["a", "b"] * 12)
+    layers = [{"type": "flatten"}]
+    params = {"model": "custom", "layers": layers, "epochs": 1, "quiet": True, "name": "arr"}
+    ImageClassifier(**params).fit((images, labels))
+    more = ImageClassifier(epochs=2, quiet=True).fit((images, labels), resume="runs/arr")
+    assert [row["epoch"] for row in more.history_] == [1, 2]
+    with pytest.raises(ConfigError, match="does not record its data"):
+        ImageClassifier(quiet=True).fit(None, resume="runs/arr")

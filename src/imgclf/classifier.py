@@ -89,7 +89,8 @@ class ImageClassifier:
             run = open_run_dir(resume)
             cfg = resume_config(run, self._resume_request(), data)
             saved = load_resume_state(run.checkpoints / RESUME_STATE)
-            setup = prepare_training(cfg.data.source, cfg, not cfg.run.quiet)
+            source = data if data is not None else cfg.data.source
+            setup = prepare_training(source, cfg, not cfg.run.quiet)
         else:
             cfg = self.get_config()
             if isinstance(data, str | Path):

@@ -133,7 +133,12 @@ def resume_config(run: RunDir, requested: dict[str, Any], data: DataLike | None)
 
     saved = read_run_config(run)
     source = saved.get("data", {}).get("source")
-    if data is not None and not same_source(data, source):
+    if data is None and source is None:
+        raise ConfigError(
+            f"{run.path} does not record its data (it was trained from Python objects): pass "
+            "the same data again."
+        )
+    if data is not None and source is not None and not same_source(data, source):
         raise ConfigError(
             f"--resume continues {run.path} on its own data ({source}), received {data}. Omit "
             f"DATA, or train a new run on it: imgclf train {data} --config {run.config}"
