@@ -175,11 +175,7 @@ def train_epoch(
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
         logits = module(inputs)
         loss = parts.loss_fn(logits, targets)
-        parts.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.train.grad_clip:
-            nn.utils.clip_grad_norm_(module.parameters(), cfg.train.grad_clip)
-        parts.optimizer.step()
+        optimizer_step(module, parts, loss, cfg.train.grad_clip)
         parts.scheduler.step()
         hard = targets.argmax(1) if targets.ndim == 2 else targets
         tally.add(float(loss.detach()), int((logits.argmax(1) == hard).sum()), len(hard))
@@ -187,6 +183,17 @@ def train_epoch(
         if stop():
             break
     return tally
+
+
+def optimizer_step(
+    module: nn.Module, parts: StageParts, loss: torch.Tensor, grad_clip: float | None
+) -> None:
+    """Backward, clip to ``grad_clip`` (max norm), step: the one update training and lr-find do."""
+    parts.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    parts.optimizer.step()
 
 
 def validate(module: nn.Module, data: TrainData, cfg: Config) -> dict[str, float]:

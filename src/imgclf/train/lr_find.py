@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
 from imgclf.config import Config
 from imgclf.errors import ConfigError, ImgclfError, did_you_mean
@@ -27,7 +26,7 @@ from imgclf.models.freeze import apply_policy
 from imgclf.progressbar import progress_bar
 from imgclf.train.callbacks import standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_weights, save_weights
-from imgclf.train.loop import Stage, StageParts, build_parts, fit
+from imgclf.train.loop import Stage, StageParts, build_parts, fit, optimizer_step
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,7 +183,7 @@ def _record(
             advance()
             if not curve.add(lr, float(loss.detach())):
                 break
-            _step(stage.module, parts, loss, cfg.train.grad_clip)
+            optimizer_step(stage.module, parts, loss, cfg.train.grad_clip)
     curve.stop_reason = curve.stop_reason or f"completed all {len(lrs)} steps"
     return curve
 
@@ -194,16 +193,6 @@ def _parts(model: ImageModel, stage: Stage, cfg: Config) -> StageParts:
     schedule without warmup leaves them as built (one-cycle would rescale them and momentum)."""
     constant = stage.train.model_copy(update={"schedule": "constant", "warmup_epochs": 0.0})
     return build_parts(model, replace(stage, train=constant), cfg)
-
-
-def _step(
-    module: nn.Module, parts: StageParts, loss: torch.Tensor, grad_clip: float | None
-) -> None:
-    parts.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip:
-        nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
-    parts.optimizer.step()
 
 
 def _cycle(loader: BatchLoader) -> Iterator:
