@@ -23,7 +23,8 @@ from imgclf.api import make_config
 from imgclf.data.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
-from imgclf.train.loop import Stage, TrainData, configure_torch, fit
+from imgclf.train.loop import configure_torch, fit
+from imgclf.train.parts import Stage, TrainData
 
 TARGET = 0.6927
 TUTORIAL = {"model": "small_cnn", "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 10}

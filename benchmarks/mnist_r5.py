@@ -24,7 +24,8 @@ from imgclf.data.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import Callback
-from imgclf.train.loop import Stage, TrainData, configure_torch, fit
+from imgclf.train.loop import configure_torch, fit
+from imgclf.train.parts import Stage, TrainData
 
 TARGET = 0.9926
 TUTORIAL = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0, "batch_size": 32, "epochs": 1}

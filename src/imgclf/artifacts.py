@@ -42,7 +42,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
     metrics = {
         "best_epoch": result.state.best_epoch,
         "epochs_run": result.state.epoch,
-        "epochs_planned": result.epochs_planned,
+        "epochs_planned": sum(result.state.planned.values()),  # before early stopping
         "stop_reason": result.state.stop_reason,
         "timings": timings,
         **{split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()},

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from imgclf.data.arrays import to_uint8_images
-from imgclf.data.cache import fit_array
+from imgclf.data.cache import fit_array, is_fitted
 from imgclf.data.decode import ImageDecodeError, decode_file, display_path
 from imgclf.data.inputs import (
     DEFAULT_LABEL_COLUMN,
@@ -349,7 +349,7 @@ def _read_arrays(images: np.ndarray, where: str) -> np.ndarray:
 def _fit_batch(images: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """Fit images to the model as ``build_image_cache`` fits training arrays."""
     size, color_mode = tuple(spec.image_size), _color_mode(spec.channels)
-    if images.shape[1:] != (*size, spec.channels):  # the cache uses such arrays as they are
+    if not is_fitted(images, size, spec.channels):
         images = np.stack([fit_array(image, size, spec.fit, color_mode) for image in images])
     return np.require(images, requirements=["C", "W"])  # torch warns on read-only arrays
 

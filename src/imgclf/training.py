@@ -30,7 +30,8 @@ from imgclf.train.checkpoint import (
     load_weights,
     save_weights,
 )
-from imgclf.train.loop import Stage, TrainData, configure_torch, fit
+from imgclf.train.loop import configure_torch, fit
+from imgclf.train.parts import Stage, TrainData
 from imgclf.train.stages import plan_stages
 
 
@@ -46,7 +47,6 @@ class TrainResult:
     # Every row's cached embedding when the final backbone is the embedded one (feature
     # extraction): evaluation reads them instead of running the backbone again.
     features: np.ndarray | None = None
-    epochs_planned: int = 0  # over all stages, before early stopping shortened any
     callbacks: list[Callback] = field(default_factory=list)  # on_run_end gets the metrics
 
 
@@ -224,10 +224,7 @@ def run_training(
         load_weights(setup.model, best)
     embedded = setup.stages[-1].embeddings
     features = embedded.clean if embedded is not None else None
-    planned = sum(stage.epochs for stage in setup.stages)
-    return TrainResult(
-        setup.model, state, setup.prepared, run, timings, features, planned, callbacks
-    )
+    return TrainResult(setup.model, state, setup.prepared, run, timings, features, callbacks)
 
 
 @contextmanager

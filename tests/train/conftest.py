@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imgclf.train.loop import TrainData
+from imgclf.train.parts import TrainData
 
 
 def make_blocks(n_per_class: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

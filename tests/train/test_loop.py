@@ -22,7 +22,8 @@ from imgclf.train.callbacks import (
     TimeBudget,
 )
 from imgclf.train.checkpoint import load_resume_state
-from imgclf.train.loop import Stage, configure_torch, fit
+from imgclf.train.loop import configure_torch, fit
+from imgclf.train.parts import Stage
 
 TINY = [
     {"type": "conv", "filters": 8, "padding": "same"},

@@ -67,7 +67,7 @@ def build_image_cache(
         raise DataError(f"color_mode must be rgb or grayscale here, received '{color_mode}'.")
     channels = 1 if color_mode == "grayscale" else 3
     shape = (len(source), *image_size, channels)
-    if source.is_array and source.images.shape[1:] == shape[1:]:
+    if source.is_array and is_fitted(source.images, image_size, channels):
         return ImageCache(source.images, np.ones(len(source), bool), {}, None, reused=True)
     key = _cache_key(source, image_size, fit, color_mode)
     folder = resolve_cache_dir(cache_dir) / "images"
@@ -100,6 +100,12 @@ def _fill(source, tmp, shape, image_size, fit, color_mode, workers, progress) ->
         return {i: reason for i, reason in results if reason is not None}
     finally:
         _open_maps.clear()  # the serial path opened the file here; it is renamed next
+
+
+def is_fitted(images: np.ndarray, size: tuple[int, int], channels: int) -> bool:
+    """Whether (N, H, W, C) arrays already have ``size`` and ``channels``: then they are used as
+    they are (training keeps them in memory; prediction feeds them straight in)."""
+    return images.shape[1:] == (*size, channels)
 
 
 def fit_array(image: np.ndarray, size: tuple[int, int], fit: str, color_mode: str) -> np.ndarray:

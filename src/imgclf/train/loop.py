@@ -17,7 +17,6 @@ schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` agai
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,89 +25,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imgclf.config import Config, ModelConfig, TrainConfig
+from imgclf.config import Config
 from imgclf.data.augment import build_augment, build_batch_mix
 from imgclf.data.loader import BatchLoader
 from imgclf.data.parallel import available_cores
-from imgclf.errors import ConfigError
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
 from imgclf.train.callbacks import Callback, TrainState, improved, monitored
 from imgclf.train.checkpoint import BEST_WEIGHTS, RESUME_STATE, load_weights, save_resume_state
-from imgclf.train.embeddings import EmbeddingLoader, Embeddings
+from imgclf.train.embeddings import EmbeddingLoader
 from imgclf.train.optim import build_loss, build_optimizer, build_scheduler
-
-
-@dataclass
-class TrainData:
-    """The decoded images and which rows train and validate."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    train: np.ndarray
-    val: np.ndarray
-    classes: list[str]
-
-
-@dataclass
-class Stage:
-    """One phase of a run: which module learns, on which inputs, with which settings.
-
-    A plain run is one stage. A staged fine-tune is two: the head on cached embeddings
-    (``module`` is the model's classifier, ``embeddings`` set), then the network on pixels with
-    some backbone blocks unfrozen. ``policy`` is the freezing applied when the stage begins.
-    """
-
-    name: str
-    module: nn.Module
-    data: TrainData
-    train: TrainConfig
-    policy: ModelConfig | None = None
-    embeddings: Embeddings | None = None
-    sizes: list[int] = field(default_factory=list)  # progressive resizing, before the full size
-
-    @property
-    def epochs(self) -> int:
-        return self.train.epochs
-
-
-@dataclass
-class StageParts:
-    loader: BatchLoader
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    loss_fn: nn.Module
-
-
-@dataclass
-class EpochTally:
-    """The running sums of an epoch's training batches (saved when an epoch is cut short)."""
-
-    loss: float = 0.0  # summed over images
-    correct: int = 0
-    seen: int = 0
-    batches: int = 0
-    seconds: float = 0.0  # spent in this epoch before a resume
-
-    def add(self, loss: float, correct: int, n: int) -> None:
-        self.loss, self.correct, self.seen = (
-            self.loss + loss * n,
-            self.correct + correct,
-            self.seen + n,
-        )
-        self.batches += 1
-
-    def logs(self) -> dict[str, float]:
-        return {"loss": self.loss / self.seen, "accuracy": self.correct / self.seen}
-
-
-@dataclass
-class Segment:
-    """The epochs of a stage that one schedule spans: the plan, or epochs added on resume."""
-
-    start: int  # epochs of the stage done before it
-    epochs: int
-
+from imgclf.train.parts import EpochTally, Segment, Stage, StageParts, TrainData
+from imgclf.train.resume import (
+    carry_over,
+    check_closed_stages,
+    restore_parts,
+    restore_state,
+    same_segment,
+    segment_after,
+    snapshot,
+)
 
 # ---------------------------------------------------------------- set-up
 
@@ -235,8 +171,8 @@ def fit(
     state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
     first, done = 0, 0
     if resume is not None:
-        _restore_state(state, resume, stages)
-        _check_closed_stages(stages, resume)
+        restore_state(state, resume, stages)
+        check_closed_stages(stages, resume)
         first, done = resume["stage"], resume["stage_epochs"]
         if resume["stage_finished"] and (resume.get("ended_early") or done >= stages[first].epochs):
             first, done = first + 1, 0  # (a finished stage whose epochs were raised goes on)
@@ -273,11 +209,11 @@ def fit(
 def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed) -> None:
     """The stage's epochs, segment by segment, until they end or a callback stops training."""
     done = state.epoch - state.stage_start + 1
-    segment = _segment(stage, resumed, done)
+    segment = segment_after(stage, resumed, done)
     tally = None
     parts = build_parts(model, stage, cfg, segment)
     if resumed is not None:
-        _restore_parts(stage.module, parts, resumed, same_segment=_same(segment, resumed))
+        restore_parts(stage.module, parts, resumed, keep_schedule=same_segment(segment, resumed))
         tally = EpochTally(**resumed["tally"]) if resumed.get("tally") else None
     state.steps = len(parts.loader)
     while True:
@@ -312,57 +248,13 @@ def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resum
         if done >= stage.epochs:
             return
         segment = Segment(done, stage.epochs - done)  # epochs added on resume: a new cycle
-        parts = _carry_over(build_parts(model, stage, cfg, segment), parts)
-
-
-def _check_closed_stages(stages: list[Stage], saved: dict[str, Any]) -> None:
-    """Epochs added to a stage the run has already left cannot run: say which to raise."""
-    rows = saved["state"]["history"]
-    for stage in stages[: saved["stage"]]:
-        ran = sum(row.get("stage") == stage.name for row in rows)
-        if stage.epochs > ran and ran == _planned(saved, stage):
-            later = stages[saved["stage"]].name
-            raise ConfigError(
-                f"Stage '{stage.name}' is over (the run is in stage '{later}'), so its epochs "
-                f"cannot be raised from {ran} to {stage.epochs}. Add epochs to the current "
-                f"stage instead (finetune_epochs for '{later}')."
-            )
-
-
-def _planned(saved: dict[str, Any], stage: Stage) -> int:
-    return saved.get("planned", {}).get(stage.name, stage.epochs)
-
-
-def _segment(stage: Stage, resumed: dict[str, Any] | None, done: int) -> Segment:
-    """The schedule segment the stage is in after ``done`` of its epochs: the saved one, or,
-    once that has ended and epochs were added, a new one over the added epochs."""
-    saved = (resumed or {}).get("segment") or {"start": 0, "epochs": stage.epochs}
-    segment = Segment(int(saved["start"]), int(saved["epochs"]))
-    if segment.start + segment.epochs <= done < stage.epochs:
-        return Segment(done, stage.epochs - done)
-    return segment
-
-
-def _same(segment: Segment, resumed: dict[str, Any]) -> bool:
-    saved = resumed.get("segment")
-    return saved is None or (saved["start"], saved["epochs"]) == (segment.start, segment.epochs)
-
-
-def _carry_over(fresh: StageParts, parts: StageParts) -> StageParts:
-    """A new segment's parts with the optimizer's moments and the loader's place carried over;
-    the lr is the new schedule's first."""
-    lrs = _initial_lrs(fresh)
-    fresh.optimizer.load_state_dict(parts.optimizer.state_dict())
-    for group, lr in zip(fresh.optimizer.param_groups, lrs, strict=True):
-        group["lr"] = lr
-    fresh.loader.load_state_dict(parts.loader.state_dict())
-    return fresh
+        parts = carry_over(build_parts(model, stage, cfg, segment), parts)
 
 
 def _save(checkpoint_dir, stage, index, parts, state, segment, finished, tally=None) -> None:
     if checkpoint_dir is not None:
-        snapshot = _snapshot(stage, index, parts, state, finished, segment, tally)
-        save_resume_state(checkpoint_dir / RESUME_STATE, snapshot)
+        saved = snapshot(stage, index, parts, state, finished, segment, tally)
+        save_resume_state(checkpoint_dir / RESUME_STATE, saved)
 
 
 def _run_epoch(
@@ -391,64 +283,3 @@ def _run_epoch(
     if stage.sizes:
         logs["image_size"] = (size or stage.data.images.shape[1:3])[0]
     return logs, tally
-
-
-# ---------------------------------------------------------------- resume
-
-
-def _snapshot(
-    stage: Stage,
-    index: int,
-    parts: StageParts,
-    state,
-    finished: bool,
-    segment: Segment,
-    tally: EpochTally | None = None,
-) -> dict[str, Any]:
-    return {
-        "stage": index,
-        "stage_epochs": state.epoch - state.stage_start + 1,
-        "stage_finished": finished,
-        "ended_early": bool(state.end_stage),
-        "segment": {"start": segment.start, "epochs": segment.epochs},
-        "tally": None if tally is None else vars(tally).copy(),
-        "model": {k: v.detach().clone() for k, v in stage.module.state_dict().items()},
-        "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict(),
-        "loader": parts.loader.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "state": state.to_dict(),
-        "planned": dict(state.planned),
-    }
-
-
-def _restore_state(state: TrainState, saved: dict[str, Any], stages: list[Stage]) -> None:
-    previous = saved["state"]
-    state.epoch = previous["epoch"]
-    state.history = list(previous["history"])
-    state.best_epoch, state.best_value = previous["best_epoch"], previous["best_value"]
-    state.elapsed_before = previous["elapsed"]
-    # the plan: the epochs planned now (resume may add some), less those early stopping took out
-    state.dropped = previous.get("dropped", 0)
-    state.epochs = sum(stage.epochs for stage in stages) - state.dropped
-
-
-def _restore_parts(
-    module: nn.Module, parts: StageParts, saved: dict[str, Any], same_segment: bool = True
-) -> None:
-    """The saved model, optimizer, loader and RNG; the schedule too unless a new segment
-    starts (epochs added on resume begin a fresh cycle)."""
-    module.load_state_dict(saved["model"])
-    lrs = _initial_lrs(parts)
-    parts.optimizer.load_state_dict(saved["optimizer"])
-    if same_segment:
-        parts.scheduler.load_state_dict(saved["scheduler"])
-    else:  # the fresh schedule's first lr, not the finished one's last
-        for group, lr in zip(parts.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
-    parts.loader.load_state_dict(saved["loader"])
-    torch.set_rng_state(saved["torch_rng"])
-
-
-def _initial_lrs(parts: StageParts) -> list[float]:
-    return [float(lr) for lr in parts.scheduler.get_last_lr()]

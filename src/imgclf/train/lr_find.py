@@ -26,7 +26,8 @@ from imgclf.models.freeze import apply_policy
 from imgclf.progressbar import progress_bar
 from imgclf.train.callbacks import standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_weights, save_weights
-from imgclf.train.loop import Stage, StageParts, build_parts, fit, optimizer_step
+from imgclf.train.loop import build_parts, fit, optimizer_step
+from imgclf.train.parts import Stage, StageParts
 
 if TYPE_CHECKING:
     import pandas as pd

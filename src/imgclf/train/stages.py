@@ -17,7 +17,7 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
 from imgclf.train.embeddings import embed_images
-from imgclf.train.loop import Stage, TrainData
+from imgclf.train.parts import Stage, TrainData
 
 
 def plan_stages(

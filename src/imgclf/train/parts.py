@@ -1,0 +1,86 @@
+"""What a training run is made of: the data, its stages, each stage's parts, an epoch's running
+sums and a schedule's segment (plain dataclasses the loop, stages, resume and lr-find share)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgclf.config import ModelConfig, TrainConfig
+from imgclf.data.loader import BatchLoader
+from imgclf.train.embeddings import Embeddings
+
+
+@dataclass
+class TrainData:
+    """The decoded images and which rows train and validate."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    classes: list[str]
+
+
+@dataclass
+class Stage:
+    """One phase of a run: which module learns, on which inputs, with which settings.
+
+    A plain run is one stage. A staged fine-tune is two: the head on cached embeddings
+    (``module`` is the model's classifier, ``embeddings`` set), then the network on pixels with
+    some backbone blocks unfrozen. ``policy`` is the freezing applied when the stage begins.
+    """
+
+    name: str
+    module: nn.Module
+    data: TrainData
+    train: TrainConfig
+    policy: ModelConfig | None = None
+    embeddings: Embeddings | None = None
+    sizes: list[int] = field(default_factory=list)  # progressive resizing, before the full size
+
+    @property
+    def epochs(self) -> int:
+        return self.train.epochs
+
+
+@dataclass
+class StageParts:
+    loader: BatchLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: nn.Module
+
+
+@dataclass
+class EpochTally:
+    """The running sums of an epoch's training batches (saved when an epoch is cut short)."""
+
+    loss: float = 0.0  # summed over images
+    correct: int = 0
+    seen: int = 0
+    batches: int = 0
+    seconds: float = 0.0  # spent in this epoch before a resume
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss, self.correct, self.seen = (
+            self.loss + loss * n,
+            self.correct + correct,
+            self.seen + n,
+        )
+        self.batches += 1
+
+    def logs(self) -> dict[str, float]:
+        return {"loss": self.loss / self.seen, "accuracy": self.correct / self.seen}
+
+
+@dataclass
+class Segment:
+    """The epochs of a stage that one schedule spans: the plan, or epochs added on resume."""
+
+    start: int  # epochs of the stage done before it
+    epochs: int
