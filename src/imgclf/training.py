@@ -24,7 +24,13 @@ from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
 from imgclf.runs.rundir import RunDir, read_run_config
-from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
+from imgclf.train.callbacks import (
+    Callback,
+    StopOnSignal,
+    TrainState,
+    signals_noted,
+    standard_callbacks,
+)
 from imgclf.train.checkpoint import (
     BEST_WEIGHTS,
     load_weights,
@@ -245,33 +251,16 @@ def recording_status(run: RunDir) -> Iterator[None]:
     run.write_status("finished")
 
 
-@contextmanager
-def finishing(progress: bool) -> Iterator[None]:
+def finishing(progress: bool):
     """The run's last seconds (evaluation, bundle, plots, report) go on after a first Ctrl-C
     or SIGTERM, so the report is written; a second one stops at once."""
-    import signal
-    import threading
+    from imgclf.terminal import print_warning
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def handle(number: int, frame) -> None:
-        if received:
-            raise KeyboardInterrupt
-        received.append(number)
+    def note(name: str) -> None:
         if progress:
-            from imgclf.terminal import print_warning
-
             print_warning("finishing the report; press Ctrl-C again to stop at once")
 
-    previous = {n: signal.signal(n, handle) for n in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    return signals_noted(note)
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:

@@ -24,7 +24,8 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,37 @@ class TimeBudget(Callback):
         return time.perf_counter() - state.started
 
 
+@contextmanager
+def signals_noted(note: Callable[[str], None]) -> Iterator[None]:
+    """For the block, a first SIGINT or SIGTERM calls ``note(name)`` and the work goes on; a
+    second raises KeyboardInterrupt at once. Outside the main thread signals stay as they are."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen: list[str] = []
+    previous: dict[int, Any] = {}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def handle(number: int, frame: Any) -> None:
+        if seen:
+            restore()  # the KeyboardInterrupt may skip the block's exit
+            raise KeyboardInterrupt
+        seen.append(signal.Signals(number).name)
+        note(seen[0])
+
+    previous.update({n: signal.signal(n, handle) for n in (signal.SIGINT, signal.SIGTERM)})
+    try:
+        yield
+    finally:
+        restore()
+
+
 class StopOnSignal(Callback):
     """Ctrl-C (SIGINT) or SIGTERM stops training after the current batch; a second one stops
     at once (KeyboardInterrupt). The loop then saves the last full state, so the run resumes.
@@ -254,29 +286,15 @@ class StopOnSignal(Callback):
     The handlers are installed for the duration of training, in the main thread only.
     """
 
-    SIGNALS = ("SIGINT", "SIGTERM")
-
     def __init__(self) -> None:
         self.received: str | None = None
-        self._previous: dict[int, Any] = {}
+        self._handlers = ExitStack()
 
     def on_train_begin(self, state: TrainState) -> None:
-        import signal
-        import threading
+        self._handlers.enter_context(signals_noted(self._note))
 
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for name in self.SIGNALS:
-            number = getattr(signal, name)
-            self._previous[number] = signal.signal(number, self._handle)
-
-    def _handle(self, number: int, frame: Any) -> None:
-        if self.received is not None:
-            self.restore()
-            raise KeyboardInterrupt
-        import signal
-
-        self.received = signal.Signals(number).name
+    def _note(self, name: str) -> None:
+        self.received = name
 
     def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
         if self.received and not state.stop_reason:
@@ -286,14 +304,7 @@ class StopOnSignal(Callback):
         self.on_batch_end(0, logs, state)
 
     def on_train_end(self, state: TrainState) -> None:
-        self.restore()
-
-    def restore(self) -> None:
-        import signal
-
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous = {}
+        self._handlers.close()
 
 
 class HistoryCSV(Callback):
