@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from imgclf import api
 from imgclf.classifier import ImageClassifier
 from imgclf.cli import app
-from imgclf.evaluate.plots import lr_find_figure
+from imgclf.evaluate.lr_find_plot import lr_find_figure
 
 runner = CliRunner()
 TINY = "tiny.yaml"

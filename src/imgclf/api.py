@@ -257,7 +257,7 @@ def lr_find(
 
 def write_lr_find(result: LRFinderResult, out: str | Path) -> dict[str, Path]:
     """Write ``lr_find.png`` (the curve) and ``lr_find.csv`` (one row per step) into ``out``."""
-    from imgclf.evaluate.plots import plot_lr_find
+    from imgclf.evaluate.lr_find_plot import plot_lr_find
     from imgclf.fileio import atomic_write_text
 
     out = Path(out)

@@ -184,7 +184,7 @@ class ImageClassifier:
 
     def plot_lr_find(self):
         """The curve of the last ``lr_find``, as a matplotlib figure (for notebooks)."""
-        from imgclf.evaluate.plots import lr_find_figure
+        from imgclf.evaluate.lr_find_plot import lr_find_figure
 
         if not hasattr(self, "lr_find_"):
             raise ImgclfError("No range test yet. Call lr_find(data) first.")

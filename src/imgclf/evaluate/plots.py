@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 ANNOTATE_MAX_CLASSES = 30
 GRID_COLUMNS = 5
 TITLE_WIDTH = 26  # characters of a 9 pt title that fit over a grid cell
-_BEST_COLOR = "tab:green"
+BEST_COLOR = "tab:green"
 _STAGE_COLOR = "0.45"
 
 
@@ -81,7 +81,7 @@ def plot_learning_curves(
     stage_starts: list[int] | None = None,
 ) -> Path:
     """Save the learning curves (see ``learning_curves_figure``) as a PNG at ``path``."""
-    return _save(learning_curves_figure(history, monitor, stage_starts), path)
+    return save_png(learning_curves_figure(history, monitor, stage_starts), path)
 
 
 def _epochs(history: list[dict[str, Any]]) -> np.ndarray:
@@ -162,13 +162,13 @@ def _mark_best(
     best = int(np.nanargmin(values) if lower_is_better else np.nanargmax(values))
     epoch, value = epochs[best], values[best]
     for ax in (loss_ax, acc_ax):
-        ax.axvline(epoch, color=_BEST_COLOR, linestyle=":", linewidth=1.2)
+        ax.axvline(epoch, color=BEST_COLOR, linestyle=":", linewidth=1.2)
     ax = loss_ax if "loss" in monitor else acc_ax
     ax.plot(
         [epoch],
         [value],
         "o",
-        color=_BEST_COLOR,
+        color=BEST_COLOR,
         markersize=7,
         zorder=5,
         label=f"best {plain_text(monitor)} (epoch {epoch:g})",
@@ -179,7 +179,7 @@ def _mark_best(
         xytext=(6, 6),
         textcoords="offset points",
         fontsize=8,
-        color=_BEST_COLOR,
+        color=BEST_COLOR,
     )
 
 
@@ -229,7 +229,7 @@ def plot_confusion_matrix(
     cm: np.ndarray, classes: list[str], path: str | Path, normalize: bool = False
 ) -> Path:
     """Save the confusion matrix heatmap (see ``confusion_matrix_figure``) as a PNG."""
-    return _save(confusion_matrix_figure(cm, classes, normalize=normalize), path)
+    return save_png(confusion_matrix_figure(cm, classes, normalize=normalize), path)
 
 
 def _check_confusion(cm: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -286,7 +286,7 @@ def plot_mistakes(
     n: int = 25,
 ) -> Path:
     """Save the grid of the ``n`` most confident mistakes as a PNG (a note if there are none)."""
-    return _save(mistakes_figure(images, y_true, y_pred, confidence, classes, n), path)
+    return save_png(mistakes_figure(images, y_true, y_pred, confidence, classes, n), path)
 
 
 def mistake_tiles(
@@ -343,45 +343,6 @@ def _message_figure(message: str) -> Figure:
 # ---------------------------------------------------------------- lr range test
 
 
-def lr_find_figure(result: Any) -> Figure:
-    """The smoothed loss of a learning-rate range test against the lr (log scale), with the
-    suggested lr marked and given in the legend.
-
-    Args:
-        result: An LRFinderResult (anything with ``lrs``, ``losses``, ``suggestion`` and
-            ``stage``); steps whose loss is not finite are left out.
-    """
-    from matplotlib.figure import Figure
-
-    lrs, losses = np.asarray(result.lrs, dtype=float), np.asarray(result.losses, dtype=float)
-    finite = np.isfinite(losses)
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(lrs[finite], losses[finite], label="loss (smoothed)")
-    at = int(np.argmin(np.abs(np.log(lrs) - math.log(result.suggestion))))
-    ax.axvline(result.suggestion, color=_BEST_COLOR, linestyle=":", linewidth=1.2)
-    ax.plot(
-        [result.suggestion],
-        [losses[at]],
-        "o",
-        color=_BEST_COLOR,
-        markersize=7,
-        zorder=5,
-        label=f"suggested lr {result.suggestion:.2e}",
-    )
-    ax.set_xscale("log")
-    ax.set(xlabel="learning rate", ylabel="loss (smoothed)")
-    ax.set_title(f"lr range test: {plain_text(result.stage)} stage, {len(lrs)} steps")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def plot_lr_find(result: Any, path: str | Path) -> Path:
-    """Save the range test curve (see ``lr_find_figure``) as a PNG at ``path``."""
-    return _save(lr_find_figure(result), path)
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -396,7 +357,7 @@ def _short(name: str, limit: int = 20) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG atomically (temp file + rename), so a half-drawn file never shows."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
