@@ -34,3 +34,18 @@ def test_a_loaded_run_has_its_history(shapes: Path) -> None:
     assert [row["epoch"] for row in loaded.history_] == [1, 2]
     assert loaded.history_[1]["val_loss"] == fitted.history_[1]["val_loss"]
     assert load(fitted.save("bundle")).history_ == []
+
+
+def test_the_signature_names_the_common_settings_and_clone_keeps_them() -> None:
+    import inspect
+
+    named = set(inspect.signature(ImageClassifier).parameters)
+    assert {"model", "config", "epochs", "batch_size", "lr", "image_size", "seed"} <= named
+    assert {"mode", "device", "precision", "callbacks"} <= named
+    classifier = ImageClassifier("cnn", epochs=2, device="cpu", patience=3)
+    twin = clone(classifier)
+    assert twin.get_params() == classifier.get_params()
+    cfg = twin.get_config()
+    assert (cfg.model.name, cfg.train.epochs, cfg.train.device, cfg.train.patience) == (
+        "cnn", 2, "cpu", 3,
+    )  # fmt: skip

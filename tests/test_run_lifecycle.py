@@ -44,12 +44,12 @@ def test_one_class_data_leaves_no_run_folder(shapes: Path) -> None:
 
 
 def test_a_run_that_fails_after_its_folder_exists_records_why(shapes, monkeypatch) -> None:
-    import imgclf.training
+    import imgclf.train.session
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(imgclf.training, "fit", broken)
+    monkeypatch.setattr(imgclf.train.session, "fit", broken)
     with pytest.raises(RuntimeError):
         runner.invoke(app, ["train", str(shapes), "--config", "tiny.yaml", "--name", "f"],
                       catch_exceptions=False)  # fmt: skip
@@ -128,15 +128,15 @@ def test_ctrl_c_saves_says_how_to_resume_and_exits_130(shapes: Path) -> None:
 
 
 def test_a_first_ctrl_c_while_finishing_still_writes_the_report(shapes, monkeypatch) -> None:
-    import imgclf.artifacts
+    import imgclf.runs.finish
 
-    plots = imgclf.artifacts._plots
+    plots = imgclf.runs.finish._plots
 
     def interrupted_plots(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the report is being made
         return plots(*args, **kwargs)
 
-    monkeypatch.setattr(imgclf.artifacts, "_plots", interrupted_plots)
+    monkeypatch.setattr(imgclf.runs.finish, "_plots", interrupted_plots)
     result = runner.invoke(app, ["train", str(shapes), "--config", "tiny.yaml", "--name", "f"])
     assert result.exit_code == 0, result.output
     assert "finishing the report; press Ctrl-C again to stop at once" in result.output

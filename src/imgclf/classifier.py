@@ -14,6 +14,11 @@ from imgclf.config import Config
 from imgclf.data.sources import DataLike
 from imgclf.errors import ImgclfError
 
+# The parameters named in the signature (the rest go through **params); None: not set, so the
+# config file or the schema's default decides.
+_NAMED = ("model", "config", "mode", "epochs", "batch_size", "lr", "image_size", "seed",
+          "device", "precision", "callbacks")  # fmt: skip
+
 
 class ImageClassifier:
     """Train, evaluate, predict and save an image classifier.
@@ -21,37 +26,57 @@ class ImageClassifier:
     Args:
         model: a recipe (``cnn``, ``deep_cnn`` ...), ``custom`` or a timm backbone name.
         config: a YAML file, dict or Config under the keyword parameters.
+        mode: ``feature_extract``, ``finetune`` or ``scratch`` (pretrained backbones).
+        epochs: training epochs (a staged fine-tune: the head's; then ``finetune_epochs``).
+        batch_size: images per training batch.
+        lr: learning rate (the peak of a schedule).
+        image_size: square side in pixels (None: the images' own size, else the model's).
+        seed: the seed of splits, weights and augmentation.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        precision: ``32``, ``16-mixed`` (GPU) or ``bf16-mixed`` (GPU, or a native-bf16 CPU).
         callbacks: callbacks added to training: imgclf.train.callbacks.Callback objects (the
             events, ``on_run_end`` with the final metrics included) or names (registered, or
             'package.module:ClassName'); YAML's ``train.callbacks`` names them too.
-        **params: any config key, e.g. ``epochs=10, lr=1e-3, image_size=150, zoom_range=0.1``.
+        **params: any other config key, e.g. ``patience=5, zoom_range=0.1, project="runs"``.
     """
 
     def __init__(
         self,
         model: str | None = None,
         config: str | Path | dict | Config | None = None,
+        *,
+        mode: str | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        image_size: int | tuple[int, int] | None = None,
+        seed: int | None = None,
+        device: str | None = None,
+        precision: str | None = None,
         callbacks: Sequence[Any] = (),
-        **params,
+        **params: Any,
     ) -> None:
         self.model = model
         self.config = config
+        self.mode = mode
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.image_size = image_size
+        self.seed = seed
+        self.device = device
+        self.precision = precision
         self.callbacks = callbacks
         self.params = params
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The parameters as given (scikit-learn's contract: ``sklearn.base.clone`` works)."""
-        return {
-            "model": self.model,
-            "config": self.config,
-            "callbacks": self.callbacks,
-            **self.params,
-        }
+        return {**{name: getattr(self, name) for name in _NAMED}, **self.params}
 
     def set_params(self, **params: Any) -> ImageClassifier:
         """Change parameters (any config key, as in ``__init__``); returns ``self``."""
         for key, value in params.items():
-            if key in ("model", "config", "callbacks"):
+            if key in _NAMED:
                 setattr(self, key, value)
             else:
                 self.params[key] = value
@@ -61,7 +86,14 @@ class ImageClassifier:
         """The resolved, validated config (defaults < config < parameters)."""
         from imgclf.api import make_config
 
-        return make_config(self.config, model=self.model, **self.params)
+        return make_config(self.config, **self._overrides())
+
+    def _overrides(self) -> dict[str, Any]:
+        """The config keys given, named or not (None: not given)."""
+        named = {
+            name: getattr(self, name) for name in _NAMED if name not in ("config", "callbacks")
+        }
+        return {**{k: v for k, v in named.items() if v is not None}, **self.params}
 
     def fit(self, data: DataLike | None, resume: str | Path | None = None) -> ImageClassifier:
         """Train on ``data``; the run folder gets the bundle, metrics, plots and report.
@@ -72,61 +104,17 @@ class ImageClassifier:
         the state saved and raises TrainingInterrupted; ``resume=RUN`` continues it, and may
         add epochs (``epochs``, ``finetune_epochs``) or set a ``time_limit`` for the session.
         """
-        from imgclf.artifacts import write_run_artifacts
-        from imgclf.runs.rundir import create_run_dir, open_run_dir
-        from imgclf.train.checkpoint import RESUME_STATE, load_resume_state
-        from imgclf.training import (
-            data_name,
-            describe_run,
-            finishing,
-            prepare_training,
-            recording_status,
-            resume_config,
-            run_training,
-        )
+        from imgclf.api import train
 
-        if resume is not None:
-            run = open_run_dir(resume)
-            cfg = resume_config(run, self._resume_request(), data)
-            saved = load_resume_state(run.checkpoints / RESUME_STATE)
-            source = data if data is not None else cfg.data.source
-            setup = prepare_training(source, cfg, not cfg.run.quiet)
-        else:
-            cfg = self.get_config()
-            if isinstance(data, str | Path):
-                cfg.data.source = str(data)
-            setup = prepare_training(data, cfg, not cfg.run.quiet)
-            run = create_run_dir(cfg, data_name(data))
-            describe_run(run, cfg, setup.prepared, not cfg.run.quiet)
-            saved = None
-        with recording_status(run):
-            result = run_training(setup, cfg, run, saved, self._callback_objects())
-            with finishing(not cfg.run.quiet):
-                self.metrics_ = write_run_artifacts(result, cfg)
-            for callback in result.callbacks:
-                callback.on_run_end(self.metrics_, result.state)
-        self.model_ = result.model
-        self.classes_ = result.prepared.classes
-        self.history_ = result.state.history
+        run = train(data, self.config, resume=resume, callbacks=self.callbacks, **self._overrides())
+        self.model_ = run.model
+        self.classes_ = run.classes
+        self.history_ = run.history
+        self.metrics_ = run.metrics
         self.run_dir_ = run.path
-        self.config_ = cfg
+        self.config_ = run.config
+        self.runtime_ = run.runtime
         return self
-
-    def _callback_objects(self) -> list:
-        from imgclf.train.callbacks import create_callback
-
-        return [create_callback(c) if isinstance(c, str) else c for c in self.callbacks]
-
-    def _resume_request(self) -> dict[str, Any]:
-        """The settings this classifier asks for, as {'section.key': value} (for a resume)."""
-        from imgclf.config_loader import dotted_overrides, load_yaml
-
-        config = self.config
-        if isinstance(config, str | Path):
-            config = load_yaml(config)
-        elif isinstance(config, Config):
-            config = config.model_dump(exclude_unset=True)
-        return dotted_overrides(config, model=self.model, **self.params)
 
     def lr_find(self, data: DataLike, stage: str | None = None, **kwargs: Any):
         """The learning-rate range test of this classifier's config on ``data``; fits nothing.
@@ -154,6 +142,7 @@ class ImageClassifier:
         from imgclf.api import evaluate_model
 
         config = getattr(self, "config_", None)
+        overrides.setdefault("runtime", getattr(self, "runtime_", None))
         return evaluate_model(self._fitted(), data, split=split, config=config, **overrides)
 
     def predict(self, inputs, **kwargs: Any):
@@ -162,6 +151,7 @@ class ImageClassifier:
 
         from imgclf.predict import predict, predict_arrays
 
+        kwargs.setdefault("runtime", getattr(self, "runtime_", None))
         if isinstance(inputs, np.ndarray):
             return predict_arrays(self._fitted(), inputs, **kwargs)
         inputs = [inputs] if isinstance(inputs, str | Path) else list(inputs)
@@ -174,6 +164,7 @@ class ImageClassifier:
         return save_bundle(self._fitted(), path, overwrite=overwrite)
 
     def summary(self, depth: int = 1):
+        """Print and return the Keras-style table of layers, output shapes and parameters."""
         return self._fitted().summary(depth=depth)
 
     def plot_history(self):

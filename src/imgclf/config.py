@@ -271,7 +271,17 @@ class TrainConfig(_Section):
     patience: int | None = Field(None, ge=1, description="Early stopping after N flat epochs.")
     min_delta: float = Field(0.0, ge=0.0)
     time_limit: float | None = Field(None, gt=0.0, description="Seconds, or '45m', '2h', '1h30m'.")
-    threads: int | None = Field(None, ge=1, description="Torch threads (None: all cores).")
+    threads: int | None = Field(
+        None, ge=1, description="Torch threads (None: the cores divided by local processes)."
+    )
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+    )
+    precision: Literal["32", "16-mixed", "bf16-mixed"] = Field(
+        "32", description="32, 16-mixed (GPU) or bf16-mixed (GPU, or a CPU with native bf16)."
+    )
     embedding_cache: bool = Field(
         True,
         description="Frozen backbone: embed every image once and train the head on the cache.",
@@ -293,6 +303,11 @@ class TrainConfig(_Section):
         default_factory=list,
         description="Callbacks to add, by registered name or 'package.module:ClassName'.",
     )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("time_limit", mode="before")
     @classmethod

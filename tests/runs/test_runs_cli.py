@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from imgclf.cli import app
-from imgclf.cli_runs import fit_columns, table_width
+from imgclf.cli.runs import fit_columns, table_width
 from imgclf.runs.registry import COLUMNS
 from imgclf.runs.rundir import RunDir
 

@@ -57,8 +57,8 @@ def optimizers(monkeypatch) -> list[torch.optim.Optimizer]:
     built: list[torch.optim.Optimizer] = []
     original = lr_find_module.build_parts
 
-    def spy(model, stage, cfg):
-        parts = original(model, stage, cfg)
+    def spy(model, stage, cfg, *args, **kwargs):  # (kwargs: the runtime)
+        parts = original(model, stage, cfg, *args, **kwargs)
         built.append(parts.optimizer)
         return parts
 

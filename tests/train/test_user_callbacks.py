@@ -89,3 +89,12 @@ def test_registry_lists_and_rejects_unknown_names() -> None:
         create_callback("recordr")
     with pytest.raises(ConfigError, match="cannot be imported"):
         create_callback("no.such.module:Thing")
+
+
+def test_an_object_through_api_train_sees_every_event_and_gets_the_run(shapes: Path) -> None:
+    from imgclf import api
+
+    run = api.train(shapes, "tiny.yaml", epochs=2, quiet=True, callbacks=[Recorder()])
+    assert EVENTS == EXPECTED
+    assert run.path == Path("runs/custom-data-1") and run.report.is_file()
+    assert [row["epoch"] for row in run.history] == [1, 2] and "test" in run.metrics

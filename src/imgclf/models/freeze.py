@@ -11,20 +11,15 @@ Recipes and custom stacks always train all their layers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import nn
 
 from imgclf.config import ModelConfig
 from imgclf.errors import ModelError, did_you_mean
 
-if TYPE_CHECKING:
-    from imgclf.models.network import ImageModel
-
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
-def apply_policy(model: ImageModel, cfg: ModelConfig) -> None:
+def apply_policy(model: nn.Module, cfg: ModelConfig) -> None:
     """Set ``requires_grad`` and the frozen-BatchNorm list of ``model`` for ``cfg``."""
     model.requires_grad_(True)
     model.frozen_bn = []
@@ -67,7 +62,7 @@ def block_groups(model: nn.Module) -> list[list[str]]:
     return [names for _, names in sorted(groups.items()) if names]
 
 
-def param_groups(model: ImageModel, cfg: ModelConfig, lr: float) -> list[dict]:
+def param_groups(model: nn.Module, cfg: ModelConfig, lr: float) -> list[dict]:
     """Optimizer groups: the head at ``lr``, the trainable backbone at ``lr * backbone_lr``,
     decaying by ``layer_decay`` per block from the top when set."""
     head = [p for p in model.head.parameters() if p.requires_grad]

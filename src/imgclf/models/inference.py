@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from imgclf.runtime import Runtime
+
 # Pixels per inference batch on a CPU: about 10 images at 224 px. Larger batches of large
 # images spill the activations out of the CPU caches: Lite0 at 224 px embeds 65 images/s in
 # batches of 8 but 26 images/s in batches of 256 on a 2-core machine.
@@ -41,14 +43,17 @@ def predict_rows(
     rows: np.ndarray,
     batch_size: int = 256,
     progress: bool = False,
+    runtime: Runtime | None = None,
 ) -> np.ndarray:
     """Softmax probabilities (len(rows), K) of ``model`` on ``images[rows]``.
 
     ``images`` is (N, H, W, C) pixels, or (N, D) features for a head on cached embeddings.
     ``progress`` shows a bar on a terminal (evaluation); validation each epoch shows none.
+    Batches are built on the CPU and computed on ``runtime``'s device and precision.
     """
     from imgclf.progressbar import progress_bar
 
+    runtime = runtime or Runtime()
     if images.ndim == 4:
         batch_size = inference_batch_size(batch_size, *images.shape[1:3])
     outputs = []
@@ -60,7 +65,9 @@ def predict_rows(
                 )
                 if batch.ndim == 4:
                     batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-                outputs.append(torch.softmax(model(batch).float(), dim=1))
+                with runtime.autocast():
+                    logits = model(runtime.move(batch))
+                outputs.append(torch.softmax(logits.float(), dim=1).cpu())
                 advance(len(batch))
     if not outputs:
         return np.zeros((0, 0), dtype=np.float32)

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-    from imgclf.models.network import ImageModel
-
 Shape = tuple[Any, ...]  # (C, H, W) or (F,) without the batch axis; a tuple of those if many
 
 _ACTIVATION_TYPES = (
@@ -147,7 +145,7 @@ class ModelSummary:
 
 
 def model_summary(
-    model: ImageModel, depth: int = 1, input_size: tuple[int, int] | None = None
+    model: nn.Module, depth: int = 1, input_size: tuple[int, int] | None = None
 ) -> ModelSummary:
     """Summarise ``model`` as Keras's ``model.summary()`` does, in PyTorch's shapes.
 
@@ -185,7 +183,7 @@ class _Slot:
     modules: list[tuple[str, nn.Module]] = field(default_factory=list)
 
 
-def _slots(model: ImageModel, depth: int) -> list[_Slot]:
+def _slots(model: nn.Module, depth: int) -> list[_Slot]:
     """The rows' modules: preprocess, the features (stack or backbone blocks), the head."""
     counts: dict[str, int] = {}
     slots = [_Slot("preprocess", [("preprocess", model.preprocess)])]
@@ -270,7 +268,7 @@ def _snake(name: str) -> str:
 
 
 def _output_shapes(
-    model: ImageModel, slots: list[_Slot], batch_shape: tuple[int, ...]
+    model: nn.Module, slots: list[_Slot], batch_shape: tuple[int, ...]
 ) -> dict[int, Shape | None]:
     """Each slot's output shape from one eval-mode forward pass of a zero batch."""
     shapes: dict[int, Shape | None] = {}
@@ -307,7 +305,7 @@ def _shape_of(output: Any) -> Shape | None:
 
 
 def _rows(
-    model: ImageModel, slots: list[_Slot], shapes: dict[int, Shape | None]
+    model: nn.Module, slots: list[_Slot], shapes: dict[int, Shape | None]
 ) -> list[SummaryRow]:
     """Rows with parameters counted once each; anything outside the slots goes in a last row."""
     frozen_bn = set(model.frozen_bn)

@@ -42,6 +42,31 @@ def load_weights(model: nn.Module, path: Path) -> None:
     model.load_state_dict(load_file(str(path)), strict=True)
 
 
+class BestWeights:
+    """The best weights so far: a safetensors file in the run folder, or (a process that
+    writes no files, such as a non-main rank) a copy in memory."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._copy: dict[str, torch.Tensor] | None = None
+
+    def save(self, model: nn.Module) -> None:
+        if self.path is not None:
+            save_weights(model, self.path)
+        else:
+            self._copy = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def load_into(self, model: nn.Module) -> bool:
+        """Load the best weights into ``model``; False when none were saved yet."""
+        if self.path is not None and self.path.is_file():
+            load_weights(model, self.path)
+            return True
+        if self._copy is not None:
+            model.load_state_dict(self._copy, strict=True)
+            return True
+        return False
+
+
 def save_resume_state(path: Path, state: dict[str, Any]) -> None:
     """Everything to continue a run (model, optimizer, schedule, RNG, loader, history)."""
     with atomic_path(path) as tmp:

@@ -29,6 +29,7 @@ from imgclf.errors import DataError
 from imgclf.fileio import atomic_path
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.progressbar import progress_bar
+from imgclf.runtime import Runtime
 
 _FORMAT = 1
 
@@ -57,6 +58,7 @@ def embed_images(
     images_id: str | None = None,
     cache_dir: Path | None = None,
     progress: bool = False,
+    runtime: Runtime | None = None,
 ) -> Embeddings:
     """The pooled features of ``images`` (N, H, W, C uint8) under ``model.embed``.
 
@@ -67,20 +69,23 @@ def embed_images(
         augment: the augmentation of the views; None or no enabled option means no views.
         images_id: identifies the image array (the image cache's file name); None hashes it.
         cache_dir: the cache folder (else $IMGCLF_CACHE_DIR, else ~/.cache/imgclf).
+        runtime: the device and precision the backbone runs at (a mixed precision is part of
+            the cache key: its features differ from 32-bit ones).
     """
     started = time.perf_counter()
+    runtime = runtime or Runtime()
     batch_size = inference_batch_size(batch_size, *images.shape[1:3])
     transform = build_augment(augment) if augment is not None and views else None
     views = views if transform is not None else 0
     train = np.asarray(train, dtype=np.int64)
     folder = resolve_cache_dir(cache_dir) / "embeddings"
-    key = _key(model, images, images_id)
+    key = _key(model, images, images_id, runtime.precision)
     clean_path = folder / f"{key}.npy"
     rows = np.arange(len(images))
     clean, reused = _cached(
         clean_path,
         (len(images),),
-        lambda out: _embed_into(out, model, images, rows, batch_size, progress),
+        lambda out: _embed_into(out, model, images, rows, batch_size, progress, runtime),
     )
     view_array = None
     if views:
@@ -89,7 +94,7 @@ def embed_images(
             folder / f"{key}-views-{view_key}.npy",
             (views, len(train)),
             lambda out: _embed_views(
-                out, model, images, train, batch_size, transform, seed, progress
+                out, model, images, train, batch_size, transform, seed, progress, runtime
             ),
         )
         reused = reused and views_reused
@@ -110,10 +115,12 @@ def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, boo
     return np.load(path, mmap_mode="r"), False
 
 
-def _key(model, images: np.ndarray, images_id: str | None) -> str:
+def _key(model, images: np.ndarray, images_id: str | None, precision: str = "32") -> str:
     """Hash of the images' identity, the frozen weights and how pixels become features."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"imgclf-embeddings-{_FORMAT}".encode())
+    if precision != "32":  # (32-bit keys stay those of the caches written before precisions)
+        digest.update(precision.encode())
     digest.update((images_id or _array_digest(images)).encode())
     digest.update(json.dumps(model.spec["preprocess"], sort_keys=True).encode())
     digest.update(repr(model.pooling).encode())
@@ -172,23 +179,28 @@ class _LazyMemmap:
 
 
 @torch.inference_mode()
-def _features(model, images: np.ndarray, rows: np.ndarray, transform=None, generator=None):
+def _features(model, images, rows, runtime: Runtime, transform=None, generator=None):
+    """Augmented on the CPU (seeded), embedded on the runtime's device."""
     batch = torch.from_numpy(np.ascontiguousarray(images[rows])).permute(0, 3, 1, 2)
     if transform is not None:
         batch = transform(batch, generator)
     batch = batch.contiguous(memory_format=torch.channels_last)
-    return model.embed(batch).float().numpy()
+    with runtime.autocast():
+        features = model.embed(runtime.move(batch))
+    return features.float().cpu().numpy()
 
 
-def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress) -> None:
+def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress, runtime) -> None:
     with eval_mode(model), progress_bar(progress, "embedding images", len(rows)) as advance:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            out.write(slice(start, start + len(chunk)), _features(model, images, chunk))
+            out.write(slice(start, start + len(chunk)), _features(model, images, chunk, runtime))
             advance(len(chunk))
 
 
-def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, seed, progress):
+def _embed_views(
+    out: _LazyMemmap, model, images, train, batch_size, transform, seed, progress, runtime
+):
     views = out.leading[0]
     with (
         eval_mode(model),
@@ -201,7 +213,7 @@ def _embed_views(out: _LazyMemmap, model, images, train, batch_size, transform, 
                 generator = torch.Generator().manual_seed(
                     int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
                 )
-                features = _features(model, images, chunk, transform, generator)
+                features = _features(model, images, chunk, runtime, transform, generator)
                 out.write((view, slice(start, start + len(chunk))), features)
                 advance(len(chunk))
 

@@ -28,11 +28,11 @@ from torch import nn
 from imgclf.config import Config
 from imgclf.data.augment import build_augment, build_batch_mix
 from imgclf.data.loader import BatchLoader
-from imgclf.data.parallel import available_cores
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
+from imgclf.runtime import Runtime
 from imgclf.train.callbacks import Callback, TrainState, improved, monitored
-from imgclf.train.checkpoint import BEST_WEIGHTS, RESUME_STATE, load_weights, save_resume_state
+from imgclf.train.checkpoint import RESUME_STATE, BestWeights, save_resume_state
 from imgclf.train.embeddings import EmbeddingLoader
 from imgclf.train.optim import build_loss, build_optimizer, build_scheduler
 from imgclf.train.parts import EpochTally, Segment, Stage, StageParts, TrainData
@@ -49,17 +49,24 @@ from imgclf.train.resume import (
 # ---------------------------------------------------------------- set-up
 
 
-def configure_torch(cfg: Config) -> None:
-    """Threads for this machine's cores, and the seed for weight init and dropout."""
-    torch.set_num_threads(cfg.train.threads or available_cores())
+def configure_torch(cfg: Config, runtime: Runtime | None = None) -> None:
+    """The runtime's threads, and the seed for weight init, dropout and NumPy's generator."""
+    if runtime is not None:
+        runtime.apply()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
 
 
 def build_parts(
-    model: nn.Module, stage: Stage, cfg: Config, segment: Segment | None = None
+    model: nn.Module,
+    stage: Stage,
+    cfg: Config,
+    segment: Segment | None = None,
+    runtime: Runtime | None = None,
 ) -> StageParts:
-    """Loader, optimizer, schedule (over ``segment``'s epochs, default the stage's) and loss."""
+    """Loader, optimizer, schedule (over ``segment``'s epochs, default the stage's), loss and
+    (float16 on CUDA) the loss scaler."""
+    runtime = runtime or Runtime()
     data, train = stage.data, stage.train
     if segment is not None:
         train = train.model_copy(update={"epochs": segment.epochs})
@@ -86,8 +93,8 @@ def build_parts(
         )
     optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
     scheduler = build_scheduler(optimizer, train, len(loader))
-    loss_fn = build_loss(train, data.classes, data.labels[data.train])
-    return StageParts(loader, optimizer, scheduler, loss_fn)
+    loss_fn = build_loss(train, data.classes, data.labels[data.train]).to(runtime.device)
+    return StageParts(loader, optimizer, scheduler, loss_fn, runtime, runtime.grad_scaler())
 
 
 # ---------------------------------------------------------------- one epoch
@@ -106,11 +113,14 @@ def train_epoch(
     batch where ``stop()`` turns true. Returns the epoch's running sums."""
     module.train()
     tally = tally or EpochTally()
-    for inputs, targets in parts.loader:
+    runtime = parts.runtime
+    for batch_inputs, batch_targets in parts.loader:
+        inputs, targets = runtime.move(batch_inputs), runtime.move(batch_targets)
         if size is not None:
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
-        logits = module(inputs)
-        loss = parts.loss_fn(logits, targets)
+        with runtime.autocast():
+            logits = module(inputs)
+        loss = parts.loss_fn(logits.float(), targets)
         optimizer_step(module, parts, loss, cfg.train.grad_clip)
         parts.scheduler.step()
         hard = targets.argmax(1) if targets.ndim == 2 else targets
@@ -124,18 +134,33 @@ def train_epoch(
 def optimizer_step(
     module: nn.Module, parts: StageParts, loss: torch.Tensor, grad_clip: float | None
 ) -> None:
-    """Backward, clip to ``grad_clip`` (max norm), step: the one update training and lr-find do."""
+    """Backward, clip to ``grad_clip`` (max norm), step: the one update training and lr-find do.
+
+    With a loss scaler (float16 on CUDA) the loss is scaled for backward, the gradients are
+    unscaled before clipping, and a step whose gradients overflowed is skipped.
+    """
     parts.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler = parts.scaler
+    if scaler is None or not scaler.is_enabled():
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+        parts.optimizer.step()
+        return
+    scaler.scale(loss).backward()
     if grad_clip:
+        scaler.unscale_(parts.optimizer)
         nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
-    parts.optimizer.step()
+    scaler.step(parts.optimizer)
+    scaler.update()
 
 
-def validate(module: nn.Module, data: TrainData, cfg: Config) -> dict[str, float]:
+def validate(
+    module: nn.Module, data: TrainData, cfg: Config, runtime: Runtime | None = None
+) -> dict[str, float]:
     if len(data.val) == 0:
         return {}
-    probs = predict_rows(module, data.images, data.val, cfg.train.eval_batch_size)
+    probs = predict_rows(module, data.images, data.val, cfg.train.eval_batch_size, runtime=runtime)
     loss, accuracy = loss_and_accuracy(probs, data.labels[data.val])
     return {"val_loss": loss, "val_accuracy": accuracy}
 
@@ -163,9 +188,20 @@ def fit(
     callbacks: list[Callback],
     checkpoint_dir: Path | None = None,
     resume: dict[str, Any] | None = None,
+    runtime: Runtime | None = None,
+    best: BestWeights | None = None,
 ) -> TrainState:
-    """Train ``model`` through ``stages`` (until their epochs end or a callback stops it)."""
-    configure_torch(cfg)
+    """Train ``model`` through ``stages`` (until their epochs end or a callback stops it).
+
+    Args:
+        checkpoint_dir: where the resume checkpoint goes after each epoch; None: nowhere.
+        resume: a resume checkpoint's state to continue from.
+        runtime: the device, precision and threads (default: the CPU at 32 bits).
+        best: the best weights so far, which a stage after the first starts from.
+    """
+    runtime = runtime or Runtime()
+    configure_torch(cfg, runtime)
+    model.to(runtime.device)
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
     state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
@@ -181,9 +217,8 @@ def fit(
     for index in range(first, len(stages)):
         stage = stages[index]
         resumed = resume if resume is not None and index == resume["stage"] else None
-        best = None if checkpoint_dir is None else checkpoint_dir / BEST_WEIGHTS
-        if index > 0 and resumed is None and best is not None and best.is_file():
-            load_weights(model, best)  # a new stage starts from the best weights so far
+        if index > 0 and resumed is None and best is not None:
+            best.load_into(model)  # a new stage starts from the best weights so far
         if stage.policy is not None:
             apply_policy(model, stage.policy)
         done = done if resumed is not None else 0
@@ -192,7 +227,7 @@ def fit(
         state.stage_epochs = stage.epochs
         for callback in callbacks:
             callback.on_stage_begin(stage.name, state)
-        _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed)
+        _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed, runtime)
         for callback in callbacks:
             callback.on_stage_end(stage.name, state)
         if state.stop_reason:
@@ -206,12 +241,14 @@ def fit(
     return state
 
 
-def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed) -> None:
+def _run_stage(
+    model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed, runtime
+) -> None:
     """The stage's epochs, segment by segment, until they end or a callback stops training."""
     done = state.epoch - state.stage_start + 1
     segment = segment_after(stage, resumed, done)
     tally = None
-    parts = build_parts(model, stage, cfg, segment)
+    parts = build_parts(model, stage, cfg, segment, runtime)
     if resumed is not None:
         restore_parts(stage.module, parts, resumed, keep_schedule=same_segment(segment, resumed))
         tally = EpochTally(**resumed["tally"]) if resumed.get("tally") else None
@@ -248,7 +285,7 @@ def _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resum
         if done >= stage.epochs:
             return
         segment = Segment(done, stage.epochs - done)  # epochs added on resume: a new cycle
-        parts = carry_over(build_parts(model, stage, cfg, segment), parts)
+        parts = carry_over(build_parts(model, stage, cfg, segment, runtime), parts)
 
 
 def _save(checkpoint_dir, stage, index, parts, state, segment, finished, tally=None) -> None:
@@ -277,7 +314,7 @@ def _run_epoch(
         return None, tally
     logs: dict[str, Any] = {"epoch": epoch}
     logs.update(tally.logs())
-    logs.update(validate(stage.module, stage.data, cfg))
+    logs.update(validate(stage.module, stage.data, cfg, parts.runtime))
     logs["lr"] = parts.optimizer.param_groups[0]["lr"]
     logs["time"] = tally.seconds + time.perf_counter() - started
     if stage.sizes:

@@ -10,11 +10,9 @@ and the global RNGs are restored afterwards, so a range test changes nothing.
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,8 +22,9 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError, ImgclfError, did_you_mean
 from imgclf.models.freeze import apply_policy
 from imgclf.progressbar import progress_bar
+from imgclf.runtime import Runtime
 from imgclf.train.callbacks import standard_callbacks
-from imgclf.train.checkpoint import BEST_WEIGHTS, load_weights, save_weights
+from imgclf.train.checkpoint import BestWeights
 from imgclf.train.loop import build_parts, fit, optimizer_step
 from imgclf.train.parts import Stage, StageParts
 
@@ -116,6 +115,7 @@ def lr_range_test(
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     progress: bool = False,
+    runtime: Runtime | None = None,
 ) -> LRFinderResult:
     """Range-test one of a run's ``stages`` (default the first) on ``model``.
 
@@ -125,11 +125,13 @@ def lr_range_test(
     """
     check_range(num_steps, start_lr, end_lr)
     index = select_stage(stages, stage)
+    runtime = runtime or Runtime()
+    model.to(runtime.device)
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(num_steps) / (num_steps - 1))
     with _restored(model, cfg.seed):
         if index:
-            _fit_earlier_stages(model, stages[:index], cfg, progress)
-        curve = _record(model, stages[index], cfg, [float(lr) for lr in lrs], progress)
+            _fit_earlier_stages(model, stages[:index], cfg, progress, runtime)
+        curve = _record(model, stages[index], cfg, [float(lr) for lr in lrs], progress, runtime)
     return _read(curve, stages[index].name, num_steps)
 
 
@@ -163,12 +165,12 @@ class _Curve:
 
 
 def _record(
-    model: ImageModel, stage: Stage, cfg: Config, lrs: list[float], progress: bool
+    model: ImageModel, stage: Stage, cfg: Config, lrs: list[float], progress: bool, runtime
 ) -> _Curve:
     """Train ``stage`` one batch per lr of ``lrs`` (cycling over epochs) and record the loss."""
     if stage.policy is not None:
         apply_policy(model, stage.policy)
-    parts = _parts(model, stage, cfg)
+    parts = _parts(model, stage, cfg, runtime)
     groups = parts.optimizer.param_groups
     ratios = [group["lr"] / groups[0]["lr"] for group in groups]
     curve = _Curve()
@@ -180,7 +182,9 @@ def _record(
         for lr, (inputs, targets) in zip(lrs, batches, strict=False):
             for group, ratio in zip(groups, ratios, strict=True):
                 group["lr"] = lr * ratio
-            loss = parts.loss_fn(stage.module(inputs), targets)
+            with runtime.autocast():
+                logits = stage.module(runtime.move(inputs))
+            loss = parts.loss_fn(logits.float(), runtime.move(targets))
             advance()
             if not curve.add(lr, float(loss.detach())):
                 break
@@ -189,11 +193,11 @@ def _record(
     return curve
 
 
-def _parts(model: ImageModel, stage: Stage, cfg: Config) -> StageParts:
+def _parts(model: ImageModel, stage: Stage, cfg: Config, runtime: Runtime) -> StageParts:
     """The stage's loader, optimizer and loss, its groups at their configured lrs: a constant
     schedule without warmup leaves them as built (one-cycle would rescale them and momentum)."""
     constant = stage.train.model_copy(update={"schedule": "constant", "warmup_epochs": 0.0})
-    return build_parts(model, replace(stage, train=constant), cfg)
+    return build_parts(model, replace(stage, train=constant), cfg, runtime=runtime)
 
 
 def _cycle(loader: BatchLoader) -> Iterator:
@@ -205,23 +209,27 @@ def _cycle(loader: BatchLoader) -> Iterator:
         epoch += 1
 
 
-def _fit_earlier_stages(model: ImageModel, stages: list[Stage], cfg: Config, progress: bool):
-    """Fit ``stages`` with training's best checkpoint (in a temporary folder) and early
-    stopping, then load the best weights; the epoch table shows when progress is on."""
+def _fit_earlier_stages(
+    model: ImageModel,
+    stages: list[Stage],
+    cfg: Config,
+    progress: bool,
+    runtime: Runtime | None = None,
+):
+    """Fit ``stages`` keeping the best weights (in memory) with training's early stopping, then
+    load the best; the epoch table shows when progress is on."""
     first = stages[0]
     steps = -(-len(first.data.train) // first.train.batch_size)
-    with tempfile.TemporaryDirectory(prefix="imgclf-lr-find-") as folder:
-        best = Path(folder) / BEST_WEIGHTS
-        train = cfg.train.model_copy(update={"time_limit": None, "callbacks": []})
-        callbacks = standard_callbacks(
-            train,
-            len(first.data.val) > 0,
-            lambda: save_weights(model, best),
-            progress=(steps, first.train.batch_size) if progress else None,
-        )
-        fit(model, stages, cfg, callbacks)
-        if best.is_file():
-            load_weights(model, best)
+    best = BestWeights()
+    train = cfg.train.model_copy(update={"time_limit": None, "callbacks": []})
+    callbacks = standard_callbacks(
+        train,
+        len(first.data.val) > 0,
+        lambda: best.save(model),
+        progress=(steps, first.train.batch_size) if progress else None,
+    )
+    fit(model, stages, cfg, callbacks, runtime=runtime, best=best)
+    best.load_into(model)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from torch import nn
 
 from imgclf.config import ModelConfig, TrainConfig
 from imgclf.data.loader import BatchLoader
+from imgclf.runtime import Runtime
 from imgclf.train.embeddings import Embeddings
 
 
@@ -50,10 +51,14 @@ class Stage:
 
 @dataclass
 class StageParts:
+    """What a stage trains with: batches, the update rule, the loss, and where it computes."""
+
     loader: BatchLoader
     optimizer: torch.optim.Optimizer
     scheduler: Any
     loss_fn: nn.Module
+    runtime: Runtime = field(default_factory=Runtime)
+    scaler: torch.amp.GradScaler | None = None  # float16 on CUDA: the loss scaler
 
 
 @dataclass

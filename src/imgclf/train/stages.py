@@ -16,6 +16,7 @@ from __future__ import annotations
 from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
+from imgclf.runtime import Runtime
 from imgclf.train.embeddings import embed_images
 from imgclf.train.parts import Stage, TrainData
 
@@ -26,8 +27,10 @@ def plan_stages(
     cfg: Config,
     images_id: str | None = None,
     progress: bool = False,
+    runtime: Runtime | None = None,
 ) -> tuple[list[Stage], list[str]]:
-    """The stages for ``model`` on ``data``, and notes for the user about the choices made."""
+    """The stages for ``model`` on ``data``, and notes for the user about the choices made;
+    cached embeddings are computed here, on ``runtime``'s device."""
     notes: list[str] = []
     sizes = list(cfg.train.progressive_sizes)
     if sizes:
@@ -52,6 +55,7 @@ def plan_stages(
             images_id=images_id,
             cache_dir=cfg.data.cache_dir,
             progress=progress,
+            runtime=runtime,
         )
         notes += _embedding_notes(cfg, embeddings)
         features = TrainData(embeddings.clean, data.labels, data.train, data.val, data.classes)

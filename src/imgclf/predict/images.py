@@ -10,8 +10,6 @@ predicted is it an error. A CSV with a label column is also scored (``Prediction
 from __future__ import annotations
 
 import os
-from collections import Counter
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,151 +23,20 @@ from imgclf.data.decode import ImageDecodeError, decode_file, display_path
 from imgclf.data.inputs import (
     DEFAULT_LABEL_COLUMN,
     Inputs,
-    expand_inputs,
     no_images_message,
     read_inputs,
-    skip_counts,
 )
 from imgclf.data.parallel import parallel_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
-from imgclf.fileio import atomic_write_text
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
+from imgclf.predict.predictions import Predictions, check_positive
+from imgclf.runtime import Runtime
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from imgclf.models.preprocess import PreprocessSpec
 
-__all__ = ["Predictions", "expand_inputs", "predict", "predict_arrays", "predict_image"]
-
 TTA_MODES = ("none", "flip")
-CSV_FORMATS = ("csv", "kaggle")
-TRUE_LABEL_COLUMN = "true_label"  # the written CSV's column of the input CSV's labels
-
-
-@dataclass
-class Predictions:
-    """Class probabilities for the images that were read, and what was left out and why.
-
-    ``true_labels`` holds each image's label from a CSV input (None where unknown, or None
-    for all when no input had labels); ``accuracy`` scores the predictions against them.
-    """
-
-    paths: list[str]
-    probs: np.ndarray  # (N, K) softmax probabilities, rows in the order of ``paths``
-    classes: list[str]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    top_k: int = 3
-    true_labels: list[str | None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    @property
-    def labelled(self) -> int:
-        """How many images have a true label."""
-        return sum(label is not None for label in self.true_labels or [])
-
-    @property
-    def accuracy(self) -> float | None:
-        """The share of labelled images predicted as their true label (None: no labels).
-
-        A true label the model does not know counts as wrong (see ``unknown_labels``).
-        """
-        if not self.labelled:
-            return None
-        pairs = zip(self.labels, self.true_labels, strict=True)
-        return sum(label == true for label, true in pairs) / self.labelled
-
-    @property
-    def unknown_labels(self) -> dict[str, int]:
-        """True labels that are none of the model's classes, with how many images have each."""
-        known = set(self.classes)
-        unknown = Counter(t for t in self.true_labels or [] if t is not None and t not in known)
-        return dict(sorted(unknown.items()))
-
-    @property
-    def labels(self) -> list[str]:
-        """The most probable class name of each image."""
-        return [self.classes[i] for i in self.probs.argmax(axis=1)]
-
-    @property
-    def confidence(self) -> np.ndarray:
-        """The probability of each image's predicted class."""
-        return self.probs.max(axis=1)
-
-    def to_frame(self, top_k: int | None = None) -> pd.DataFrame:
-        """One row per image: path, label, probability (the best class), then ``true_label``
-        when inputs had labels, then ``top2_label``, ``top2_probability``, ... up to ``top_k``
-        (the best class is not repeated; top_k=1 adds no columns)."""
-        import pandas as pd
-
-        k = min(_positive("top_k", self.top_k if top_k is None else top_k), len(self.classes))
-        order = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
-        names = np.asarray(self.classes, dtype=object)
-        columns = {"path": self.paths, "label": self.labels, "probability": self.confidence}
-        if self.labelled:
-            columns[TRUE_LABEL_COLUMN] = self.true_labels
-        for i in range(1, k):
-            columns[f"top{i + 1}_label"] = names[order[:, i]]
-            columns[f"top{i + 1}_probability"] = np.take_along_axis(
-                self.probs, order[:, i : i + 1], 1
-            )[:, 0]
-        return pd.DataFrame(columns)
-
-    def to_csv(
-        self,
-        path: str | os.PathLike,
-        format: str = "csv",
-        id_column: str = "id",
-        label_column: str = "label",
-    ) -> Path:
-        """Write ``to_frame()`` (format 'csv') or a Kaggle submission (format 'kaggle'), atomically.
-
-        The Kaggle layout is two columns: the file name without extension and the class name.
-        """
-        import pandas as pd
-
-        if format not in CSV_FORMATS:
-            raise ConfigError(
-                f"Unknown CSV format '{format}'.{did_you_mean(format, CSV_FORMATS)} "
-                f"Allowed: {', '.join(CSV_FORMATS)}."
-            )
-        if format == "csv":
-            frame = self.to_frame()
-        else:
-            frame = pd.DataFrame({id_column: _kaggle_ids(self.paths), label_column: self.labels})
-            if id_column == label_column:
-                raise ConfigError(f"id_column and label_column are both '{id_column}'.")
-        target = Path(path)
-        if target.is_dir():
-            raise DataError(
-                f"{target} is a folder. Pass a file name, e.g. {target / 'predictions.csv'}."
-            )
-        atomic_write_text(target, frame.to_csv(index=False, lineterminator="\n"))
-        return target
-
-    def summary(self) -> str:
-        """One line for people: 'predicted 120 images, accuracy 0.9500 on 118 labelled images,
-        skipped 2 (unreadable)' (accuracy only when inputs had labels)."""
-        text = f"predicted {_count(len(self.paths), 'image')}"
-        if self.labelled:
-            text += f", accuracy {self.accuracy:.4f} on {_count(self.labelled, 'labelled image')}"
-            if self.unknown_labels:
-                names = list(self.unknown_labels)
-                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-                n = sum(self.unknown_labels.values())
-                text += f" ({n} with a label the model does not know, counted wrong: {shown})"
-        if not self.skipped:
-            return text
-        counts = skip_counts(self.skipped)
-        detail = (
-            ", ".join(f"{n} {name}" for name, n in counts.items())
-            if len(counts) > 1
-            else next(iter(counts))
-        )
-        return f"{text}, skipped {len(self.skipped)} ({detail})"
 
 
 def predict(
@@ -182,6 +49,7 @@ def predict(
     progress: bool = True,
     path_column: str = "path",
     label_column: str | None = DEFAULT_LABEL_COLUMN,
+    runtime: Runtime | None = None,
 ) -> Predictions:
     """Predict every image the inputs name; unreadable files are skipped with their reason.
 
@@ -192,12 +60,15 @@ def predict(
         path_column: The column of image paths in CSV inputs.
         label_column: The column of true labels in CSV inputs, when present: predictions are
             then scored (``Predictions.accuracy``). None ignores labels.
+        runtime: the device and precision to predict at (the model is moved there); None:
+            the CPU at 32 bits.
 
     Raises:
         DataError: no input gave a usable image (the message counts the reasons and names the
             first inputs with theirs), or a CSV lacks the named column.
     """
     tta = _check_options(batch_size, tta, top_k)
+    runtime = _placed(model, runtime)
     expanded = read_inputs(inputs, path_column, label_column)
     paths, skipped = expanded.paths, expanded.skipped
     spec = model.preprocess_spec
@@ -217,10 +88,10 @@ def predict(
             true_labels.append(_class_name(label, model.classes))
             batch.append(image)
             if len(batch) == batch_size:
-                chunks.append(_forward(model, np.stack(batch), tta))
+                chunks.append(_forward(model, np.stack(batch), tta, runtime))
                 batch = []
         if batch:
-            chunks.append(_forward(model, np.stack(batch), tta))
+            chunks.append(_forward(model, np.stack(batch), tta, runtime))
     if not kept:  # raised here, so the CLI writes no CSV and the Python API gets the error too
         raise DataError(no_images_message(expanded.inputs, skipped))
     labels = true_labels if any(label is not None for label in true_labels) else None
@@ -234,6 +105,7 @@ def predict_arrays(
     batch_size: int = 64,
     tta: str | None = None,
     top_k: int = 3,
+    runtime: Runtime | None = None,
 ) -> Predictions:
     """Predict an array of images of any size, fitted to the model exactly as training fits.
 
@@ -250,12 +122,13 @@ def predict_arrays(
             (e.g. channels first), non-numeric or non-finite pixels, or no images at all.
     """
     tta = _check_options(batch_size, tta, top_k)
+    runtime = _placed(model, runtime)
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
     with eval_mode(model):
         chunks = [
-            _forward(model, _fit_batch(images[start : start + batch_size], spec), tta)
+            _forward(model, _fit_batch(images[start : start + batch_size], spec), tta, runtime)
             for start in range(0, len(images), batch_size)
         ]
     names = [f"array[{i}]" for i in range(len(images))]
@@ -263,7 +136,10 @@ def predict_arrays(
 
 
 def predict_image(
-    model: ImageModel, image: str | os.PathLike | np.ndarray, tta: str | None = None
+    model: ImageModel,
+    image: str | os.PathLike | np.ndarray,
+    tta: str | None = None,
+    runtime: Runtime | None = None,
 ) -> tuple[str, float]:
     """(class name, probability) for one image file or one (H, W[, C]) array of any size.
 
@@ -277,7 +153,7 @@ def predict_image(
             "A channels-first image needs np.moveaxis(image, 0, -1); a batch goes to "
             "predict_arrays."
         )
-    result = predict_arrays(model, image[None], tta=tta)
+    result = predict_arrays(model, image[None], tta=tta, runtime=runtime)
     return result.labels[0], float(result.confidence[0])
 
 
@@ -301,23 +177,29 @@ def _decode_one(model: ImageModel, path: Path) -> np.ndarray:
         raise DataError(f"{display_path(path)} cannot be predicted: {exc}.") from None
 
 
+def _placed(model: ImageModel, runtime: Runtime | None) -> Runtime:
+    """The runtime to predict at, with ``model`` moved onto its device."""
+    runtime = runtime or Runtime()
+    model.to(runtime.device)
+    return runtime
+
+
 @torch.inference_mode()
-def _forward(model: ImageModel, images: np.ndarray, tta: str) -> np.ndarray:
+def _forward(model: ImageModel, images: np.ndarray, tta: str, runtime: Runtime) -> np.ndarray:
     """Softmax probabilities of a (B, H, W, C) uint8 batch, averaged over the TTA views."""
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
+    x = runtime.move(torch.from_numpy(images)).permute(0, 3, 1, 2)
     x = x.contiguous(memory_format=torch.channels_last)
-    probs = torch.softmax(model(x).float(), dim=1)
-    if tta == "flip":
-        mirrored = x.flip(3).contiguous(memory_format=torch.channels_last)
-        probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
-    return probs.cpu().numpy()
+    with runtime.autocast():
+        probs = torch.softmax(model(x).float(), dim=1)
+        if tta == "flip":
+            mirrored = x.flip(3).contiguous(memory_format=torch.channels_last)
+            probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
+    return probs.float().cpu().numpy()
 
 
 def _check_options(batch_size: int, tta: str | None, top_k: int) -> str:
-    _positive("batch_size", batch_size)
-    _positive("top_k", top_k)
+    check_positive("batch_size", batch_size)
+    check_positive("top_k", top_k)
     mode = "none" if tta is None else str(tta).lower()
     if mode not in TTA_MODES:
         raise ConfigError(
@@ -325,12 +207,6 @@ def _check_options(batch_size: int, tta: str | None, top_k: int) -> str:
             "'flip' (average with the horizontal mirror image)."
         )
     return mode
-
-
-def _positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
-    return value
 
 
 def _read_arrays(images: np.ndarray, where: str) -> np.ndarray:
@@ -362,17 +238,6 @@ def _color_mode(channels: int) -> str:
     return "grayscale" if channels == 1 else "rgb"
 
 
-def _kaggle_ids(paths: list[str]) -> list[str]:
-    ids = [Path(p).stem for p in paths]
-    twice = sorted(name for name, n in Counter(ids).items() if n > 1)
-    if twice:
-        raise DataError(
-            f"Kaggle ids must be unique, but several files share the name {', '.join(twice[:5])}. "
-            "Rename the files or use format='csv', which keeps the full paths."
-        )
-    return ids
-
-
 def _class_name(label: str | None, classes: list[str]) -> str | None:
     """A CSV label as the model names classes: integer text as training encodes it ('07' -> '7')."""
     if label is None or label in classes:
@@ -381,7 +246,3 @@ def _class_name(label: str | None, classes: list[str]) -> str | None:
     if text.isdecimal() and text.isascii() and str(int(label)) in classes:
         return str(int(label))
     return label
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

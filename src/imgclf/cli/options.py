@@ -8,22 +8,8 @@ from typing import Annotated
 
 import typer
 
-
-def schema_default(key: str) -> str | bool:
-    """The config schema's default of ``key`` ('train.epochs', 'seed') as --help shows it, or
-    False (shown as nothing) when the default is None: the schema is the one source of truth."""
-    from imgclf.config import Config
-
-    section, _, name = key.rpartition(".")
-    fields = (
-        Config.model_fields[section].annotation.model_fields if section else Config.model_fields
-    )
-    value = fields[name].get_default(call_default_factory=True)
-    if value is None:
-        return False
-    if isinstance(value, tuple) and len(set(value)) == 1:
-        value = value[0]  # image_size (28, 28) reads 28
-    return str(value)
+from imgclf.api import schema_default
+from imgclf.errors import ConfigError
 
 
 def schema_option(key: str, help: str, default: str | None = None, **kwargs):
@@ -107,6 +93,16 @@ SetOpt = Annotated[
     typer.Option("--set", metavar="KEY=VALUE", help="Any config key: --set train.patience=5"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
+DeviceOpt = Annotated[
+    str | None,
+    schema_option("train.device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    schema_option(
+        "train.precision", "32, 16-mixed (GPU) or bf16-mixed (GPU, or a CPU with native bf16)."
+    ),
+]
 
 
 def parse_unfreeze(value: str | None) -> int | str | list[str] | None:
@@ -119,8 +115,6 @@ def parse_unfreeze(value: str | None) -> int | str | list[str] | None:
 def key_values(pairs: list[str] | None, section: str | None = None) -> dict:
     """KEY=VALUE strings to overrides; values are read as YAML (0.1, true, [1, 2], name)."""
     import yaml
-
-    from imgclf.errors import ConfigError
 
     result = {}
     for pair in pairs or []:

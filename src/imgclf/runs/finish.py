@@ -1,21 +1,74 @@
-"""The end of a run: the bundle, metrics.json, plots and report.html in the run folder."""
+"""Finishing a run in its folder: the config and data report first, status.json throughout,
+then the scores on val and test, the bundle, metrics.json, the plots and report.html.
+
+Only the main process calls these (a non-main rank writes nothing).
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from imgclf.config import Config
+from imgclf.data.prepare import PreparedData
+from imgclf.errors import TrainingInterrupted
 from imgclf.export.bundle import save_bundle
 from imgclf.models.inference import predict_rows
-from imgclf.train.callbacks import monitored
-from imgclf.training import TrainResult, evaluation_rows
+from imgclf.runs.rundir import RunDir
+from imgclf.train.callbacks import monitored, signals_noted
+from imgclf.train.session import TrainResult
 
 
-def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
+def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: bool) -> None:
+    """Write the run's config and data report, and say what the data left out."""
+    run.write_config(cfg)
+    run.write_json(run.data_report, prepared.report.to_dict())
+    if progress:
+        from imgclf.terminal import print_line, print_warning
+
+        line, warnings = prepared.report.left_out()
+        for warning in warnings:
+            print_warning(warning)
+        if line:
+            print_line(f"{line}; see {run.data_report}")
+
+
+@contextmanager
+def recording_status(run: RunDir) -> Iterator[None]:
+    """status.json says running, then finished, interrupted or failed with the error."""
+    run.write_status("running")
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        run.write_status("interrupted", epoch=exc.epoch, batch=exc.batch)
+        raise
+    except KeyboardInterrupt:
+        run.write_status("interrupted")
+        raise
+    except Exception as exc:
+        run.write_status("failed", error=str(exc) or type(exc).__name__)
+        raise
+    run.write_status("finished")
+
+
+def finishing(progress: bool):
+    """The run's last seconds (evaluation, bundle, plots, report) go on after a first Ctrl-C
+    or SIGTERM, so the report is written; a second one stops at once."""
+    from imgclf.terminal import print_warning
+
+    def note(name: str) -> None:
+        if progress:
+            print_warning("finishing the report; press Ctrl-C again to stop at once")
+
+    return signals_noted(note)
+
+
+def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[str, Any]:
     """Evaluate the best model on val and test and write every artifact; return metrics.
 
     ``metrics["timings"]`` holds the run's parts in seconds: ``data``, ``embed`` (when the run
@@ -27,43 +80,55 @@ def write_run_artifacts(result: TrainResult, cfg: Config) -> dict[str, Any]:
     from imgclf.evaluate.metrics import evaluate_predictions
 
     started = time.perf_counter()
-    prepared, run, model = result.prepared, result.run, result.model
+    prepared, model = result.prepared, result.model
     network, inputs = model, prepared.cache.images
     if result.features is not None:  # the same numbers, without the backbone
         network, inputs = model.classifier, result.features
     evaluations = {}
     for split, rows in evaluation_rows(prepared).items():
-        probs = predict_rows(network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet)
+        probs = predict_rows(
+            network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet, result.runtime
+        )
         evaluations[split] = (
             rows,
             evaluate_predictions(prepared.source.labels[rows], probs, prepared.classes, split),
         )
     timings = {**result.timings, "evaluate": time.perf_counter() - started}
-    metrics = {
-        "best_epoch": result.state.best_epoch,
-        "epochs_run": result.state.epoch,
-        "epochs_planned": sum(result.state.planned.values()),  # before early stopping
-        "stop_reason": result.state.stop_reason,
-        "timings": timings,
-        **{split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()},
-    }
+    scores = {split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()}
+    metrics = run_metrics(result, scores, timings)
     run.write_json(run.metrics, metrics)
     started = time.perf_counter()
     save_bundle(model, run.model, overwrite=True, extra=_headline(metrics))
-    plots = _plots(result, cfg, evaluations)
+    plots = _plots(result, cfg, run, evaluations)
     # up to the page itself: its rendering (milliseconds) cannot be in the page it renders
     timings["report"] = time.perf_counter() - started
     timings["total"] = sum(seconds for name, seconds in timings.items() if name != "total")
-    _report(result, cfg, metrics, plots)
+    _report(result, cfg, run, metrics, plots)
     run.write_json(run.metrics, metrics)
     return metrics
 
 
-def _plots(result: TrainResult, cfg: Config, evaluations: dict) -> dict[str, Path]:
+def run_metrics(
+    result: TrainResult, scores: dict[str, Any], timings: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """metrics.json's content: the run's course (epochs, best, stop reason), where it ran, its
+    timings in seconds, and the ``scores`` per split."""
+    return {
+        "best_epoch": result.state.best_epoch,
+        "epochs_run": result.state.epoch,
+        "epochs_planned": sum(result.state.planned.values()),  # before early stopping
+        "stop_reason": result.state.stop_reason,
+        "runtime": result.runtime.describe(),
+        "timings": dict(result.timings) if timings is None else timings,
+        **scores,
+    }
+
+
+def _plots(result: TrainResult, cfg: Config, run: RunDir, evaluations: dict) -> dict[str, Path]:
     from imgclf.data.preview import sample_images, save_image_grid
     from imgclf.evaluate.plots import plot_confusion_matrix, plot_learning_curves, plot_mistakes
 
-    run, prepared = result.run, result.prepared
+    prepared = result.prepared
     monitor = monitored(cfg.train.monitor, len(prepared.splits.val) > 0)
     plots = {
         "learning curves": plot_learning_curves(
@@ -89,7 +154,9 @@ def _plots(result: TrainResult, cfg: Config, evaluations: dict) -> dict[str, Pat
     return plots
 
 
-def _report(result: TrainResult, cfg: Config, metrics: dict, plots: dict[str, Path]) -> None:
+def _report(
+    result: TrainResult, cfg: Config, run: RunDir, metrics: dict, plots: dict[str, Path]
+) -> None:
     from imgclf.evaluate.report import write_report
 
     splits = {k: v for k, v in metrics.items() if k in ("val", "test")}
@@ -103,8 +170,8 @@ def _report(result: TrainResult, cfg: Config, metrics: dict, plots: dict[str, Pa
     if result.state.best_epoch:
         notes.append(f"best epoch {result.state.best_epoch} of {result.state.epoch}")
     write_report(
-        result.run.report,
-        title=f"imgclf run {result.run.name}",
+        run.report,
+        title=f"imgclf run {run.name}",
         config=cfg.model_dump(mode="json"),
         data_report=result.prepared.report.to_dict(),
         history=result.state.history,
@@ -121,3 +188,9 @@ def _headline(metrics: dict) -> dict[str, Any]:
         for split in ("val", "test")
         if split in metrics
     }
+
+
+def evaluation_rows(prepared: PreparedData) -> dict[str, np.ndarray]:
+    """The splits to evaluate at the end of training (those that have images)."""
+    splits = {"val": prepared.splits.val, "test": prepared.splits.test}
+    return {name: rows for name, rows in splits.items() if len(rows)}

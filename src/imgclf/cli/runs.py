@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from imgclf import terminal
+from imgclf import api, terminal
 
 runs_app = typer.Typer(
     help="Show the runs in a project folder: settings, scores, status and training time.",
@@ -43,9 +43,7 @@ def runs_list(
 
     On a narrow terminal the least important columns are left out, and a note names them.
     """
-    from imgclf.runs.registry import COLUMNS, list_runs
-
-    rows = list_runs(project)
+    rows = api.list_runs(project)
     if as_csv:
         typer.echo(runs_csv(rows), nl=False)
         return
@@ -53,7 +51,7 @@ def runs_list(
     if not rows:
         console.print(f"No runs in {project}.", markup=False)
         return
-    requested = list(COLUMNS) if wide else list(_RUN_COLUMNS)
+    requested = list(api.RUN_COLUMNS) if wide else list(_RUN_COLUMNS)
     cells = [[_cell(column, row[column]) for column in requested] for row in rows]
     widths = {column: _natural_width(column, cells, i) for i, column in enumerate(requested)}
     width = terminal.terminal_width()
@@ -97,10 +95,8 @@ def runs_csv(rows: list[dict[str, Any]]) -> str:
     import csv
     import io
 
-    from imgclf.runs.registry import COLUMNS
-
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=api.RUN_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

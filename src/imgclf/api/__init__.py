@@ -1,0 +1,33 @@
+"""The Python API. The CLI and the estimator call these functions; notebooks call them directly.
+
+Every function takes the data plus config keys as keyword arguments (the same names as the
+CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
+
+- ``train``: one run, end to end (api/training.py, the one module between the CLI and the
+  rooms on the train path); ``lr_find``: the learning-rate range test.
+- ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py).
+- ``inspect`` / ``load_data`` / ``summarize`` / ``list_runs``: looking at data, models and runs
+  (api/describe.py); ``make_config``: the settings (api/settings.py).
+"""
+
+from imgclf.api.describe import (
+    RUN_COLUMNS,
+    data_label,
+    data_name,
+    default_inspect_dir,
+    inspect,
+    list_runs,
+    load_data,
+    render_data_report,
+    summarize,
+)
+from imgclf.api.evaluation import evaluate, evaluate_model, predict
+from imgclf.api.settings import make_config, requested_settings, schema_default
+from imgclf.api.training import lr_find, train, write_lr_find
+
+__all__ = [
+    "RUN_COLUMNS", "data_label", "data_name", "default_inspect_dir", "evaluate",
+    "evaluate_model", "inspect", "list_runs", "load_data", "lr_find", "make_config", "predict",
+    "render_data_report", "requested_settings", "schema_default", "summarize", "train",
+    "write_lr_find",
+]  # fmt: skip

@@ -1,0 +1,193 @@
+"""Training: the one entry point of a run (``train``), and the learning-rate range test.
+
+The CLI's ``imgclf train`` and ``imgclf demo`` and ``ImageClassifier.fit`` call ``train``; it
+is the only module between them and the rooms: it configures (or resumes), prepares the data
+and model (``train.session``), makes the run folder (``runs``), trains, and finishes the run
+(``runs.finish``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imgclf.api.describe import data_name
+from imgclf.api.settings import make_config, requested_settings
+from imgclf.config import Config
+from imgclf.data.prepare import PreparedData
+from imgclf.data.sources import DataLike
+from imgclf.errors import ConfigError
+from imgclf.runtime import Runtime
+
+if TYPE_CHECKING:
+    from imgclf.runs.run import Run
+    from imgclf.train.lr_find import LRFinderResult
+
+
+def train(
+    data: DataLike | None = None,
+    config: str | Path | dict | Config | None = None,
+    *,
+    resume: str | Path | None = None,
+    callbacks: Sequence[Any] = (),
+    runtime: Runtime | None = None,
+    **overrides: Any,
+) -> Run:
+    """Train a classifier on ``data``: the one entry point of the CLI, the estimator and demo.
+
+    The data is read and the model built before the run folder is made, so a bad model name
+    or unusable data leaves no folder. A run that fails after that records ``failed`` and the
+    error in its status.json. Ctrl-C stops after the current batch with the state saved and
+    raises TrainingInterrupted; ``resume=RUN`` continues it, and may add epochs (``epochs``,
+    ``finetune_epochs``) or set a ``time_limit`` or ``device`` for the session. A non-main
+    process (``runtime.rank > 0``) trains the same way and writes nothing.
+
+    Args:
+        data: folder, CSV, .npz, built-in name, DataFrame or (images, labels); None: the
+            config's ``data.source`` (or, with ``resume``, the run's own data).
+        config: a YAML file, dict or Config under the keyword overrides.
+        resume: a run folder to continue.
+        callbacks: Callback objects or names (registered, or 'package.module:ClassName'),
+            after the standard ones; ``on_run_end`` receives the final metrics.
+        runtime: device, precision, threads and rank; None: from ``train.device``,
+            ``train.precision`` and ``train.threads`` (and torchrun's environment).
+        **overrides: config keys, e.g. ``model="cnn", epochs=10, lr=1e-3``.
+
+    Returns:
+        The Run: its folder, config, best model, history and metrics.
+    """
+    from imgclf.runs.run import Run
+    from imgclf.train.callbacks import create_callback
+    from imgclf.train.session import prepare_training, run_session
+
+    cfg, data, run, saved = _configure(data, config, resume, overrides)
+    runtime = runtime or Runtime.from_config(cfg.train)
+    progress = runtime.is_main and not cfg.run.quiet
+    setup = prepare_training(data, cfg, progress, runtime)
+    if runtime.is_main and run is None:  # only now: bad data or models leave no folder
+        run = _create_run(cfg, data, setup.prepared, progress)
+    extra = [create_callback(c) if isinstance(c, str) else c for c in callbacks]
+    with _recorded(run):
+        result = run_session(
+            setup,
+            cfg,
+            checkpoints=run.checkpoints if run else None,
+            history=run.history if run else None,
+            saved=saved,
+            callbacks=extra,
+            progress=progress,
+            resume_command=f"imgclf train --resume {run.path}" if run else "",
+        )
+        metrics = _finish(result, cfg, run, progress)
+        for callback in result.callbacks:
+            callback.on_run_end(metrics, result.state)
+    history = result.state.history
+    return Run(run.path if run else None, cfg, result.model, history, metrics, runtime)
+
+
+def _configure(data, config, resume, overrides: dict[str, Any]):
+    """(config, data, run folder, resume state): a new run's config and data, or the run to
+    resume with the changes it allows, its data and its last state."""
+    if resume is not None:
+        from imgclf.runs.resuming import resume_config
+        from imgclf.runs.rundir import open_run_dir
+        from imgclf.train.checkpoint import RESUME_STATE, load_resume_state
+
+        run = open_run_dir(resume)
+        cfg = resume_config(run, requested_settings(config, overrides), data)
+        saved = load_resume_state(run.checkpoints / RESUME_STATE)
+        return cfg, data if data is not None else cfg.data.source, run, saved
+    cfg = make_config(config, **overrides)
+    data = data if data is not None else cfg.data.source
+    if data is None:
+        raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
+    if isinstance(data, str | Path):
+        cfg.data.source = str(data)
+    return cfg, data, None, None
+
+
+def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: bool):
+    """The new run's folder with its config and data report."""
+    from imgclf.runs.finish import describe_run
+    from imgclf.runs.rundir import create_run_dir
+
+    run = create_run_dir(cfg, data_name(data))
+    describe_run(run, cfg, prepared, progress)
+    return run
+
+
+def _recorded(run):
+    """status.json follows the run (running, then finished, failed or interrupted); a process
+    without a run folder records nothing."""
+    from contextlib import nullcontext
+
+    from imgclf.runs.finish import recording_status
+
+    return nullcontext() if run is None else recording_status(run)
+
+
+def _finish(result, cfg: Config, run, progress: bool) -> dict[str, Any]:
+    """Score, bundle, plot and report the run (after a first Ctrl-C too); without a run folder
+    only the run's course, unscored."""
+    from imgclf.runs.finish import finishing, run_metrics, write_run_artifacts
+
+    if run is None:
+        return run_metrics(result, {})
+    with finishing(progress):
+        return write_run_artifacts(result, cfg, run)
+
+
+def lr_find(
+    data: DataLike,
+    config: str | Path | dict | Config | None = None,
+    stage: str | None = None,
+    num_steps: int = 100,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    out: str | Path | None = None,
+    progress: bool = True,
+    **overrides: Any,
+) -> LRFinderResult:
+    """The learning-rate range test of a run's first stage (or ``stage``) on ``data``.
+
+    The data, model and stages are set up exactly as ``train`` would; nothing is written but
+    ``out``. For a pretrained backbone the first stage is the head on cached embeddings;
+    ``stage="finetune"`` fits the head first, then tests the unfrozen network.
+
+    Args:
+        stage: a stage name of the run (``train``, ``head``, ``finetune``); None: the first.
+        num_steps: batches to train (at least 5), the lr growing exponentially over them.
+        start_lr: the first learning rate.
+        end_lr: the last learning rate (the test stops earlier if the loss diverges).
+        out: folder for ``lr_find.png`` and ``lr_find.csv``; None writes nothing.
+        progress: show progress bars.
+        **overrides: config keys, e.g. ``model="cnn", batch_size=64, image_size=128``.
+
+    Returns:
+        An LRFinderResult: ``suggestion``, ``minimum``, ``steepest`` and the curve.
+    """
+    from imgclf.train.lr_find import check_range, lr_range_test
+    from imgclf.train.session import prepare_training
+
+    cfg = make_config(config, **overrides)
+    check_range(num_steps, start_lr, end_lr)
+    runtime = Runtime.from_config(cfg.train)
+    setup = prepare_training(data, cfg, progress, runtime)
+    result = lr_range_test(
+        setup.model, setup.stages, cfg, stage, num_steps, start_lr, end_lr, progress, runtime
+    )
+    if out is not None:
+        write_lr_find(result, out)
+    return result
+
+
+def write_lr_find(result: LRFinderResult, out: str | Path) -> dict[str, Path]:
+    """Write ``lr_find.png`` (the curve) and ``lr_find.csv`` (one row per step) into ``out``."""
+    from imgclf.evaluate.lr_find_plot import plot_lr_find
+    from imgclf.fileio import atomic_write_text
+
+    out = Path(out)
+    csv = out / "lr_find.csv"
+    atomic_write_text(csv, result.to_frame().to_csv(index=False))
+    return {"plot": plot_lr_find(result, out / "lr_find.png"), "csv": csv}

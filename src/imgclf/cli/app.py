@@ -1,0 +1,69 @@
+"""The Typer app, its ``--debug`` / ``--version`` callback and the one way errors reach the
+user: an ImgclfError is one red line and exit code 2 (``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from imgclf import terminal
+from imgclf._version import __version__
+from imgclf.errors import ImgclfError, TrainingInterrupted
+
+app = typer.Typer(
+    name="imgclf",
+    help="Labelled images in; a trained, evaluated, comparable, deployable classifier out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wraps at words on a terminal, never in pipes
+)
+_state = {"debug": False}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn ImgclfError into one red line and exit code 2 (unless --debug); an interrupted run
+    says how to resume it and exits with 130, as a shell does on Ctrl-C."""
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        terminal.print_warning(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except ImgclfError as exc:
+        if _state["debug"]:
+            raise
+        terminal.print_error(str(exc))
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        if _state["debug"]:
+            raise
+        terminal.print_warning("interrupted; files already written are complete")
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"imgclf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for imgclf errors.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def main() -> None:
+    """Console-script entry point: help at the terminal's width, unwrapped in pipes."""
+    app(**terminal.help_settings())

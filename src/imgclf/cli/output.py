@@ -1,0 +1,21 @@
+"""What train and demo print when a run is done: the scores and the report's path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imgclf import terminal
+
+
+def print_result(metrics: dict, run_dir: Path, quiet: bool = False) -> None:
+    """The scores and the report's path (the stop reason too when no progress printed it)."""
+    for split in ("val", "test"):
+        if split in metrics:
+            m = metrics[split]
+            terminal.print_line(
+                f"{split}: accuracy {m['accuracy']:.4f}, macro F1 "
+                f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}"
+            )
+    if metrics.get("stop_reason") and quiet:
+        terminal.print_line(f"stopped: {metrics['stop_reason']}")
+    terminal.print_line(f"Report: {(Path(run_dir) / 'report.html').resolve()}")

@@ -1,0 +1,61 @@
+"""`imgclf predict RUN INPUTS...`: labels for images, written to a CSV or a Kaggle file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imgclf import api, terminal
+from imgclf.cli.app import user_errors
+
+
+def predict(
+    model: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run folder or a model bundle folder.")
+    ],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(metavar="INPUTS", help="Image files, folders, globs or a CSV."),
+    ],
+    output: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
+    format_: Annotated[
+        str, typer.Option("--format", help="csv (path, label, probability, top-k) or kaggle.")
+    ] = "csv",
+    id_column: Annotated[str, typer.Option(help="kaggle: name of the id column.")] = "id",
+    tta: Annotated[str | None, typer.Option(help="Test-time augmentation: flip.")] = None,
+    top_k: Annotated[int, typer.Option(help="Top-k labels per image.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    path_column: Annotated[str, typer.Option(help="CSV inputs: the column of paths.")] = "path",
+    label_column: Annotated[
+        str,
+        typer.Option(
+            help="CSV inputs: the column of true labels; when present, accuracy is reported "
+            "('' ignores it)."
+        ),
+    ] = "label",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    ] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="32, 16-mixed (GPU) or bf16-mixed (GPU, or a native-bf16 CPU).")
+    ] = "32",
+) -> None:
+    """Predict labels for images and write a CSV (or a Kaggle submission)."""
+    with user_errors():
+        result = api.predict(
+            model,
+            inputs,
+            batch_size=batch_size,
+            tta=tta,
+            top_k=top_k,
+            path_column=path_column,
+            label_column=label_column or None,
+            device=device,
+            precision=precision,
+        )
+        result.to_csv(output, format=format_, id_column=id_column)
+    for path, reason in result.skipped:
+        terminal.print_warning(f"skipped {path}: {reason}")
+    terminal.print_line(f"{result.summary()}; wrote {output}")

@@ -1,0 +1,10 @@
+"""Prediction: image files, folders, globs, CSV tables and arrays -> Predictions -> a CSV.
+
+``images.py`` decodes and predicts; ``predictions.py`` holds the result and writes it.
+"""
+
+from imgclf.data.inputs import expand_inputs
+from imgclf.predict.images import predict, predict_arrays, predict_image
+from imgclf.predict.predictions import Predictions
+
+__all__ = ["Predictions", "expand_inputs", "predict", "predict_arrays", "predict_image"]

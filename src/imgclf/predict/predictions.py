@@ -1,0 +1,167 @@
+"""Predictions: class probabilities of the images read, what was skipped and why, the score
+against a CSV's labels, and the CSV or Kaggle file written from them."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from imgclf.data.inputs import skip_counts
+from imgclf.errors import ConfigError, DataError, did_you_mean
+from imgclf.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CSV_FORMATS = ("csv", "kaggle")
+TRUE_LABEL_COLUMN = "true_label"  # the written CSV's column of the input CSV's labels
+
+
+@dataclass
+class Predictions:
+    """Class probabilities for the images that were read, and what was left out and why.
+
+    ``true_labels`` holds each image's label from a CSV input (None where unknown, or None
+    for all when no input had labels); ``accuracy`` scores the predictions against them.
+    """
+
+    paths: list[str]
+    probs: np.ndarray  # (N, K) softmax probabilities, rows in the order of ``paths``
+    classes: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    top_k: int = 3
+    true_labels: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def labelled(self) -> int:
+        """How many images have a true label."""
+        return sum(label is not None for label in self.true_labels or [])
+
+    @property
+    def accuracy(self) -> float | None:
+        """The share of labelled images predicted as their true label (None: no labels).
+
+        A true label the model does not know counts as wrong (see ``unknown_labels``).
+        """
+        if not self.labelled:
+            return None
+        pairs = zip(self.labels, self.true_labels, strict=True)
+        return sum(label == true for label, true in pairs) / self.labelled
+
+    @property
+    def unknown_labels(self) -> dict[str, int]:
+        """True labels that are none of the model's classes, with how many images have each."""
+        known = set(self.classes)
+        unknown = Counter(t for t in self.true_labels or [] if t is not None and t not in known)
+        return dict(sorted(unknown.items()))
+
+    @property
+    def labels(self) -> list[str]:
+        """The most probable class name of each image."""
+        return [self.classes[i] for i in self.probs.argmax(axis=1)]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """The probability of each image's predicted class."""
+        return self.probs.max(axis=1)
+
+    def to_frame(self, top_k: int | None = None) -> pd.DataFrame:
+        """One row per image: path, label, probability (the best class), then ``true_label``
+        when inputs had labels, then ``top2_label``, ``top2_probability``, ... up to ``top_k``
+        (the best class is not repeated; top_k=1 adds no columns)."""
+        import pandas as pd
+
+        k = min(check_positive("top_k", self.top_k if top_k is None else top_k), len(self.classes))
+        order = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
+        names = np.asarray(self.classes, dtype=object)
+        columns = {"path": self.paths, "label": self.labels, "probability": self.confidence}
+        if self.labelled:
+            columns[TRUE_LABEL_COLUMN] = self.true_labels
+        for i in range(1, k):
+            columns[f"top{i + 1}_label"] = names[order[:, i]]
+            columns[f"top{i + 1}_probability"] = np.take_along_axis(
+                self.probs, order[:, i : i + 1], 1
+            )[:, 0]
+        return pd.DataFrame(columns)
+
+    def to_csv(
+        self,
+        path: str | os.PathLike,
+        format: str = "csv",
+        id_column: str = "id",
+        label_column: str = "label",
+    ) -> Path:
+        """Write ``to_frame()`` (format 'csv') or a Kaggle submission (format 'kaggle'), atomically.
+
+        The Kaggle layout is two columns: the file name without extension and the class name.
+        """
+        import pandas as pd
+
+        if format not in CSV_FORMATS:
+            raise ConfigError(
+                f"Unknown CSV format '{format}'.{did_you_mean(format, CSV_FORMATS)} "
+                f"Allowed: {', '.join(CSV_FORMATS)}."
+            )
+        if format == "csv":
+            frame = self.to_frame()
+        else:
+            frame = pd.DataFrame({id_column: _kaggle_ids(self.paths), label_column: self.labels})
+            if id_column == label_column:
+                raise ConfigError(f"id_column and label_column are both '{id_column}'.")
+        target = Path(path)
+        if target.is_dir():
+            raise DataError(
+                f"{target} is a folder. Pass a file name, e.g. {target / 'predictions.csv'}."
+            )
+        atomic_write_text(target, frame.to_csv(index=False, lineterminator="\n"))
+        return target
+
+    def summary(self) -> str:
+        """One line for people: 'predicted 120 images, accuracy 0.9500 on 118 labelled images,
+        skipped 2 (unreadable)' (accuracy only when inputs had labels)."""
+        text = f"predicted {_count(len(self.paths), 'image')}"
+        if self.labelled:
+            text += f", accuracy {self.accuracy:.4f} on {_count(self.labelled, 'labelled image')}"
+            if self.unknown_labels:
+                names = list(self.unknown_labels)
+                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+                n = sum(self.unknown_labels.values())
+                text += f" ({n} with a label the model does not know, counted wrong: {shown})"
+        if not self.skipped:
+            return text
+        counts = skip_counts(self.skipped)
+        detail = (
+            ", ".join(f"{n} {name}" for name, n in counts.items())
+            if len(counts) > 1
+            else next(iter(counts))
+        )
+        return f"{text}, skipped {len(self.skipped)} ({detail})"
+
+
+def _kaggle_ids(paths: list[str]) -> list[str]:
+    ids = [Path(p).stem for p in paths]
+    twice = sorted(name for name, n in Counter(ids).items() if n > 1)
+    if twice:
+        raise DataError(
+            f"Kaggle ids must be unique, but several files share the name {', '.join(twice[:5])}. "
+            "Rename the files or use format='csv', which keeps the full paths."
+        )
+    return ids
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def check_positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
+    return value

@@ -1,0 +1,79 @@
+"""Continuing a run: its own config with only the changes a resume allows, checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imgclf.config import Config
+from imgclf.data.sources import DataLike, same_source
+from imgclf.runs.rundir import RunDir, read_run_config
+
+# What a resume may change: how long it trains (more epochs, a time limit for this session) and
+# where and how fast it reads; anything else would make it another run.
+RESUMABLE = (
+    "train.epochs", "train.finetune_epochs", "train.time_limit", "train.threads",
+    "train.device", "train.eval_batch_size", "run.quiet", "data.data_dir", "data.cache_dir",
+    "data.workers", "data.download",
+)  # fmt: skip
+
+
+def resume_config(run: RunDir, requested: dict[str, Any], data: DataLike | None) -> Config:
+    """The run's own config with the changes a resume allows, checked.
+
+    Args:
+        requested: the settings asked for, as {'section.key': value} (only those given).
+        data: the data asked for, or None (the run's own).
+
+    Raises:
+        ConfigError: a setting other than RESUMABLE differs, epochs would shrink, or ``data``
+            is not the run's data; the message shows how to start a new run instead.
+    """
+    from imgclf.config_loader import build_config, dotted_overrides
+    from imgclf.errors import ConfigError
+
+    saved = read_run_config(run)
+    source = saved.get("data", {}).get("source")
+    if data is None and source is None:
+        raise ConfigError(
+            f"{run.path} does not record its data (it was trained from Python objects): pass "
+            "the same data again."
+        )
+    if data is not None and source is not None and not same_source(data, source):
+        raise ConfigError(
+            f"--resume continues {run.path} on its own data ({source}), received {data}. Omit "
+            f"DATA, or train a new run on it: imgclf train {data} --config {run.config}"
+        )
+    before = dotted_overrides(Config.model_validate(saved).model_dump(mode="json"))
+    changed = {k: v for k, v in requested.items() if _json(v) != before.get(k)}
+    fixed = [key for key in changed if key not in RESUMABLE]
+    if fixed:
+        shown = ", ".join(f"{k} (run: {before.get(k)!r}, given: {changed[k]!r})" for k in fixed)
+        sets = " ".join(f"--set {k}={_yaml(changed[k])}" for k in fixed)
+        raise ConfigError(
+            f"--resume continues a run with its own settings, and these differ: {shown}. A "
+            "resume may change only epochs, finetune_epochs and time_limit (and device, "
+            "threads, workers, folders). For other settings start a new run from its config: "
+            f"imgclf train --config {run.config} {sets}"
+        )
+    cfg = build_config(saved, **changed)
+    after = dotted_overrides(cfg.model_dump(mode="json"))
+    for key in ("train.epochs", "train.finetune_epochs"):
+        if after[key] < before[key]:
+            raise ConfigError(
+                f"--resume can add epochs, not remove them: {key} was {before[key]}, received "
+                f"{after[key]}. Pass at least {before[key]}."
+            )
+    return cfg
+
+
+def _json(value: Any) -> Any:
+    """A requested value as the saved config's JSON has it (paths as text, tuples as lists)."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _yaml(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, default=str)

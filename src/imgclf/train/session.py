@@ -1,0 +1,176 @@
+"""A train session: data -> model -> stages -> loop -> the best weights.
+
+``prepare_training`` reads the data, builds the network for its shape and classes (seeded) and
+plans the stages; ``run_session`` trains them with the standard callbacks plus the user's, and
+loads the best weights back. Where files go is given as paths (None: keep them in memory), so
+a process that writes nothing (a non-main rank) runs the same session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imgclf.config import Config
+from imgclf.data.prepare import PreparedData, prepare_data
+from imgclf.data.sources import DataLike
+from imgclf.errors import TrainingInterrupted
+from imgclf.models.backbones import backbone_preprocess
+from imgclf.models.network import ImageModel, build_model
+from imgclf.models.recipes import is_recipe
+from imgclf.runtime import Runtime
+from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
+from imgclf.train.checkpoint import BEST_WEIGHTS, BestWeights
+from imgclf.train.loop import configure_torch, fit
+from imgclf.train.parts import Stage, TrainData
+from imgclf.train.stages import plan_stages
+
+
+@dataclass
+class TrainingSetup:
+    """Everything a run trains with, before any training: shared by training and lr-find."""
+
+    prepared: PreparedData
+    model: ImageModel
+    train_data: TrainData
+    stages: list[Stage]
+    notes: list[str]
+    runtime: Runtime
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """What a finished session produced: the best model, the loop's state, the timings."""
+
+    model: ImageModel
+    state: TrainState
+    prepared: PreparedData
+    runtime: Runtime
+    timings: dict[str, float] = field(default_factory=dict)
+    # Every row's cached embedding when the final backbone is the embedded one (feature
+    # extraction): evaluation reads them instead of running the backbone again.
+    features: np.ndarray | None = None
+    callbacks: list[Callback] = field(default_factory=list)  # on_run_end gets the metrics
+
+
+def default_image_size(cfg: Config) -> tuple[int, int]:
+    """When data.image_size is unset and the images differ in size: the backbone's own input
+    size, or 224 for recipes."""
+    if cfg.model.name == "custom" or is_recipe(cfg.model.name):
+        return (224, 224)
+    return tuple(backbone_preprocess(cfg.model)["input_size"])
+
+
+def prepare_training(
+    data: DataLike, cfg: Config, progress: bool = True, runtime: Runtime | None = None
+) -> TrainingSetup:
+    """Prepare the data, build the model for it (seeded) on the runtime's device and plan the
+    stages (embedding the images once when a frozen backbone asks for it).
+
+    Nothing is written to a run folder: a run's folder is made only once this succeeded, so
+    bad data, an unknown model or a model that does not fit the data leave nothing behind.
+
+    Args:
+        progress: show progress bars and the plan's notes.
+        runtime: device, precision and threads (default: the CPU at 32 bits).
+    """
+    runtime = runtime or Runtime()
+    started = time.perf_counter()
+    prepared = prepare_data(data, cfg, progress=progress, default_size=default_image_size(cfg))
+    timings = {"data": time.perf_counter() - started}
+    configure_torch(cfg, runtime)  # before building: the seed decides the initial weights
+    model = build_model(
+        cfg.model,
+        prepared.classes,
+        prepared.cache.images.shape[-1],
+        prepared.image_size,
+        rescale=cfg.augment.rescale,
+        fit=cfg.data.fit,
+    ).to(runtime.device)
+    train_data = TrainData(
+        images=prepared.cache.images,
+        labels=prepared.source.labels,
+        train=prepared.splits.train,
+        val=prepared.splits.val,
+        classes=prepared.classes,
+    )
+    started = time.perf_counter()
+    images_id = prepared.cache.path.name if prepared.cache.path else None
+    stages, notes = plan_stages(model, train_data, cfg, images_id, progress, runtime)
+    if any(stage.embeddings is not None for stage in stages):
+        timings["embed"] = time.perf_counter() - started
+    if progress:
+        _print_notes(stages, notes)
+    return TrainingSetup(prepared, model, train_data, stages, notes, runtime, timings)
+
+
+def run_session(
+    setup: TrainingSetup,
+    cfg: Config,
+    *,
+    checkpoints: Path | None,
+    history: Path | None,
+    saved: dict | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    resume_command: str = "",
+) -> TrainResult:
+    """Train the set-up model (from ``saved``, a resume state) and load the best weights back.
+
+    Args:
+        checkpoints: the folder for best.safetensors and the resume state; None keeps the
+            best weights in memory and writes nothing.
+        history: history.csv's path, or None.
+        callbacks: the user's callbacks, after the standard ones (before the signal guard).
+        progress: print the epoch table.
+        resume_command: how to continue after an interruption, for its message.
+
+    Raises:
+        TrainingInterrupted: Ctrl-C or SIGTERM stopped after the current batch, with the last
+            state saved.
+    """
+    started = time.perf_counter()
+    model, data = setup.model, setup.train_data
+    best = BestWeights(checkpoints / BEST_WEIGHTS if checkpoints is not None else None)
+    steps = -(-len(data.train) // cfg.train.batch_size)
+    signals = StopOnSignal()
+    callbacks = [
+        *standard_callbacks(
+            cfg.train,
+            len(data.val) > 0,
+            lambda: best.save(model),
+            history,
+            (steps, cfg.train.batch_size) if progress else None,
+        ),
+        *callbacks,
+        signals,
+    ]
+    state = fit(model, setup.stages, cfg, callbacks, checkpoints, saved, setup.runtime, best)
+    if signals.received:
+        epoch, batch, _ = state.stopped_in or (state.epoch, state.steps, state.steps)
+        hint = f"; resume with: {resume_command}" if resume_command else ""
+        raise TrainingInterrupted(
+            f"interrupted at epoch {epoch}, batch {batch}{hint}", epoch=epoch, batch=batch
+        )
+    timings = {**setup.timings, "train": time.perf_counter() - started}
+    best.load_into(model)
+    embedded = setup.stages[-1].embeddings
+    features = embedded.clean if embedded is not None else None
+    return TrainResult(model, state, setup.prepared, setup.runtime, timings, features, callbacks)
+
+
+def _print_notes(stages: list, notes: list[str]) -> None:
+    from imgclf.terminal import print_line
+
+    if len(stages) > 1:
+        plan = " then ".join(
+            f"{stage.name} ({stage.epochs} epoch{'s' * (stage.epochs != 1)})" for stage in stages
+        )
+        print_line(f"stages: {plan}")
+    for note in notes:
+        print_line(note)
