@@ -35,80 +35,94 @@ from imgclf.cli.options import (
 )
 from imgclf.cli.output import print_result
 
+# The train-only options (the shared ones are in cli/options.py).
+_Data = Annotated[
+    str | None,
+    typer.Argument(metavar="DATA", help="Class folders, .csv, .npz or a built-in name."),
+]
+_Optimizer = Annotated[str | None, schema_option("train.optimizer", "adam, adamw, sgd or rmsprop.")]
+_Schedule = Annotated[str | None, schema_option("train.schedule", "constant, cosine or onecycle.")]
+_Weights = Annotated[Path | None, typer.Option(help="Local pretrained weight file.")]
+_Unfreeze = Annotated[
+    str | None, schema_option("model.unfreeze", "finetune: N last blocks, 'all' or a,b.")
+]
+_Callback = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="NAME",
+        help="Add a callback, repeatable: a registered name or package.module:ClassName.",
+    ),
+]
+_Patience = Annotated[
+    int | None, schema_option("train.patience", "Early stopping after N flat epochs.")
+]
+_FinetuneEpochs = Annotated[
+    int | None,
+    schema_option("train.finetune_epochs", "finetune: epochs of stage 2, after the head."),
+]
+_FinetuneLr = Annotated[
+    float | None,
+    schema_option("train.finetune_lr", "finetune: stage 2 peak lr.", default="--lr"),
+]
+_EmbeddingCache = Annotated[
+    bool | None,
+    typer.Option(
+        "--embedding-cache/--no-embedding-cache",
+        help="Train the head on embeddings computed once.  [default: on]",
+        show_default=False,
+    ),
+]
+_AugmentViews = Annotated[
+    int | None,
+    schema_option("train.augment_views", "Augmented views per image in the embedding cache."),
+]
+_ProgressiveSizes = Annotated[
+    str | None, typer.Option(help="Smaller sizes to train at first: 128,160.")
+]
+_TimeLimit = Annotated[
+    str | None, typer.Option(help="Wall-clock limit of this session: 90s, 45m, 2h.")
+]
+_Name = Annotated[
+    str | None,
+    typer.Option(help="Run folder name.  [default: MODEL-DATA-N]", show_default=False),
+]
+_Project = Annotated[Path | None, schema_option("run.project", "Folder of run folders.")]
+_Resume = Annotated[Path | None, typer.Option(help="Continue this run folder.")]
+
 
 def train(
-    data: Annotated[
-        str | None,
-        typer.Argument(metavar="DATA", help="Class folders, .csv, .npz or a built-in name."),
-    ] = None,
+    data: _Data = None,
     model: ModelOpt = None,
     mode: ModeOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     image_size: ImageSizeOpt = None,
-    optimizer: Annotated[
-        str | None, schema_option("train.optimizer", "adam, adamw, sgd or rmsprop.")
-    ] = None,
+    optimizer: _Optimizer = None,
     lr: LrOpt = None,
-    schedule: Annotated[
-        str | None, schema_option("train.schedule", "constant, cosine or onecycle.")
-    ] = None,
-    weights: Annotated[Path | None, typer.Option(help="Local pretrained weight file.")] = None,
-    unfreeze: Annotated[
-        str | None, schema_option("model.unfreeze", "finetune: N last blocks, 'all' or a,b.")
-    ] = None,
+    schedule: _Schedule = None,
+    weights: _Weights = None,
+    unfreeze: _Unfreeze = None,
     augment: AugmentOpt = None,
     set_: SetOpt = None,
-    callback: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="NAME",
-            help="Add a callback, repeatable: a registered name or package.module:ClassName.",
-        ),
-    ] = None,
+    callback: _Callback = None,
     val_split: ValSplitOpt = None,
     test_split: TestSplitOpt = None,
     path_column: PathColumnOpt = None,
     label_column: LabelColumnOpt = None,
     split_column: SplitColumnOpt = None,
-    patience: Annotated[
-        int | None, schema_option("train.patience", "Early stopping after N flat epochs.")
-    ] = None,
-    finetune_epochs: Annotated[
-        int | None,
-        schema_option("train.finetune_epochs", "finetune: epochs of stage 2, after the head."),
-    ] = None,
-    finetune_lr: Annotated[
-        float | None,
-        schema_option("train.finetune_lr", "finetune: stage 2 peak lr.", default="--lr"),
-    ] = None,
-    embedding_cache: Annotated[
-        bool | None,
-        typer.Option(
-            "--embedding-cache/--no-embedding-cache",
-            help="Train the head on embeddings computed once.  [default: on]",
-            show_default=False,
-        ),
-    ] = None,
-    augment_views: Annotated[
-        int | None,
-        schema_option("train.augment_views", "Augmented views per image in the embedding cache."),
-    ] = None,
-    progressive_sizes: Annotated[
-        str | None, typer.Option(help="Smaller sizes to train at first: 128,160.")
-    ] = None,
-    time_limit: Annotated[
-        str | None, typer.Option(help="Wall-clock limit of this session: 90s, 45m, 2h.")
-    ] = None,
+    patience: _Patience = None,
+    finetune_epochs: _FinetuneEpochs = None,
+    finetune_lr: _FinetuneLr = None,
+    embedding_cache: _EmbeddingCache = None,
+    augment_views: _AugmentViews = None,
+    progressive_sizes: _ProgressiveSizes = None,
+    time_limit: _TimeLimit = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
-    name: Annotated[
-        str | None,
-        typer.Option(help="Run folder name.  [default: MODEL-DATA-N]", show_default=False),
-    ] = None,
-    project: Annotated[Path | None, schema_option("run.project", "Folder of run folders.")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue this run folder.")] = None,
+    name: _Name = None,
+    project: _Project = None,
+    resume: _Resume = None,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,

@@ -96,10 +96,12 @@ def create_backbone(cfg: ModelConfig, load_weights: bool = True) -> Backbone:
 
 
 def backbone_preprocess(cfg: ModelConfig) -> dict:
-    """input size, mean, std, interpolation and crop_pct from the backbone's pretrained config."""
-    import timm
+    """input size, mean, std, interpolation and crop_pct from the backbone's pretrained config
+    (read from timm's registry: no network is built for it)."""
+    from timm.models import get_pretrained_cfg
 
-    pretrained = timm.create_model(_known_arch(cfg.name), pretrained=False).pretrained_cfg
+    found = get_pretrained_cfg(_known_arch(cfg.name))
+    pretrained = found.to_dict() if found is not None else {}
     values = {
         "input_size": tuple(pretrained.get("input_size", (3, 224, 224))[1:]),
         "mean": tuple(pretrained.get("mean", (0.485, 0.456, 0.406))),
