@@ -8,6 +8,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 - ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py).
 - ``inspect`` / ``load_data`` / ``summarize`` / ``list_runs``: looking at data, models and runs
   (api/describe.py); ``make_config``: the settings (api/settings.py).
+- ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
+  (api/experiments.py).
 """
 
 from imgclf.api.describe import (
@@ -22,12 +24,13 @@ from imgclf.api.describe import (
     summarize,
 )
 from imgclf.api.evaluation import evaluate, evaluate_model, predict
+from imgclf.api.experiments import remove_runs, runs, score_run, show_run, write_predictions
 from imgclf.api.settings import make_config, requested_settings, schema_default
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
     "RUN_COLUMNS", "data_label", "data_name", "default_inspect_dir", "evaluate",
     "evaluate_model", "inspect", "list_runs", "load_data", "lr_find", "make_config", "predict",
-    "render_data_report", "requested_settings", "schema_default", "summarize", "train",
-    "write_lr_find",
+    "remove_runs", "render_data_report", "requested_settings", "runs", "schema_default",
+    "score_run", "show_run", "summarize", "train", "write_lr_find", "write_predictions",
 ]  # fmt: skip

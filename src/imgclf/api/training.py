@@ -68,7 +68,7 @@ def train(
     if runtime.is_main and run is None:  # only now: bad data or models leave no folder
         run = _create_run(cfg, data, setup.prepared, progress)
     extra = [create_callback(c) if isinstance(c, str) else c for c in callbacks]
-    with _recorded(run):
+    with _recorded(run, cfg, setup, saved) as outcome:
         result = run_session(
             setup,
             cfg,
@@ -79,7 +79,7 @@ def train(
             progress=progress,
             resume_command=f"imgclf train --resume {run.path}" if run else "",
         )
-        metrics = _finish(result, cfg, run, progress)
+        metrics = outcome.metrics = _finish(result, cfg, run, progress)
         for callback in result.callbacks:
             callback.on_run_end(metrics, result.state)
     history = result.state.history
@@ -117,14 +117,24 @@ def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: b
     return run
 
 
-def _recorded(run):
-    """status.json follows the run (running, then finished, failed or interrupted); a process
-    without a run folder records nothing."""
+def _recorded(run, cfg: Config, setup, saved: dict | None):
+    """status.json and the project's ledger follow the run (started, then finished, failed or
+    interrupted); a process without a run folder records nothing."""
     from contextlib import nullcontext
 
-    from imgclf.runs.finish import recording_status
+    from imgclf.data.fingerprint import data_fingerprint
+    from imgclf.runs.recording import Outcome, recording, started_fields
 
-    return nullcontext() if run is None else recording_status(run)
+    if run is None:
+        return nullcontext(Outcome())
+    prepared = setup.prepared
+    started = started_fields(
+        cfg,
+        data_fingerprint(prepared.source, prepared.splits),
+        setup.runtime.describe(),
+        resumed_from_epoch=saved["state"]["epoch"] if saved is not None else None,
+    )
+    return recording(run, started)
 
 
 def _finish(result, cfg: Config, run, progress: bool) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def predict(
             device=device,
             precision=precision,
         )
-        result.to_csv(output, format=format_, id_column=id_column)
+        api.write_predictions(result, output, model, format=format_, id_column=id_column)
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")
     terminal.print_line(f"{result.summary()}; wrote {output}")

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from imgclf import api, terminal
+from imgclf.cli.app import user_errors
+from imgclf.cli.options import key_values
 
 runs_app = typer.Typer(
     help="Show the runs in a project folder: settings, scores, status and training time.",
@@ -38,12 +40,28 @@ def runs_list(
         bool, typer.Option("--wide", help="Every column: settings, best epoch, error too.")
     ] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, every column.")] = False,
+    sort: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Best first by a column: val_accuracy, a score."),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="Only matching runs, repeatable: status=finished"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many runs.")] = None,
+    best: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="Only the best run by a column.")
+    ] = None,
 ) -> None:
     """The runs with their key settings, scores, status and training time, newest first.
 
     On a narrow terminal the least important columns are left out, and a note names them.
     """
-    rows = api.list_runs(project)
+    with user_errors():
+        rows = api.runs(
+            project, where=_pairs(where), sort=sort, best=best, limit=limit,
+            warn=terminal.print_warning,
+        )  # fmt: skip
     if as_csv:
         typer.echo(runs_csv(rows), nl=False)
         return
@@ -51,7 +69,7 @@ def runs_list(
     if not rows:
         console.print(f"No runs in {project}.", markup=False)
         return
-    requested = list(api.RUN_COLUMNS) if wide else list(_RUN_COLUMNS)
+    requested = [*(api.RUN_COLUMNS if wide else _RUN_COLUMNS), *_external(rows)]
     cells = [[_cell(column, row[column]) for column in requested] for row in rows]
     widths = {column: _natural_width(column, cells, i) for i, column in enumerate(requested)}
     width = terminal.terminal_width()
@@ -96,7 +114,8 @@ def runs_csv(rows: list[dict[str, Any]]) -> str:
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=api.RUN_COLUMNS, lineterminator="\n")
+    fields = [*api.RUN_COLUMNS, *_external(rows)]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -138,3 +157,101 @@ def _cell(column: str, value: Any) -> str:
     if column.endswith("accuracy"):
         return f"{value:.4f}"
     return f"{value:.1f}" if column == "train_seconds" else f"{value:g}"
+
+
+@runs_app.command("show", short_help="Everything recorded of one run.")
+def runs_show(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or a run's name.")],
+    project: Annotated[Path | None, typer.Option(help="Folder of run folders.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """The run's ledger record: settings, data fingerprint, runtime, stop, scores, timings."""
+    import json
+
+    with user_errors():
+        state = api.show_run(run, project)
+    if as_json:
+        typer.echo(json.dumps(state, indent=2, default=str))
+        return
+    for line in _show_lines(state):
+        terminal.print_line(line)
+
+
+@runs_app.command("score", short_help="Attach an external score (e.g. Kaggle's) to a run.")
+def runs_score(
+    run: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run folder, a run's name or a submission.")
+    ],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="e.g. kaggle_public.")],
+    value: Annotated[float, typer.Argument(metavar="VALUE")],
+    note: Annotated[str | None, typer.Option(help="A line about the score.")] = None,
+    project: Annotated[Path | None, typer.Option(help="Folder of run folders.")] = None,
+) -> None:
+    """Record a score the tool cannot compute; a run keeps every score with its time."""
+    with user_errors():
+        record = api.score_run(run, name, value, note=note, project=project)
+    terminal.print_line(f"{record['run']}: {name} = {value:g} ({record['time']})")
+
+
+@runs_app.command("rm", short_help="Delete runs (asks first).")
+def runs_rm(
+    runs: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run folders or names.")],
+    project: Annotated[Path | None, typer.Option(help="Folder of run folders.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete runs' folders; the ledger keeps their history and records the removal."""
+    with user_errors():
+        for run in runs:
+            api.show_run(run, project)  # every run exists before anything is deleted
+        if not yes and not typer.confirm(f"Delete {len(runs)} run(s): {', '.join(runs)}?"):
+            terminal.print_line("nothing deleted")
+            raise typer.Exit(1)
+        removed = api.remove_runs(runs, project)
+    terminal.print_line(f"deleted {', '.join(str(path) for path in removed)}")
+
+
+def _show_lines(state: dict[str, Any]) -> list[str]:
+    config = state.get("config") or {}
+    lines = [
+        f"run: {state['run']} ({state.get('status')}"
+        + (f", stop: {state['stop']}" if state.get("stop") else "")
+        + ")",
+        f"model: {config.get('model', {}).get('name')}, data: "
+        f"{config.get('data', {}).get('source')} (fingerprint {state.get('data_fingerprint')})",
+        f"config hash: {state.get('config_hash')}, seed: {state.get('seed')}, imgclf "
+        f"{state.get('imgclf_version')}, git {state.get('git_sha') or '-'}",
+    ]
+    if state.get("runtime"):
+        lines.append(f"runtime: {state['runtime']}, cpu: {state.get('cpu')}")
+    if state.get("epochs_run") is not None:
+        lines.append(
+            f"epochs: {state['epochs_run']}/{state.get('epochs_planned')}, best epoch "
+            f"{state.get('best_epoch')}; {state.get('stop_reason') or 'all epochs ran'}"
+        )
+    for split, scores in (state.get("metrics") or {}).items():
+        lines.append(
+            f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None)
+        )
+    for score in state.get("external", []):
+        lines.append(
+            f"score {score['name']}: {score['value']:g} ({score['time']})"
+            + (f" - {score['note']}" if score.get("note") else "")
+        )
+    if state.get("error"):
+        lines.append(f"error: {state['error']}")
+    if state.get("wall_seconds") is not None:
+        lines.append(f"wall time: {state['wall_seconds']:.1f}s")
+    return lines
+
+
+def _pairs(pairs: list[str] | None) -> dict[str, Any]:
+    """--where KEY=VALUE pairs (values as text; they are compared as text)."""
+    return {key: str(value) for key, value in key_values(pairs).items()}
+
+
+def _external(rows: list[dict[str, Any]]) -> list[str]:
+    """The external scores' names the rows have, in order of first appearance."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update({key: None for key in row if key not in api.RUN_COLUMNS})
+    return list(names)

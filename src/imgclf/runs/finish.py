@@ -7,8 +7,6 @@ Only the main process calls these (a non-main rank writes nothing).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,6 @@ import numpy as np
 
 from imgclf.config import Config
 from imgclf.data.prepare import PreparedData
-from imgclf.errors import TrainingInterrupted
 from imgclf.export.bundle import save_bundle
 from imgclf.models.inference import predict_rows
 from imgclf.runs.rundir import RunDir
@@ -36,24 +33,6 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
             print_warning(warning)
         if line:
             print_line(f"{line}; see {run.data_report}")
-
-
-@contextmanager
-def recording_status(run: RunDir) -> Iterator[None]:
-    """status.json says running, then finished, interrupted or failed with the error."""
-    run.write_status("running")
-    try:
-        yield
-    except TrainingInterrupted as exc:
-        run.write_status("interrupted", epoch=exc.epoch, batch=exc.batch)
-        raise
-    except KeyboardInterrupt:
-        run.write_status("interrupted")
-        raise
-    except Exception as exc:
-        run.write_status("failed", error=str(exc) or type(exc).__name__)
-        raise
-    run.write_status("finished")
 
 
 def finishing(progress: bool):
@@ -112,12 +91,17 @@ def run_metrics(
     result: TrainResult, scores: dict[str, Any], timings: dict[str, float] | None = None
 ) -> dict[str, Any]:
     """metrics.json's content: the run's course (epochs, best, stop reason), where it ran, its
-    timings in seconds, and the ``scores`` per split."""
+    timings in seconds, and the ``scores`` per split. ``best_val`` is the monitored value at
+    the best epoch, ``final_val`` the last epoch's validation metrics."""
+    best = result.state.best_value
+    last = result.state.history[-1] if result.state.history else {}
     return {
         "best_epoch": result.state.best_epoch,
         "epochs_run": result.state.epoch,
         "epochs_planned": sum(result.state.planned.values()),  # before early stopping
         "stop_reason": result.state.stop_reason,
+        "best_val": {"epoch": result.state.best_epoch, result.state.monitor: best},
+        "final_val": {k: v for k, v in last.items() if k.startswith("val_")},
         "runtime": result.runtime.describe(),
         "timings": dict(result.timings) if timings is None else timings,
         **scores,

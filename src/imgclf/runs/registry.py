@@ -1,4 +1,5 @@
-"""The runs under a project folder, with their key settings and metrics (``imgclf runs list``)."""
+"""The runs of a project folder, from its ledger, with their key settings and metrics
+(``imgclf runs list``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.config import ModelConfig, TrainConfig
+from imgclf.errors import ConfigError, did_you_mean
+from imgclf.runs.ledger import append_record, fold_runs, ledger_path, read_ledger
 from imgclf.runs.rundir import RunDir, read_run_config, read_status
 
 COLUMNS = (
@@ -29,24 +32,68 @@ COLUMNS = (
 """The keys of every row, in this order."""
 
 
-def list_runs(project: str | Path = "runs") -> list[dict[str, Any]]:
-    """One row per run folder (newest first): name, model, data, settings, scores, time."""
+def list_runs(project: str | Path = "runs", warn=None) -> list[dict[str, Any]]:
+    """One row per run of the project's ledger (newest first): name, model, data, settings,
+    scores, time.
+
+    Run folders the ledger does not know (a project from before the ledger, or a ledger that
+    was deleted) are added to it first, rebuilt from their files. ``warn`` receives a line per
+    unreadable ledger line.
+    """
+    states = run_states(project, warn)
+    return [_row(state) for state in reversed(list(states.values()))]
+
+
+def run_states(project: str | Path = "runs", warn=None) -> dict[str, dict[str, Any]]:
+    """Every run's folded ledger state, in the order they started (see ledger.fold_runs)."""
     project = Path(project)
     if not project.is_dir():
-        return []
-    runs = [RunDir(p) for p in project.iterdir() if (p / "config.yaml").is_file()]
-    runs.sort(key=lambda run: run.config.stat().st_mtime, reverse=True)
-    return [_row(run) for run in runs]
+        return {}
+    read = read_ledger(project)
+    if warn is not None:
+        for line in read.warnings(ledger_path(project)):
+            warn(line)
+    known = {record["run"] for record in read.records}
+    folders = [RunDir(p) for p in project.iterdir() if (p / "config.yaml").is_file()]
+    folders.sort(key=lambda run: run.config.stat().st_mtime_ns)
+    adopted = [run for run in folders if run.name not in known]
+    for run in adopted:
+        _adopt(project, run)
+    if adopted:
+        read = read_ledger(project)
+    return fold_runs(read.records)
 
 
-def _row(run: RunDir) -> dict[str, Any]:
+def _adopt(project: Path, run: RunDir) -> None:
+    """Ledger records rebuilt from a run folder's config.yaml, status.json and metrics.json."""
+    from imgclf.runs.recording import config_hash, finished_fields
+
     config = read_run_config(run)
-    metrics = _read_json(run.metrics)
     status = read_status(run)
+    started = {"config": config, "config_hash": config_hash(_without_version(config)),
+               "rebuilt": True}  # fmt: skip
+    if status["status"] not in ("finished", "failed", "interrupted"):
+        started["status"] = status["status"]
+    append_record(project, "started", run.name, **started)
+    if status["status"] == "finished":
+        append_record(project, "finished", run.name, **finished_fields(_read_json(run.metrics)))
+    elif status["status"] in ("failed", "interrupted"):
+        details = {key: status[key] for key in ("error", "epoch", "batch")}
+        append_record(project, status["status"], run.name, stop=status["status"], **details)
+
+
+def _without_version(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "imgclf_version"}
+
+
+def _row(state: dict[str, Any]) -> dict[str, Any]:
+    config = state.get("config") or {}
+    metrics = state.get("metrics") or {}
     train, model, data = config.get("train", {}), config.get("model", {}), config.get("data", {})
-    best, seconds = metrics.get("best_epoch"), metrics.get("timings", {}).get("train")
+    best, seconds = state.get("best_epoch"), (state.get("timings") or {}).get("train")
+    planned = {"epochs_planned": state.get("epochs_planned")}
     return {
-        "name": run.name,
+        "name": state["run"],
         "model": model.get("name"),
         "mode": "scratch" if _from_scratch(model) else model.get("mode"),
         "data": Path(str(data.get("source"))).name if data.get("source") else "-",
@@ -54,14 +101,19 @@ def _row(run: RunDir) -> dict[str, Any]:
         "optimizer": train.get("optimizer"),
         "lr": train.get("lr"),
         "batch_size": train.get("batch_size"),
-        "epochs": f"{metrics.get('epochs_run', '?')}/{_epochs_planned(config, metrics) or '?'}",
+        "epochs": f"{_or(state.get('epochs_run'), '?')}/{_epochs_planned(config, planned) or '?'}",
         "best_epoch": int(best) if isinstance(best, int | float) else None,
         "val_accuracy": metrics.get("val", {}).get("accuracy"),
         "test_accuracy": metrics.get("test", {}).get("accuracy"),
         "train_seconds": round(seconds, 1) if isinstance(seconds, int | float) else None,
-        "status": status["status"],
-        "error": status["error"],
+        "status": state.get("status"),
+        "error": " ".join(state["error"].split()) if state.get("error") else None,
+        **{score["name"]: score["value"] for score in state.get("external", [])},  # latest wins
     }
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _from_scratch(model: dict[str, Any]) -> bool:
@@ -104,3 +156,121 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def query_runs(
+    project: str | Path = "runs",
+    *,
+    where: dict[str, Any] | None = None,
+    sort: str | None = None,
+    best: str | None = None,
+    limit: int | None = None,
+    warn=None,
+) -> list[dict[str, Any]]:
+    """The rows of ``list_runs`` that match ``where``, sorted, cut to ``limit``.
+
+    Args:
+        where: {key: value}; a key is a column (``status``, ``model``, an external score's
+            name) or a dotted config key (``train.optimizer``); values compare as text.
+        sort: a column to sort by, best first: highest first, except seconds and losses.
+        best: the one best run by this column (sort, then limit 1).
+        limit: at most this many rows.
+
+    Raises:
+        ConfigError: an unknown column to sort by, or a limit below 1.
+    """
+    states = run_states(project, warn)
+    pairs = [(_row(state), state) for state in reversed(list(states.values()))]
+    if pairs:
+        _check_keys(pairs, list(where or {}), "--where")
+        _check_keys(pairs, [k for k in (best, sort) if k is not None and "." not in k], "--sort")
+    for key, value in (where or {}).items():
+        pairs = [(row, state) for row, state in pairs if _matches(row, state, key, value)]
+    rows = [row for row, _ in pairs]
+    key = best or sort
+    if key is not None:
+        rows = _sorted(rows, key)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1, received {limit}.")
+    return rows[: 1 if best else limit]
+
+
+def find_run(project: str | Path, name: str) -> dict[str, Any]:
+    """The ledger state of run ``name`` in ``project``.
+
+    Raises:
+        ConfigError: no such run (with the closest names).
+    """
+    states = run_states(project)
+    name = Path(name).name if Path(name).parent == Path(project) else name
+    if name not in states:
+        known = list(states)
+        hint = did_you_mean(name, known) or (
+            f" Its runs: {', '.join(known[-5:])}{' ...' * (len(known) > 5)}." if known else ""
+        )
+        raise ConfigError(
+            f"No run '{name}' in {project}.{hint} See imgclf runs list --project {project}."
+        )
+    return states[name]
+
+
+def add_score(
+    project: str | Path, name: str, score: str, value: float, note: str | None = None
+) -> dict[str, Any]:
+    """Attach an external score (a Kaggle leaderboard's, say) to a run; returns the record."""
+    find_run(project, name)
+    if not score.strip() or score in COLUMNS:
+        raise ConfigError(
+            f"A score needs its own name (e.g. kaggle_public), not '{score}'. Names in use as "
+            f"columns: {', '.join(COLUMNS)}."
+        )
+    return append_record(project, "score", name, name=score, value=float(value), note=note)
+
+
+def remove_runs(project: str | Path, names: list[str]) -> list[Path]:
+    """Delete the runs' folders and record their removal; every name is checked first."""
+    import shutil
+
+    states = [find_run(project, name) for name in names]
+    removed = []
+    for state in states:
+        folder = Path(project) / state["run"]
+        if folder.exists():
+            shutil.rmtree(folder)
+        append_record(project, "removed", state["run"])
+        removed.append(folder)
+    return removed
+
+
+def _matches(row: dict[str, Any], state: dict[str, Any], key: str, value: Any) -> bool:
+    if "." in key:  # a config key
+        found: Any = state.get("config") or {}
+        for part in key.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+    else:
+        found = row.get(key)
+    return found is not None and str(found).lower() == str(value).lower()
+
+
+def _check_keys(pairs: list[tuple[dict, dict]], keys: list[str], flag: str) -> None:
+    columns = {key for row, _ in pairs for key in row}
+    for key in keys:
+        if key in columns or ("." in key and any(key in _config_keys(s) for _, s in pairs)):
+            continue
+        raise ConfigError(
+            f"Unknown key '{key}' for {flag}.{did_you_mean(key, sorted(columns))} Use a column "
+            f"({', '.join(sorted(columns))}) or a config key such as train.optimizer."
+        )
+
+
+def _config_keys(state: dict[str, Any]) -> set[str]:
+    from imgclf.config_loader import dotted_overrides
+
+    return set(dotted_overrides(state.get("config") or {}))
+
+
+def _sorted(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    lower_first = key.endswith(("seconds", "loss"))
+    present = [row for row in rows if isinstance(row.get(key), int | float)]
+    missing = [row for row in rows if not isinstance(row.get(key), int | float)]
+    return sorted(present, key=lambda row: row[key], reverse=not lower_first) + missing

@@ -1,0 +1,88 @@
+"""Experiments: the project's runs from its ledger, one run's record, external scores, removal,
+and the sidecar that ties a Kaggle submission to the run that made it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SIDECAR_SUFFIX = ".imgclf.json"
+
+
+def runs(
+    project: str | Path = "runs",
+    *,
+    where: dict[str, Any] | None = None,
+    sort: str | None = None,
+    best: str | None = None,
+    limit: int | None = None,
+    warn=None,
+) -> list[dict[str, Any]]:
+    """The project's runs (newest first, or by ``sort``), one row each: settings, scores
+    (external ones too, by name), status and training time. See runs.registry.query_runs."""
+    from imgclf.runs.registry import query_runs
+
+    return query_runs(project, where=where, sort=sort, best=best, limit=limit, warn=warn)
+
+
+def show_run(run: str | Path, project: str | Path | None = None) -> dict[str, Any]:
+    """Everything the ledger knows of one run: the config, data fingerprint, runtime, stop,
+    metrics, timings and external scores. ``run`` is a run folder, a name in ``project``, or
+    a Kaggle submission written by ``imgclf predict --format kaggle``."""
+    from imgclf.runs.registry import find_run
+
+    project, name = resolve_run(run, project)
+    return find_run(project, name)
+
+
+def score_run(
+    run: str | Path,
+    name: str,
+    value: float,
+    note: str | None = None,
+    project: str | Path | None = None,
+) -> dict[str, Any]:
+    """Attach an external score (e.g. ``kaggle_public``) to a run; it keeps every score."""
+    from imgclf.runs.registry import add_score
+
+    project, run_name = resolve_run(run, project)
+    return add_score(project, run_name, name, value, note)
+
+
+def remove_runs(runs: list[str | Path], project: str | Path | None = None) -> list[Path]:
+    """Delete runs' folders and record it in the ledger (every run is checked first)."""
+    from imgclf.runs.registry import remove_runs as remove
+
+    resolved = [resolve_run(run, project) for run in runs]
+    projects = {folder for folder, _ in resolved}
+    if len(projects) > 1:
+        from imgclf.errors import ConfigError
+
+        raise ConfigError("Remove runs of one project at a time.")
+    return remove(projects.pop(), [name for _, name in resolved]) if resolved else []
+
+
+def resolve_run(run: str | Path, project: str | Path | None = None) -> tuple[Path, str]:
+    """(project folder, run name) for a run folder path, a run name, or a submission file."""
+    path = Path(run)
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if path.is_file() and sidecar.is_file():
+        path = Path(json.loads(sidecar.read_text(encoding="utf-8"))["run"])
+    if project is None and (path / "config.yaml").is_file():
+        return path.parent, path.name
+    return Path(project or "runs"), path.name
+
+
+def write_predictions(predictions, output: str | Path, model, format: str = "csv", **kwargs):
+    """Write ``predictions`` as ``format`` (csv or kaggle); a Kaggle file gets a sidecar
+    naming the run, so ``imgclf runs score SUBMISSION NAME VALUE`` finds it later."""
+    from imgclf.fileio import atomic_write_text
+
+    path = predictions.to_csv(output, format=format, **kwargs)
+    run = Path(model) if isinstance(model, str | Path) else None
+    if format == "kaggle" and run is not None and (run / "config.yaml").is_file():
+        sidecar = Path(output).with_name(Path(output).name + SIDECAR_SUFFIX)
+        record = {"run": str(run.resolve()), "submission": Path(output).name}
+        atomic_write_text(sidecar, json.dumps(record, indent=2))
+    return path

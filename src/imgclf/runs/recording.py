@@ -1,0 +1,143 @@
+"""Recording a run as it goes: status.json in its folder and its events in the project's ledger.
+
+``recording`` writes ``running`` and the ``started`` event (who, what, on which data, where),
+then, when the block ends, ``finished`` (how far, how well, how long), ``interrupted`` (where)
+or ``failed`` (why), in both places.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imgclf._version import __version__
+from imgclf.config import Config
+from imgclf.errors import TrainingInterrupted
+from imgclf.runs.ledger import append_record
+from imgclf.runs.rundir import RunDir
+
+# Where and how fast a run reads and prints: not part of what it trains (the config hash).
+_PLACES = {
+    "run": None, "data": ("data_dir", "cache_dir", "workers", "download"),
+    "train": ("threads", "eval_batch_size", "device"),
+}  # fmt: skip
+STOP_KINDS = ("complete", "early_stop", "time_limit", "pruned", "interrupted", "failed")
+
+
+@dataclass
+class Outcome:
+    """What the recorded block hands back for the ``finished`` event."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def config_hash(cfg: Config | dict[str, Any]) -> str:
+    """A digest of the settings that decide what is trained (not where or how it is read)."""
+    values = cfg.model_dump(mode="json") if isinstance(cfg, Config) else json.loads(json.dumps(cfg))
+    for section, keys in _PLACES.items():
+        if keys is None:
+            values.pop(section, None)
+        else:
+            for key in keys:
+                values.get(section, {}).pop(key, None)
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def started_fields(cfg: Config, data: str, runtime: dict[str, Any], **extra: Any) -> dict:
+    """The ``started`` event's fields: versions, the config and its hash, the data, where."""
+    from imgclf.runtime import cpu_model
+
+    return {
+        "imgclf_version": __version__,
+        "git_sha": git_sha(Path.cwd()),
+        "config_hash": config_hash(cfg),
+        "config": cfg.model_dump(mode="json"),
+        "data_fingerprint": data,
+        "seed": cfg.seed,
+        "runtime": runtime,
+        "cpu": cpu_model(),
+        **extra,
+    }
+
+
+def finished_fields(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The ``finished`` event's fields: how far, the stop kind, the scores and the timings."""
+    summary = {}
+    for split in ("val", "test"):
+        if split in metrics:
+            scores = metrics[split]
+            macro = scores.get("report", {}).get("macro avg", {}).get("f1-score")
+            summary[split] = {"accuracy": scores.get("accuracy"), "loss": scores.get("loss"),
+                              "macro_f1": macro}  # fmt: skip
+    return {
+        "epochs_planned": metrics.get("epochs_planned"),
+        "epochs_run": metrics.get("epochs_run"),
+        "best_epoch": metrics.get("best_epoch"),
+        "best_val": metrics.get("best_val"),
+        "final_val": metrics.get("final_val"),
+        "stop": stop_kind("finished", metrics.get("stop_reason")),
+        "stop_reason": metrics.get("stop_reason"),
+        "metrics": summary,
+        "timings": metrics.get("timings", {}),
+        "wall_seconds": metrics.get("timings", {}).get("total"),
+    }
+
+
+def stop_kind(status: str, reason: str | None) -> str:
+    """One of STOP_KINDS for a run's status and the loop's stop reason."""
+    if status in ("interrupted", "failed"):
+        return status
+    text = (reason or "").lower()
+    for prefix, kind in (("time limit", "time_limit"), ("pruned", "pruned"),
+                         ("loss is", "failed"), ("interrupted", "interrupted")):  # fmt: skip
+        if text.startswith(prefix):
+            return kind
+    return "early_stop" if text else "complete"
+
+
+@contextmanager
+def recording(run: RunDir, started: dict[str, Any]) -> Iterator[Outcome]:
+    """status.json says running, then finished, interrupted or failed with the error; the
+    project's ledger gets the same events, with ``started`` and the outcome's metrics."""
+    project = run.path.parent
+    run.write_status("running")
+    append_record(project, "started", run.name, **started)
+    outcome = Outcome()
+    try:
+        yield outcome
+    except TrainingInterrupted as exc:
+        run.write_status("interrupted", epoch=exc.epoch, batch=exc.batch)
+        append_record(project, "interrupted", run.name, epoch=exc.epoch, batch=exc.batch,
+                      stop="interrupted")  # fmt: skip
+        raise
+    except KeyboardInterrupt:
+        run.write_status("interrupted")
+        append_record(project, "interrupted", run.name, stop="interrupted")
+        raise
+    except Exception as exc:
+        error = str(exc) or type(exc).__name__
+        run.write_status("failed", error=error)
+        append_record(project, "failed", run.name, error=" ".join(error.split()), stop="failed")
+        raise
+    run.write_status("finished")
+    append_record(project, "finished", run.name, **finished_fields(outcome.metrics))
+
+
+def git_sha(folder: Path) -> str | None:
+    """The commit checked out in ``folder``'s git repository, if it is in one."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and len(sha) == 40 else None
