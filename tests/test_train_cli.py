@@ -53,7 +53,7 @@ def test_run_names_never_overwrite(shapes: Path) -> None:
     assert again.exit_code == 2 and "already exists" in again.output
     assert _train(shapes).exit_code == 0
     assert _train(shapes).exit_code == 0
-    assert sorted(p.name for p in Path("runs").iterdir()) == [
+    assert sorted(p.name for p in Path("runs").iterdir() if p.is_dir()) == [  # (+ ledger.jsonl)
         "custom-data-1", "custom-data-2", "same",
     ]  # fmt: skip
 

@@ -9,7 +9,7 @@ import typer
 
 from imgclf import api, terminal
 from imgclf.cli.app import user_errors
-from imgclf.cli.options import DataDirOpt, DeviceOpt, PrecisionOpt
+from imgclf.cli.options import DataDirOpt, DeviceOpt, schema_option
 
 
 def evaluate(
@@ -33,7 +33,12 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     data_dir: DataDirOpt = None,
     device: DeviceOpt = None,
-    precision: PrecisionOpt = None,
+    precision: Annotated[
+        str | None,
+        schema_option(
+            "train.precision", "32, 16-mixed or bf16-mixed.", default="the run's, else 32"
+        ),
+    ] = None,
 ) -> None:
     """Accuracy, per-class report and confusion of a trained model on data."""
     with user_errors():
