@@ -186,3 +186,25 @@ def test_rm_asks_then_deletes_and_the_ledger_remembers(shapes: Path) -> None:
     assert done.exit_code == 0, done.output
     assert not Path("runs/a").exists() and [row["name"] for row in api.runs()] == ["b"]
     assert read_ledger("runs").records[-1]["event"] == "removed"
+
+
+def test_rankings_that_disagree_with_an_external_score_are_flagged(tmp_path: Path) -> None:
+    rows = [
+        {"name": "a", "test_accuracy": 0.9, "val_accuracy": 0.8, "kaggle": 0.70},
+        {"name": "b", "test_accuracy": 0.8, "val_accuracy": 0.9, "kaggle": 0.75},
+        {"name": "c", "test_accuracy": 0.7, "val_accuracy": 0.7, "kaggle": 0.60},
+        {"name": "d", "test_accuracy": 0.95, "val_accuracy": 0.9},  # no external score
+    ]
+    assert api.ranking_disagreements(rows, "kaggle") == [("a", "b", "test_accuracy")]
+    no_test = [{**row, "test_accuracy": None} for row in rows]
+    assert api.ranking_disagreements(no_test, "kaggle") == []  # val agrees: b > a, b > c
+    for name, accuracy in (("x", 0.9), ("y", 0.8)):  # two finished runs, as the ledger has them
+        append_record(tmp_path, "started", name, config={"model": {"name": "cnn"}})
+        append_record(tmp_path, "finished", name, metrics={"test": {"accuracy": accuracy}})
+    api.score_run("x", "kaggle", 0.1, project=tmp_path)
+    api.score_run("y", "kaggle", 0.9, project=tmp_path)
+    listed = runner.invoke(app, ["runs", "list", "--project", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    assert "kaggle and test_accuracy disagree: x is ahead by test_accuracy, y by kaggle" in (
+        listed.output
+    )

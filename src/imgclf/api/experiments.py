@@ -26,6 +26,14 @@ def runs(
     return query_runs(project, where=where, sort=sort, best=best, limit=limit, warn=warn)
 
 
+def ranking_disagreements(rows: list[dict[str, Any]], score: str) -> list[tuple[str, str, str]]:
+    """Pairs of ``runs`` rows that the external ``score`` ranks the other way round from
+    their test (else val) accuracy: (ahead by ours, ahead by the score, our column)."""
+    from imgclf.runs.registry import ranking_disagreements as disagreements
+
+    return disagreements(rows, score)
+
+
 def show_run(run: str | Path, project: str | Path | None = None) -> dict[str, Any]:
     """Everything the ledger knows of one run: the config, data fingerprint, runtime, stop,
     metrics, timings and external scores. ``run`` is a run folder, a name in ``project``, or

@@ -79,6 +79,11 @@ def runs_list(
     left_out = [column for column in requested if column not in shown]
     if left_out:
         console.print(_left_out_note(left_out, width, wide), markup=False)
+    for score in _external(rows):
+        for ours, theirs, own in api.ranking_disagreements(rows, score):
+            terminal.print_warning(
+                f"{score} and {own} disagree: {ours} is ahead by {own}, {theirs} by {score}"
+            )
 
 
 def fit_columns(widths: dict[str, int], width: int | None) -> list[str]:

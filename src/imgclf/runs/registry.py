@@ -274,3 +274,23 @@ def _sorted(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     present = [row for row in rows if isinstance(row.get(key), int | float)]
     missing = [row for row in rows if not isinstance(row.get(key), int | float)]
     return sorted(present, key=lambda row: row[key], reverse=not lower_first) + missing
+
+
+def ranking_disagreements(rows: list[dict[str, Any]], score: str) -> list[tuple[str, str, str]]:
+    """Pairs of runs that an external ``score`` orders the other way round from their own
+    test accuracy (val accuracy for runs without a test split): (better by ours, better by
+    the score, which of ours compared). Ties agree with anything."""
+    pairs = []
+    for own in ("test_accuracy", "val_accuracy"):
+        scored = [
+            row for row in rows
+            if isinstance(row.get(score), int | float) and isinstance(row.get(own), int | float)
+        ]  # fmt: skip
+        if len(scored) >= 2:
+            for i, a in enumerate(scored):
+                for b in scored[i + 1 :]:
+                    if (a[own] - b[own]) * (a[score] - b[score]) < 0:
+                        ours, theirs = (a, b) if a[own] > b[own] else (b, a)
+                        pairs.append((ours["name"], theirs["name"], own))
+            return pairs
+    return pairs
