@@ -25,6 +25,7 @@ from imgclf.api.describe import (
 )
 from imgclf.api.evaluation import evaluate, evaluate_model, predict
 from imgclf.api.experiments import (
+    compare,
     ranking_disagreements,
     remove_runs,
     runs,
@@ -36,7 +37,7 @@ from imgclf.api.settings import make_config, requested_settings, schema_default
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
-    "RUN_COLUMNS", "data_label", "data_name", "default_inspect_dir", "evaluate",
+    "RUN_COLUMNS", "compare", "data_label", "data_name", "default_inspect_dir", "evaluate",
     "evaluate_model", "inspect", "list_runs", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
     "schema_default", "score_run", "show_run", "summarize", "train", "write_lr_find",

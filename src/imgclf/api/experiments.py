@@ -1,5 +1,5 @@
 """Experiments: the project's runs from its ledger, one run's record, external scores, removal,
-and the sidecar that ties a Kaggle submission to the run that made it."""
+comparisons, and the sidecar that ties a Kaggle submission to the run that made it."""
 
 from __future__ import annotations
 
@@ -69,6 +69,35 @@ def remove_runs(runs: list[str | Path], project: str | Path | None = None) -> li
 
         raise ConfigError("Remove runs of one project at a time.")
     return remove(projects.pop(), [name for _, name in resolved]) if resolved else []
+
+
+def compare(
+    runs: list[str | Path] | None = None,
+    *,
+    project: str | Path | None = None,
+    where: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+):
+    """Compare runs (named, or those matching ``where``): the settings that differ, scores
+    and wall times, and ``compare.html`` with the learning curves, score against time (Pareto
+    front), parallel coordinates, per-class F1 deltas of the first two and seed groups.
+
+    Args:
+        runs: run folders or names; None: every run matching ``where``.
+        project: the project folder (default: the runs' own, else ``runs``).
+        out: folder for compare.html and its PNGs (default: PROJECT/compare).
+
+    Returns:
+        The Comparison; ``files`` maps each picture and the page to its path.
+    """
+    from imgclf.runs.compare import compare_runs
+    from imgclf.runs.compare_report import write_compare_report
+
+    resolved = [resolve_run(run, project) for run in runs or []]
+    folder = resolved[0][0] if resolved else Path(project or "runs")
+    comparison = compare_runs(folder, [name for _, name in resolved] or None, where=where)
+    comparison.files = write_compare_report(comparison, out or folder / "compare")
+    return comparison
 
 
 def resolve_run(run: str | Path, project: str | Path | None = None) -> tuple[Path, str]:

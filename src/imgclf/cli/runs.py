@@ -1,4 +1,4 @@
-"""`imgclf runs ...`: the table of runs with their settings, scores, status and training time.
+"""`imgclf runs ...`: list (the table of runs), show, score, rm and compare.
 
 On a terminal the table keeps to its width by leaving out the least important columns (and says
 which); in a pipe or a file every column is printed at its natural width. Nothing is wrapped.
@@ -17,7 +17,7 @@ from imgclf.cli.app import user_errors
 from imgclf.cli.options import key_values
 
 runs_app = typer.Typer(
-    help="Show the runs in a project folder: settings, scores, status and training time.",
+    help="The runs of a project folder, from its ledger: list, show, score, rm and compare.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -260,3 +260,41 @@ def _external(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         names.update({key: None for key in row if key not in api.RUN_COLUMNS})
     return list(names)
+
+
+@runs_app.command("compare", short_help="Only the settings that differ, scores, compare.html.")
+def runs_compare(
+    runs: Annotated[
+        list[str] | None, typer.Argument(metavar="RUN...", help="Run folders or names.")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="Or every run that matches, repeatable."),
+    ] = None,
+    project: Annotated[Path | None, typer.Option(help="Folder of run folders.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for compare.html and its PNGs.  [default: PROJECT/compare]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """A table of the settings that differ, with scores and wall times, and compare.html:
+    learning curves, score against time (Pareto front), parallel coordinates, per-class F1
+    deltas, seeds as mean ± std."""
+    with user_errors():
+        comparison = api.compare(runs, project=project, where=_pairs(where), out=out)
+    headers, rows = comparison.table()
+    cells = [[_cell(h, v) for h, v in zip(headers, row, strict=True)] for row in rows]
+    widths = {h: _natural_width(h, cells, i) for i, h in enumerate(headers)}
+    terminal.console().print(_table(headers, headers, cells, widths), crop=False)
+    for group in comparison.seed_groups:
+        for score in ("val_accuracy", "test_accuracy"):
+            if score in group:
+                mean, std = group[score]
+                runs_text = ", ".join(group["runs"])
+                terminal.print_line(
+                    f"{runs_text} differ only by seed: {score} {mean:.4f} ± {std:.4f}"
+                )
+    terminal.print_line(f"Report: {comparison.files['page'].resolve()}")
