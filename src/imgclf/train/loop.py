@@ -200,7 +200,8 @@ def fit(
         best: the best weights so far, which a stage after the first starts from.
     """
     runtime = runtime or Runtime()
-    configure_torch(cfg, runtime)
+    configure_torch(cfg, runtime)  # seeded again: the loop draws the same numbers however
+    # many the model build drew (so lr-find and training start alike)
     model.to(runtime.device)
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
