@@ -208,3 +208,13 @@ def test_rankings_that_disagree_with_an_external_score_are_flagged(tmp_path: Pat
     assert "kaggle and test_accuracy disagree: x is ahead by test_accuracy, y by kaggle" in (
         listed.output
     )
+
+
+def test_where_reaches_nested_config_keys(tmp_path: Path) -> None:
+    for name, pooling in (("avg", "avg"), ("max", "max")):
+        config = {"model": {"name": "cnn", "head": {"pooling": pooling}}}
+        append_record(tmp_path, "started", name, config=config)
+    rows = api.runs(tmp_path, where={"model.head.pooling": "max"})
+    assert [row["name"] for row in rows] == ["max"]
+    with pytest.raises(ConfigError, match="Unknown key 'model.head.poolng'"):
+        api.runs(tmp_path, where={"model.head.poolng": "max"})

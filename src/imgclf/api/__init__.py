@@ -6,25 +6,24 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 - ``train``: one run, end to end (api/training.py, the one module between the CLI and the
   rooms on the train path); ``lr_find``: the learning-rate range test.
 - ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py).
-- ``inspect`` / ``load_data`` / ``summarize`` / ``list_runs``: looking at data, models and runs
-  (api/describe.py); ``make_config``: the settings (api/settings.py).
+- ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
+  ``make_config``: the settings (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
   (api/experiments.py).
 """
 
 from imgclf.api.describe import (
-    RUN_COLUMNS,
     data_label,
     data_name,
     default_inspect_dir,
     inspect,
-    list_runs,
     load_data,
     render_data_report,
     summarize,
 )
 from imgclf.api.evaluation import evaluate, evaluate_model, predict
 from imgclf.api.experiments import (
+    RUN_COLUMNS,
     compare,
     ranking_disagreements,
     remove_runs,
@@ -38,7 +37,7 @@ from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
     "RUN_COLUMNS", "compare", "data_label", "data_name", "default_inspect_dir", "evaluate",
-    "evaluate_model", "inspect", "list_runs", "load_data", "lr_find", "make_config", "predict",
+    "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
     "schema_default", "score_run", "show_run", "summarize", "train", "write_lr_find",
     "write_predictions",

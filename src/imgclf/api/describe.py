@@ -1,5 +1,4 @@
-"""Looking before and after training: the data (inspect, load_data), a model's layers
-(summarize) and the runs of a project (list_runs)."""
+"""Looking before training: the data (inspect, load_data) and a model's layers (summarize)."""
 
 from __future__ import annotations
 
@@ -125,14 +124,3 @@ def render_data_report(report: DataReport):
     from imgclf.data.report_table import render_data_report as render
 
     return render(report)
-
-
-def list_runs(project: str | Path = "runs") -> list[dict[str, Any]]:
-    """One row per run folder under ``project`` (newest first), keyed by RUN_COLUMNS."""
-    from imgclf.runs.registry import list_runs as registry_rows
-
-    return registry_rows(project)
-
-
-# The keys of every row of list_runs, in order (re-exported for the CLI).
-from imgclf.runs.registry import COLUMNS as RUN_COLUMNS  # noqa: E402, F401

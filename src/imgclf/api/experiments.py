@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from imgclf.runs.registry import COLUMNS
+
+RUN_COLUMNS = COLUMNS  # the keys of every row of ``runs``, in order (external scores follow)
 SIDECAR_SUFFIX = ".imgclf.json"
 
 

@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.errors import ConfigError
-from imgclf.runs.registry import find_run, query_runs
+from imgclf.runs.recording import flatten_config, is_place
+from imgclf.runs.registry import COLUMNS, find_run, query_runs, run_states
 from imgclf.runs.rundir import RunDir, read_history
 
-# Settings that say where and how fast a run read, not what it trained.
-_IGNORED = {
-    "imgclf_version", "data.data_dir", "data.cache_dir", "data.workers", "data.download",
-    "train.threads", "train.eval_batch_size", "train.device",
-}  # fmt: skip
-_IGNORED_SECTIONS = ("run.",)
+_ROW_KEYS = {*COLUMNS, "wall_seconds"}  # the rest of a row's keys are external scores
 
 
 @dataclass
@@ -63,13 +59,14 @@ def compare_runs(
         ConfigError: an unknown run, or fewer than two runs to compare.
     """
     project = Path(project)
+    every = run_states(project)
     if names:
-        states = [find_run(project, name) for name in names]
+        states = [find_run(project, name, every) for name in names]
         by_name = {row["name"]: row for row in query_runs(project)}
         rows = [by_name[state["run"]] for state in states]
     else:
         rows = list(reversed(query_runs(project, where=where)))  # oldest first
-        states = [find_run(project, row["name"]) for row in rows]
+        states = [every[row["name"]] for row in rows]
     if len(rows) < 2:
         raise ConfigError(
             f"Compare needs at least two runs; {len(rows)} matched in {project}. Name them "
@@ -77,7 +74,7 @@ def compare_runs(
         )
     walls = [state.get("wall_seconds") for state in states]
     rows = [{**row, "wall_seconds": wall} for row, wall in zip(rows, walls, strict=True)]
-    flat = [_flatten(state.get("config") or {}) for state in states]
+    flat = [flatten_config(state.get("config") or {}) for state in states]
     settings = _differing(flat)
     folders = [RunDir(project / state["run"]) for state in states]
     return Comparison(
@@ -102,29 +99,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-_ROW_KEYS = {
-    "name", "model", "mode", "data", "image_size", "optimizer", "lr", "batch_size", "epochs",
-    "best_epoch", "val_accuracy", "test_accuracy", "train_seconds", "status", "error",
-    "wall_seconds",
-}  # fmt: skip
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat
-
-
 def _differing(flat: list[dict[str, Any]]) -> dict[str, list[Any]]:
     keys = dict.fromkeys(key for config in flat for key in config)
     differing = {}
     for key in keys:
-        if key in _IGNORED or key.startswith(_IGNORED_SECTIONS):
+        if is_place(key):
             continue
         values = [config.get(key) for config in flat]
         if len({json.dumps(value, sort_keys=True, default=str) for value in values}) > 1:
@@ -150,8 +129,7 @@ def _seed_groups(rows: list[dict[str, Any]], flat: list[dict[str, Any]]) -> list
     """Runs whose settings differ only by seed: their score as mean ± std."""
     groups: dict[str, list[int]] = {}
     for i, config in enumerate(flat):
-        rest = {k: v for k, v in config.items() if k != "seed" and k not in _IGNORED}
-        rest = {k: v for k, v in rest.items() if not k.startswith(_IGNORED_SECTIONS)}
+        rest = {k: v for k, v in config.items() if k != "seed" and not is_place(k)}
         groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(i)
     result = []
     for members in groups.values():

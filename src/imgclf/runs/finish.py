@@ -1,5 +1,6 @@
-"""Finishing a run in its folder: the config and data report first, status.json throughout,
-then the scores on val and test, the bundle, metrics.json, the plots and report.html.
+"""A run's folder, first and last: the config and data report when it starts; the scores on
+val and test, the bundle, metrics.json, the plots and report.html when it ends (status.json
+and the ledger are runs/recording.py's).
 
 Only the main process calls these (a non-main rank writes nothing).
 """

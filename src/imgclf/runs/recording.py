@@ -22,11 +22,19 @@ from imgclf.errors import TrainingInterrupted
 from imgclf.runs.ledger import append_record
 from imgclf.runs.rundir import RunDir
 
-# Where and how fast a run reads and prints: not part of what it trains (the config hash).
-_PLACES = {
-    "run": None, "data": ("data_dir", "cache_dir", "workers", "download"),
-    "train": ("threads", "eval_batch_size", "device"),
-}  # fmt: skip
+# Where and how fast a run reads and prints: not what it trains (left out of the config hash
+# and of comparisons), with the whole run section.
+PLACE_KEYS = frozenset({
+    "imgclf_version", "data.data_dir", "data.cache_dir", "data.workers", "data.download",
+    "train.threads", "train.eval_batch_size", "train.device",
+})  # fmt: skip
+
+
+def is_place(key: str) -> bool:
+    """Whether the dotted config ``key`` says where or how fast, not what, a run trains."""
+    return key in PLACE_KEYS or key == "run" or key.startswith("run.")
+
+
 STOP_KINDS = ("complete", "early_stop", "time_limit", "pruned", "interrupted", "failed")
 
 
@@ -39,15 +47,22 @@ class Outcome:
 
 def config_hash(cfg: Config | dict[str, Any]) -> str:
     """A digest of the settings that decide what is trained (not where or how it is read)."""
-    values = cfg.model_dump(mode="json") if isinstance(cfg, Config) else json.loads(json.dumps(cfg))
-    for section, keys in _PLACES.items():
-        if keys is None:
-            values.pop(section, None)
-        else:
-            for key in keys:
-                values.get(section, {}).pop(key, None)
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    values = cfg.model_dump(mode="json") if isinstance(cfg, Config) else cfg
+    kept = {k: v for k, v in flatten_config(values).items() if not is_place(k)}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as {'train.lr': 0.01, 'model.head.pooling': 'avg', ...}."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten_config(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
 
 
 def started_fields(cfg: Config, data: str, runtime: dict[str, Any], **extra: Any) -> dict:

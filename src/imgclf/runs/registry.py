@@ -10,6 +10,7 @@ from typing import Any
 from imgclf.config import ModelConfig, TrainConfig
 from imgclf.errors import ConfigError, did_you_mean
 from imgclf.runs.ledger import append_record, fold_runs, ledger_path, read_ledger
+from imgclf.runs.recording import config_hash, finished_fields, flatten_config
 from imgclf.runs.rundir import RunDir, read_run_config, read_status
 
 COLUMNS = (
@@ -40,8 +41,7 @@ def list_runs(project: str | Path = "runs", warn=None) -> list[dict[str, Any]]:
     was deleted) are added to it first, rebuilt from their files. ``warn`` receives a line per
     unreadable ledger line.
     """
-    states = run_states(project, warn)
-    return [_row(state) for state in reversed(list(states.values()))]
+    return query_runs(project, warn=warn)
 
 
 def run_states(project: str | Path = "runs", warn=None) -> dict[str, dict[str, Any]]:
@@ -66,12 +66,9 @@ def run_states(project: str | Path = "runs", warn=None) -> dict[str, dict[str, A
 
 def _adopt(project: Path, run: RunDir) -> None:
     """Ledger records rebuilt from a run folder's config.yaml, status.json and metrics.json."""
-    from imgclf.runs.recording import config_hash, finished_fields
-
     config = read_run_config(run)
     status = read_status(run)
-    started = {"config": config, "config_hash": config_hash(_without_version(config)),
-               "rebuilt": True}  # fmt: skip
+    started = {"config": config, "config_hash": config_hash(config), "rebuilt": True}
     if status["status"] not in ("finished", "failed", "interrupted"):
         started["status"] = status["status"]
     append_record(project, "started", run.name, **started)
@@ -80,10 +77,6 @@ def _adopt(project: Path, run: RunDir) -> None:
     elif status["status"] in ("failed", "interrupted"):
         details = {key: status[key] for key in ("error", "epoch", "batch")}
         append_record(project, status["status"], run.name, stop=status["status"], **details)
-
-
-def _without_version(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k != "imgclf_version"}
 
 
 def _row(state: dict[str, Any]) -> dict[str, Any]:
@@ -195,13 +188,15 @@ def query_runs(
     return rows[: 1 if best else limit]
 
 
-def find_run(project: str | Path, name: str) -> dict[str, Any]:
-    """The ledger state of run ``name`` in ``project``.
+def find_run(
+    project: str | Path, name: str, states: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ledger state of run ``name`` in ``project`` (from ``states`` when already read).
 
     Raises:
         ConfigError: no such run (with the closest names).
     """
-    states = run_states(project)
+    states = run_states(project) if states is None else states
     name = Path(name).name if Path(name).parent == Path(project) else name
     if name not in states:
         known = list(states)
@@ -231,7 +226,8 @@ def remove_runs(project: str | Path, names: list[str]) -> list[Path]:
     """Delete the runs' folders and record their removal; every name is checked first."""
     import shutil
 
-    states = [find_run(project, name) for name in names]
+    every = run_states(project)
+    states = [find_run(project, name, every) for name in names]
     removed = []
     for state in states:
         folder = Path(project) / state["run"]
@@ -243,12 +239,7 @@ def remove_runs(project: str | Path, names: list[str]) -> list[Path]:
 
 
 def _matches(row: dict[str, Any], state: dict[str, Any], key: str, value: Any) -> bool:
-    if "." in key:  # a config key
-        found: Any = state.get("config") or {}
-        for part in key.split("."):
-            found = found.get(part) if isinstance(found, dict) else None
-    else:
-        found = row.get(key)
+    found = _config_keys(state).get(key) if "." in key else row.get(key)
     return found is not None and str(found).lower() == str(value).lower()
 
 
@@ -263,10 +254,8 @@ def _check_keys(pairs: list[tuple[dict, dict]], keys: list[str], flag: str) -> N
         )
 
 
-def _config_keys(state: dict[str, Any]) -> set[str]:
-    from imgclf.config_loader import dotted_overrides
-
-    return set(dotted_overrides(state.get("config") or {}))
+def _config_keys(state: dict[str, Any]) -> dict[str, Any]:
+    return flatten_config(state.get("config") or {})
 
 
 def _sorted(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
