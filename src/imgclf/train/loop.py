@@ -50,11 +50,16 @@ from imgclf.train.resume import (
 
 
 def configure_torch(cfg: Config, runtime: Runtime | None = None) -> None:
-    """The runtime's threads, and the seed for weight init, dropout and NumPy's generator."""
-    if runtime is not None:
-        runtime.apply()
+    """The runtime's threads (default: the CPU's, or ``train.threads``), and the seed for
+    weight init, dropout and NumPy's generator."""
+    (runtime or default_runtime(cfg)).apply()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
+
+
+def default_runtime(cfg: Config) -> Runtime:
+    """The runtime of a loop called without one: the CPU at 32 bits, ``train.threads``."""
+    return Runtime.create("cpu", "32", cfg.train.threads)
 
 
 def build_parts(
@@ -199,7 +204,7 @@ def fit(
         runtime: the device, precision and threads (default: the CPU at 32 bits).
         best: the best weights so far, which a stage after the first starts from.
     """
-    runtime = runtime or Runtime()
+    runtime = runtime or default_runtime(cfg)
     configure_torch(cfg, runtime)  # seeded again: the loop draws the same numbers however
     # many the model build drew (so lr-find and training start alike)
     model.to(runtime.device)

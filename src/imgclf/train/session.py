@@ -25,7 +25,7 @@ from imgclf.models.recipes import is_recipe
 from imgclf.runtime import Runtime
 from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, BestWeights
-from imgclf.train.loop import configure_torch, fit
+from imgclf.train.loop import configure_torch, default_runtime, fit
 from imgclf.train.parts import Stage, TrainData
 from imgclf.train.stages import plan_stages
 
@@ -77,9 +77,9 @@ def prepare_training(
 
     Args:
         progress: show progress bars and the plan's notes.
-        runtime: device, precision and threads (default: the CPU at 32 bits).
+        runtime: device, precision and threads (default: the CPU at 32 bits, train.threads).
     """
-    runtime = runtime or Runtime()
+    runtime = runtime or default_runtime(cfg)
     started = time.perf_counter()
     prepared = prepare_data(data, cfg, progress=progress, default_size=default_image_size(cfg))
     timings = {"data": time.perf_counter() - started}
