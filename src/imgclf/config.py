@@ -271,6 +271,11 @@ class TrainConfig(_Section):
     patience: int | None = Field(None, ge=1, description="Early stopping after N flat epochs.")
     min_delta: float = Field(0.0, ge=0.0)
     time_limit: float | None = Field(None, gt=0.0, description="Seconds, or '45m', '2h', '1h30m'.")
+    budget: float | None = Field(
+        None,
+        gt=0.0,
+        description="Plan the epochs and schedule to end the whole run within this: '10m'.",
+    )
     threads: int | None = Field(
         None, ge=1, description="Torch threads (None: the cores divided by local processes)."
     )
@@ -309,7 +314,7 @@ class TrainConfig(_Section):
     def _precision_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("time_limit", mode="before")
+    @field_validator("time_limit", "budget", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value

@@ -82,6 +82,10 @@ _ProgressiveSizes = Annotated[
 _TimeLimit = Annotated[
     str | None, typer.Option(help="Wall-clock limit of this session: 90s, 45m, 2h.")
 ]
+_Budget = Annotated[
+    str | None,
+    typer.Option(help="Plan epochs and schedule to end the whole run within: 90s, 10m, 2h."),
+]
 _Name = Annotated[
     str | None,
     typer.Option(help="Run folder name.  [default: MODEL-DATA-N]", show_default=False),
@@ -117,6 +121,7 @@ def train(
     augment_views: _AugmentViews = None,
     progressive_sizes: _ProgressiveSizes = None,
     time_limit: _TimeLimit = None,
+    budget: _Budget = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
@@ -138,7 +143,7 @@ def train(
 _PLAIN = (
     "mode", "epochs", "batch_size", "image_size", "optimizer", "lr", "schedule", "weights",
     "unfreeze", "val_split", "test_split", "patience", "finetune_epochs", "finetune_lr",
-    "embedding_cache", "augment_views", "progressive_sizes", "time_limit", "seed", "device",
+    "embedding_cache", "augment_views", "progressive_sizes", "time_limit", "budget", "seed", "device",
     "precision", "name", "project", "quiet", "data_dir", "path_column", "label_column",
     "split_column",
 )  # fmt: skip

@@ -105,6 +105,7 @@ def run_metrics(
         "final_val": {k: v for k, v in last.items() if k.startswith("val_")},
         "runtime": result.runtime.describe(),
         "timings": dict(result.timings) if timings is None else timings,
+        **({"budget": result.plan.to_dict()} if result.plan is not None else {}),
         **scores,
     }
 

@@ -97,7 +97,7 @@ def build_parts(
             channels_last=True,
         )
     optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
-    scheduler = build_scheduler(optimizer, train, len(loader))
+    scheduler = build_scheduler(optimizer, train, len(loader), stage.schedule)
     loss_fn = build_loss(train, data.classes, data.labels[data.train]).to(runtime.device)
     return StageParts(loader, optimizer, scheduler, loss_fn, runtime, runtime.grad_scaler())
 
@@ -260,7 +260,7 @@ def _run_stage(
         tally = EpochTally(**resumed["tally"]) if resumed.get("tally") else None
     state.steps = len(parts.loader)
     while True:
-        for _ in range(done, segment.start + segment.epochs):
+        while state.epoch - state.stage_start + 1 < _segment_end(stage, segment):
             epoch = state.epoch + 1
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, state)
@@ -292,6 +292,14 @@ def _run_stage(
             return
         segment = Segment(done, stage.epochs - done)  # epochs added on resume: a new cycle
         parts = carry_over(build_parts(model, stage, cfg, segment, runtime), parts)
+
+
+def _segment_end(stage: Stage, segment: Segment) -> int:
+    """The stage epoch the segment ends at; a budgeted stage's plan may change as it goes (its
+    one segment follows it)."""
+    if stage.schedule is not None:
+        segment.epochs = stage.epochs - segment.start
+    return segment.start + segment.epochs
 
 
 def _save(checkpoint_dir, stage, index, parts, state, segment, finished, tally=None) -> None:

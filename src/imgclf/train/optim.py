@@ -35,9 +35,12 @@ def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimiz
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, budgeted=None
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """A per-step schedule: constant, cosine or one-cycle, after a linear warmup."""
+    """A per-step schedule: constant, cosine or one-cycle, after a linear warmup; over the
+    stage's progress instead of its steps when ``budgeted`` (a BudgetSchedule) is given."""
+    if budgeted is not None:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, budgeted)
     total = max(1, cfg.epochs * steps_per_epoch)
     warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
     if cfg.schedule == "onecycle":

@@ -43,6 +43,7 @@ class Stage:
     policy: ModelConfig | None = None
     embeddings: Embeddings | None = None
     sizes: list[int] = field(default_factory=list)  # progressive resizing, before the full size
+    schedule: Any = None  # a budgeted run's BudgetSchedule (lr over the stage's progress)
 
     @property
     def epochs(self) -> int:

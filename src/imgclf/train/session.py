@@ -23,6 +23,7 @@ from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
 from imgclf.runtime import Runtime
+from imgclf.train.budget import BudgetPlan
 from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, BestWeights
 from imgclf.train.loop import configure_torch, default_runtime, fit
@@ -41,6 +42,7 @@ class TrainingSetup:
     notes: list[str]
     runtime: Runtime
     timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)  # when preparing began
 
 
 @dataclass
@@ -56,6 +58,7 @@ class TrainResult:
     # extraction): evaluation reads them instead of running the backbone again.
     features: np.ndarray | None = None
     callbacks: list[Callback] = field(default_factory=list)  # on_run_end gets the metrics
+    plan: BudgetPlan | None = None  # a budgeted run's plan and re-plans
 
 
 def default_image_size(cfg: Config) -> tuple[int, int]:
@@ -80,7 +83,7 @@ def prepare_training(
         runtime: device, precision and threads (default: the CPU at 32 bits, train.threads).
     """
     runtime = runtime or default_runtime(cfg)
-    started = time.perf_counter()
+    started = started_at = time.perf_counter()
     prepared = prepare_data(data, cfg, progress=progress, default_size=default_image_size(cfg))
     timings = {"data": time.perf_counter() - started}
     configure_torch(cfg, runtime)  # before building: the seed decides the initial weights
@@ -106,7 +109,9 @@ def prepare_training(
         timings["embed"] = time.perf_counter() - started
     if progress:
         _print_notes(stages, notes)
-    return TrainingSetup(prepared, model, train_data, stages, notes, runtime, timings)
+    return TrainingSetup(
+        prepared, model, train_data, stages, notes, runtime, timings, started=started_at
+    )
 
 
 def run_session(
@@ -139,6 +144,7 @@ def run_session(
     best = BestWeights(checkpoints / BEST_WEIGHTS if checkpoints is not None else None)
     steps = -(-len(data.train) // cfg.train.batch_size)
     signals = StopOnSignal()
+    plan, budgeted = _budget(setup, cfg, saved, progress)
     callbacks = [
         *standard_callbacks(
             cfg.train,
@@ -147,6 +153,7 @@ def run_session(
             history,
             (steps, cfg.train.batch_size) if progress else None,
         ),
+        *budgeted,
         *callbacks,
         signals,
     ]
@@ -161,7 +168,31 @@ def run_session(
     best.load_into(model)
     embedded = setup.stages[-1].embeddings
     features = embedded.clean if embedded is not None else None
-    return TrainResult(model, state, setup.prepared, setup.runtime, timings, features, callbacks)
+    return TrainResult(
+        model, state, setup.prepared, setup.runtime, timings, features, callbacks, plan
+    )
+
+
+def _budget(setup: TrainingSetup, cfg: Config, saved: dict | None, progress: bool):
+    """(plan, callbacks) of a budgeted run: a new run is probed and planned (its deadline
+    and re-planner as callbacks); a resumed one finishes the epochs it planned, its schedule
+    restored from the checkpoint. (None, []) without ``train.budget``."""
+    from imgclf.train.budget import BudgetReplanner, apply_plan, plan_budget
+    from imgclf.train.callbacks import TimeBudget
+
+    if not cfg.train.budget:
+        return None, []
+    if saved is not None:
+        planned = {s.name: saved.get("planned", {}).get(s.name, s.epochs) for s in setup.stages}
+        apply_plan(setup.stages, planned, cfg)
+        return None, []
+    splits = setup.prepared.splits
+    plan = plan_budget(setup, cfg, len(splits.val) + len(splits.test))
+    if progress:
+        from imgclf.terminal import print_line
+
+        print_line(plan.describe())
+    return plan, [TimeBudget(plan.training_seconds), BudgetReplanner(plan, setup.stages)]
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:

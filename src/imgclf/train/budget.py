@@ -1,0 +1,262 @@
+"""A run planned to a time budget (``train.budget``): probe, plan, schedule, re-plan.
+
+1. **Probe.** A few training steps of each stage, on a copy of the model (so training itself
+   is untouched), and part of a validation pass time what an epoch costs.
+2. **Plan.** The epochs fill what is left of the budget once the time already spent (data,
+   embeddings, the probe) and a reserve for the final evaluation and report are taken out.
+   Stages before the last keep their epochs (or are cut to half of the time left); the last
+   stage gets the rest.
+3. **Schedule.** Each stage's learning rate is a function of its *progress*, a number from 0
+   to 1 that grows per step by what is left over the steps left, so a new plan changes how
+   fast it grows from now on, never where it is: the lr never jumps (Ultralytics' ``time=``
+   rebuilt its schedule on each re-plan, so short runs never left warm-up).
+4. **Re-plan** at the end of an epoch only when its measured time differs from the plan's by
+   more than ``DRIFT`` (10 %). A hard deadline (TimeBudget) stops training inside an epoch
+   when the time for training is spent.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from imgclf.config import Config
+from imgclf.models.freeze import apply_policy
+from imgclf.models.inference import predict_rows
+from imgclf.runtime import Runtime
+from imgclf.timefmt import format_duration
+from imgclf.train.callbacks import Callback, TrainState
+
+DRIFT = 0.10  # re-plan when an epoch's time is off the plan by more than this fraction
+PROBE_STEPS = 3  # timed training steps per stage, after one untimed warm-up step
+PROBE_VAL_ROWS = 512  # at most this many validation rows are timed
+REPORT_SECONDS = 5.0  # bundle, plots and report.html (measured 2-5 s on small runs, 2 cores)
+
+
+@dataclass
+class StageCost:
+    """What one epoch of a stage costs, in seconds."""
+
+    step: float  # one training batch
+    steps: int  # batches per epoch
+    val: float  # one validation pass
+
+    @property
+    def epoch(self) -> float:
+        return self.step * self.steps + self.val
+
+
+@dataclass
+class BudgetPlan:
+    """The plan of a budgeted run, recorded in its metrics: planned, then each re-plan."""
+
+    budget: float
+    spent: float  # before training: data, embeddings, the probe
+    reserve: float  # kept for the final evaluation and report
+    costs: dict[str, StageCost]
+    epochs: dict[str, int]  # as first planned
+    replans: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def training_seconds(self) -> float:
+        """The seconds training may take (the hard deadline, from the loop's start)."""
+        return max(0.0, self.budget - self.spent - self.reserve)
+
+    def describe(self) -> str:
+        epochs = " + ".join(f"{n} {name}" for name, n in self.epochs.items())
+        per = ", ".join(f"{name} {format_duration(c.epoch)}" for name, c in self.costs.items())
+        return (
+            f"budget {format_duration(self.budget)}: {epochs} epochs planned (per epoch: {per}; "
+            f"{format_duration(self.spent)} spent before training, "
+            f"{format_duration(self.reserve)} kept for the final evaluation and report)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "spent_before_training": self.spent,
+            "reserve": self.reserve,
+            "epoch_seconds": {name: cost.epoch for name, cost in self.costs.items()},
+            "costs": {name: asdict(cost) for name, cost in self.costs.items()},
+            "planned_epochs": dict(self.epochs),
+            "replans": list(self.replans),
+        }
+
+
+class BudgetSchedule:
+    """A stage's lr factor as a function of its progress (0 to 1), itself a function of the
+    step: piecewise linear, continuous across re-plans.
+
+    A callable object, so LambdaLR's state_dict saves its anchors and a resumed run continues
+    the same curve. Shapes: ``constant``, ``cosine`` (to 0) and ``onecycle`` (from 1/25 of the
+    peak up over 30 % of the progress, then down to 1/250,000 of it, both cosine), after a
+    linear warm-up over ``warmup`` (a fraction of the progress).
+    """
+
+    def __init__(self, shape: str, steps: int, warmup: float = 0.0) -> None:
+        self.shape, self.warmup = shape, min(warmup, 0.99)
+        self.anchor_step, self.anchor, self.rate = 0, 0.0, 1.0 / max(1, steps)
+
+    def progress(self, step: int) -> float:
+        return min(1.0, self.anchor + (step - self.anchor_step) * self.rate)
+
+    def replan(self, step: int, steps_left: int) -> None:
+        """From ``step`` on, reach progress 1 after ``steps_left`` more steps."""
+        self.anchor, self.anchor_step = self.progress(step), step
+        self.rate = (1.0 - self.anchor) / max(1, steps_left)
+
+    def __call__(self, step: int) -> float:
+        p = self.progress(step)
+        if self.warmup and p < self.warmup:
+            return min(1.0, self.progress(step + 1) / self.warmup)
+        if self.shape == "onecycle":
+            peak_at = max(0.3, self.warmup)
+            if p < peak_at:
+                return _cosine(1 / 25, 1.0, p / peak_at)
+            return _cosine(1.0, 1 / 25 / 1e4, (p - peak_at) / (1 - peak_at))
+        if self.shape == "cosine":
+            return _cosine(1.0, 0.0, (p - self.warmup) / (1 - self.warmup))
+        return 1.0
+
+
+def _cosine(start: float, end: float, fraction: float) -> float:
+    fraction = min(1.0, max(0.0, fraction))
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * fraction))
+
+
+# ---------------------------------------------------------------- probe and plan
+
+
+def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, StageCost]:
+    """Time ``PROBE_STEPS`` training steps of each stage on a copy of ``model`` (after one
+    untimed step) and a validation pass on up to ``PROBE_VAL_ROWS`` rows, scaled to the whole."""
+    from imgclf.train.loop import build_parts, optimizer_step
+    from imgclf.train.parts import Stage
+
+    twin = copy.deepcopy(model)
+    names = {id(module): name for name, module in model.named_modules()}
+    twins = dict(twin.named_modules())
+    costs = {}
+    for stage in stages:
+        module = twins[names[id(stage.module)]]
+        if stage.policy is not None:
+            apply_policy(twin, stage.policy)
+        probe = Stage(stage.name, module, stage.data, stage.train, stage.policy, stage.embeddings)
+        parts = build_parts(twin, probe, cfg, runtime=runtime)
+        module.train()
+        times, batches = [], iter(parts.loader)
+        began = time.perf_counter()
+        for inputs, targets in batches:  # each step's time includes waiting for its batch
+            inputs, targets = runtime.move(inputs), runtime.move(targets)
+            with runtime.autocast():
+                logits = module(inputs)
+            optimizer_step(module, parts, parts.loss_fn(logits.float(), targets), None)
+            now = time.perf_counter()
+            times.append(now - began)
+            began = now
+            if len(times) > PROBE_STEPS:
+                break
+        batches.close()
+        step = float(np.mean(times[1:] if len(times) > 1 else times))
+        costs[stage.name] = StageCost(step, len(parts.loader), _val_seconds(module, probe, cfg))
+    return costs
+
+
+def _val_seconds(module, stage, cfg: Config, rows: np.ndarray | None = None) -> float:
+    """One validation pass's seconds, timed on part of it (``rows``: instead of val)."""
+    rows = stage.data.val if rows is None else rows
+    if len(rows) == 0:
+        return 0.0
+    timed = rows[:PROBE_VAL_ROWS]
+    began = time.perf_counter()
+    predict_rows(module, stage.data.images, timed, cfg.train.eval_batch_size)
+    return (time.perf_counter() - began) * len(rows) / len(timed)
+
+
+def final_reserve(costs: dict[str, StageCost], stages, evaluated_rows: int) -> float:
+    """Seconds kept for scoring ``evaluated_rows`` with the last stage's network, the bundle,
+    the plots and the report."""
+    last = stages[-1]
+    per_row = costs[last.name].val / max(1, len(last.data.val)) if len(last.data.val) else 0.0
+    return per_row * evaluated_rows + REPORT_SECONDS
+
+
+def plan_epochs(costs: dict[str, StageCost], stages, available: float) -> dict[str, int]:
+    """Epochs per stage that fill ``available`` seconds: earlier stages keep theirs unless
+    they would take over half of it; the last stage gets what is left (at least one each)."""
+    epochs = {}
+    earlier = stages[:-1]
+    wanted = sum(costs[s.name].epoch * s.epochs for s in earlier)
+    scale = min(1.0, available / 2 / wanted) if wanted > 0 else 1.0
+    for stage in earlier:
+        epochs[stage.name] = max(1, math.floor(stage.epochs * scale))
+    left = available - sum(costs[s.name].epoch * epochs[s.name] for s in earlier)
+    last = stages[-1]
+    epochs[last.name] = max(1, math.floor(left / max(costs[last.name].epoch, 1e-9)))
+    return epochs
+
+
+def plan_budget(setup, cfg: Config, evaluated_rows: int) -> BudgetPlan:
+    """Probe ``setup``'s stages and plan their epochs to end the run within ``train.budget``
+    (counted from the start of ``setup``'s preparation); set the epochs and schedules on the
+    stages."""
+    budget = float(cfg.train.budget)
+    costs = probe_costs(setup.model, setup.stages, cfg, setup.runtime)
+    reserve = final_reserve(costs, setup.stages, evaluated_rows)
+    spent = time.perf_counter() - setup.started
+    epochs = plan_epochs(costs, setup.stages, budget - spent - reserve)
+    apply_plan(setup.stages, epochs, cfg)
+    return BudgetPlan(budget, spent, reserve, costs, epochs)
+
+
+def apply_plan(stages, epochs: dict[str, int], cfg: Config) -> None:
+    """Give each stage its planned epochs and a schedule over its progress."""
+    for stage in stages:
+        planned = epochs[stage.name]
+        warmup = stage.train.warmup_epochs / planned
+        stage.train = stage.train.model_copy(update={"epochs": planned})
+        steps = -(-len(stage.data.train) // stage.train.batch_size)
+        stage.schedule = BudgetSchedule(stage.train.schedule, planned * steps, warmup)
+
+
+class BudgetReplanner(Callback):
+    """At an epoch's end: when its time is off the estimate by more than ``DRIFT``, plan the
+    stage's remaining epochs again from its epochs' mean time (and move its schedule's progress
+    to reach 1 at the new end). The epochs of later stages stay as planned."""
+
+    def __init__(self, plan: BudgetPlan, stages) -> None:
+        self.plan, self.stages = plan, {stage.name: stage for stage in stages}
+        self.order = [stage.name for stage in stages]
+
+    def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
+        name = state.stage or self.order[0]
+        stage, cost = self.stages[name], self.plan.costs[name]
+        if not logs.get("time") or abs(logs["time"] / cost.epoch - 1) <= DRIFT:
+            return
+        times = [row["time"] for row in state.history[state.stage_start - 1 :] if "time" in row]
+        measured = float(np.mean(times))  # the stage's epochs so far: one slow epoch is noise
+        done = epoch - state.stage_start + 1
+        later = sum(
+            self.plan.costs[n].epoch * self.stages[n].epochs
+            for n in self.order[self.order.index(name) + 1 :]
+        )
+        left = self.plan.training_seconds - state.elapsed - later
+        planned = done + max(0, math.floor(left / measured))
+        planned = max(planned, done)
+        scale = measured / cost.epoch
+        cost.step, cost.val = cost.step * scale, cost.val * scale
+        self.plan.replans.append(
+            {"epoch": epoch, "stage": name, "measured": measured, "epochs": planned}
+        )
+        if planned == stage.epochs:
+            return
+        state.epochs += planned - stage.epochs
+        state.planned[name] = planned
+        state.stage_epochs = planned
+        stage.train = stage.train.model_copy(update={"epochs": planned})
+        stage.schedule.replan(done * state.steps, (planned - done) * state.steps)

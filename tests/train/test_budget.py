@@ -1,0 +1,119 @@
+"""Runs planned to a time budget: the plan, a schedule that never jumps, the run's end."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from imgclf import api
+from imgclf.config import Config
+from imgclf.train.budget import DRIFT, BudgetSchedule, StageCost, plan_epochs
+from imgclf.train.parts import Stage
+from tests.train.conftest import make_blocks
+
+
+def _stage(name: str, epochs: int, blocks) -> Stage:
+    train = Config().train.model_copy(update={"epochs": epochs})
+    return Stage(name, None, blocks, train)
+
+
+def test_the_last_stage_fills_what_the_earlier_ones_leave(blocks) -> None:
+    stages = [_stage("head", 5, blocks), _stage("finetune", 3, blocks)]
+    costs = {"head": StageCost(0.01, 10, 0.0), "finetune": StageCost(0.5, 10, 1.0)}
+    assert plan_epochs(costs, stages, 100.0) == {"head": 5, "finetune": 16}  # (100 - .5) / 6
+    # earlier stages that would take over half of the time are cut to half of it
+    costs["head"] = StageCost(1.0, 10, 0.0)
+    assert plan_epochs(costs, stages, 60.0) == {"head": 3, "finetune": 5}
+    # too little time still trains one epoch (the deadline then stops inside it)
+    assert plan_epochs(costs, stages, 1.0) == {"head": 1, "finetune": 1}
+
+
+@pytest.mark.parametrize("shape", ["constant", "cosine", "onecycle"])
+def test_re_planning_moves_the_schedule_on_without_a_jump(shape: str) -> None:
+    schedule = BudgetSchedule(shape, steps=100, warmup=0.1)
+    before = [schedule(step) for step in range(60)]
+    schedule.replan(60, steps_left=200)  # slower than planned: many more steps left
+    after = [schedule(step) for step in range(60, 260)]
+    assert abs(after[0] - before[-1]) < 0.05
+    assert max(abs(b - a) for a, b in zip(after, after[1:], strict=False)) < 0.05
+    assert schedule.progress(260) == pytest.approx(1.0)
+    if shape != "constant":
+        assert after[-1] < 0.01  # the new end is the schedule's end
+    assert before[0] < before[15]  # warm-up from (near) zero
+
+
+def test_the_schedule_s_anchors_live_in_the_scheduler_state() -> None:
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    schedule = BudgetSchedule("cosine", steps=10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    schedule.replan(4, steps_left=40)
+    saved = scheduler.state_dict()
+    fresh = BudgetSchedule("cosine", steps=10)
+    torch.optim.lr_scheduler.LambdaLR(optimizer, fresh).load_state_dict(saved)
+    assert fresh.progress(20) == pytest.approx(schedule.progress(20))
+
+
+def test_a_budgeted_run_ends_within_seconds_of_its_budget(tmp_path) -> None:
+    images, labels = make_blocks(n_per_class=60)
+    budget = 12.0
+    began = time.perf_counter()
+    run = api.train(
+        (images, labels),
+        model="mlp",
+        budget=f"{budget:g}s",
+        batch_size=8,
+        schedule="cosine",
+        project=tmp_path,
+        quiet=True,
+    )
+    wall = time.perf_counter() - began
+    plan = run.metrics["budget"]
+    assert plan["budget"] == budget
+    assert run.metrics["epochs_run"] >= 2  # the budget was filled, not a default epoch count
+    assert abs(wall - budget) < 4.0, (wall, plan)
+    ledger = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    finished = ledger[-1]
+    assert finished["epochs_run"] == run.metrics["epochs_run"]
+    assert finished["epochs_planned"] >= 1
+    lrs = [row["lr"] for row in run.history]
+    assert lrs == sorted(lrs, reverse=True)  # cosine over the progress, through the re-plans
+
+
+def test_a_budget_of_one_epoch_still_trains_one_and_the_limit_cuts_it(tmp_path) -> None:
+    images, labels = make_blocks(n_per_class=60)
+    run = api.train(
+        (images, labels), model="mlp", budget=0.5, project=tmp_path, quiet=True, epochs=50
+    )
+    assert run.metrics["budget"]["planned_epochs"] == {"train": 1}
+    assert run.metrics["epochs_run"] <= 1
+
+
+def test_the_budget_is_read_as_a_duration_and_must_be_positive() -> None:
+    assert Config.model_validate({"train": {"budget": "1h30m"}}).train.budget == 5400
+    with pytest.raises(ValueError):
+        Config.model_validate({"train": {"budget": 0}})
+
+
+def test_only_a_drift_over_ten_percent_re_plans(blocks) -> None:
+    from imgclf.train.budget import BudgetPlan, BudgetReplanner, apply_plan
+    from imgclf.train.callbacks import TrainState
+
+    stages = [_stage("train", 10, blocks)]
+    apply_plan(stages, {"train": 10}, Config())
+    plan = BudgetPlan(100.0, 0.0, 0.0, {"train": StageCost(0.9, 10, 1.0)}, {"train": 10})
+    replanner = BudgetReplanner(plan, stages)
+    state = TrainState(epochs=10, steps=10, stage_epochs=10)
+    state.started -= 9.5  # 9.5 s of the 100 spent
+    state.history.append({"time": 10.0 * (1 + DRIFT * 0.9)})
+    replanner.on_epoch_end(1, state.history[-1], state)
+    assert plan.replans == [] and stages[0].epochs == 10
+    state.history.append({"time": 5.0})  # twice as fast as planned: mean 7.95 s
+    replanner.on_epoch_end(2, state.history[-1], state)
+    assert [r["epoch"] for r in plan.replans] == [2]
+    assert stages[0].epochs == state.epochs == 2 + int((100 - 9.5) // 7.95)
