@@ -340,6 +340,12 @@ class RunConfig(_Section):
     name: str | None = Field(None, description="Run folder name (default: model-data-N).")
     project: Path = Field(Path("runs"), description="Folder that holds the run folders.")
     quiet: bool = False
+    study: str | None = Field(None, description="The sweep (Optuna study) the run is a trial of.")
+    trial: int | None = Field(None, ge=0, description="Its trial number in the study.")
+    parent: str | None = Field(None, description="The run this one refits or derives from.")
+    track: list[str] = Field(
+        default_factory=list, description="Trackers to mirror the run into: tensorboard, mlflow."
+    )
 
 
 class Config(_Section):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 import pytest
+from tests.train.conftest import make_blocks
 
 from imgclf import api
 from imgclf.config import Config
 from imgclf.train.budget import DRIFT, BudgetSchedule, StageCost, plan_epochs
 from imgclf.train.parts import Stage
-from tests.train.conftest import make_blocks
 
 
 def _stage(name: str, epochs: int, blocks) -> Stage:

@@ -9,7 +9,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
   ``make_config``: the settings (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
-  (api/experiments.py).
+  (api/experiments.py); ``sweep`` / ``sweep_report``: Optuna studies of many runs
+  (api/sweeping.py).
 """
 
 from imgclf.api.describe import (
@@ -33,12 +34,14 @@ from imgclf.api.experiments import (
     write_predictions,
 )
 from imgclf.api.settings import make_config, requested_settings, schema_default
+from imgclf.api.sweeping import SweepResult, sweep, sweep_report
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
     "RUN_COLUMNS", "compare", "data_label", "data_name", "default_inspect_dir", "evaluate",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
-    "schema_default", "score_run", "show_run", "summarize", "train", "write_lr_find",
+    "schema_default", "score_run", "show_run", "summarize", "SweepResult", "sweep", "sweep_report",
+    "train", "write_lr_find",
     "write_predictions",
 ]  # fmt: skip

@@ -58,6 +58,8 @@ def train(
         The Run: its folder, config, best model, history and metrics.
     """
     from imgclf.runs.run import Run
+    from imgclf.track import create_tracker
+    from imgclf.track import require as require_tracker
     from imgclf.train.callbacks import create_callback
     from imgclf.train.session import prepare_training, run_session
 
@@ -65,9 +67,15 @@ def train(
     runtime = runtime or Runtime.from_config(cfg.train)
     progress = runtime.is_main and not cfg.run.quiet
     setup = prepare_training(data, cfg, progress, runtime)
+    if runtime.is_main:
+        for name in cfg.run.track:
+            require_tracker(name, cfg.run.project)
     if runtime.is_main and run is None:  # only now: bad data or models leave no folder
         run = _create_run(cfg, data, setup.prepared, progress)
     extra = [create_callback(c) if isinstance(c, str) else c for c in callbacks]
+    if run is not None:
+        config = cfg.model_dump(mode="json")
+        extra += [create_tracker(name, run.path, config) for name in cfg.run.track]
     with _recorded(run, cfg, setup, saved) as outcome:
         result = run_session(
             setup,

@@ -5,7 +5,7 @@ the traceback instead (see ``cli/app.py``). The commands are registered here, in
 ``imgclf --help`` lists them.
 """
 
-from imgclf.cli import demo, evaluate, inspect, lr_find, predict, runs, summary, train
+from imgclf.cli import demo, evaluate, inspect, lr_find, predict, runs, summary, sweep, train
 from imgclf.cli.app import app, main
 
 for _name, _command in (
@@ -19,6 +19,7 @@ for _name, _command in (
 ):
     app.command(_name)(_command)
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(sweep.sweep_app, name="sweep")
 del _name, _command
 
 __all__ = ["app", "main"]

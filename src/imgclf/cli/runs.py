@@ -271,6 +271,9 @@ def runs_compare(
         list[str] | None,
         typer.Option(metavar="KEY=VALUE", help="Or every run that matches, repeatable."),
     ] = None,
+    study: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Or every trial of a sweep's study.")
+    ] = None,
     project: Annotated[Path | None, typer.Option(help="Folder of run folders.")] = None,
     out: Annotated[
         Path | None,
@@ -284,7 +287,8 @@ def runs_compare(
     learning curves, score against time (Pareto front), parallel coordinates, per-class F1
     deltas, seeds as mean ± std."""
     with user_errors():
-        comparison = api.compare(runs, project=project, where=_pairs(where), out=out)
+        pairs = {**(_pairs(where) or {}), **({"run.study": study} if study else {})}
+        comparison = api.compare(runs, project=project, where=pairs or None, out=out)
     headers, rows = comparison.table()
     cells = [[_cell(h, v) for h, v in zip(headers, row, strict=True)] for row in rows]
     widths = {h: _natural_width(h, cells, i) for i, h in enumerate(headers)}

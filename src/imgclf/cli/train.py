@@ -86,6 +86,10 @@ _Budget = Annotated[
     str | None,
     typer.Option(help="Plan epochs and schedule to end the whole run within: 90s, 10m, 2h."),
 ]
+_Track = Annotated[
+    list[str] | None,
+    typer.Option(metavar="NAME", help="Mirror the run into tensorboard or mlflow, repeatable."),
+]
 _Name = Annotated[
     str | None,
     typer.Option(help="Run folder name.  [default: MODEL-DATA-N]", show_default=False),
@@ -109,6 +113,7 @@ def train(
     augment: AugmentOpt = None,
     set_: SetOpt = None,
     callback: _Callback = None,
+    track: _Track = None,
     val_split: ValSplitOpt = None,
     test_split: TestSplitOpt = None,
     path_column: PathColumnOpt = None,
@@ -143,8 +148,8 @@ def train(
 _PLAIN = (
     "mode", "epochs", "batch_size", "image_size", "optimizer", "lr", "schedule", "weights",
     "unfreeze", "val_split", "test_split", "patience", "finetune_epochs", "finetune_lr",
-    "embedding_cache", "augment_views", "progressive_sizes", "time_limit", "budget", "seed", "device",
-    "precision", "name", "project", "quiet", "data_dir", "path_column", "label_column",
+    "embedding_cache", "augment_views", "progressive_sizes", "time_limit", "budget", "seed",
+    "device", "precision", "name", "project", "quiet", "data_dir", "path_column", "label_column",
     "split_column",
 )  # fmt: skip
 
@@ -156,6 +161,7 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     return {
         **{key: parsed[key] if key in parsed else options[key] for key in _PLAIN},
         "train.callbacks": options["callback"],
+        "run.track": options["track"],
         **key_values(options["augment"], "augment"),
         **key_values(options["set_"]),
     }

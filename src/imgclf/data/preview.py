@@ -58,7 +58,10 @@ def image_grid_figure(images: list[np.ndarray], titles: list[str], columns: int 
     from matplotlib.figure import Figure
 
     rows = max(1, -(-len(images) // columns))
-    fig = Figure(figsize=(2.0 * columns, 2.2 * rows), layout="constrained")
+    fig = Figure(figsize=(2.0 * columns, 2.2 * rows))
+    # fixed margins: a constrained layout measures every title (seconds for a 5x5 grid)
+    top = 1 - 0.3 / (2.2 * rows)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top, wspace=0.06, hspace=0.16)
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")

@@ -11,8 +11,11 @@ from imgclf.fileio import atomic_write_text
 from imgclf.runs.compare import Comparison, pareto_front
 
 
-def write_compare_report(comparison: Comparison, out: str | Path) -> dict[str, Path]:
-    """Write the PNGs and compare.html into ``out``; returns {name: path}, the page last."""
+def write_compare_report(
+    comparison: Comparison, out: str | Path, extra: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write the PNGs and compare.html into ``out``; returns {name: path}, the page last.
+    ``extra`` maps more pictures' titles to (file stem, matplotlib figure), shown first."""
     from imgclf.evaluate.compare_plots import (
         curves_figure,
         f1_delta_figure,
@@ -25,8 +28,9 @@ def write_compare_report(comparison: Comparison, out: str | Path) -> dict[str, P
     score = comparison.score
     names = [row["name"] for row in comparison.rows]
     scores = [row.get(score) for row in comparison.rows]
-    pictures = {"learning curves": save_png(curves_figure(comparison.histories),
-                                            out / "curves.png")}  # fmt: skip
+    pictures = {title: save_png(figure, out / f"{stem}.png")
+                for title, (stem, figure) in (extra or {}).items()}  # fmt: skip
+    pictures["learning curves"] = save_png(curves_figure(comparison.histories), out / "curves.png")
     timed = [i for i, row in enumerate(comparison.rows)
              if row.get("wall_seconds") is not None and row.get(score) is not None]  # fmt: skip
     if timed:

@@ -78,6 +78,9 @@ def started_fields(cfg: Config, data: str, runtime: dict[str, Any], **extra: Any
         "seed": cfg.seed,
         "runtime": runtime,
         "cpu": cpu_model(),
+        "study": cfg.run.study,
+        "trial": cfg.run.trial,
+        "parent": cfg.run.parent,
         **extra,
     }
 

@@ -28,6 +28,9 @@ COLUMNS = (
     "test_accuracy",
     "train_seconds",
     "status",
+    "stop",
+    "study",
+    "trial",
     "error",
 )
 """The keys of every row, in this order."""
@@ -100,6 +103,9 @@ def _row(state: dict[str, Any]) -> dict[str, Any]:
         "test_accuracy": metrics.get("test", {}).get("accuracy"),
         "train_seconds": round(seconds, 1) if isinstance(seconds, int | float) else None,
         "status": state.get("status"),
+        "stop": state.get("stop"),
+        "study": state.get("study"),
+        "trial": state.get("trial"),
         "error": " ".join(state["error"].split()) if state.get("error") else None,
         **{score["name"]: score["value"] for score in state.get("external", [])},  # latest wins
     }

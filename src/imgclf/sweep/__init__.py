@@ -1,0 +1,1 @@
+"""Sweeps on Optuna: the search space, the study and its storage, pruning and deadlines."""

@@ -1,0 +1,120 @@
+"""Optional experiment tracking: one training callback per tracker (``--track NAME``).
+
+The run folder stays the record; a tracker mirrors it into a tool people already browse:
+the resolved config as hyperparameters, each epoch's numbers, and at the run's end its final
+scores (and, for MLflow, report.html and the model bundle). The libraries are optional
+(``pip install 'imgclf[track]'``) and imported only when a tracker is created, so importing
+imgclf stays cheap and a missing one is a one-line ConfigError before training starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from imgclf.errors import ConfigError, did_you_mean
+from imgclf.train.callbacks import Callback
+
+TRACKERS = ("tensorboard", "mlflow")
+"""The names ``create_tracker`` (and ``--track``) accepts."""
+
+
+def create_tracker(name: str, run_path: Path, config: dict) -> Callback:
+    """The tracking callback ``name`` for the run folder ``run_path``.
+
+    Args:
+        name: one of ``TRACKERS``.
+        run_path: the run folder (its parent is the project folder).
+        config: the run's resolved config, a nested JSON-able dict (logged as hyperparameters).
+
+    Raises:
+        ConfigError: ``name`` is unknown, or its library is not installed.
+    """
+    if name == "tensorboard":
+        from imgclf.track.tensorboard import TensorBoardTracker
+
+        return TensorBoardTracker(Path(run_path), config)
+    if name == "mlflow":
+        from imgclf.track.mlflow import MLflowTracker
+
+        return MLflowTracker(Path(run_path), config)
+    raise ConfigError(
+        f"Unknown tracker '{name}'.{did_you_mean(name, TRACKERS)} Choose one of "
+        f"{', '.join(TRACKERS)}."
+    )
+
+
+def require(name: str, project: Path) -> None:
+    """Check, before a run folder exists, that tracker ``name`` can be created for a run in
+    ``project``: a known name whose libraries are installed (the same ConfigErrors)."""
+    import importlib.util
+
+    if name not in TRACKERS:
+        raise ConfigError(
+            f"Unknown tracker '{name}'.{did_you_mean(name, TRACKERS)} Choose one of "
+            f"{', '.join(TRACKERS)}."
+        )
+    packages = ["tensorboard"]
+    if name == "mlflow":
+        from imgclf.track.mlflow import tracking_uri
+
+        sqlite = tracking_uri(Path(project))[0].startswith("sqlite")
+        packages = ["mlflow"] + (["sqlalchemy", "alembic"] if sqlite else [])
+    for package in packages:
+        if importlib.util.find_spec(package) is None:
+            raise missing(name, package)
+
+
+def missing(tracker: str, package: str) -> ConfigError:
+    """The one-line error for a tracker whose optional library is not installed."""
+    return ConfigError(
+        f"--track {tracker} needs the {package} package: pip install 'imgclf[track]'."
+    )
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys (``train.lr``); a leaf stays an int, float, str or bool, and
+    anything else (None, lists) becomes its str(), as trackers take only scalars."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value if isinstance(value, int | float | str | bool) else str(value)
+    return flat
+
+
+def numeric(logs: dict) -> dict[str, float]:
+    """An epoch's numbers, by name: the epoch itself (the step) and strings (stage) left out."""
+    return {k: float(v) for k, v in logs.items() if k != "epoch" and _is_number(v)}
+
+
+def final_metrics(metrics: dict) -> dict[str, float]:
+    """The run's headline numbers from metrics.json, under ``final/`` so they never land on an
+    epoch curve of the same name (the evaluated val_accuracy is not the last epoch's): each
+    split's accuracy, loss and top-k, the best epoch and its monitored value, epochs run, and
+    the seconds of each part (``final/wall_seconds`` the whole run). Per-class reports are left
+    to report.html: with many classes they would be thousands of metrics."""
+    final: dict[str, float] = {}
+    for split in ("val", "test"):
+        scores = metrics.get(split)
+        if not isinstance(scores, dict):
+            continue
+        for name in ("accuracy", "loss"):
+            final[f"{split}_{name}"] = scores.get(name)
+        for name, value in (scores.get("top_k") or {}).items():
+            final[f"{split}_{name}"] = value
+    best = metrics.get("best_val") or {}
+    final.update({f"best_{k}": v for k, v in best.items() if k != "epoch"})
+    final["best_epoch"] = metrics.get("best_epoch", best.get("epoch"))
+    final["epochs_run"] = metrics.get("epochs_run")
+    timings = metrics.get("timings") or {}
+    final["wall_seconds"] = timings.get("total")
+    final.update({f"seconds_{k}": v for k, v in timings.items() if k != "total"})
+    return {f"final/{k}": float(v) for k, v in final.items() if _is_number(v)}
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float (NaN too: a loss that diverged is worth seeing), not a bool or None."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
