@@ -1,5 +1,6 @@
 """One format for durations everywhere people read them: the epoch table, time-limit messages,
-the report: '0.4s', '9.4s' (one decimal below a minute), '2m39s', '1h02m'."""
+the report: '0.4s', '9.4s' (one decimal below a minute), '2m39s', '1h02m'; and the process's
+age, from which a command's time budget counts."""
 
 from __future__ import annotations
 
@@ -22,3 +23,18 @@ def format_duration(seconds: Any) -> str:
     if whole < 3600:
         return f"{whole // 60}m{whole % 60:02d}s"
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux's /proc; 0.0 where it cannot be read), so a
+    command's budget also counts its start-up (importing torch takes seconds)."""
+    import os
+
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rpartition(")")[2].split()[19])
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            since_boot = float(uptime.read().split()[0])
+        return max(0.0, since_boot - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -75,3 +75,12 @@ def test_dotted_settings_nest_into_a_copy_of_the_config() -> None:
     nested = nest({"model.head.pooling": "max", "train.lr": 0.1}, base)
     assert nested == {"model": {"name": "mlp", "head": {"pooling": "max"}}, "train": {"lr": 0.1}}
     assert base["model"]["head"]["pooling"] == "avg"
+
+
+def test_list_choices_go_to_optuna_as_text_and_come_back_as_lists() -> None:
+    import optuna
+
+    space = load_space({"model.head.dense": [[], [256], [512, 256]]})
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler(space.grid()))
+    seen = [space.suggest(study.ask())["model.head.dense"] for _ in range(3)]
+    assert sorted(seen, key=len) == [[], [256], [512, 256]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 from tests.train.conftest import make_blocks
 
@@ -116,3 +117,47 @@ def test_only_a_drift_over_ten_percent_re_plans(blocks) -> None:
     replanner.on_epoch_end(2, state.history[-1], state)
     assert [r["epoch"] for r in plan.replans] == [2]
     assert stages[0].epochs == state.epochs == 2 + int((100 - 9.5) // 7.95)
+
+
+def test_a_budgeted_run_resumed_finishes_the_epochs_it_planned(tmp_path) -> None:
+    import os
+    import signal
+
+    from imgclf.errors import TrainingInterrupted
+    from imgclf.train.callbacks import Callback
+
+    class CtrlCAtEpoch2(Callback):
+        def on_epoch_end(self, epoch, logs, state) -> None:
+            if epoch == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    data = make_blocks(n_per_class=60)
+    settings = {"model": "mlp", "budget": 10, "batch_size": 8, "schedule": "cosine"}
+    with pytest.raises(TrainingInterrupted):
+        api.train(data, project=tmp_path, name="b", quiet=True, callbacks=[CtrlCAtEpoch2()],
+                  **settings)  # fmt: skip
+    run = api.train(data, resume=tmp_path / "b")
+    assert run.metrics["epochs_run"] == run.metrics["epochs_planned"] > 2
+    lrs = [row["lr"] for row in run.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.05 * lrs[0]  # one curve, to its end
+
+
+def test_imgclf_train_budget_plans_and_a_bad_budget_is_one_line(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from imgclf.cli import app
+
+    images, labels = make_blocks(n_per_class=20)
+    data = tmp_path / "blocks.npz"
+    np.savez(data, x=images, y=labels)
+    project = tmp_path / "runs"
+    runner = CliRunner()
+    common = ["train", str(data), "--model", "mlp", "--project", str(project), "--name", "b"]
+    bad = runner.invoke(app, [*common, "--budget", "soon"])
+    assert bad.exit_code == 2 and "a duration like 90s" in bad.output
+    assert "Traceback" not in bad.output and not project.exists()
+    result = runner.invoke(app, [*common, "--budget", "6s"])
+    assert result.exit_code == 0, result.output
+    assert "budget 6.0s: " in result.output and " epochs planned" in result.output
+    metrics = json.loads((project / "b" / "metrics.json").read_text())
+    assert metrics["budget"]["planned_epochs"]["train"] >= 1

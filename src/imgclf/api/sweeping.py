@@ -68,18 +68,44 @@ def sweep(
         config, overrides: the settings every trial shares, under the space's.
         say: where progress lines go (default: nowhere).
     """
-    from imgclf.config import parse_duration
     from imgclf.sweep.space import load_space
-    from imgclf.sweep.study import (
-        PRUNERS,
-        SAMPLERS,
-        make_pruner,
-        make_sampler,
-        open_storage,
-        open_study,
-    )
+    from imgclf.sweep.study import JOURNAL, make_pruner, make_sampler, open_storage, open_study
 
     say = say or (lambda line: None)
+    seconds = _check_arguments(space, trials, budget, sampler, pruner)
+    deadline = time.perf_counter() + seconds if seconds else None
+    searched = load_space(space)
+    base = make_config(config, **overrides)
+    data = data if data is not None else base.data.source
+    if data is None:
+        raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
+    if base.data.val_split <= 0 and not _has_val_folder(data):
+        raise ConfigError("A sweep scores trials on validation data: set val_split above 0.")
+    project = Path(base.run.project)
+    name = study or _new_study_name()
+    grid = searched.grid() if sampler == "grid" else None
+    storage_obj = open_storage(storage, project)
+    direction = "maximize" if "accuracy" in base.train.monitor else "minimize"
+    the_study = open_study(
+        name, storage_obj, make_sampler(sampler, base.seed, grid), make_pruner(pruner), direction
+    )
+    _forget_abandoned(the_study, project, say)
+    if enqueue is not None:
+        _enqueue(the_study, searched, enqueue)
+    trial_runner = _TrialRunner(data, base, searched, the_study, deadline, refit, say)
+    ran = trial_runner.run_until(trials)
+    refit_name = trial_runner.refit_best() if refit else None
+    storage_text = storage or str(project / JOURNAL)
+    rows = trial_rows(the_study)
+    best = _best_row(the_study, rows)
+    return SweepResult(name, storage_text, rows, best, refit_name, ran, trial_runner.notes)
+
+
+def _check_arguments(space, trials: int, budget, sampler: str, pruner: str) -> float | None:
+    """The sweep's own arguments, checked before anything is opened; the budget in seconds."""
+    from imgclf.config import parse_duration
+    from imgclf.sweep.study import PRUNERS, SAMPLERS
+
     for kind, value, known in (("sampler", sampler, SAMPLERS), ("pruner", pruner, PRUNERS)):
         if value not in known:
             raise ConfigError(
@@ -96,39 +122,14 @@ def sweep(
         raise ConfigError(f"The sweep budget must be {exc}.") from None
     if seconds is not None and seconds <= 0:
         raise ConfigError(f"The sweep budget must be positive, received {budget}.")
-    deadline = time.perf_counter() + seconds if seconds else None
-    searched = load_space(space)
-    base = make_config(config, **overrides)
-    data = data if data is not None else base.data.source
-    if data is None:
-        raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
-    if base.data.val_split <= 0 and not _has_val_folder(data):
-        raise ConfigError("A sweep scores trials on validation data: set val_split above 0.")
-    project = Path(base.run.project)
-    name = study or _new_study_name(project)
-    grid = searched.grid() if sampler == "grid" else None
-    storage_obj = open_storage(storage, project)
-    direction = "maximize" if "accuracy" in base.train.monitor else "minimize"
-    the_study = open_study(
-        name, storage_obj, make_sampler(sampler, base.seed, grid), make_pruner(pruner), direction
-    )
-    _forget_abandoned(the_study, project, say)
-    if enqueue is not None:
-        _enqueue(the_study, searched, enqueue)
-    trial_runner = _TrialRunner(data, base, searched, the_study, deadline, refit, say)
-    ran = trial_runner.run_until(trials)
-    refit_name = trial_runner.refit_best() if refit else None
-    storage_text = storage or str(project / "sweeps.journal")
-    rows = trial_rows(the_study)
-    best = _best_row(the_study, rows)
-    return SweepResult(name, storage_text, rows, best, refit_name, ran, trial_runner.notes)
+    return seconds
 
 
 def _has_val_folder(data: Any) -> bool:
     return isinstance(data, str | Path) and (Path(data) / "val").is_dir()
 
 
-def _new_study_name(project: Path) -> str:
+def _new_study_name() -> str:
     from datetime import datetime
 
     return "sweep-" + datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -160,10 +161,22 @@ class _TrialRunner:
         ]
         return REFIT_MARGIN * max(walls, default=0.0)
 
+    def _shortest_trial(self) -> float:
+        """Seconds a trial needs at least: the shortest complete one so far (a trial started
+        with less left would be cut before it scores), and never under MIN_TRIAL_SECONDS."""
+        from optuna.trial import TrialState
+
+        walls = [
+            t.user_attrs["wall_seconds"]
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("wall_seconds")
+        ]
+        return max(MIN_TRIAL_SECONDS, min(walls, default=0.0))
+
     def run_until(self, total: int) -> int:
         ran = 0
         while (done := counted(self.study)) < total:
-            if self.left() < MIN_TRIAL_SECONDS:
+            if self.left() < self._shortest_trial():
                 self.notes.append(f"the budget ended the sweep with {done} of {total} trials")
                 break
             if _grid_exhausted(self.study):
@@ -298,13 +311,16 @@ def _enqueue(study, space, enqueue: str | Path | dict[str, Any]) -> None:
     every other setting it gives as the trial's own overrides."""
     from imgclf.config_loader import load_yaml
     from imgclf.runs.recording import flatten_config
+    from imgclf.sweep.space import encode
 
     values = dict(enqueue) if isinstance(enqueue, dict) else load_yaml(enqueue)
     full = flatten_config(make_config(values).model_dump(mode="json"))  # validated
-    params = {key: full[key] for key in space.keys}
+    given = flatten_config(values)  # as written (image_size 224, not its resolved (224, 224))
+    params = {key: given.get(key, full[key]) for key in space.keys}
     for param in space.params:
         value = params[param.key]
-        if param.kind == "choice" and value not in param.choices:
+        if param.kind == "choice" and value not in [list(c) if isinstance(c, tuple) else c
+                                                    for c in param.choices]:  # fmt: skip
             raise ConfigError(
                 f"The enqueued config's {param.key} = {value!r} is not in the space's choices "
                 f"({param.describe()}): add it to the space."
@@ -314,14 +330,17 @@ def _enqueue(study, space, enqueue: str | Path | dict[str, Any]) -> None:
                 f"The enqueued config's {param.key} = {value!r} is outside the space's range "
                 f"({param.describe()})."
             )
-    given = flatten_config(values)
     extra = {key: full[key] for key in given if key in full and key not in params}
+    params = {p.key: encode(params[p.key]) if p.kind == "choice" else params[p.key]
+              for p in space.params}  # fmt: skip
     study.enqueue_trial(params, user_attrs={"overrides": extra, "enqueued": True},
                         skip_if_exists=True)  # fmt: skip
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
     """One row per trial: number, state, value, run, stop, wall seconds and its params."""
+    from imgclf.sweep.space import decode
+
     rows = []
     for trial in study.get_trials(deepcopy=False):
         rows.append({
@@ -333,7 +352,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
             "wall_seconds": trial.user_attrs.get("wall_seconds"),
             "enqueued": bool(trial.user_attrs.get("enqueued")),
             "error": trial.user_attrs.get("error"),
-            "params": dict(trial.params),
+            "params": {key: decode(value) for key, value in trial.params.items()},
         })  # fmt: skip
     return rows
 

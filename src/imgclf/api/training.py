@@ -8,6 +8,7 @@ and model (``train.session``), makes the run folder (``runs``), trains, and fini
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ def train(
     resume: str | Path | None = None,
     callbacks: Sequence[Any] = (),
     runtime: Runtime | None = None,
+    started: float | None = None,
     **overrides: Any,
 ) -> Run:
     """Train a classifier on ``data``: the one entry point of the CLI, the estimator and demo.
@@ -52,11 +54,14 @@ def train(
             after the standard ones; ``on_run_end`` receives the final metrics.
         runtime: device, precision, threads and rank; None: from ``train.device``,
             ``train.precision`` and ``train.threads`` (and torchrun's environment).
+        started: when the run's clock started (``time.perf_counter()``), from which
+            ``train.budget`` counts; None: this call (the CLI passes its process's start).
         **overrides: config keys, e.g. ``model="cnn", epochs=10, lr=1e-3``.
 
     Returns:
         The Run: its folder, config, best model, history and metrics.
     """
+    began = time.perf_counter() if started is None else started
     from imgclf.runs.run import Run
     from imgclf.track import create_tracker
     from imgclf.track import require as require_tracker
@@ -66,7 +71,7 @@ def train(
     cfg, data, run, saved = _configure(data, config, resume, overrides)
     runtime = runtime or Runtime.from_config(cfg.train)
     progress = runtime.is_main and not cfg.run.quiet
-    setup = prepare_training(data, cfg, progress, runtime)
+    setup = prepare_training(data, cfg, progress, runtime, began)
     if runtime.is_main:
         for name in cfg.run.track:
             require_tracker(name, cfg.run.project)

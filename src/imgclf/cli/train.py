@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +35,7 @@ from imgclf.cli.options import (
     schema_option,
 )
 from imgclf.cli.output import print_result
+from imgclf.timefmt import process_age
 
 # The train-only options (the shared ones are in cli/options.py).
 _Data = Annotated[
@@ -140,7 +142,10 @@ def train(
     """Train a classifier: a run folder with the model, metrics, plots and report.html."""
     options = dict(locals())
     with user_errors():
-        run = api.train(data, config, resume=resume, model=model, **_overrides(options))
+        started = time.perf_counter() - process_age()  # a --budget counts the start-up too
+        run = api.train(
+            data, config, resume=resume, started=started, model=model, **_overrides(options)
+        )
     print_result(run.metrics, run.path, quiet=run.config.run.quiet)
 
 

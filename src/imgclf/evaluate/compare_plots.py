@@ -13,20 +13,28 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+MANY = 12  # more runs than this: no legends, grey lines, only the highlighted ones named
 
-def curves_figure(histories: dict[str, list[dict[str, Any]]]) -> Figure:
-    """Validation accuracy (training accuracy when a run has none) and loss of every run."""
+
+def curves_figure(
+    histories: dict[str, list[dict[str, Any]]], highlight: list[str] | None = None
+) -> Figure:
+    """Validation accuracy (training accuracy when a run has none) and loss of every run; with
+    more than MANY runs, all in grey and only ``highlight`` (the best) in colour and named."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     acc_ax, loss_ax = fig.subplots(1, 2)
-    for name, history in histories.items():
+    many = len(histories) > MANY
+    shown = set(highlight or []) if many else set(histories)
+    for name, history in sorted(histories.items(), key=lambda item: item[0] in shown):
         epochs = [row.get("epoch") for row in history]
         has_val = any(row.get("val_accuracy") is not None for row in history)
         prefix = "val_" if has_val else ""
-        acc_ax.plot(epochs, [row.get(f"{prefix}accuracy") for row in history], label=name)
-        loss_ax.plot(epochs, [row.get(f"{prefix}loss") for row in history], label=name)
+        style = {"label": name} if name in shown else {"color": "0.75", "linewidth": 0.7}
+        acc_ax.plot(epochs, [row.get(f"{prefix}accuracy") for row in history], **style)
+        loss_ax.plot(epochs, [row.get(f"{prefix}loss") for row in history], **style)
     for ax, title in ((acc_ax, "validation accuracy"), (loss_ax, "validation loss")):
         ax.set(title=title, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
@@ -40,7 +48,7 @@ def pareto_figure(
     names: list[str], seconds: list[float], scores: list[float], front: list[int], score: str
 ) -> Figure:
     """Each run's score against its wall seconds; the Pareto front (nothing both faster and
-    better) joined and marked."""
+    better) joined and marked. With more than MANY runs only the front is named."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
@@ -52,8 +60,10 @@ def pareto_figure(
         ax.scatter([seconds[i] for i in front], [scores[i] for i in front], color="tab:green",
                    zorder=3)  # fmt: skip
         ax.legend(fontsize=8)
-    for name, x, y in zip(names, seconds, scores, strict=True):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    named = set(front) if len(names) > MANY else set(range(len(names)))
+    for i, (name, x, y) in enumerate(zip(names, seconds, scores, strict=True)):
+        if i in named:
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(title=f"{score} against wall time", xlabel="wall seconds", ylabel=score)
     ax.grid(alpha=0.3)
     return fig
@@ -64,7 +74,8 @@ def parallel_figure(
 ) -> Figure:
     """One vertical axis per differing setting plus the score; a line per run, coloured by its
     score. Numbers are scaled to their range (log scale when they span 10x or more), other
-    values placed in order of first appearance and labelled."""
+    values placed in order of first appearance and labelled; runs are named in a legend up
+    to MANY of them."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -79,7 +90,8 @@ def parallel_figure(
         value = scores[run]
         color = cmap((value - low) / (high - low) if value is not None and high > low else 0.5)
         ax.plot(range(len(columns)), [column[0][run] for column in scaled], color=color,
-                marker="o", label=name)  # fmt: skip
+                marker="o", label=name, linewidth=1.0 if len(names) <= MANY else 0.6,
+                alpha=1.0 if len(names) <= MANY else 0.5)  # fmt: skip
     for x, (_, labels) in enumerate(scaled):
         for y, text in labels:
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 0), fontsize=7,
@@ -89,7 +101,8 @@ def parallel_figure(
     ax.set(title="settings that differ (line colour: score)")
     for x in range(len(columns)):
         ax.axvline(x, color="0.8", zorder=0)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if len(names) <= MANY:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -121,8 +134,10 @@ def _scale(values: list[Any]) -> tuple[list[float], list[tuple[float, str]]]:
             array = np.log10(array)
         span = array.max() - array.min()
         positions = ((array - array.min()) / span if span else np.full(len(array), 0.5)).tolist()
-        labels = {(positions[i], f"{values[i]:g}") for i in range(len(values))}
-        return positions, sorted(labels)
+        labels = sorted({(positions[i], f"{values[i]:.3g}") for i in range(len(values))})
+        if len(labels) > 6:  # a continuous axis (a learning rate): label its ends and middle
+            labels = [labels[round(k * (len(labels) - 1) / 4)] for k in range(5)]
+        return positions, labels
     texts = [str(v) for v in values]
     levels = list(dict.fromkeys(texts))
     step = 1 / max(1, len(levels) - 1)

@@ -30,7 +30,10 @@ def write_compare_report(
     scores = [row.get(score) for row in comparison.rows]
     pictures = {title: save_png(figure, out / f"{stem}.png")
                 for title, (stem, figure) in (extra or {}).items()}  # fmt: skip
-    pictures["learning curves"] = save_png(curves_figure(comparison.histories), out / "curves.png")
+    best = sorted((row for row in comparison.rows if row.get(score) is not None),
+                  key=lambda row: -row[score])[:5]  # fmt: skip
+    curves = curves_figure(comparison.histories, [row["name"] for row in best])
+    pictures["learning curves"] = save_png(curves, out / "curves.png")
     timed = [i for i, row in enumerate(comparison.rows)
              if row.get("wall_seconds") is not None and row.get(score) is not None]  # fmt: skip
     if timed:

@@ -1,5 +1,6 @@
 """A study's own pictures for compare.html: the optimisation history and Optuna's parameter
-importances (drawn with matplotlib, as the rest of the report; Optuna's plots need plotly)."""
+importances (matplotlib Figures without pyplot, as the rest of the report; Optuna's own plots
+need plotly)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,13 @@ def param_importances(study) -> dict[str, float]:
 def history_figure(study):
     """Each trial's value by trial number (pruned and cut trials at their last report), and
     the best so far as a step line."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     from optuna.trial import TrialState
 
-    figure, axes = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    figure = Figure(figsize=(7, 3.6), layout="constrained")
+    axes = figure.subplots()
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     maximize = study.direction.name == "MAXIMIZE"
     best, steps = None, []
     for state, colour, label in ((TrialState.COMPLETE, "tab:blue", "complete"),
@@ -66,10 +70,11 @@ def history_figure(study):
 
 
 def importance_figure(importances: dict[str, float]):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(importances)[::-1]
-    figure, axes = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2), layout="constrained")
+    figure = Figure(figsize=(7, 0.4 * len(names) + 1.2), layout="constrained")
+    axes = figure.subplots()
     axes.barh(names, [importances[name] for name in names], color="tab:blue")
     axes.set_xlabel("importance (share of the objective's variance)")
     return figure

@@ -3,6 +3,7 @@
     train.lr: {log_float: [1.0e-4, 1.0e-2]}
     train.batch_size: [16, 32, 64]            # a list: one of these
     model.head.pooling: [avg, max]
+    model.head.dense: [[], [256], [512, 256]]  # lists too (stored as JSON text in Optuna)
     augment.vertical_flip: [false, true]
     train.epochs: {int: [2, 8]}               # also: float, log_int, {choice: [...]}
 
@@ -35,10 +36,15 @@ class Param:
 
     def suggest(self, trial) -> Any:
         if self.kind == "choice":
-            return trial.suggest_categorical(self.key, list(self.choices))
+            return decode(trial.suggest_categorical(self.key, self.encoded()))
         if self.kind == "int":
             return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, log=self.log)
+
+    def encoded(self) -> list[Any]:
+        """The choices as Optuna stores them: lists and mappings (``model.head.dense``) as
+        their JSON text, since Optuna's choices must be None, bool, int, float or str."""
+        return [encode(choice) for choice in self.choices]
 
     def describe(self) -> str:
         if self.kind == "choice":
@@ -62,11 +68,25 @@ class SearchSpace:
                 f"The grid sampler needs a list of values for every key; {', '.join(ranged)} "
                 "are ranges. Write them as lists, or use --sampler tpe or random."
             )
-        return {p.key: list(p.choices) for p in self.params}
+        return {p.key: p.encoded() for p in self.params}
 
     @property
     def keys(self) -> list[str]:
         return [p.key for p in self.params]
+
+
+def encode(value: Any) -> Any:
+    import json
+
+    return json.dumps(value) if isinstance(value, list | dict | tuple) else value
+
+
+def decode(value: Any) -> Any:
+    import json
+
+    if isinstance(value, str) and value[:1] in "[{":
+        return json.loads(value)
+    return value
 
 
 def load_space(space: str | Path | dict[str, Any]) -> SearchSpace:

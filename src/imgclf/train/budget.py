@@ -1,7 +1,8 @@
 """A run planned to a time budget (``train.budget``): probe, plan, schedule, re-plan.
 
-1. **Probe.** A few training steps of each stage, on a copy of the model (so training itself
-   is untouched), and part of a validation pass time what an epoch costs.
+1. **Probe.** A few training steps of each stage (about a second's worth), on a copy of the
+   model (so training itself is untouched), and part of a validation pass time what an epoch
+   costs. Early in the first epoch the real speed is checked once more (see 4).
 2. **Plan.** The epochs fill what is left of the budget once the time already spent (data,
    embeddings, the probe) and a reserve for the final evaluation and report are taken out.
    Stages before the last keep their epochs (or are cut to half of the time left); the last
@@ -10,9 +11,9 @@
    to 1 that grows per step by what is left over the steps left, so a new plan changes how
    fast it grows from now on, never where it is: the lr never jumps (Ultralytics' ``time=``
    rebuilt its schedule on each re-plan, so short runs never left warm-up).
-4. **Re-plan** at the end of an epoch only when its measured time differs from the plan's by
-   more than ``DRIFT`` (10 %). A hard deadline (TimeBudget) stops training inside an epoch
-   when the time for training is spent.
+4. **Re-plan** only when the measured speed differs from the estimate by more than ``DRIFT``
+   (10 %): a tenth into a stage's first epoch, and at each epoch's end. A hard deadline
+   (TimeBudget) stops training inside an epoch when the time for training is spent.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ from imgclf.timefmt import format_duration
 from imgclf.train.callbacks import Callback, TrainState
 
 DRIFT = 0.10  # re-plan when an epoch's time is off the plan by more than this fraction
-PROBE_STEPS = 3  # timed training steps per stage, after one untimed warm-up step
+PROBE_STEPS = 3  # timed training steps per stage at least (after WARMUP_STEPS untimed ones)
+PROBE_SECONDS = 1.0  # ... and at least this long, up to MAX_PROBE_STEPS
+MAX_PROBE_STEPS = 20
+WARMUP_STEPS = 2
 PROBE_VAL_ROWS = 512  # at most this many validation rows are timed
-REPORT_SECONDS = 5.0  # bundle, plots and report.html (measured 2-5 s on small runs, 2 cores)
+REPORT_SECONDS = 6.0  # bundle, plots and report.html (measured 3-6 s on small runs, 2 cores)
 
 
 @dataclass
@@ -133,8 +137,9 @@ def _cosine(start: float, end: float, fraction: float) -> float:
 
 
 def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, StageCost]:
-    """Time ``PROBE_STEPS`` training steps of each stage on a copy of ``model`` (after one
-    untimed step) and a validation pass on up to ``PROBE_VAL_ROWS`` rows, scaled to the whole."""
+    """Time training steps of each stage on a copy of ``model`` (the median of at least
+    ``PROBE_STEPS`` and ``PROBE_SECONDS``, after ``WARMUP_STEPS``) and a validation pass on up
+    to ``PROBE_VAL_ROWS`` rows, scaled to the whole."""
     from imgclf.train.loop import build_parts, optimizer_step
     from imgclf.train.parts import Stage
 
@@ -159,10 +164,13 @@ def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, Stage
             now = time.perf_counter()
             times.append(now - began)
             began = now
-            if len(times) > PROBE_STEPS:
+            timed = times[WARMUP_STEPS:]
+            if len(timed) >= MAX_PROBE_STEPS or (
+                len(timed) >= PROBE_STEPS and sum(timed) >= PROBE_SECONDS
+            ):
                 break
         batches.close()
-        step = float(np.mean(times[1:] if len(times) > 1 else times))
+        step = float(np.median(times[WARMUP_STEPS:] or times))
         costs[stage.name] = StageCost(step, len(parts.loader), _val_seconds(module, probe, cfg))
     return costs
 
@@ -225,38 +233,66 @@ def apply_plan(stages, epochs: dict[str, int], cfg: Config) -> None:
 
 
 class BudgetReplanner(Callback):
-    """At an epoch's end: when its time is off the estimate by more than ``DRIFT``, plan the
-    stage's remaining epochs again from its epochs' mean time (and move its schedule's progress
-    to reach 1 at the new end). The epochs of later stages stay as planned."""
+    """Plan a stage's remaining epochs again when its measured speed is off the estimate by
+    more than ``DRIFT``: once early in the stage's first epoch (its first tenth of batches,
+    while the schedule can still stretch), and at each epoch's end from the mean epoch time
+    (one slow epoch is noise). The schedule's progress then reaches 1 at the new end; epochs
+    are added only while it has progress left (none at lr 0). Later stages keep their plan."""
 
     def __init__(self, plan: BudgetPlan, stages) -> None:
         self.plan, self.stages = plan, {stage.name: stage for stage in stages}
         self.order = [stage.name for stage in stages]
+        self._began, self._check_at = 0.0, None
+
+    def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
+        self._began = time.perf_counter()
+        first = epoch == state.stage_start and not state.history[state.stage_start - 1 :]
+        self._check_at = max(PROBE_STEPS + 2, state.steps // 10) if first else None
+
+    def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
+        if self._check_at is None or batch + 1 < self._check_at or state.stop_reason:
+            return
+        self._check_at = None
+        cost = self.plan.costs[self._name(state)]
+        step = (time.perf_counter() - self._began) / (batch + 1)
+        epoch_seconds = step * cost.steps + cost.val
+        this_epoch_left = step * (cost.steps - batch - 1) + cost.val
+        self._replan(state, state.epoch + 1, epoch_seconds, this_epoch_left, batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        name = state.stage or self.order[0]
-        stage, cost = self.stages[name], self.plan.costs[name]
-        if not logs.get("time") or abs(logs["time"] / cost.epoch - 1) <= DRIFT:
-            return
         times = [row["time"] for row in state.history[state.stage_start - 1 :] if "time" in row]
-        measured = float(np.mean(times))  # the stage's epochs so far: one slow epoch is noise
-        done = epoch - state.stage_start + 1
+        if times:
+            done = epoch - state.stage_start + 1
+            self._replan(state, epoch, float(np.mean(times)), 0.0, done * state.steps)
+
+    def _name(self, state: TrainState) -> str:
+        return state.stage or self.order[0]
+
+    def _replan(self, state, epoch, epoch_seconds, this_epoch_left, steps_done) -> None:
+        """Re-plan from ``epoch_seconds`` (measured) if it drifted, with ``epoch`` (1-based)
+        started and ``this_epoch_left`` seconds of it to go."""
+        name = self._name(state)
+        stage, cost = self.stages[name], self.plan.costs[name]
+        if abs(epoch_seconds / cost.epoch - 1) <= DRIFT:
+            return
+        scale = epoch_seconds / cost.epoch
+        cost.step, cost.val = cost.step * scale, cost.val * scale
         later = sum(
             self.plan.costs[n].epoch * self.stages[n].epochs
             for n in self.order[self.order.index(name) + 1 :]
         )
-        left = self.plan.training_seconds - state.elapsed - later
-        planned = done + max(0, math.floor(left / measured))
-        planned = max(planned, done)
-        scale = measured / cost.epoch
-        cost.step, cost.val = cost.step * scale, cost.val * scale
-        self.plan.replans.append(
-            {"epoch": epoch, "stage": name, "measured": measured, "epochs": planned}
-        )
+        left = self.plan.training_seconds - state.elapsed - later - this_epoch_left
+        started = epoch - state.stage_start + 1
+        planned = started + max(0, math.floor(left / epoch_seconds))
+        if stage.schedule.progress(steps_done) >= 0.99:
+            planned = min(planned, stage.epochs)  # no epochs at the schedule's end (lr ~0)
+        self.plan.replans.append({"epoch": epoch, "stage": name, "after_steps": steps_done,
+                                  "epoch_seconds": epoch_seconds, "epochs": planned})  # fmt: skip
         if planned == stage.epochs:
             return
         state.epochs += planned - stage.epochs
         state.planned[name] = planned
         state.stage_epochs = planned
         stage.train = stage.train.model_copy(update={"epochs": planned})
-        stage.schedule.replan(done * state.steps, (planned - done) * state.steps)
+        steps = cost.steps
+        stage.schedule.replan(steps_done, planned * steps - steps_done)

@@ -70,7 +70,11 @@ def default_image_size(cfg: Config) -> tuple[int, int]:
 
 
 def prepare_training(
-    data: DataLike, cfg: Config, progress: bool = True, runtime: Runtime | None = None
+    data: DataLike,
+    cfg: Config,
+    progress: bool = True,
+    runtime: Runtime | None = None,
+    started: float | None = None,
 ) -> TrainingSetup:
     """Prepare the data, build the model for it (seeded) on the runtime's device and plan the
     stages (embedding the images once when a frozen backbone asks for it).
@@ -81,9 +85,12 @@ def prepare_training(
     Args:
         progress: show progress bars and the plan's notes.
         runtime: device, precision and threads (default: the CPU at 32 bits, train.threads).
+        started: when the run's clock started (``time.perf_counter()``; default: now), from
+            which ``train.budget`` counts.
     """
     runtime = runtime or default_runtime(cfg)
-    started = started_at = time.perf_counter()
+    started_at = started if started is not None else time.perf_counter()
+    started = time.perf_counter()
     prepared = prepare_data(data, cfg, progress=progress, default_size=default_image_size(cfg))
     timings = {"data": time.perf_counter() - started}
     configure_torch(cfg, runtime)  # before building: the seed decides the initial weights
