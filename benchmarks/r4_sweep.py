@@ -42,7 +42,7 @@ def main() -> None:
     began = time.perf_counter()
     result = api.sweep(
         args.data,
-        EXAMPLES / "r4_space.yaml",
+        EXAMPLES / "spaces" / "r4.yaml",
         trials=args.trials,
         budget=args.budget,
         study=args.study,

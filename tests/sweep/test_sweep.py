@@ -103,6 +103,8 @@ def test_the_pruner_stops_poor_trials_at_once(tmp_path, blocks_npz):
     finished = {r["run"]: r for r in _ledger(project) if r["event"] == "finished"}
     assert finished[pruned[0]["run"]]["stop"] == "pruned"
     assert finished[pruned[0]["run"]]["epochs_run"] < 3
+    assert not (project / pruned[0]["run"] / "checkpoints").exists()  # never resumed
+    assert (project / pruned[0]["run"] / "model").is_dir()
 
 
 def test_the_deadline_cuts_the_trial_in_flight(tmp_path, blocks_npz):

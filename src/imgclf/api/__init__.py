@@ -5,7 +5,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 
 - ``train``: one run, end to end (api/training.py, the one module between the CLI and the
   rooms on the train path); ``lr_find``: the learning-rate range test.
-- ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py).
+- ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py);
+  ``export``: ONNX with a parity gate (api/exporting.py).
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
   ``make_config``: the settings (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
@@ -33,12 +34,14 @@ from imgclf.api.experiments import (
     show_run,
     write_predictions,
 )
+from imgclf.api.exporting import export
 from imgclf.api.settings import make_config, requested_settings, schema_default
 from imgclf.api.sweeping import SweepResult, sweep, sweep_report
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
     "RUN_COLUMNS", "compare", "data_label", "data_name", "default_inspect_dir", "evaluate",
+    "export",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
     "schema_default", "score_run", "show_run", "summarize", "SweepResult", "sweep", "sweep_report",

@@ -85,9 +85,31 @@ def evaluate_model(
     - other plain data: every usable image, named ``data``; asking it for a split is an error.
     Class names must be among the model's.
     """
-    from imgclf.errors import DataError
     from imgclf.evaluate.metrics import evaluate_predictions
     from imgclf.models.inference import predict_rows
+
+    name, images, rows, labels, cfg = split_images(
+        model, data, split, progress, config, **overrides
+    )
+    runtime = runtime or Runtime.from_config(cfg.train)
+    model.to(runtime.device)
+    batch_size = cfg.train.eval_batch_size
+    probs = predict_rows(model, images, rows, batch_size, progress, runtime)
+    return evaluate_predictions(labels, probs, model.classes, name)
+
+
+def split_images(
+    model,
+    data: DataLike,
+    split: str | None = None,
+    progress: bool = True,
+    config: str | Path | dict | Config | None = None,
+    **overrides: Any,
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, Config]:
+    """The images of the split ``evaluate_model`` scores, decoded with the model's own
+    preprocessing: (split name, the decoded images (N, H, W, C uint8), the split's rows, their
+    labels as indices of the model's classes, the config they were read with)."""
+    from imgclf.errors import DataError
 
     if split is not None and split not in SPLITS:
         raise ConfigError(
@@ -109,12 +131,7 @@ def evaluate_model(
         )
     name, rows = _evaluation_rows(prepared, split, own, data)
     remap = np.array([model.classes.index(label) for label in prepared.classes])
-    runtime = runtime or Runtime.from_config(cfg.train)
-    model.to(runtime.device)
-    batch_size = cfg.train.eval_batch_size
-    probs = predict_rows(model, prepared.cache.images, rows, batch_size, progress, runtime)
-    labels = remap[prepared.source.labels[rows]]
-    return evaluate_predictions(labels, probs, model.classes, name)
+    return name, prepared.cache.images, rows, remap[prepared.source.labels[rows]], cfg
 
 
 def _evaluation_rows(

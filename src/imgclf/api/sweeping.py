@@ -239,6 +239,7 @@ class _TrialRunner:
             f"{_kind(stop)}, {run.metrics['timings'].get('total', 0):.0f} s"
         )
         if pruning.pruned_at is not None or stop.startswith("time limit") or value is None:
+            _drop_checkpoints(run.path)
             raise optuna.TrialPruned(stop)
         return float(value)
 
@@ -266,6 +267,15 @@ class _TrialRunner:
         self.say(f"refit: trial {best.number}'s settings on train + validation")
         train(self.data, config)
         return name
+
+
+def _drop_checkpoints(run_path: Path | None) -> None:
+    """A pruned or cut trial is over for good: its resume checkpoint (a whole model's weights
+    and optimizer, 14 MB for Lite0) goes; its bundle, metrics and report stay."""
+    import shutil
+
+    if run_path is not None:
+        shutil.rmtree(run_path / "checkpoints", ignore_errors=True)
 
 
 class _TrialFailed(Exception):

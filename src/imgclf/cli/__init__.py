@@ -5,7 +5,18 @@ the traceback instead (see ``cli/app.py``). The commands are registered here, in
 ``imgclf --help`` lists them.
 """
 
-from imgclf.cli import demo, evaluate, inspect, lr_find, predict, runs, summary, sweep, train
+from imgclf.cli import (
+    demo,
+    evaluate,
+    export,
+    inspect,
+    lr_find,
+    predict,
+    runs,
+    summary,
+    sweep,
+    train,
+)
 from imgclf.cli.app import app, main
 
 for _name, _command in (
@@ -15,6 +26,7 @@ for _name, _command in (
     ("lr-find", lr_find.lr_find),
     ("evaluate", evaluate.evaluate),
     ("predict", predict.predict),
+    ("export", export.export),
     ("demo", demo.demo),
 ):
     app.command(_name)(_command)

@@ -1,0 +1,221 @@
+"""ONNX export with a parity gate.
+
+The graph takes what a decoder gives: uint8 pixels at the trained size, NCHW or NHWC, and does
+the rest inside (``rescale``, mean/std, the network, softmax): two outputs, ``logits`` and
+``probabilities``, with a dynamic batch axis, in one file (no external data), opset >= 18.
+Resizing stays outside (Pillow's and ONNX's Resize differ): the bundle's PreprocessSpec says
+how, and ``onnx.json`` repeats it beside the graph.
+
+An exported file is kept only if it passes the gate: real images of the run's own split through
+both PyTorch and ONNX Runtime, max |logit difference| <= ``MAX_LOGIT_DIFF``, every top-1 equal,
+the same accuracy. The current exporter (torch.export, ``dynamo=True``) is tried first, then the
+TorchScript-based one; ``parity.json`` records which passed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgclf.errors import ConfigError, ModelError
+from imgclf.fileio import atomic_path, atomic_write_text
+from imgclf.models.network import ImageModel
+
+OPSET = 18
+MAX_LOGIT_DIFF = 1e-4
+MIN_IMAGES = 64
+EXPORTERS = ("dynamo", "torchscript")
+LAYOUTS = ("nchw", "nhwc")
+ONNX_NAME, PARITY_NAME, SPEC_NAME = "model.onnx", "parity.json", "onnx.json"
+
+
+class Deployable(nn.Module):
+    """uint8 pixels (NCHW or NHWC) in; logits and softmax probabilities out."""
+
+    def __init__(self, model: ImageModel, layout: str = "nchw") -> None:
+        super().__init__()
+        self.model, self.layout = model, layout
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.layout == "nhwc":
+            images = images.permute(0, 3, 1, 2)
+        logits = self.model(images.float())
+        return logits, torch.softmax(logits, dim=1)
+
+
+def require_onnx() -> None:
+    """The optional libraries, or one line naming the extra."""
+    import importlib.util
+
+    for package in ("onnx", "onnxruntime", "onnxscript"):
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"ONNX export needs the {package} package: pip install 'imgclf[onnx]'."
+            )
+
+
+def export_graph(model: ImageModel, path: Path, exporter: str, layout: str = "nchw") -> None:
+    """Write ``model`` as one ONNX file at ``path`` with ``exporter`` (dynamo or torchscript)."""
+    import onnx
+
+    spec = model.preprocess_spec
+    height, width = spec.image_size
+    shape = (
+        (2, spec.channels, height, width) if layout == "nchw" else (2, height, width, spec.channels)
+    )
+    example = torch.zeros(shape, dtype=torch.uint8)
+    wrapper = Deployable(model.eval(), layout).eval()
+    names = {"input_names": ["images"], "output_names": ["logits", "probabilities"]}
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporters' own chatter: the gate is the check
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.onnx.export(
+                wrapper, (example,), dynamo=True, opset_version=OPSET,
+                dynamic_shapes={"images": {0: batch}}, optimize=True, verbose=False, **names,
+            )  # fmt: skip
+            graph = program.model_proto
+        else:
+            import io
+
+            buffer = io.BytesIO()
+            axes = {"images": {0: "batch"}, "logits": {0: "batch"}, "probabilities": {0: "batch"}}
+            torch.onnx.export(
+                wrapper, (example,), buffer, dynamo=False, opset_version=OPSET,
+                dynamic_axes=axes, **names,
+            )  # fmt: skip
+            graph = onnx.load_from_string(buffer.getvalue())
+        onnx.save_model(graph, str(tmp), save_as_external_data=False)
+    onnx.checker.check_model(str(path))
+
+
+def ort_session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session for ``path`` (threads: the cores by default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def check_parity(
+    model: ImageModel, path: Path, images: np.ndarray, labels: np.ndarray, layout: str = "nchw"
+) -> dict[str, Any]:
+    """The gate: ``images`` (N, H, W, C uint8, as the run's decoder made them) through PyTorch
+    and ONNX Runtime; their max |logit difference|, top-1 agreement and accuracies."""
+    nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    feed = np.ascontiguousarray(images) if layout == "nhwc" else nchw
+    chunks = range(0, len(images), 64)
+    with torch.inference_mode():
+        expected = np.concatenate(
+            [model.eval()(torch.from_numpy(nchw[i : i + 64]).float()).numpy() for i in chunks]
+        )
+    session = ort_session(path)
+    got = np.concatenate([session.run(["logits"], {"images": feed[i : i + 64]})[0] for i in chunks])
+    torch_top, onnx_top = expected.argmax(1), got.argmax(1)
+    diff = float(np.abs(expected - got).max())
+    result = {
+        "images": int(len(images)),
+        "max_abs_logit_diff": diff,
+        "top1_agreement": float((torch_top == onnx_top).mean()),
+        "torch_accuracy": float((torch_top == labels).mean()),
+        "onnx_accuracy": float((onnx_top == labels).mean()),
+        "max_allowed_logit_diff": MAX_LOGIT_DIFF,
+    }
+    result["passed"] = bool(
+        diff <= MAX_LOGIT_DIFF
+        and result["top1_agreement"] == 1.0
+        and result["torch_accuracy"] == result["onnx_accuracy"]
+    )
+    return result
+
+
+def export_onnx(
+    model: ImageModel,
+    out: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    split: str,
+    layout: str = "nchw",
+    exporters: tuple[str, ...] = EXPORTERS,
+) -> dict[str, Any]:
+    """Export ``model`` into ``out``/model.onnx through the first exporter whose graph passes
+    the gate; write parity.json (every attempt) and onnx.json (the input spec). A graph that
+    fails is not kept, and if none passes, a ModelError says why."""
+    require_onnx()
+    if layout not in LAYOUTS:
+        raise ConfigError(f"Unknown layout '{layout}'. Layouts: {', '.join(LAYOUTS)}.")
+    if len(images) < MIN_IMAGES:
+        raise ConfigError(
+            f"The parity gate needs at least {MIN_IMAGES} real images; the run's {split} split "
+            f"has {len(images)}. Pass data with more images (--data)."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    target, attempts = out / ONNX_NAME, []
+    candidate = out / f".{ONNX_NAME}.candidate"
+    for exporter in exporters:
+        began = time.perf_counter()
+        try:
+            export_graph(model, candidate, exporter, layout)
+            gate = check_parity(model, candidate, images, labels, layout)
+        except Exception as exc:  # an exporter's own failure, of many kinds: try the next
+            attempts.append({"exporter": exporter, "error": " ".join(str(exc).split())[:500]})
+            candidate.unlink(missing_ok=True)
+            continue
+        gate.update(exporter=exporter, seconds=time.perf_counter() - began)
+        attempts.append(gate)
+        if gate["passed"]:
+            candidate.replace(target)
+            break
+        candidate.unlink(missing_ok=True)
+    record = {"split": split, "opset": OPSET, "layout": layout, "attempts": attempts,
+              "passed": bool(attempts and attempts[-1].get("passed")),
+              "exporter": attempts[-1].get("exporter") if attempts else None}  # fmt: skip
+    atomic_write_text(out / PARITY_NAME, json.dumps(record, indent=2) + "\n")
+    if not record["passed"]:
+        (out / SPEC_NAME).unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        raise ModelError(
+            f"ONNX export refused: no exporter passed the parity gate ({_why(attempts)})."
+        )
+    atomic_write_text(out / SPEC_NAME, json.dumps(input_spec(model, layout), indent=2) + "\n")
+    return record
+
+
+def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
+    """What a caller feeds the graph, and how to resize to it (outside the graph)."""
+    spec = model.preprocess_spec
+    height, width = spec.image_size
+    shape = ["batch", spec.channels, height, width] if layout == "nchw" else [
+        "batch", height, width, spec.channels]  # fmt: skip
+    return {
+        "input": {"name": "images", "dtype": "uint8", "layout": layout, "shape": shape},
+        "outputs": ["logits", "probabilities"],
+        "classes": model.classes,
+        "resize": {"size": [height, width], "fit": spec.fit, "interpolation": spec.interpolation,
+                   "crop_pct": spec.crop_pct, "note": "decode and fit with Pillow as imgclf does"},
+        "inside_the_graph": {"rescale": spec.rescale, "mean": list(spec.mean),
+                             "std": list(spec.std), "softmax": True},
+    }  # fmt: skip
+
+
+def _why(attempts: list[dict[str, Any]]) -> str:
+    parts = []
+    for attempt in attempts:
+        if "error" in attempt:
+            parts.append(f"{attempt['exporter']}: {attempt['error'][:160]}")
+        else:
+            parts.append(
+                f"{attempt['exporter']}: max |logit diff| {attempt['max_abs_logit_diff']:.2g} "
+                f"(allowed {MAX_LOGIT_DIFF:g}), top-1 agreement {attempt['top1_agreement']:.3f}"
+            )
+    return "; ".join(parts) or "no exporter ran"
