@@ -148,3 +148,31 @@ def test_imgclf_export_prints_the_gate_and_a_missing_run_is_one_line(tiny_run, t
     assert "Exported:" in result.output and (tmp_path / "model.onnx").is_file()
     missing = runner.invoke(app, ["export", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_predict_on_onnx_runtime_matches_torch(tiny_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from PIL import Image
+
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images, _ = make_blocks(n_per_class=5, seed=3)
+    for i, image in enumerate(images):
+        Image.fromarray(image[..., 0]).save(folder / f"{i:02d}.png")
+    with pytest.raises(ConfigError, match="no exported model that passed its parity gate"):
+        api.predict(run, [folder], backend="onnx", progress=False)
+    assert api.predict(run, [folder], progress=False).backend == "torch"  # auto: none yet
+    api.export(run, progress=False)  # into the bundle, where auto finds it
+    for tta in (None, "flip"):
+        torch_run = api.predict(run, [folder], backend="torch", tta=tta, progress=False)
+        onnx_run = api.predict(run, [folder], backend="onnx", tta=tta, progress=False)
+        auto = api.predict(run, [folder], tta=tta, progress=False)
+        assert onnx_run.backend == auto.backend == "onnx"
+        assert list(onnx_run.labels) == list(torch_run.labels)
+        assert np.abs(onnx_run.probs - torch_run.probs).max() < 1e-5
+    csv = str(tmp_path / "p.csv")
+    args = ["predict", str(run), str(folder), "--output", csv, "--backend", "tensorrt"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "Unknown backend 'tensorrt'" in result.output

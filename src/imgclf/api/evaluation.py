@@ -181,6 +181,7 @@ def predict(
     progress: bool = True,
     device: str = "auto",
     precision: str = "32",
+    backend: str = "auto",
 ):
     """Predict every image ``inputs`` name (files, folders, globs or a CSV) with ``model``.
 
@@ -194,12 +195,17 @@ def predict(
         workers: decoding processes (None: all cores).
         device: where to compute (auto: CUDA, then MPS, then the CPU).
         precision: 32, 16-mixed or bf16-mixed (see imgclf.runtime).
+        backend: torch, onnx (the exported model.onnx, see ``export``), or auto: ONNX Runtime
+            when the run has an exported graph that passed its gate, the onnx extra is
+            installed and the prediction is on the CPU at 32 bits; else torch.
 
     Returns:
         Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``).
     """
     from imgclf.predict import predict as predict_images
 
+    runtime = Runtime.create(device, precision)
+    onnx = onnx_runner(model, backend, runtime)
     if isinstance(model, str | Path):
         from imgclf.export.bundle import load_bundle
         from imgclf.runs.rundir import require_model
@@ -216,5 +222,38 @@ def predict(
         progress=progress,
         path_column=path_column,
         label_column=label_column,
-        runtime=Runtime.create(device, precision),
+        runtime=runtime,
+        onnx=onnx,
     )
+
+
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def onnx_runner(model, backend: str, runtime: Runtime):
+    """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch."""
+    import importlib.util
+
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"Unknown backend '{backend}'.{did_you_mean(backend, BACKENDS)} "
+            f"Backends: {', '.join(BACKENDS)}."
+        )
+    if backend == "torch":
+        return None
+    from imgclf.export.bundle import bundle_dir
+    from imgclf.export.onnx import OnnxClassifier, exported
+
+    folder = bundle_dir(model) if isinstance(model, str | Path) else None
+    ready = folder is not None and exported(folder)
+    if backend == "onnx":
+        if not ready:
+            raise ConfigError(
+                f"{model} has no exported model that passed its parity gate: run "
+                f"imgclf export {model} first, or use --backend torch."
+            )
+        return OnnxClassifier(folder)
+    plain = runtime.device.type == "cpu" and runtime.precision == "32"
+    if ready and plain and importlib.util.find_spec("onnxruntime") is not None:
+        return OnnxClassifier(folder)
+    return None

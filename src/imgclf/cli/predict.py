@@ -41,6 +41,13 @@ def predict(
     precision: Annotated[
         str, typer.Option(help="32, 16-mixed (GPU) or bf16-mixed (GPU, or a native-bf16 CPU).")
     ] = "32",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch, onnx (after imgclf export), or auto: ONNX Runtime when the run has an "
+            "exported graph that passed its gate (CPU, 32 bits), else torch."
+        ),
+    ] = "auto",
 ) -> None:
     """Predict labels for images and write a CSV (or a Kaggle submission)."""
     with user_errors():
@@ -54,8 +61,10 @@ def predict(
             label_column=label_column or None,
             device=device,
             precision=precision,
+            backend=backend,
         )
         api.write_predictions(result, output, model, format=format_, id_column=id_column)
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")
-    terminal.print_line(f"{result.summary()}; wrote {output}")
+    on = " on ONNX Runtime" if result.backend == "onnx" else ""
+    terminal.print_line(f"{result.summary()}{on}; wrote {output}")

@@ -107,6 +107,31 @@ def ort_session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+class OnnxClassifier:
+    """ONNX Runtime on an exported folder (model.onnx + onnx.json): softmax probabilities of
+    uint8 (B, H, W, C) batches, as the torch path takes them."""
+
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        require_onnx()
+        self.spec = json.loads((folder / SPEC_NAME).read_text(encoding="utf-8"))
+        self.layout = self.spec["input"]["layout"]
+        self.session = ort_session(folder / ONNX_NAME, threads)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        feed = images if self.layout == "nhwc" else images.transpose(0, 3, 1, 2)
+        inputs = {"images": np.ascontiguousarray(feed)}
+        return self.session.run(["probabilities"], inputs)[0]
+
+
+def exported(folder: Path) -> bool:
+    """Whether ``folder`` holds a model.onnx that passed its parity gate."""
+    try:
+        parity = json.loads((folder / PARITY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(parity.get("passed")) and (folder / ONNX_NAME).is_file()
+
+
 def check_parity(
     model: ImageModel, path: Path, images: np.ndarray, labels: np.ndarray, layout: str = "nchw"
 ) -> dict[str, Any]:

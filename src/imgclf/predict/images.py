@@ -10,6 +10,7 @@ predicted is it an error. A CSV with a label column is also scored (``Prediction
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ def predict(
     path_column: str = "path",
     label_column: str | None = DEFAULT_LABEL_COLUMN,
     runtime: Runtime | None = None,
+    onnx: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Predictions:
     """Predict every image the inputs name; unreadable files are skipped with their reason.
 
@@ -62,6 +64,8 @@ def predict(
             then scored (``Predictions.accuracy``). None ignores labels.
         runtime: the device and precision to predict at (the model is moved there); None:
             the CPU at 32 bits.
+        onnx: an exported graph's runner (uint8 NHWC batch -> probabilities) to compute with
+            instead of the model (which still gives the classes and preprocessing).
 
     Raises:
         DataError: no input gave a usable image (the message counts the reasons and names the
@@ -69,6 +73,7 @@ def predict(
     """
     tta = _check_options(batch_size, tta, top_k)
     runtime = _placed(model, runtime)
+    forward = _scorer(model, tta, runtime, onnx)
     expanded = read_inputs(inputs, path_column, label_column)
     paths, skipped = expanded.paths, expanded.skipped
     spec = model.preprocess_spec
@@ -88,15 +93,16 @@ def predict(
             true_labels.append(_class_name(label, model.classes))
             batch.append(image)
             if len(batch) == batch_size:
-                chunks.append(_forward(model, np.stack(batch), tta, runtime))
+                chunks.append(forward(np.stack(batch)))
                 batch = []
         if batch:
-            chunks.append(_forward(model, np.stack(batch), tta, runtime))
+            chunks.append(forward(np.stack(batch)))
     if not kept:  # raised here, so the CLI writes no CSV and the Python API gets the error too
         raise DataError(no_images_message(expanded.inputs, skipped))
     labels = true_labels if any(label is not None for label in true_labels) else None
     probs = _concat(chunks, len(model.classes))
-    return Predictions(kept, probs, model.classes, skipped, top_k, labels)
+    backend = "torch" if onnx is None else "onnx"
+    return Predictions(kept, probs, model.classes, skipped, top_k, labels, backend)
 
 
 def predict_arrays(
@@ -106,6 +112,7 @@ def predict_arrays(
     tta: str | None = None,
     top_k: int = 3,
     runtime: Runtime | None = None,
+    onnx: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Predictions:
     """Predict an array of images of any size, fitted to the model exactly as training fits.
 
@@ -123,16 +130,18 @@ def predict_arrays(
     """
     tta = _check_options(batch_size, tta, top_k)
     runtime = _placed(model, runtime)
+    forward = _scorer(model, tta, runtime, onnx)
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
     with eval_mode(model):
         chunks = [
-            _forward(model, _fit_batch(images[start : start + batch_size], spec), tta, runtime)
+            forward(_fit_batch(images[start : start + batch_size], spec))
             for start in range(0, len(images), batch_size)
         ]
     names = [f"array[{i}]" for i in range(len(images))]
-    return Predictions(names, _concat(chunks, len(model.classes)), model.classes, [], top_k)
+    probs, backend = _concat(chunks, len(model.classes)), "torch" if onnx is None else "onnx"
+    return Predictions(names, probs, model.classes, [], top_k, backend=backend)
 
 
 def predict_image(
@@ -182,6 +191,21 @@ def _placed(model: ImageModel, runtime: Runtime | None) -> Runtime:
     runtime = runtime or Runtime()
     model.to(runtime.device)
     return runtime
+
+
+def _scorer(model, tta: str, runtime: Runtime, onnx) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 (B, H, W, C) batch -> probabilities, averaged over the TTA views: the model on
+    the runtime, or the exported graph on ONNX Runtime."""
+    if onnx is None:
+        return partial(_forward, model, tta=tta, runtime=runtime)
+
+    def run(images: np.ndarray) -> np.ndarray:
+        probs = onnx(images)
+        if tta == "flip":
+            probs = (probs + onnx(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+        return probs
+
+    return run
 
 
 @torch.inference_mode()

@@ -36,6 +36,7 @@ class Predictions:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     top_k: int = 3
     true_labels: list[str | None] | None = None
+    backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
 
     def __len__(self) -> int:
         return len(self.paths)
