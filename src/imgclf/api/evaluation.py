@@ -205,13 +205,14 @@ def predict(
     from imgclf.predict import predict as predict_images
 
     runtime = Runtime.create(device, precision)
-    onnx = onnx_runner(model, backend, runtime)
+    source = model
     if isinstance(model, str | Path):
         from imgclf.export.bundle import load_bundle
         from imgclf.runs.rundir import require_model
 
-        require_model(model)
+        require_model(model)  # a failed or unfinished run says so, first
         model = load_bundle(model)
+    onnx = onnx_runner(source, backend, runtime)
     return predict_images(
         model,
         inputs,
