@@ -39,7 +39,9 @@ PROBE_SECONDS = 1.0  # ... and at least this long, up to MAX_PROBE_STEPS
 MAX_PROBE_STEPS = 20
 WARMUP_STEPS = 2
 PROBE_VAL_ROWS = 512  # at most this many validation rows are timed
-REPORT_SECONDS = 6.0  # bundle, plots and report.html (measured 3-6 s on small runs, 2 cores)
+# bundle, plots and report.html: measured on 2 cores at 2.5 s for 3 classes, 4.5-6 s for 10
+# (the confusion matrices and per-class tables grow with the classes)
+REPORT_SECONDS, REPORT_SECONDS_PER_CLASS = 1.5, 0.35
 
 
 @dataclass
@@ -191,7 +193,8 @@ def final_reserve(costs: dict[str, StageCost], stages, evaluated_rows: int) -> f
     the plots and the report."""
     last = stages[-1]
     per_row = costs[last.name].val / max(1, len(last.data.val)) if len(last.data.val) else 0.0
-    return per_row * evaluated_rows + REPORT_SECONDS
+    report = REPORT_SECONDS + REPORT_SECONDS_PER_CLASS * len(last.data.classes)
+    return per_row * evaluated_rows + report
 
 
 def plan_epochs(costs: dict[str, StageCost], stages, available: float) -> dict[str, int]:
