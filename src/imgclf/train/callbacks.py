@@ -193,10 +193,18 @@ class TimeBudget(Callback):
 
     Stopped inside an epoch, the loop saves that epoch's place, so a resume continues it. The
     limit is per session: a resumed run gets it again (as a platform's job limit does).
+    With ``predict=False`` (a budgeted run's deadline, whose planner decides the epochs) only
+    the hard cut applies.
     """
 
-    def __init__(self, seconds: float, probe_batches: int = 3, probe_seconds: float = 1.0):
-        self.seconds = seconds
+    def __init__(
+        self,
+        seconds: float,
+        probe_batches: int = 3,
+        probe_seconds: float = 1.0,
+        predict: bool = True,
+    ):
+        self.seconds, self.predict = seconds, predict  # predict False: only the hard cut
         self.probe_batches, self.probe_seconds = probe_batches, probe_seconds
         self._probe: list | None = None  # [started, batches timed] while probing an epoch
 
@@ -204,7 +212,7 @@ class TimeBudget(Callback):
         self._session_first = True
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
-        if epoch == state.stage_start or self._session_first:
+        if self.predict and (epoch == state.stage_start or self._session_first):
             self._probe = [time.perf_counter(), 0]
         self._session_first = False
 
@@ -228,6 +236,8 @@ class TimeBudget(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
         self._probe = None
+        if not self.predict:
+            return
         if epoch - state.stage_start + 1 >= state.stage_epochs or state.epoch >= state.epochs:
             return  # the stage ends here: the next stage's first epoch is probed
         rows = state.history[state.stage_start - 1 :]

@@ -199,7 +199,8 @@ def _budget(setup: TrainingSetup, cfg: Config, saved: dict | None, progress: boo
         from imgclf.terminal import print_line
 
         print_line(plan.describe())
-    return plan, [TimeBudget(plan.training_seconds), BudgetReplanner(plan, setup.stages)]
+    deadline = TimeBudget(plan.training_seconds, predict=False)  # the planner plans
+    return plan, [deadline, BudgetReplanner(plan, setup.stages)]
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:
