@@ -45,23 +45,27 @@ def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file into a plain dict, with clear errors for missing or bad files."""
+    loaded = read_yaml_mapping(path, "Config file", "hold a mapping of sections")
+    loaded.pop("imgclf_version", None)  # written into a run's config.yaml, not a setting
+    return loaded
+
+
+def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping ({} when empty); a missing file, bad YAML or
+    another type is a one-line ConfigError naming ``what`` it is and what it must ``expected``."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist. Pass an existing YAML file.")
+        raise ConfigError(f"{what} {path} does not exist. Pass an existing YAML file.")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
     if loaded is None:
         return {}
-    if isinstance(loaded, dict):
-        loaded.pop("imgclf_version", None)  # written into a run's config.yaml, not a setting
     if not isinstance(loaded, dict):
-        raise ConfigError(
-            f"Config file {path} must hold a mapping of sections, received {type(loaded).__name__}."
-        )
+        raise ConfigError(f"{what} {path} must {expected}, received {type(loaded).__name__}.")
     return loaded
 
 

@@ -108,12 +108,11 @@ def test_the_pruner_stops_poor_trials_at_once(tmp_path, blocks_npz):
 
 
 def test_the_deadline_cuts_the_trial_in_flight(tmp_path, blocks_npz):
-    began = time.perf_counter()
     result = api.sweep(
         blocks_npz, SPACE, trials=50, budget=8, study="d", project=tmp_path / "runs",
         **{**SHARED, "epochs": 10_000},
     )  # fmt: skip
-    assert time.perf_counter() - began < 8 + 10  # the trial's own evaluation and report
+    assert len(result.trials) == 1  # 10,000 epochs: only the deadline ended it, and no other began
     assert result.trials[-1]["stop"] == "time_limit"
     assert result.trials[-1]["state"] == "pruned"
     assert any("budget ended the sweep" in note for note in result.notes)

@@ -19,6 +19,14 @@ from imgclf.api.settings import make_config
 from imgclf.config import Config
 from imgclf.data.sources import DataLike
 from imgclf.errors import ConfigError, ImgclfError, TrainingInterrupted, did_you_mean
+from imgclf.sweep.trials import (
+    best_row,
+    counted,
+    enqueue_config,
+    forget_abandoned,
+    grid_exhausted,
+    trial_rows,
+)
 
 REFIT_MARGIN = 1.25  # time kept for the refit: the longest complete trial's wall time, times this
 MIN_TRIAL_SECONDS = 5.0  # no new trial starts with less than this left
@@ -89,15 +97,15 @@ def sweep(
     the_study = open_study(
         name, storage_obj, make_sampler(sampler, base.seed, grid), make_pruner(pruner), direction
     )
-    _forget_abandoned(the_study, project, say)
+    forget_abandoned(the_study, project, say)
     if enqueue is not None:
-        _enqueue(the_study, searched, enqueue)
+        enqueue_config(the_study, searched, enqueue)
     trial_runner = _TrialRunner(data, base, searched, the_study, deadline, refit, say)
     ran = trial_runner.run_until(trials)
     refit_name = trial_runner.refit_best() if refit else None
     storage_text = storage or str(project / JOURNAL)
     rows = trial_rows(the_study)
-    best = _best_row(the_study, rows)
+    best = best_row(the_study, rows)
     return SweepResult(name, storage_text, rows, best, refit_name, ran, trial_runner.notes)
 
 
@@ -179,7 +187,7 @@ class _TrialRunner:
             if self.left() < self._shortest_trial():
                 self.notes.append(f"the budget ended the sweep with {done} of {total} trials")
                 break
-            if _grid_exhausted(self.study):
+            if grid_exhausted(self.study):
                 self.notes.append(f"the grid is exhausted after {done} trials")
                 break
             self.run_trial()
@@ -282,107 +290,14 @@ class _TrialFailed(Exception):
     """A trial's run raised: the trial is failed (with the error in its attributes)."""
 
 
-def counted(study) -> int:
-    """Trials that ended (complete, pruned, failed), not those a killed process abandoned."""
-    from optuna.trial import TrialState
-
-    ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return sum(
-        not t.user_attrs.get("abandoned") for t in study.get_trials(deepcopy=False, states=ended)
-    )
-
-
-def _grid_exhausted(study) -> bool:
-    import optuna
-
-    sampler = study.sampler
-    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
-
-
-def _forget_abandoned(study, project: Path, say) -> None:
-    """Trials a killed process left running: failed in the study (not counted), interrupted in
-    the ledger, and their settings queued to run again."""
-    from imgclf.runs.ledger import append_record
-    from imgclf.sweep.study import abandoned_trials, fail_trial
-
-    for trial in abandoned_trials(study):
-        fail_trial(study, trial)
-        run = trial.user_attrs.get("run")
-        if run:
-            append_record(project, "interrupted", run, stop="interrupted",
-                          error="its sweep process was killed")  # fmt: skip
-        kept = {k: v for k, v in trial.user_attrs.items() if k in ("overrides", "enqueued")}
-        study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number})
-        say(f"trial {trial.number} ({run}) was left running by a killed process: run again")
-
-
-def _enqueue(study, space, enqueue: str | Path | dict[str, Any]) -> None:
-    """The config as the next trial: its values of the space's keys as the trial's params,
-    every other setting it gives as the trial's own overrides."""
-    from imgclf.config_loader import load_yaml
-    from imgclf.runs.recording import flatten_config
-    from imgclf.sweep.space import encode
-
-    values = dict(enqueue) if isinstance(enqueue, dict) else load_yaml(enqueue)
-    full = flatten_config(make_config(values).model_dump(mode="json"))  # validated
-    given = flatten_config(values)  # as written (image_size 224, not its resolved (224, 224))
-    params = {key: given.get(key, full[key]) for key in space.keys}
-    for param in space.params:
-        value = params[param.key]
-        if param.kind == "choice" and value not in [list(c) if isinstance(c, tuple) else c
-                                                    for c in param.choices]:  # fmt: skip
-            raise ConfigError(
-                f"The enqueued config's {param.key} = {value!r} is not in the space's choices "
-                f"({param.describe()}): add it to the space."
-            )
-        if param.kind != "choice" and not (param.low <= value <= param.high):
-            raise ConfigError(
-                f"The enqueued config's {param.key} = {value!r} is outside the space's range "
-                f"({param.describe()})."
-            )
-    extra = {key: full[key] for key in given if key in full and key not in params}
-    params = {p.key: encode(params[p.key]) if p.kind == "choice" else params[p.key]
-              for p in space.params}  # fmt: skip
-    study.enqueue_trial(params, user_attrs={"overrides": extra, "enqueued": True},
-                        skip_if_exists=True)  # fmt: skip
-
-
-def trial_rows(study) -> list[dict[str, Any]]:
-    """One row per trial: number, state, value, run, stop, wall seconds and its params."""
-    from imgclf.sweep.space import decode
-
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        rows.append({
-            "trial": trial.number,
-            "state": "abandoned" if trial.user_attrs.get("abandoned") else trial.state.name.lower(),
-            "value": trial.value,
-            "run": trial.user_attrs.get("run"),
-            "stop": trial.user_attrs.get("stop"),
-            "wall_seconds": trial.user_attrs.get("wall_seconds"),
-            "enqueued": bool(trial.user_attrs.get("enqueued")),
-            "error": trial.user_attrs.get("error"),
-            "params": {key: decode(value) for key, value in trial.params.items()},
-        })  # fmt: skip
-    return rows
-
-
-def _best_row(study, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    try:
-        number = study.best_trial.number
-    except ValueError:
-        return None
-    return next(row for row in rows if row["trial"] == number)
-
-
 def _best_epochs(folder) -> int | None:
     """The best epoch of a one-stage run (None for a staged one, which keeps its epochs)."""
     import json
 
-    metrics = json.loads(folder.metrics.read_text(encoding="utf-8"))
-    history = folder.history.read_text(encoding="utf-8") if folder.history.exists() else ""
-    staged = "stage" in history.splitlines()[0].split(",") if history else False
-    best = metrics.get("best_epoch")
+    from imgclf.runs.rundir import read_history
+
+    best = json.loads(folder.metrics.read_text(encoding="utf-8")).get("best_epoch")
+    staged = any("stage" in row for row in read_history(folder))
     return int(best) if best and not staged else None
 
 

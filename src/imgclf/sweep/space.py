@@ -113,20 +113,9 @@ def load_space(space: str | Path | dict[str, Any]) -> SearchSpace:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import yaml
+    from imgclf.config_loader import read_yaml_mapping
 
-    if not path.is_file():
-        raise ConfigError(f"Search space file {path} does not exist.")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Search space file {path} is not valid YAML: {exc}") from None
-    if loaded is not None and not isinstance(loaded, dict):
-        raise ConfigError(
-            f"Search space file {path} must map config keys to ranges or lists, received "
-            f"{type(loaded).__name__}."
-        )
-    return loaded or {}
+    return read_yaml_mapping(path, "Search space file", "map config keys to ranges or lists")
 
 
 def _param(key: str, spec: Any) -> Param:

@@ -72,17 +72,16 @@ def missing(tracker: str, package: str) -> ConfigError:
     )
 
 
-def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys (``train.lr``); a leaf stays an int, float, str or bool, and
-    anything else (None, lists) becomes its str(), as trackers take only scalars."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value if isinstance(value, int | float | str | bool) else str(value)
-    return flat
+def flatten(config: dict) -> dict[str, Any]:
+    """The config as dotted keys (``train.lr``, as the ledger flattens it); a leaf stays an int,
+    float, str or bool, and anything else (None, lists) becomes its str(), as trackers take
+    only scalars."""
+    from imgclf.runs.recording import flatten_config
+
+    return {
+        key: value if isinstance(value, int | float | str | bool) else str(value)
+        for key, value in flatten_config(config).items()
+    }
 
 
 def numeric(logs: dict) -> dict[str, float]:

@@ -177,9 +177,9 @@ def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, Stage
     return costs
 
 
-def _val_seconds(module, stage, cfg: Config, rows: np.ndarray | None = None) -> float:
-    """One validation pass's seconds, timed on part of it (``rows``: instead of val)."""
-    rows = stage.data.val if rows is None else rows
+def _val_seconds(module, stage, cfg: Config) -> float:
+    """One validation pass's seconds, timed on part of it."""
+    rows = stage.data.val
     if len(rows) == 0:
         return 0.0
     timed = rows[:PROBE_VAL_ROWS]
