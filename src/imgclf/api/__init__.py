@@ -6,7 +6,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 - ``train``: one run, end to end (api/training.py, the one module between the CLI and the
   rooms on the train path); ``lr_find``: the learning-rate range test.
 - ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py);
-  ``export``: ONNX with a parity gate (api/exporting.py).
+  ``export``: ONNX with a parity gate (api/exporting.py); ``serve`` / ``serve_app``: the model
+  behind FastAPI (api/serving.py).
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
   ``make_config``: the settings (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
@@ -35,6 +36,7 @@ from imgclf.api.experiments import (
     write_predictions,
 )
 from imgclf.api.exporting import export
+from imgclf.api.serving import serve, serve_app
 from imgclf.api.settings import make_config, requested_settings, schema_default
 from imgclf.api.sweeping import SweepResult, sweep, sweep_report
 from imgclf.api.training import lr_find, train, write_lr_find
@@ -44,7 +46,8 @@ __all__ = [
     "export",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
-    "schema_default", "score_run", "show_run", "summarize", "SweepResult", "sweep", "sweep_report",
+    "schema_default", "score_run", "serve", "serve_app", "show_run", "summarize", "SweepResult",
+    "sweep", "sweep_report",
     "train", "write_lr_find",
     "write_predictions",
 ]  # fmt: skip

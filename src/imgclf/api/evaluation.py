@@ -192,7 +192,7 @@ def predict(
         path_column: the column of image paths in CSV inputs.
         label_column: the column of true labels in CSV inputs (scored when present); None
             ignores labels.
-        workers: decoding processes (None: all cores).
+        workers: decoding threads, which run while the model computes (None: the cores).
         device: where to compute (auto: CUDA, then MPS, then the CPU).
         precision: 32, 16-mixed or bf16-mixed (see imgclf.runtime).
         backend: torch, onnx (the exported model.onnx, see ``export``), or auto: ONNX Runtime

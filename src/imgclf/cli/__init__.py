@@ -13,6 +13,7 @@ from imgclf.cli import (
     lr_find,
     predict,
     runs,
+    serve,
     summary,
     sweep,
     train,
@@ -27,6 +28,7 @@ for _name, _command in (
     ("evaluate", evaluate.evaluate),
     ("predict", predict.predict),
     ("export", export.export),
+    ("serve", serve.serve),
     ("demo", demo.demo),
 ):
     app.command(_name)(_command)

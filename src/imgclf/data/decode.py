@@ -86,9 +86,31 @@ def decode_file(
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ImageDecodeError(f"unreadable: {exc.strerror or exc}") from None
+    return decode_bytes(data, size, fit, color_mode)
+
+
+def decode_bytes(
+    data: bytes,
+    size: tuple[int, int],
+    fit: str,
+    color_mode: str,
+    max_pixels: int | None = None,
+) -> np.ndarray:
+    """``decode_file`` for bytes already in memory (an upload), refusing images of more than
+    ``max_pixels`` pixels from their header, before any pixel is decoded.
+
+    Raises:
+        ImageDecodeError: the bytes are not a usable image (the message says why).
+    """
     if not data:
         raise ImageDecodeError("empty file (0 bytes)")
     with _open(data) as img:
+        width, height = img.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageDecodeError(
+                f"oversized: {width}x{height} is {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,}"
+            )
         if img.format == "JPEG":
             side = max(size)
             img.draft(img.mode, (side, side))

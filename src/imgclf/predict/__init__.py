@@ -4,7 +4,7 @@
 """
 
 from imgclf.data.inputs import expand_inputs
-from imgclf.predict.images import predict, predict_arrays, predict_image
+from imgclf.predict.images import predict, predict_arrays, predict_image, scorer
 from imgclf.predict.predictions import Predictions
 
-__all__ = ["Predictions", "expand_inputs", "predict", "predict_arrays", "predict_image"]
+__all__ = ["Predictions", "expand_inputs", "predict", "predict_arrays", "predict_image", "scorer"]

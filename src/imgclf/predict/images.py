@@ -27,7 +27,7 @@ from imgclf.data.inputs import (
     no_images_message,
     read_inputs,
 )
-from imgclf.data.parallel import parallel_map
+from imgclf.data.parallel import threaded_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
@@ -58,7 +58,7 @@ def predict(
     Args:
         tta: None or 'flip' (average with the horizontal mirror image).
         top_k: How many classes ``Predictions.to_frame`` lists per image.
-        workers: Decoding processes (None: all cores).
+        workers: Decoding threads, which run while the model computes (None: the cores).
         path_column: The column of image paths in CSV inputs.
         label_column: The column of true labels in CSV inputs, when present: predictions are
             then scored (``Predictions.accuracy``). None ignores labels.
@@ -73,13 +73,13 @@ def predict(
     """
     tta = _check_options(batch_size, tta, top_k)
     runtime = _placed(model, runtime)
-    forward = _scorer(model, tta, runtime, onnx)
+    forward = scorer(model, tta, runtime, onnx)
     expanded = read_inputs(inputs, path_column, label_column)
     paths, skipped = expanded.paths, expanded.skipped
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
     job = partial(_decode_worker, tuple(spec.image_size), spec.fit, _color_mode(spec.channels))
-    decoded = parallel_map(job, paths, workers, "predicting", progress)
+    decoded = threaded_map(job, paths, workers, "predicting", progress)
     kept: list[str] = []
     true_labels: list[str | None] = []
     chunks: list[np.ndarray] = []
@@ -130,7 +130,7 @@ def predict_arrays(
     """
     tta = _check_options(batch_size, tta, top_k)
     runtime = _placed(model, runtime)
-    forward = _scorer(model, tta, runtime, onnx)
+    forward = scorer(model, tta, runtime, onnx)
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
@@ -193,9 +193,13 @@ def _placed(model: ImageModel, runtime: Runtime | None) -> Runtime:
     return runtime
 
 
-def _scorer(model, tta: str, runtime: Runtime, onnx) -> Callable[[np.ndarray], np.ndarray]:
+def scorer(
+    model: ImageModel, tta: str = "none", runtime: Runtime | None = None, onnx=None
+) -> Callable[[np.ndarray], np.ndarray]:
     """uint8 (B, H, W, C) batch -> probabilities, averaged over the TTA views: the model on
-    the runtime, or the exported graph on ONNX Runtime."""
+    the runtime (in eval mode: the caller's ``eval_mode``), or the exported graph on ONNX
+    Runtime. Prediction and the server compute through this one function."""
+    runtime = runtime or Runtime()
     if onnx is None:
         return partial(_forward, model, tta=tta, runtime=runtime)
 

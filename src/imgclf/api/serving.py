@@ -1,0 +1,151 @@
+"""Serving: a run's (or a bundle's) model behind FastAPI on uvicorn (``imgclf serve``)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from imgclf.errors import ConfigError
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+GRACEFUL_SECONDS = 30  # SIGTERM: requests in flight get this long to finish
+
+
+def serve_app(
+    model: str | Path,
+    *,
+    backend: str = "auto",
+    name: str | None = None,
+    api_key: str | None = None,
+    cors_origins: tuple[str, ...] | list[str] = (),
+    **limits: Any,
+):
+    """The FastAPI app serving ``model`` (a run or bundle folder), not yet running: for
+    ``uvicorn``, FastAPI's TestClient, or mounting in another app.
+
+    Args:
+        backend: torch, onnx or auto (ONNX Runtime when the run has a gated model.onnx and the
+            onnx extra is installed; see ``predict``).
+        name: the model's name in URLs (/v2/models/NAME); default: the run folder's name.
+        api_key: a Bearer token that every endpoint except health needs (None: open).
+        cors_origins: origins browsers may call from (none: CORS is off).
+        **limits: ServeSettings fields: max_upload_mb, max_files, max_pixels, max_batch,
+            max_wait_ms, top_k.
+    """
+    require_serve()
+    from imgclf.serve import ServeSettings, create_app
+
+    settings = ServeSettings(api_key=api_key, cors_origins=tuple(cors_origins), **limits)
+    return create_app(served_model(model, backend, name), settings)
+
+
+def serve(
+    model: str | Path,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    api_key_env: str | None = None,
+    log_level: str = "info",
+    **options: Any,
+) -> None:
+    """Serve ``model`` on uvicorn until SIGINT or SIGTERM, which finish the requests in flight.
+
+    Args:
+        host: the address to bind (loopback by default: pass 0.0.0.0 to expose it).
+        api_key_env: the environment variable holding the API key (its value never appears in
+            a command line or a process listing).
+        **options: serve_app's keyword arguments.
+    """
+    import uvicorn
+
+    from imgclf.data.parallel import available_cores
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"port must be 1..65535, received {port}.")
+    api_key = _api_key(api_key_env)
+    _set_threads(available_cores())
+    app = serve_app(model, api_key=api_key, **options)
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SECONDS
+    )
+
+
+def require_serve() -> None:
+    """The optional libraries, or one line naming the extra."""
+    for package in ("fastapi", "uvicorn", "multipart"):
+        if importlib.util.find_spec(package) is None:
+            pip = "python-multipart" if package == "multipart" else package
+            raise ConfigError(f"imgclf serve needs the {pip} package: pip install 'imgclf[serve]'.")
+
+
+def served_model(model: str | Path, backend: str = "auto", name: str | None = None):
+    """A run's or bundle's model, ready for ``create_app``: loaded, on the backend asked for."""
+    from imgclf.api.evaluation import onnx_runner
+    from imgclf.export.bundle import WEIGHTS_NAME, bundle_dir, load_bundle, read_bundle_json
+    from imgclf.predict import scorer
+    from imgclf.runs.rundir import require_model
+    from imgclf.runtime import Runtime
+    from imgclf.serve import ServedModel
+
+    require_model(model)
+    network = load_bundle(model).eval()  # a served network never trains
+    runtime = Runtime()
+    onnx = onnx_runner(model, backend, runtime)
+    folder = bundle_dir(model)
+    digest = hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest()[:12]
+    return ServedModel(
+        name=_url_name(name or _default_name(Path(model), folder)),
+        version=digest,
+        classes=list(network.classes),
+        spec=network.preprocess_spec,
+        backend="torch" if onnx is None else "onnx",
+        score=scorer(network, "none", runtime, onnx),
+        metrics=read_bundle_json(folder).get("extra") or {},
+        versions=_versions(onnx is not None),
+    )
+
+
+def _default_name(model: Path, folder: Path) -> str:
+    return (folder.parent if folder.name == "model" and folder != model else folder).resolve().name
+
+
+def _url_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"
+    return cleaned
+
+
+def _api_key(variable: str | None) -> str | None:
+    if variable is None:
+        return None
+    value = os.environ.get(variable, "")
+    if not value.strip():
+        raise ConfigError(
+            f"--api-key-env {variable}: the environment variable {variable} is not set or is "
+            f"empty. Export the key first, e.g. export {variable}=$(openssl rand -hex 24)."
+        )
+    return value.strip()
+
+
+def _set_threads(cores: int) -> None:
+    """CPU threads, set once for the process: the worker computes with every core."""
+    import torch
+
+    torch.set_num_threads(cores)
+
+
+def _versions(onnx: bool) -> dict[str, str]:
+    from imgclf._version import __version__
+
+    packages = ["torch", "timm"] + (["onnxruntime"] if onnx else [])
+    found = {"imgclf": __version__}
+    for package in packages:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found

@@ -1,0 +1,374 @@
+"""The FastAPI app: REST under /v1, the Open Inference Protocol under /v2, the page at /.
+
+Request handlers decode (in the thread pool) and await the one inference worker; they never
+compute. Every refusal is a 4xx with a one-line reason: 413 for a body over the limit or too
+many images, 415 for what is not an image, 422 for an image that cannot be decoded or is too
+large, 400 with ``{"error": ...}`` for a malformed protocol request, 401 without the API key.
+No endpoint reads a path from the request: the page is read from the package once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from imgclf._version import __version__
+from imgclf.data.decode import ImageDecodeError
+from imgclf.serve import protocol
+from imgclf.serve.limits import BodyLimit, BodyTooLarge, error_body, too_large_message
+from imgclf.serve.model import ServedModel
+from imgclf.serve.settings import ServeSettings
+from imgclf.serve.worker import InferenceWorker
+
+IMAGE_TYPES_ALSO = ("application/octet-stream", "")  # what browsers send for unknown files
+
+
+class ServeError(Exception):
+    """A refused request: its status and one-line reason (and headers, e.g. for 401)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+class Base64Images(BaseModel):
+    """The JSON form of /v1/predict: base64 image files (a data: URL prefix is allowed)."""
+
+    images: list[str] = Field(min_length=1)
+    names: list[str] | None = None
+
+
+def create_app(model: ServedModel, settings: ServeSettings | None = None) -> FastAPI:
+    """The app serving ``model``; its lifespan starts and stops the inference worker."""
+    settings = settings or ServeSettings()
+    worker = InferenceWorker(model.score, model.blank(2), settings.max_batch, settings.max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker.start()
+        yield
+        await run_in_threadpool(worker.stop, 60)  # in-flight requests have finished by now
+
+    app = FastAPI(
+        title=f"imgclf: {model.name}",
+        version=__version__,
+        description="Image classification: REST (/v1) and the Open Inference Protocol (/v2).",
+        lifespan=lifespan,
+    )
+    app.state.model, app.state.settings, app.state.worker = model, settings, worker
+    _add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+        )  # fmt: skip
+    app.include_router(_health_routes(worker))
+    guarded = [Depends(_api_key_check(settings))]
+    app.include_router(_v1_routes(model, settings, worker), dependencies=guarded)
+    app.include_router(_v2_routes(model, settings, worker), dependencies=guarded)
+    return app
+
+
+def _health_routes(worker: InferenceWorker) -> APIRouter:
+    router = APIRouter()
+    page = resources.files("imgclf.serve").joinpath("static/index.html").read_text("utf-8")
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @router.get("/health", tags=["health"], summary="Liveness: the process answers")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", tags=["health"], summary="Readiness: model loaded and warmed up")
+    def ready() -> JSONResponse:
+        if _is_ready(worker):
+            return JSONResponse({"ready": True})
+        reason = f"the model failed to load: {worker.error}" if worker.error else "warming up"
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+
+    @router.get("/v2/health/live", tags=["v2"], summary="Open Inference Protocol: live")
+    def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @router.get("/v2/health/ready", tags=["v2"], summary="Open Inference Protocol: ready")
+    def v2_ready() -> JSONResponse:  # the protocol: 200 means true, a 4xx false
+        ok = _is_ready(worker)
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 400)
+
+    return router
+
+
+def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWorker) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["v1"])
+
+    @router.get("/model", summary="Classes, input spec, limits, metrics and versions")
+    def model_info() -> dict[str, Any]:
+        spec = model.spec
+        return {
+            "name": model.name, "version": model.version, "backend": model.backend,
+            "classes": model.classes,
+            "input": {"image_size": list(spec.image_size), "channels": spec.channels,
+                      "fit": spec.fit, "interpolation": spec.interpolation,
+                      "formats": "any image Pillow reads (JPEG, PNG, WebP, GIF, BMP, TIFF ...)"},
+            "limits": {"max_upload_mb": settings.max_upload_mb, "max_files": settings.max_files,
+                       "max_pixels": settings.max_pixels},
+            "batching": {"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms},
+            "top_k": settings.top_k, "metrics": model.metrics, "versions": model.versions,
+        }  # fmt: skip
+
+    @router.post(
+        "/predict",
+        summary="Top-k classes of one or many images",
+        openapi_extra={"requestBody": _predict_body_doc(), "parameters": []},
+    )
+    async def predict(
+        request: Request,
+        top_k: Annotated[int | None, Query(ge=1, description="Classes per image.")] = None,
+    ) -> dict[str, Any]:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            named = await _multipart_images(request, settings)
+        elif kind == "application/json":
+            named = _base64_images(await request.body(), settings)
+        else:
+            raise ServeError(
+                415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
+                "with 'files', or application/json with base64 'images'."
+            )  # fmt: skip
+        probs = await _infer(model, settings, worker, named)
+        k = top_k or settings.top_k
+        rows = [model.top(row, k) for row in probs]
+        return {
+            "model": model.name, "version": model.version, "backend": model.backend,
+            "predictions": [{"file": name, "label": top[0]["label"], "top_k": top}
+                            for (name, _), top in zip(named, rows, strict=True)],
+        }  # fmt: skip
+
+    return router
+
+
+def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWorker) -> APIRouter:
+    router = APIRouter(prefix="/v2", tags=["v2"])
+    specs = protocol.tensor_specs(model.spec.image_size, model.spec.channels, len(model.classes))
+
+    def known(name: str, version: str | None = None) -> None:
+        if name != model.name or (version is not None and version != model.version):
+            served = f"{model.name} (version {model.version})"
+            raise ServeError(404, f"unknown model '{name}' version {version}; served: {served}")
+
+    @router.get("", summary="Open Inference Protocol: server metadata")
+    def server() -> dict[str, Any]:
+        return {"name": "imgclf", "version": __version__, "extensions": []}
+
+    @router.get("/models/{name}", summary="Open Inference Protocol: model metadata")
+    @router.get("/models/{name}/versions/{version}", include_in_schema=False)
+    def metadata(name: str, version: str | None = None) -> dict[str, Any]:
+        known(name, version)
+        return {"name": model.name, "versions": [model.version], "platform": model.platform,
+                **specs}  # fmt: skip
+
+    @router.get("/models/{name}/ready", summary="Open Inference Protocol: model ready")
+    @router.get("/models/{name}/versions/{version}/ready", include_in_schema=False)
+    def model_ready(name: str, version: str | None = None) -> JSONResponse:
+        known(name, version)
+        ok = _is_ready(worker)
+        return JSONResponse({"name": model.name, "ready": ok}, status_code=200 if ok else 400)
+
+    @router.post("/models/{name}/infer", summary="Open Inference Protocol: inference")
+    @router.post("/models/{name}/versions/{version}/infer", include_in_schema=False)
+    async def infer(
+        name: str, body: protocol.InferRequest, version: str | None = None
+    ) -> dict[str, Any]:
+        known(name, version)
+        try:
+            tensor = protocol.the_input(body)
+            protocol.requested_outputs(body)
+            if tensor.name == protocol.PIXELS_INPUT:
+                images = protocol.pixel_tensor(tensor, model.spec.image_size, model.spec.channels)
+                _check_count(len(images), settings)
+                probs = await _compute(worker, images)
+            else:
+                texts = protocol.byte_strings(tensor)
+                named = [(f"{tensor.name}[{i}]", _unbase64(t, i)) for i, t in enumerate(texts)]
+                _check_count(len(named), settings)
+                probs = await _infer(model, settings, worker, named)
+        except protocol.ProtocolError as exc:
+            raise ServeError(400, str(exc)) from None
+        return protocol.infer_response(body, model.name, model.version, probs, model.classes)
+
+    return router
+
+
+async def _multipart_images(request: Request, settings: ServeSettings) -> list[tuple[str, bytes]]:
+    # The body is bounded by BodyLimit, so the parser's own file cap can be generous; the
+    # request's count is checked here to answer 413, not the parser's 400.
+    form = await request.form(max_files=100_000, max_fields=1_000)
+    try:
+        uploads = [item for key, item in form.multi_items() if key == "files"]
+        uploads = [item for item in uploads if not isinstance(item, str)]
+        if not uploads:
+            raise ServeError(422, "No images: send them as multipart form field 'files'.")
+        _check_count(len(uploads), settings)
+        named = []
+        for upload in uploads:
+            kind = (upload.content_type or "").lower()
+            name = upload.filename or f"file[{len(named)}]"
+            if not (kind.startswith("image/") or kind in IMAGE_TYPES_ALSO):
+                raise ServeError(415, f"{name} is {kind}, not an image.")
+            named.append((name, await upload.read()))
+        return named
+    finally:
+        await form.close()
+
+
+def _base64_images(body: bytes, settings: ServeSettings) -> list[tuple[str, bytes]]:
+    try:
+        payload = Base64Images.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ServeError(
+            422, f"Invalid JSON body at {where}: {first['msg']}. Expected "
+            '{"images": ["<base64>", ...], "names": [...] (optional)}.'
+        ) from None  # fmt: skip
+    _check_count(len(payload.images), settings)
+    names = payload.names or [f"images[{i}]" for i in range(len(payload.images))]
+    if len(names) != len(payload.images):
+        raise ServeError(422, f"{len(names)} names for {len(payload.images)} images.")
+    return [
+        (name, _unbase64(text, i))
+        for i, (name, text) in enumerate(zip(names, payload.images, strict=True))
+    ]
+
+
+def _unbase64(text: str, index: int) -> bytes:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ServeError(422, f"image {index} is not valid base64.") from None
+
+
+def _check_count(count: int, settings: ServeSettings) -> None:
+    if count > settings.max_files:
+        raise ServeError(
+            413, f"{count} images in one request; the limit is {settings.max_files} "
+            "(imgclf serve --max-files)."
+        )  # fmt: skip
+
+
+async def _infer(
+    model: ServedModel,
+    settings: ServeSettings,
+    worker: InferenceWorker,
+    named: list[tuple[str, bytes]],
+) -> np.ndarray:
+    images = await run_in_threadpool(_decode_all, model, named, settings.max_pixels)
+    return await _compute(worker, images)
+
+
+def _decode_all(model: ServedModel, named: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:
+    images = []
+    for name, data in named:
+        try:
+            images.append(model.decode(data, max_pixels))
+        except ImageDecodeError as exc:
+            status = 415 if str(exc).startswith("not an image") else 422
+            raise ServeError(status, f"{name}: {exc}") from None
+    return np.stack(images)
+
+
+async def _compute(worker: InferenceWorker, images: np.ndarray) -> np.ndarray:
+    if worker.error is not None:
+        raise ServeError(503, f"the model failed to load: {worker.error}")
+    return await asyncio.wrap_future(worker.submit(images))
+
+
+def _is_ready(worker: InferenceWorker) -> bool:
+    return worker.ready.is_set() and worker.error is None
+
+
+def _api_key_check(settings: ServeSettings):
+    expected = settings.api_key.encode() if settings.api_key else None
+
+    def check(request: Request) -> None:
+        if expected is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            raise ServeError(
+                401, "Missing or wrong API key: send the header Authorization: Bearer <key>.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+
+    return check
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def reply(request: Request, status: int, message: str, headers=None) -> JSONResponse:
+        return JSONResponse(error_body(request.url.path, message), status, headers=headers)
+
+    @app.exception_handler(ServeError)
+    async def refused(request: Request, exc: ServeError) -> JSONResponse:
+        return reply(request, exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return reply(request, 413, too_large_message(app.state.settings.max_upload_bytes))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return reply(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if not request.url.path.startswith("/v2"):
+            return JSONResponse({"detail": _jsonable(errors)}, 422)
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return reply(request, 400, f"malformed inference request at {where}: {first['msg']}")
+
+
+def _jsonable(errors) -> list[dict[str, Any]]:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors)
+
+
+def _predict_body_doc() -> dict[str, Any]:
+    """The two forms /v1/predict takes, for the OpenAPI page."""
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                    "required": ["files"],
+                }
+            },
+            "application/json": {"schema": Base64Images.model_json_schema()},
+        },
+    }
