@@ -7,6 +7,10 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,7 @@ from imgclf.errors import ConfigError
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 GRACEFUL_SECONDS = 30  # SIGTERM: requests in flight get this long to finish
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def serve_app(
@@ -70,16 +75,33 @@ def serve(
     api_key = _api_key(api_key_env)
     _set_threads(available_cores())
     app = serve_app(model, api_key=api_key, **options)
-    uvicorn.run(
-        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SECONDS
-    )
+    with _stopped_by_signals_quietly():
+        uvicorn.run(
+            app, host=host, port=port, log_level=log_level,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        )  # fmt: skip
+
+
+@contextmanager
+def _stopped_by_signals_quietly() -> Iterator[None]:
+    """uvicorn stops gracefully on SIGINT and SIGTERM, then raises the signal again for the
+    handler it found. With a no-op handler there, a graceful stop exits with status 0."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def require_serve() -> None:
     """The optional libraries, or one line naming the extra."""
-    for package in ("fastapi", "uvicorn", "multipart"):
+    for package in ("fastapi", "uvicorn", "multipart", "swagger_ui_bundle"):
         if importlib.util.find_spec(package) is None:
-            pip = "python-multipart" if package == "multipart" else package
+            pip = {"multipart": "python-multipart"}.get(package, package.replace("_", "-"))
             raise ConfigError(f"imgclf serve needs the {pip} package: pip install 'imgclf[serve]'.")
 
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -67,6 +67,8 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
         version=__version__,
         description="Image classification: REST (/v1) and the Open Inference Protocol (/v2).",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served below from local files: FastAPI's loads a CDN
+        redoc_url=None,
     )
     app.state.model, app.state.settings, app.state.worker = model, settings, worker
     _add_error_handlers(app)
@@ -79,6 +81,7 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
             allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
     app.include_router(_health_routes(worker))
+    app.include_router(_docs_routes(app.openapi_url or "/openapi.json", model.name))
     guarded = [Depends(_api_key_check(settings))]
     app.include_router(_v1_routes(model, settings, worker), dependencies=guarded)
     app.include_router(_v2_routes(model, settings, worker), dependencies=guarded)
@@ -114,6 +117,38 @@ def _health_routes(worker: InferenceWorker) -> APIRouter:
         return JSONResponse({"ready": ok}, status_code=200 if ok else 400)
 
     return router
+
+
+def _docs_routes(openapi_url: str, title: str) -> APIRouter:
+    """Swagger UI at /docs from the swagger-ui-bundle package: it works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    router = APIRouter(include_in_schema=False)
+    assets = {
+        name: (swagger_ui_path / name).read_bytes()
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+    }
+
+    @router.get("/docs")
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url, title=f"imgclf: {title}",
+            swagger_js_url="/docs/swagger-ui-bundle.js", swagger_css_url="/docs/swagger-ui.css",
+            swagger_favicon_url="/docs/favicon-32x32.png",
+        )  # fmt: skip
+
+    for name, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
+                       ("favicon-32x32.png", "image/png")):  # fmt: skip
+        router.add_api_route(f"/docs/{name}", _fixed(assets[name], kind), methods=["GET"])
+    return router
+
+
+def _fixed(content: bytes, media_type: str):
+    def asset() -> Response:
+        return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
+
+    return asset
 
 
 def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWorker) -> APIRouter:
