@@ -291,6 +291,11 @@ class TrainConfig(_Section):
         True,
         description="Frozen backbone: embed every image once and train the head on the cache.",
     )
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="Frozen backbone's embed-once pass: onnx (ONNX Runtime, CPU at 32 bits), "
+        "torch, or auto (onnx when installed and the pass has 300+ images at 224 px).",
+    )
     augment_views: int = Field(
         0, ge=0, le=64, description="Augmented views per training image in the embedding cache."
     )

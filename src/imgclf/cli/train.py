@@ -74,6 +74,10 @@ _EmbeddingCache = Annotated[
         show_default=False,
     ),
 ]
+_EmbedBackend = Annotated[
+    str | None,
+    schema_option("train.embed_backend", "Backend of the embed-once pass: auto, torch, onnx."),
+]
 _AugmentViews = Annotated[
     int | None,
     schema_option("train.augment_views", "Augmented views per image in the embedding cache."),
@@ -125,6 +129,7 @@ def train(
     finetune_epochs: _FinetuneEpochs = None,
     finetune_lr: _FinetuneLr = None,
     embedding_cache: _EmbeddingCache = None,
+    embed_backend: _EmbedBackend = None,
     augment_views: _AugmentViews = None,
     progressive_sizes: _ProgressiveSizes = None,
     time_limit: _TimeLimit = None,
@@ -153,9 +158,9 @@ def train(
 _PLAIN = (
     "mode", "epochs", "batch_size", "image_size", "optimizer", "lr", "schedule", "weights",
     "unfreeze", "val_split", "test_split", "patience", "finetune_epochs", "finetune_lr",
-    "embedding_cache", "augment_views", "progressive_sizes", "time_limit", "budget", "seed",
-    "device", "precision", "name", "project", "quiet", "data_dir", "path_column", "label_column",
-    "split_column",
+    "embedding_cache", "embed_backend", "augment_views", "progressive_sizes", "time_limit",
+    "budget", "seed", "device", "precision", "name", "project", "quiet", "data_dir", "path_column",
+    "label_column", "split_column",
 )  # fmt: skip
 
 

@@ -5,9 +5,11 @@ every epoch; so they are computed once (batched, inference mode, channels_last) 
 trains on them in milliseconds per epoch. ``augment_views: K`` adds K augmented views of each
 training image, so augmentation still helps; every epoch picks one stored view per image.
 
-The cache file is keyed by the decoded-image cache, the backbone's weights (their values, not a
-name), the preprocessing and pooling, and for views the augmentation settings and seed. A
-finished file appears atomically (temporary name, then rename), like the image cache.
+The backbone runs on the fastest backend measured for it (``embed_backend.py``: ONNX Runtime or
+channels_last torch). The cache file is keyed by the decoded-image cache, the backbone's weights
+(their values, not a name), the preprocessing and pooling, the backend's numerics, and for
+views the augmentation settings and seed. A finished file appears atomically (temporary name,
+then rename), like the image cache.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from imgclf.fileio import atomic_path
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.progressbar import progress_bar
 from imgclf.runtime import Runtime
+from imgclf.train.embed_backend import NUMERICS, Embedder, make_embedder, planned_backend
 
 _FORMAT = 1
 
@@ -44,6 +47,8 @@ class Embeddings:
     path: Path
     reused: bool
     seconds: float
+    backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
+    note: str | None = None  # why the backend asked for was not used
 
 
 def embed_images(
@@ -59,6 +64,7 @@ def embed_images(
     cache_dir: Path | None = None,
     progress: bool = False,
     runtime: Runtime | None = None,
+    backend: str = "auto",
 ) -> Embeddings:
     """The pooled features of ``images`` (N, H, W, C uint8) under ``model.embed``.
 
@@ -71,6 +77,7 @@ def embed_images(
         cache_dir: the cache folder (else $IMGCLF_CACHE_DIR, else ~/.cache/imgclf).
         runtime: the device and precision the backbone runs at (a mixed precision is part of
             the cache key: its features differ from 32-bit ones).
+        backend: auto, torch or onnx (see ``embed_backend``; part of the cache key too).
     """
     started = time.perf_counter()
     runtime = runtime or Runtime()
@@ -79,14 +86,26 @@ def embed_images(
     views = views if transform is not None else 0
     train = np.asarray(train, dtype=np.int64)
     folder = resolve_cache_dir(cache_dir) / "embeddings"
-    key = _key(model, images, images_id, runtime.precision)
-    clean_path = folder / f"{key}.npy"
+    height, width = images.shape[1:3]
+    pixels = (len(images) + views * len(train)) * height * width
+    planned = planned_backend(backend, runtime, pixels)
+    embedder: list[Embedder] = []  # made on the first cache miss: an export costs seconds
+
+    def embed(batch: torch.Tensor) -> np.ndarray:
+        if not embedder:
+            embedder.append(make_embedder(model, planned, runtime, batch))
+        return embedder[0].run(batch)
+
+    key = _key(model, images, images_id, runtime.precision, NUMERICS[planned])
     rows = np.arange(len(images))
-    clean, reused = _cached(
-        clean_path,
-        (len(images),),
-        lambda out: _embed_into(out, model, images, rows, batch_size, progress, runtime),
-    )
+    clean_path = folder / f"{key}.npy"
+    fill = lambda out: _embed_into(out, embed, model, images, rows, batch_size, progress)  # noqa: E731
+    if planned != "torch" and not _usable(clean_path, len(images)):
+        embed(_first_batch(images, batch_size))  # exports now: a refused graph changes the key
+        if embedder[0].backend != planned:
+            key = _key(model, images, images_id, runtime.precision, NUMERICS["torch"])
+            clean_path = folder / f"{key}.npy"
+    clean, reused = _cached(clean_path, (len(images),), fill)
     view_array = None
     if views:
         view_key = _views_key(key, augment, views, seed, train)
@@ -94,11 +113,26 @@ def embed_images(
             folder / f"{key}-views-{view_key}.npy",
             (views, len(train)),
             lambda out: _embed_views(
-                out, model, images, train, batch_size, transform, seed, progress, runtime
+                out, embed, model, images, train, batch_size, transform, seed, progress
             ),
         )
         reused = reused and views_reused
-    return Embeddings(clean, view_array, train, clean_path, reused, time.perf_counter() - started)
+    used = embedder[0].backend if embedder else planned
+    note = embedder[0].note if embedder else None
+    seconds = time.perf_counter() - started
+    return Embeddings(clean, view_array, train, clean_path, reused, seconds, used, note)
+
+
+def _usable(path: Path, rows: int) -> bool:
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return False
+    return array.dtype == np.float32 and array.shape[:1] == (rows,)
+
+
+def _first_batch(images: np.ndarray, batch_size: int) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images[:batch_size])).permute(0, 3, 1, 2)
 
 
 def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, bool]:
@@ -115,12 +149,16 @@ def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, boo
     return np.load(path, mmap_mode="r"), False
 
 
-def _key(model, images: np.ndarray, images_id: str | None, precision: str = "32") -> str:
+def _key(
+    model, images: np.ndarray, images_id: str | None, precision: str = "32", numerics="torch"
+) -> str:
     """Hash of the images' identity, the frozen weights and how pixels become features."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"imgclf-embeddings-{_FORMAT}".encode())
     if precision != "32":  # (32-bit keys stay those of the caches written before precisions)
         digest.update(precision.encode())
+    if numerics != "torch":  # (and torch's keys those written before other backends)
+        digest.update(numerics.encode())
     digest.update((images_id or _array_digest(images)).encode())
     digest.update(json.dumps(model.spec["preprocess"], sort_keys=True).encode())
     digest.update(repr(model.pooling).encode())
@@ -179,28 +217,24 @@ class _LazyMemmap:
 
 
 @torch.inference_mode()
-def _features(model, images, rows, runtime: Runtime, transform=None, generator=None):
-    """Augmented on the CPU (seeded), embedded on the runtime's device."""
+def _features(embed, images, rows, transform=None, generator=None) -> np.ndarray:
+    """Augmented on the CPU (seeded), then embedded by the pass's backend."""
     batch = torch.from_numpy(np.ascontiguousarray(images[rows])).permute(0, 3, 1, 2)
     if transform is not None:
         batch = transform(batch, generator)
-    batch = batch.contiguous(memory_format=torch.channels_last)
-    with runtime.autocast():
-        features = model.embed(runtime.move(batch))
-    return features.float().cpu().numpy()
+    return embed(batch)
 
 
-def _embed_into(out: _LazyMemmap, model, images, rows, batch_size, progress, runtime) -> None:
+def _embed_into(out: _LazyMemmap, embed, model, images, rows, batch_size, progress) -> None:
     with eval_mode(model), progress_bar(progress, "embedding images", len(rows)) as advance:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            out.write(slice(start, start + len(chunk)), _features(model, images, chunk, runtime))
+            out.write(slice(start, start + len(chunk)), _features(embed, images, chunk))
             advance(len(chunk))
 
 
-def _embed_views(
-    out: _LazyMemmap, model, images, train, batch_size, transform, seed, progress, runtime
-):
+def _embed_views(out: _LazyMemmap, embed, model, images, train, batch_size, transform, seed,
+                 progress) -> None:  # fmt: skip
     views = out.leading[0]
     with (
         eval_mode(model),
@@ -213,7 +247,7 @@ def _embed_views(
                 generator = torch.Generator().manual_seed(
                     int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
                 )
-                features = _features(model, images, chunk, runtime, transform, generator)
+                features = _features(embed, images, chunk, transform, generator)
                 out.write((view, slice(start, start + len(chunk))), features)
                 advance(len(chunk))
 

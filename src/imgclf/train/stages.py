@@ -56,6 +56,7 @@ def plan_stages(
             cache_dir=cfg.data.cache_dir,
             progress=progress,
             runtime=runtime,
+            backend=train.embed_backend,
         )
         notes += _embedding_notes(cfg, embeddings)
         features = TrainData(embeddings.clean, data.labels, data.train, data.val, data.classes)
@@ -77,7 +78,9 @@ def plan_stages(
     return [head, Stage("finetune", model, data, unfrozen, cfg.model, sizes=sizes)], notes
 
 
-_TRANSFER_KEYS = {"embedding_cache", "augment_views", "finetune_epochs", "finetune_lr"}
+_TRANSFER_KEYS = {
+    "embedding_cache", "embed_backend", "augment_views", "finetune_epochs", "finetune_lr"
+}  # fmt: skip
 
 
 def _unused(cfg: Config, keys: set[str], needs: str) -> list[str]:
@@ -92,7 +95,10 @@ def _embedding_notes(cfg: Config, embeddings) -> list[str]:
     where = embeddings.path.parent
     verb = "reused" if embeddings.reused else f"computed in {embeddings.seconds:.1f} s"
     views = f" + {len(embeddings.views)} augmented views" if embeddings.views is not None else ""
-    notes.append(f"embeddings of {len(embeddings.clean)} images{views} {verb} ({where})")
+    on = " on ONNX Runtime" if embeddings.backend == "onnx" else ""
+    notes.append(f"embeddings of {len(embeddings.clean)} images{views} {verb}{on} ({where})")
+    if embeddings.note:
+        notes.append(f"embedding on torch: {embeddings.note}")
     augment = cfg.augment
     if cfg.train.augment_views and embeddings.views is None:
         notes.append("augment_views ignored: no augmentation is enabled to make the views")

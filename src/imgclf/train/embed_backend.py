@@ -1,0 +1,126 @@
+"""Which backend runs the embed-once pass: the frozen backbone on ONNX Runtime or on torch.
+
+The pass runs the same frozen network over every image, which is what ONNX Runtime is fastest
+at on a CPU: Lite0 at 224 px embeds 2-4x faster there than in eager channels_last PyTorch on
+2 cores (BENCHMARKS.md). The backbone (``model.embed``: preprocessing, features, pooling) is
+exported in memory with the TorchScript-based exporter (about 2 s for Lite0), and used only if
+its features on the first batch agree with torch's within ``MAX_FEATURE_DIFF``; else the pass
+stays on torch and says why. ``auto`` picks ONNX Runtime on a CPU at 32 bits, when the onnx
+extra is installed and the pass is large enough to repay the export.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgclf.errors import ConfigError
+from imgclf.runtime import Runtime
+
+EMBED_BACKENDS = ("auto", "torch", "onnx")
+MAX_FEATURE_DIFF = 1e-4
+AUTO_MIN_PIXELS = 300 * 224 * 224  # below this the export costs more than it saves
+NUMERICS = {"torch": "torch", "onnx": "onnxruntime-fp32"}  # part of the embeddings' cache key
+
+
+@dataclass
+class Embedder:
+    """uint8 (B, C, H, W) batches to float32 features, and what computes them."""
+
+    backend: str  # torch or onnx
+    run: Callable[[torch.Tensor], np.ndarray]
+    note: str | None = None  # why auto or onnx ended on torch
+
+    @property
+    def numerics(self) -> str:
+        return NUMERICS[self.backend]
+
+
+def planned_backend(requested: str, runtime: Runtime, pixels: int) -> str:
+    """The backend ``requested`` (auto, torch, onnx) means for a pass over ``pixels`` pixels,
+    before any export: what the cache key is computed for."""
+    if requested not in EMBED_BACKENDS:
+        raise ConfigError(
+            f"Unknown embed_backend '{requested}'. Allowed: {', '.join(EMBED_BACKENDS)}."
+        )
+    if requested == "torch":
+        return "torch"
+    plain_cpu = runtime.device.type == "cpu" and runtime.precision == "32"
+    installed = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    if requested == "auto":
+        return "onnx" if plain_cpu and installed and pixels >= AUTO_MIN_PIXELS else "torch"
+    if not plain_cpu:
+        raise ConfigError(
+            "embed_backend onnx runs on the CPU at 32 bits; this run computes on "
+            f"{runtime.device.type} at precision {runtime.precision}. Use embed_backend auto."
+        )
+    if not installed:
+        raise ConfigError("embed_backend onnx needs ONNX Runtime: pip install 'imgclf[onnx]'.")
+    return "onnx"
+
+
+def make_embedder(model, backend: str, runtime: Runtime, sample: torch.Tensor) -> Embedder:
+    """The embedder for ``backend``; an exported graph is checked on ``sample`` (a first uint8
+    batch) against torch, and a graph that fails the export or the check leaves torch."""
+    torch_embedder = Embedder("torch", lambda batch: _torch_features(model, batch, runtime))
+    if backend == "torch":
+        return torch_embedder
+    try:
+        run = _onnx_runner(_exported_session(model, sample))
+        diff = float(np.abs(run(sample) - torch_embedder.run(sample)).max())
+    except Exception as exc:  # an exporter's failure, of many kinds: torch still works
+        reason = " ".join(str(exc).split())[:200]
+        note = f"ONNX export of the backbone failed: {reason}"
+        return Embedder("torch", torch_embedder.run, note)
+    if diff > MAX_FEATURE_DIFF:
+        note = f"ONNX Runtime's features differ from torch's by {diff:.1e} (> {MAX_FEATURE_DIFF})"
+        return Embedder("torch", torch_embedder.run, note)
+    return Embedder("onnx", run)
+
+
+@torch.inference_mode()
+def _torch_features(model, batch: torch.Tensor, runtime: Runtime) -> np.ndarray:
+    batch = batch.contiguous(memory_format=torch.channels_last)
+    with runtime.autocast():
+        features = model.embed(runtime.move(batch))
+    return features.float().cpu().numpy()
+
+
+class _Backbone(nn.Module):
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(images.float())
+
+
+def _exported_session(model, sample: torch.Tensor):
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")  # the exporter's chatter: the feature check decides
+        torch.onnx.export(
+            _Backbone(model).eval(), (sample[:2].contiguous(),), buffer, dynamo=False,
+            opset_version=18, input_names=["images"], output_names=["features"],
+            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+        )  # fmt: skip
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_runner(session) -> Callable[[torch.Tensor], np.ndarray]:
+    def run(batch: torch.Tensor) -> np.ndarray:
+        pixels = np.ascontiguousarray(batch.contiguous().numpy())
+        return session.run(["features"], {"images": pixels})[0]
+
+    return run
