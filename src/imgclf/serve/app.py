@@ -13,7 +13,9 @@ import asyncio
 import base64
 import binascii
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 from typing import Annotated, Any
 
@@ -27,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from imgclf._version import __version__
 from imgclf.data.decode import ImageDecodeError
+from imgclf.data.parallel import available_cores
 from imgclf.serve import protocol
 from imgclf.serve.limits import BodyLimit, BodyTooLarge, error_body, too_large_message
 from imgclf.serve.model import ServedModel
@@ -55,12 +58,14 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
     """The app serving ``model``; its lifespan starts and stops the inference worker."""
     settings = settings or ServeSettings()
     worker = InferenceWorker(model.score, model.blank(2), settings.max_batch, settings.max_wait_ms)
+    decoders = ThreadPoolExecutor(available_cores(), thread_name_prefix="imgclf-decode")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         worker.start()
         yield
         await run_in_threadpool(worker.stop, 60)  # in-flight requests have finished by now
+        decoders.shutdown()
 
     app = FastAPI(
         title=f"imgclf: {model.name}",
@@ -71,6 +76,7 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
         redoc_url=None,
     )
     app.state.model, app.state.settings, app.state.worker = model, settings, worker
+    app.state.decoders = decoders
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
@@ -188,7 +194,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
                 "with 'files', or application/json with base64 'images'."
             )  # fmt: skip
-        probs = await _infer(model, settings, worker, named)
+        probs = await _infer(request, named)
         k = top_k or settings.top_k
         rows = [model.top(row, k) for row in probs]
         return {
@@ -230,7 +236,7 @@ def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
     @router.post("/models/{name}/infer", summary="Open Inference Protocol: inference")
     @router.post("/models/{name}/versions/{version}/infer", include_in_schema=False)
     async def infer(
-        name: str, body: protocol.InferRequest, version: str | None = None
+        request: Request, name: str, body: protocol.InferRequest, version: str | None = None
     ) -> dict[str, Any]:
         known(name, version)
         try:
@@ -244,7 +250,7 @@ def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 texts = protocol.byte_strings(tensor)
                 named = [(f"{tensor.name}[{i}]", _unbase64(t, i)) for i, t in enumerate(texts)]
                 _check_count(len(named), settings)
-                probs = await _infer(model, settings, worker, named)
+                probs = await _infer(request, named)
         except protocol.ProtocolError as exc:
             raise ServeError(400, str(exc)) from None
         return protocol.infer_response(body, model.name, model.version, probs, model.classes)
@@ -311,14 +317,13 @@ def _check_count(count: int, settings: ServeSettings) -> None:
         )  # fmt: skip
 
 
-async def _infer(
-    model: ServedModel,
-    settings: ServeSettings,
-    worker: InferenceWorker,
-    named: list[tuple[str, bytes]],
-) -> np.ndarray:
-    images = await run_in_threadpool(_decode_all, model, named, settings.max_pixels)
-    return await _compute(worker, images)
+async def _infer(request: Request, named: list[tuple[str, bytes]]) -> np.ndarray:
+    """Decode on the decoding threads (one per core: 200 clients do not mean 200 decodes
+    fighting the worker for 2 cores), then compute on the worker."""
+    state = request.app.state
+    decode = partial(_decode_all, state.model, named, state.settings.max_pixels)
+    images = await asyncio.get_running_loop().run_in_executor(state.decoders, decode)
+    return await _compute(state.worker, images)
 
 
 def _decode_all(model: ServedModel, named: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:

@@ -1,0 +1,164 @@
+"""The page at / in a real headless Chromium: model info, an upload of two real photos, and
+the API-key prompt. Real data, CI only; Debian's chromium and chromedriver (.ci/run installs
+them). Selenium Manager is never asked for anything: the binaries are named explicitly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.serve.conftest import start_server, stop_server
+
+from imgclf import api
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+PER_CLASS = 20  # training photos per class: enough for a 1-epoch model, a few seconds
+TIMEOUT = 60
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _browser_binaries() -> tuple[str, str]:
+    """(chromium, chromedriver); skips outside CI and fails in CI when one is missing."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    message = (
+        "chromium and chromedriver are needed for the browser tests: "
+        "apt-get install chromium chromium-driver (.ci/run does it in CI)"
+    )
+    if _in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def animals(shared_datasets: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A Lite0 head trained on PER_CLASS photos per animal (seconds: the embeddings are
+    computed once), and two other photos of different classes."""
+    source = shared_datasets / "animals"
+    root = tmp_path_factory.mktemp("browser")
+    classes = sorted(p for p in source.iterdir() if p.is_dir())
+    photos = []
+    for folder in classes:
+        files = sorted(folder.glob("*.jpg"))
+        (root / "data" / folder.name).mkdir(parents=True)
+        for file in files[:PER_CLASS]:
+            shutil.copy(file, root / "data" / folder.name / file.name)
+        photos.append(files[-1])  # not trained on
+    with pytest.MonkeyPatch.context() as patch:  # the autouse cache fixture is per test
+        patch.setenv("IMGCLF_CACHE_DIR", str(root / "cache"))
+        run = api.train(
+            root / "data", model="efficientnet_lite0", mode="feature_extract", image_size=96,
+            epochs=8, quiet=True, project=root / "runs", name="animals",
+        )  # fmt: skip
+    return run.path, photos[:2]
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """A headless Chromium driven through Debian's chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = _browser_binaries()
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,1200", "--disable-gpu"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("IMGCLF_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _wait_state(driver, *states: str) -> str:
+    """Wait until document.body.dataset.state is one of ``states``; returns it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def state(d):
+        value = d.execute_script("return document.body.dataset.state")
+        return value if value in states else None
+
+    try:
+        return WebDriverWait(driver, TIMEOUT).until(state)
+    except Exception as exc:
+        error = driver.execute_script("return document.getElementById('error').textContent")
+        now = driver.execute_script("return document.body.dataset.state")
+        raise AssertionError(f"page state {now!r}, not {states}; error box: {error!r}") from exc
+
+
+def _shown_classes(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#classes li")]
+
+
+def test_page_classifies_two_real_photos(browser, animals, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    run, photos = animals
+    expected = api.predict(run, [str(p) for p in photos], progress=False).labels
+    process, url = start_server(run)
+    try:
+        classes = httpx.get(url + "/v1/model", timeout=10).json()["classes"]
+        browser.get(url + "/")
+        _wait_state(browser, "ready")
+        assert _shown_classes(browser) == classes
+        assert "%" in browser.find_element(By.ID, "metrics").text  # val/test accuracy shown
+        browser.find_element(By.ID, "files").send_keys("\n".join(str(p) for p in photos))
+        assert _wait_state(browser, "done", "error") == "done"
+        cards = browser.find_elements(By.CSS_SELECTOR, ".result")
+        assert [c.get_attribute("data-file") for c in cards] == [p.name for p in photos]
+        labels = [c.find_element(By.CSS_SELECTOR, ".label").text for c in cards]
+        assert labels == expected
+        assert labels == [p.parent.name for p in photos]  # a cat and a dog, told apart
+        assert not browser.find_element(By.ID, "error").is_displayed()
+        shot = _artifacts(tmp_path) / "browser_predict.png"
+        assert browser.save_screenshot(str(shot))
+        assert shot.is_file() and shot.stat().st_size > 0
+    finally:
+        stop_server(process)
+
+
+def test_page_asks_for_the_api_key(browser, animals, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    run, _ = animals
+    process, url = start_server(
+        run, "--api-key-env", "IMGCLF_TEST_KEY", env={"IMGCLF_TEST_KEY": "s3cret"}
+    )
+    try:
+        browser.get(url + "/")
+        _wait_state(browser, "auth")
+        key = browser.find_element(By.ID, "api-key")
+        assert key.is_displayed() and key.get_attribute("type") == "password"
+        assert not browser.find_element(By.ID, "files").is_displayed()
+        key.send_keys("s3cret" + Keys.ENTER)
+        _wait_state(browser, "ready")
+        info = httpx.get(url + "/v1/model", headers={"Authorization": "Bearer s3cret"}, timeout=10)
+        assert _shown_classes(browser) == info.json()["classes"]
+        assert not browser.find_element(By.ID, "api-key").is_displayed()
+        shot = _artifacts(tmp_path) / "browser_api_key.png"
+        assert browser.save_screenshot(str(shot))
+        assert shot.is_file()
+    finally:
+        stop_server(process)
