@@ -132,7 +132,7 @@ def _usable(path: Path, rows: int) -> bool:
 
 
 def _first_batch(images: np.ndarray, batch_size: int) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images[:batch_size])).permute(0, 3, 1, 2)
+    return torch.from_numpy(np.array(images[:batch_size])).permute(0, 3, 1, 2)  # a writable copy
 
 
 def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, bool]:
