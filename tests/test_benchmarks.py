@@ -24,7 +24,10 @@ def _folder(root: Path, per_class: int = 10) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["loader", "mnist_r5", "cifar_r3", "transfer"])
+@pytest.mark.parametrize(
+    "name",
+    ["loader", "mnist_r5", "cifar_r3", "transfer", "predict_speed", "embed_speed", "serve_load"],
+)
 def test_every_benchmark_imports(name: str) -> None:
     assert callable(importlib.import_module(f"benchmarks.{name}").main)
 

@@ -265,11 +265,11 @@ def test_batch_size_does_not_change_results(photos: Path, gray_model: ImageModel
         predict(gray_model, [photos], batch_size=0, progress=False)
 
 
-def test_worker_processes_give_the_same_results(tmp_path: Path, gray_model: ImageModel) -> None:
+def test_decoding_threads_give_the_same_results(tmp_path: Path, gray_model: ImageModel) -> None:
     rng = np.random.default_rng(1)
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(70):  # enough for parallel_map to start a pool
+    for i in range(70):  # more than the read-ahead of threaded_map
         _noise(rng, 8, 8).save(many / f"{i:03d}.png")
     pooled = predict(gray_model, [many], workers=2, progress=False)
     serial = predict(gray_model, [many], workers=1, progress=False)
@@ -538,3 +538,29 @@ def test_integer_labels_are_read_as_training_encodes_them(
     table.write_text("path,label\nphotos/cat1.png,07\nphotos/cat2.jpg, 10\n")
     result = predict(model.eval(), [table], progress=False)
     assert result.true_labels == ["7", "10"] and not result.unknown_labels
+
+
+def test_threaded_map_keeps_order_bounds_its_read_ahead_and_raises() -> None:
+    import threading
+
+    from imgclf.data.parallel import threaded_map
+
+    started, lock = [], threading.Lock()
+
+    def slow_square(x: int) -> int:
+        with lock:
+            started.append(x)
+        return x * x
+
+    results = threaded_map(slow_square, list(range(100)), workers=3, progress=False, ahead=8)
+    first = next(results)
+    assert first == 0 and len(started) <= 9  # nothing beyond the read-ahead has run
+    assert [first, *results] == [x * x for x in range(100)]
+
+    def broken(x: int) -> int:
+        if x == 5:
+            raise ValueError("bad item 5")
+        return x
+
+    with pytest.raises(ValueError, match="bad item 5"):
+        list(threaded_map(broken, list(range(20)), workers=2, progress=False))

@@ -19,7 +19,13 @@ pytestmark = pytest.mark.slow
 
 def test_the_endpoints_over_http(live_server: str) -> None:
     assert httpx.get(f"{live_server}/health").json() == {"status": "ok"}
-    assert httpx.get(f"{live_server}/v2/health/ready").json() == {"ready": True}
+    for path in ("/ready", "/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/colours",
+                 "/v2/models/colours/ready", "/", "/openapi.json"):  # fmt: skip
+        assert httpx.get(f"{live_server}{path}").status_code == 200, path
+    pixels = {"inputs": [{"name": "images", "datatype": "UINT8", "shape": [1, 16, 16, 3],
+              "data": [30, 40, 220] * 256}]}  # fmt: skip
+    reply = httpx.post(f"{live_server}/v2/models/colours/infer", json=pixels).json()
+    assert reply["outputs"][1]["data"] == ["blue"]
     assert httpx.get(f"{live_server}/v1/model").json()["classes"] == ["blue", "green", "red"]
     files = [("files", ("r.png", encoded("red"), "image/png")),
              ("files", ("g.jpg", encoded("green", "JPEG"), "image/jpeg"))]  # fmt: skip
@@ -89,3 +95,14 @@ def test_bad_arguments_are_one_line_and_exit_2(colour_run: Path, args, says) -> 
 def test_a_missing_run_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_without_the_serve_extra_the_error_names_it(colour_run: Path, monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a)
+    )
+    result = CliRunner().invoke(app, ["serve", str(colour_run)])
+    assert result.exit_code == 2 and "pip install 'imgclf[serve]'" in result.output
