@@ -10,7 +10,7 @@ import torch
 
 from imgclf.config import AugmentConfig
 from imgclf.data.augment import build_augment, build_batch_mix
-from imgclf.data.loader import BatchLoader, to_float
+from imgclf.data.loader import IGNORE_LABEL, BatchLoader, to_float
 from imgclf.errors import ConfigError, DataError
 
 N, H, W = 23, 6, 5
@@ -94,21 +94,36 @@ def test_drop_last(images: np.ndarray, labels: np.ndarray) -> None:
     assert len(loader) == 5 and sizes == [4] * 5
 
 
-def test_sharding_partitions_the_padded_permutation(images: np.ndarray, labels: np.ndarray) -> None:
-    shards = [make(images, labels, seed=5, rank=r, world_size=2) for r in (0, 1)]
-    for loader in shards:
+@pytest.mark.parametrize("augmented", [False, True])
+def test_ranks_split_each_global_batch_as_one_process_builds_it(
+    images: np.ndarray, labels: np.ndarray, augmented: bool
+) -> None:
+    """The union of the ranks' batches is the one process's batch, augmentation included;
+    a last batch of 3 rows over 2 ranks pads rank 1 with an ignored copy."""
+    settings = {"seed": 5, "batch_size": 4}
+    if augmented:
+        settings["augment"] = build_augment(AugmentConfig(horizontal_flip=True, brightness_range=(0.7, 1.3)))
+    single = make(images, labels, **settings)
+    shards = [make(images, labels, rank=r, world_size=2, **settings) for r in (0, 1)]
+    for loader in (single, *shards):
         loader.set_epoch(2)
-    rows = [epoch_rows(loader) for loader in shards]
-    assert len(rows[0]) == len(rows[1]) == 12  # 23 padded to 24
-    assert len(shards[0]) == len(shards[1]) == 3
-    padded = np.empty(24, dtype=np.int64)
-    padded[0::2], padded[1::2] = rows  # rank r takes perm[r::2]
-    assert sorted(padded[:N].tolist()) == list(range(N))  # a permutation of every index ...
-    assert padded[N] == padded[0]  # ... padded by repeating its start
-    assert padded.tolist() != list(range(N)) + [0]
-    single = make(images, labels, seed=5)
-    single.set_epoch(2)
-    assert padded[:N].tolist() == epoch_rows(single)  # same permutation as one process
+    assert len(single) == len(shards[0]) == len(shards[1]) == 6  # ceil(23 / 4) global batches
+    for whole, first, second in zip(single, *shards, strict=True):
+        assert len(first[0]) == len(second[0])  # the ranks' batches have one size
+        kept = second[1] != IGNORE_LABEL
+        assert torch.equal(first[0], whole[0][0::2]) and torch.equal(first[1], whole[1][0::2])
+        assert torch.equal(second[0][kept], whole[0][1::2])
+        assert torch.equal(second[1][kept], whole[1][1::2])
+    assert kept.tolist() == [True, False]  # 23 = 5 x 4 + 3: rank 1 has 1 row and 1 pad
+
+
+def test_mixed_soft_labels_pad_with_zero_rows(images: np.ndarray, labels: np.ndarray) -> None:
+    mix = build_batch_mix(AugmentConfig(mixup=0.4), 3)
+    shards = [make(images, labels, rank=r, world_size=2, mix=mix, rescale=1 / 255)
+              for r in (0, 1)]  # fmt: skip
+    *_, (last_images, last_labels) = list(shards[1])
+    assert last_labels.shape == (2, 3) and last_labels[1].sum() == 0
+    assert last_images.dtype == torch.float32
 
 
 def test_resume_mid_epoch_yields_the_same_remaining_batches(

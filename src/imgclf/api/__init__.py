@@ -36,6 +36,7 @@ from imgclf.api.experiments import (
     write_predictions,
 )
 from imgclf.api.exporting import export
+from imgclf.api.launching import launch, under_torchrun, without_launch_options
 from imgclf.api.serving import serve, serve_app
 from imgclf.api.settings import make_config, requested_settings, schema_default
 from imgclf.api.sweeping import SweepResult, sweep, sweep_report
@@ -43,7 +44,7 @@ from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
     "RUN_COLUMNS", "compare", "data_label", "data_name", "default_inspect_dir", "evaluate",
-    "export",
+    "export", "launch", "under_torchrun", "without_launch_options",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
     "schema_default", "score_run", "serve", "serve_app", "show_run", "summarize", "SweepResult",

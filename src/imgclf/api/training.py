@@ -65,13 +65,18 @@ def train(
     from imgclf.runs.run import Run
     from imgclf.track import create_tracker
     from imgclf.track import require as require_tracker
+    from imgclf.train import distributed
     from imgclf.train.callbacks import create_callback
     from imgclf.train.session import prepare_training, run_session
 
     cfg, data, run, saved = _configure(data, config, resume, overrides)
     runtime = runtime or Runtime.from_config(cfg.train)
     progress = runtime.is_main and not cfg.run.quiet
-    setup = prepare_training(data, cfg, progress, runtime, began)
+    joined = distributed.join(runtime)  # under torchrun: the process group, once
+    if joined:
+        _check_distributed(cfg, runtime)
+    with distributed.local_main_first(runtime):  # one rank per machine decodes and embeds
+        setup = prepare_training(data, cfg, progress, runtime, began)
     if runtime.is_main:
         for name in cfg.run.track:
             require_tracker(name, cfg.run.project)
@@ -96,7 +101,32 @@ def train(
         for callback in result.callbacks:
             callback.on_run_end(metrics, result.state)
     history = result.state.history
+    if joined:
+        distributed.leave()
     return Run(run.path if run else None, cfg, result.model, history, metrics, runtime)
+
+
+def _check_distributed(cfg: Config, runtime: Runtime) -> None:
+    """What several processes cannot do yet, and the same settings on every rank."""
+    import hashlib
+    import json
+
+    from imgclf.train import distributed
+
+    if cfg.train.budget is not None:
+        raise ConfigError(
+            "--budget plans one process's epochs; with several processes use --epochs and "
+            "--time-limit (rank 0 decides when the time is up)."
+        )
+    if cfg.train.batch_size % runtime.world_size:
+        raise ConfigError(
+            f"batch_size {cfg.train.batch_size} is the global batch: it must divide evenly over "
+            f"{runtime.world_size} processes."
+        )
+    settings = cfg.model_dump(mode="json")
+    settings["run"].pop("quiet", None)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    distributed.check_same(digest, "config (model, data, augmentation and training settings)")
 
 
 def _configure(data, config, resume, overrides: dict[str, Any]):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from imgclf import api
 from imgclf.api import schema_default
 from imgclf.errors import ConfigError
 
@@ -124,3 +125,38 @@ def key_values(pairs: list[str] | None, section: str | None = None) -> dict:
         key = key.strip().replace("-", "_")
         result[f"{section}.{key}" if section and "." not in key else key] = yaml.safe_load(value)
     return result
+
+
+NprocOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--nproc-per-node",
+        help="Processes on this node (torchrun; gloo on CPUs, NCCL on GPUs).",
+        show_default=False,
+    ),
+]
+NnodesOpt = Annotated[int, typer.Option("--nnodes", help="Nodes taking part.")]
+NodeRankOpt = Annotated[int, typer.Option("--node-rank", help="This node's rank, 0..nnodes-1.")]
+RdzvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rdzv-endpoint",
+        help="HOST:PORT of node 0, open to the others.  [default: a free loopback port]",
+        show_default=False,
+    ),
+]
+LAUNCH_KEYS = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint")
+
+
+def relaunch(command: str, options: dict) -> int | None:
+    """With --nproc-per-node, outside torchrun: run ``imgclf COMMAND`` with this command
+    line's arguments (less the launch options) in that many processes, and return their exit
+    code; else None (this process does the work)."""
+    import sys
+
+    launch = {key: options.pop(key) for key in LAUNCH_KEYS}
+    if launch["nproc_per_node"] is None or api.under_torchrun():
+        return None
+    at = sys.argv.index(command)  # global options (--debug) before it go along
+    argv = [*sys.argv[1:at], command, *api.without_launch_options(sys.argv[at + 1 :])]
+    return api.launch(argv, **launch)

@@ -22,9 +22,13 @@ from imgclf.cli.options import (
     LrOpt,
     ModelOpt,
     ModeOpt,
+    NnodesOpt,
+    NodeRankOpt,
+    NprocOpt,
     PathColumnOpt,
     PrecisionOpt,
     QuietOpt,
+    RdzvOpt,
     SeedOpt,
     SetOpt,
     SplitColumnOpt,
@@ -32,6 +36,7 @@ from imgclf.cli.options import (
     ValSplitOpt,
     key_values,
     parse_unfreeze,
+    relaunch,
     schema_option,
 )
 from imgclf.cli.output import print_result
@@ -143,15 +148,24 @@ def train(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
+    nproc_per_node: NprocOpt = None,
+    nnodes: NnodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    rdzv_endpoint: RdzvOpt = None,
 ) -> None:
     """Train a classifier: a run folder with the model, metrics, plots and report.html."""
     options = dict(locals())
+    with user_errors():
+        code = relaunch("train", options)
+    if code is not None:
+        raise typer.Exit(code)
     with user_errors():
         started = time.perf_counter() - process_age()  # a --budget counts the start-up too
         run = api.train(
             data, config, resume=resume, started=started, model=model, **_overrides(options)
         )
-    print_result(run.metrics, run.path, quiet=run.config.run.quiet)
+    if run.path is not None:  # (the main process: the others of a distributed run write nothing)
+        print_result(run.metrics, run.path, quiet=run.config.run.quiet)
 
 
 # The train options passed to ImageClassifier under their own names, in this order.

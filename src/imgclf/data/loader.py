@@ -4,8 +4,9 @@ No Dataset / DataLoader / worker processes: the images are already decoded, so a
 fancy-index of the array plus batched torch augmentation. A single background thread prepares
 the next batch while the training loop computes (torch ops release the GIL).
 
-Order and augmentation depend only on (seed, epoch, batch index, rank), never on prefetching or
-thread timing, and ``state_dict`` / ``load_state_dict`` resume an epoch mid-way.
+Order and augmentation depend only on (seed, epoch, batch index), never on the number of
+processes, prefetching or thread timing, and ``state_dict`` / ``load_state_dict`` resume an
+epoch mid-way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from imgclf.data.augment import BatchAugment, BatchMix
 from imgclf.errors import ConfigError, DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+IGNORE_LABEL = -100  # a padding row's label: cross-entropy's ignore_index, no accuracy count
 
 
 def to_float(images: torch.Tensor, rescale: float) -> torch.Tensor:
@@ -33,9 +35,13 @@ class BatchLoader:
     """Batches ``(images NCHW, labels)`` from a uint8 (N, H, W, C) array, shuffled per epoch.
 
     Like ``DistributedSampler``, the order depends on ``(seed, epoch)`` and iterating does not
-    advance the epoch: call ``set_epoch`` before each epoch. With ``world_size > 1`` the epoch's
-    permutation is padded to a multiple of ``world_size`` by repeating its start, and rank ``r``
-    takes ``perm[r::world_size]``, so every rank yields the same number of batches.
+    advance the epoch: call ``set_epoch`` before each epoch. ``batch_size`` is the global batch:
+    with ``world_size > 1`` each global batch is built (gathered, augmented, mixed) exactly as
+    one process builds it, and rank ``r`` keeps its rows ``[r::world_size]``. So every image
+    gets the same augmentation in any world size, and the ranks' batches together are the one
+    process's batch. A last batch that does not split evenly is padded with copies of its first
+    row labelled ``IGNORE_LABEL`` (soft labels: all zero), which the loss and the accuracy skip:
+    every rank yields the same number of batches of the same size, and no image counts twice.
 
     Args:
         images: (N, H, W, C) uint8 array, e.g. the read-only memmap of the decode cache.
@@ -47,7 +53,7 @@ class BatchLoader:
         augment: per-image augmentation on the uint8 batch.
         mix: MixUp / CutMix; labels become soft (N, K) float. Needs ``rescale``.
         rescale: None yields uint8; a float yields float32 pixels times ``rescale``.
-        drop_last: drop the last incomplete batch of the epoch (of this rank's shard).
+        drop_last: drop the last incomplete (global) batch of the epoch.
         rank: this process's rank in ``[0, world_size)``.
         world_size: number of processes sharing the epoch.
         channels_last: output memory format (faster convolutions on CPU).
@@ -139,15 +145,10 @@ class BatchLoader:
                 "yields float images."
             )
 
-    @property
-    def num_samples(self) -> int:
-        """Images this rank sees per epoch (its shard of the padded permutation)."""
-        return math.ceil(len(self.indices) / self.world_size)
-
     def __len__(self) -> int:
         if self.drop_last:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
+            return len(self.indices) // self.batch_size
+        return math.ceil(len(self.indices) / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order to yield; a different epoch starts at its first batch.
@@ -175,14 +176,14 @@ class BatchLoader:
         self.batches_done = done
 
     def shard(self, epoch: int | None = None) -> np.ndarray:
-        """The row indices this rank visits in ``epoch`` (default: the current one), in order."""
+        """The epoch's order of row indices (default: the current epoch), the same on every
+        rank; batch ``b`` is ``shard[b * batch_size : (b + 1) * batch_size]``."""
         epoch = self.epoch if epoch is None else epoch
         order = self.indices
         if self.shuffle:
             rng = np.random.default_rng(_entropy(self.seed, epoch))
             order = order[rng.permutation(len(order))]
-        padded = np.resize(order, self.num_samples * self.world_size)
-        return padded[self.rank :: self.world_size]
+        return order
 
     def __iter__(self) -> Iterator[Batch]:
         """Yield the remaining batches of the current epoch (all of them after a full pass)."""
@@ -216,9 +217,14 @@ class BatchLoader:
                     pending.cancel()
 
     def _make_batch(self, shard: np.ndarray, epoch: int, b: int) -> Batch:
-        """Gather, augment and convert batch ``b`` of ``shard`` (pure function of its inputs)."""
+        """Gather, augment and convert batch ``b`` of ``shard`` (pure function of its inputs),
+        then keep this rank's rows of it."""
         rows = shard[b * self.batch_size : (b + 1) * self.batch_size]
-        images = self._gather(rows)
+        randomised = self.augment is not None or self.mix is not None
+        if self.world_size > 1 and not randomised:  # only this rank's rows need reading
+            images = self._gather(rows[self.rank :: self.world_size])
+        else:
+            images = self._gather(rows)
         labels = torch.from_numpy(self.labels[rows])
         generator = torch.Generator().manual_seed(self._batch_seed(epoch, b))
         if self.augment is not None:
@@ -227,8 +233,34 @@ class BatchLoader:
             images = to_float(images, self.rescale)
         if self.mix is not None:
             images, labels = self.mix(images, labels, generator)
+        if self.world_size > 1:
+            first = images[:1] if randomised else None
+            images, labels = self._rank_rows(images, labels, rows, first)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return images.contiguous(memory_format=fmt), labels
+
+    def _rank_rows(
+        self, images: torch.Tensor, labels: torch.Tensor, rows: np.ndarray, first
+    ) -> Batch:
+        """This rank's rows ``[rank::world_size]`` of a global batch, padded to the ranks'
+        common size with copies of the batch's first image, labelled to be ignored.
+
+        ``first`` is that image when ``images`` holds the whole (augmented) batch; None when
+        ``images`` holds this rank's rows only."""
+        mine = slice(self.rank, None, self.world_size)
+        if first is not None:
+            images = images[mine]
+        labels = labels[mine]
+        missing = math.ceil(len(rows) / self.world_size) - len(labels)
+        if not missing:
+            return images, labels
+        if first is None:
+            first = self._gather(rows[:1])
+            first = to_float(first, self.rescale) if self.rescale is not None else first
+        images = torch.cat([images, first.expand(missing, *first.shape[1:])])
+        pad = torch.zeros((missing, *labels.shape[1:]), dtype=labels.dtype)
+        labels = torch.cat([labels, pad if labels.ndim == 2 else pad.fill_(IGNORE_LABEL)])
+        return images, labels
 
     def _gather(self, rows: np.ndarray) -> torch.Tensor:
         """Read rows in sorted order (memmap locality), restore the shuffled order, HWC -> CHW."""
@@ -239,7 +271,7 @@ class BatchLoader:
         return torch.from_numpy(data[restore]).permute(0, 3, 1, 2)
 
     def _batch_seed(self, epoch: int, b: int) -> int:
-        state = np.random.SeedSequence(_entropy(self.seed, epoch, b, self.rank))
+        state = np.random.SeedSequence(_entropy(self.seed, epoch, b, 0))  # (0: rank, formerly)
         return int(state.generate_state(1, dtype=np.uint64)[0])
 
 

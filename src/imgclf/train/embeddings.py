@@ -302,4 +302,7 @@ class EmbeddingLoader(BatchLoader):
             position = self._position[rows]
             augmented = (pick > 0) & (position >= 0)
             features[augmented] = views[pick[augmented] - 1, position[augmented]]
-        return torch.from_numpy(features), torch.from_numpy(self.labels[rows])
+        batch = torch.from_numpy(features), torch.from_numpy(self.labels[rows])
+        if self.world_size > 1:
+            batch = self._rank_rows(*batch, rows, batch[0][:1])
+        return batch

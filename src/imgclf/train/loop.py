@@ -31,6 +31,7 @@ from imgclf.data.loader import BatchLoader
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
 from imgclf.runtime import Runtime
+from imgclf.train import distributed
 from imgclf.train.callbacks import Callback, TrainState, improved, monitored
 from imgclf.train.checkpoint import RESUME_STATE, BestWeights, save_resume_state
 from imgclf.train.embeddings import EmbeddingLoader
@@ -73,6 +74,7 @@ def build_parts(
     (float16 on CUDA) the loss scaler."""
     runtime = runtime or Runtime()
     data, train = stage.data, stage.train
+    shard = {"rank": runtime.rank, "world_size": runtime.world_size} if distributed.active() else {}
     if segment is not None:
         train = train.model_copy(update={"epochs": segment.epochs})
     if stage.embeddings is not None:
@@ -82,6 +84,7 @@ def build_parts(
             indices=data.train,
             batch_size=train.batch_size,
             seed=cfg.seed,
+            **shard,
         )
     else:
         mix = build_batch_mix(cfg.augment, len(data.classes))
@@ -95,6 +98,7 @@ def build_parts(
             mix=mix,
             rescale=1.0 if mix else None,  # mixing needs float pixels; the model rescales them
             channels_last=True,
+            **shard,
         )
     optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
     scheduler = build_scheduler(optimizer, train, len(loader), stage.schedule)
@@ -125,11 +129,17 @@ def train_epoch(
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
         with runtime.autocast():
             logits = module(inputs)
-        loss = parts.loss_fn(logits.float(), targets)
+        if distributed.active():  # the global batch's mean, whatever this rank's share
+            loss, mean = distributed.global_loss(parts.loss_fn, logits.float(), targets)
+            kept = distributed.kept_rows(targets)
+            logits, targets = logits[kept], targets[kept]
+        else:
+            loss = parts.loss_fn(logits.float(), targets)
+            mean = loss.detach()
         optimizer_step(module, parts, loss, cfg.train.grad_clip)
         parts.scheduler.step()
         hard = targets.argmax(1) if targets.ndim == 2 else targets
-        tally.add(float(loss.detach()), int((logits.argmax(1) == hard).sum()), len(hard))
+        tally.add(float(mean), int((logits.argmax(1) == hard).sum()), len(hard))
         on_batch(tally.batches - 1, tally.logs())
         if stop():
             break
@@ -208,6 +218,7 @@ def fit(
     configure_torch(cfg, runtime)  # seeded again: the loop draws the same numbers however
     # many the model build drew (so lr-find and training start alike)
     model.to(runtime.device)
+    distributed.sync_batchnorm(model, runtime)  # (frozen ones, the fine-tune default, need none)
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
     state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
@@ -258,13 +269,16 @@ def _run_stage(
     if resumed is not None:
         restore_parts(stage.module, parts, resumed, keep_schedule=same_segment(segment, resumed))
         tally = EpochTally(**resumed["tally"]) if resumed.get("tally") else None
+        if tally is not None and runtime.rank > 0 and distributed.active():
+            tally.loss, tally.correct, tally.seen = 0.0, 0, 0  # rank 0 holds the sums so far
     state.steps = len(parts.loader)
+    trained = distributed.wrap(stage.module, runtime)
     while True:
         while state.epoch - state.stage_start + 1 < _segment_end(stage, segment):
             epoch = state.epoch + 1
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, state)
-            logs, tally = _run_epoch(stage, parts, cfg, epoch, state, callbacks, tally)
+            logs, tally = _run_epoch(stage, trained, parts, cfg, epoch, state, callbacks, tally)
             if logs is None:  # stopped inside the epoch: its place goes into the checkpoint
                 state.stopped_in = (epoch, tally.batches, len(parts.loader))
                 _save(checkpoint_dir, stage, index, parts, state, segment, False, tally)
@@ -278,6 +292,7 @@ def _run_stage(
                 state.best_value, state.best_epoch = logs[state.monitor], epoch
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs, state)
+            _agree(state)
             stage_epochs = epoch - state.stage_start + 1
             finished = bool(state.end_stage) or stage_epochs == stage.epochs
             if state.end_stage:  # the epochs this stage will not run leave the plan
@@ -308,10 +323,43 @@ def _save(checkpoint_dir, stage, index, parts, state, segment, finished, tally=N
         save_resume_state(checkpoint_dir / RESUME_STATE, saved)
 
 
+def _global_logs(tally: EpochTally) -> dict[str, float]:
+    """The epoch's training loss and accuracy over every rank's images."""
+    loss, correct, seen = distributed.sum_over_ranks(tally.loss, tally.correct, tally.seen)
+    return {"loss": loss / seen, "accuracy": correct / seen}
+
+
+def _agree(state: TrainState) -> None:
+    """Rank 0's decisions to stop the run or end the stage, on every rank (a no-op alone):
+    a rank's own deadline or signal never makes it leave the others waiting in a collective."""
+    if not distributed.active():
+        return
+    stop, end = distributed.rank0_decides(bool(state.stop_reason), bool(state.end_stage))
+    if distributed.dist.get_rank() > 0:
+        state.stop_reason = (state.stop_reason or "stopped by rank 0") if stop else None
+        state.end_stage = (state.end_stage or "ended by rank 0") if end else None
+
+
+def _stopping(state: TrainState):
+    def stop() -> bool:
+        _agree(state)
+        return bool(state.stop_reason)
+
+    return stop
+
+
 def _run_epoch(
-    stage: Stage, parts: StageParts, cfg, epoch, state, callbacks, tally: EpochTally | None
+    stage: Stage,
+    trained: nn.Module,
+    parts: StageParts,
+    cfg,
+    epoch,
+    state,
+    callbacks,
+    tally: EpochTally | None,
 ) -> tuple[dict[str, Any] | None, EpochTally]:
-    """Train and validate one epoch; (None, tally) when a callback stopped it part-way."""
+    """Train and validate one epoch (``trained``: the stage's module, under DDP when several
+    processes train it); (None, tally) when a callback stopped it part-way."""
     started = time.perf_counter()
     parts.loader.set_epoch(epoch - 1)
 
@@ -320,14 +368,15 @@ def _run_epoch(
             callback.on_batch_end(batch, logs, state)
 
     size = epoch_size(stage, epoch - state.stage_start)
-    tally = train_epoch(
-        stage.module, parts, cfg, on_batch, size, tally, stop=lambda: bool(state.stop_reason)
-    )
+    tally = train_epoch(trained, parts, cfg, on_batch, size, tally, stop=_stopping(state))
     if tally.batches < len(parts.loader):
         tally.seconds += time.perf_counter() - started
+        tally.loss, tally.correct, tally.seen = distributed.sum_over_ranks(
+            tally.loss, tally.correct, tally.seen
+        )  # rank 0 saves the epoch's sums so far, over every rank
         return None, tally
     logs: dict[str, Any] = {"epoch": epoch}
-    logs.update(tally.logs())
+    logs.update(_global_logs(tally))
     logs.update(validate(stage.module, stage.data, cfg, parts.runtime))
     logs["lr"] = parts.optimizer.param_groups[0]["lr"]
     logs["time"] = tally.seconds + time.perf_counter() - started
