@@ -200,9 +200,13 @@ def predict(
             installed and the prediction is on the CPU at 32 bits; else torch.
 
     Returns:
-        Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``).
+        Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``). Under torchrun each
+        process predicts a share of the inputs; rank 0 gets them all, in the inputs' order
+        (the same as one process), and the other ranks get None.
     """
+    from imgclf.predict import merge_shards
     from imgclf.predict import predict as predict_images
+    from imgclf.train import distributed
 
     runtime = Runtime.create(device, precision)
     source = model
@@ -213,19 +217,35 @@ def predict(
         require_model(model)  # a failed or unfinished run says so, first
         model = load_bundle(model)
     onnx = onnx_runner(source, backend, runtime)
-    return predict_images(
+    joined = distributed.join(runtime)  # under torchrun: each rank predicts its share
+    result = predict_images(
         model,
         inputs,
         batch_size=batch_size,
         tta=tta,
         top_k=top_k,
         workers=workers,
-        progress=progress,
+        progress=progress and runtime.is_main,
         path_column=path_column,
         label_column=label_column,
         runtime=runtime,
         onnx=onnx,
+        shard=(runtime.rank, runtime.world_size) if joined else None,
     )
+    if not joined:
+        return result
+    parts = distributed.gather_to_main(result)
+    distributed.leave()
+    if parts is None:
+        return None
+    merged = merge_shards(parts)
+    if not merged.paths:
+        from imgclf.data.inputs import no_images_message
+        from imgclf.errors import DataError
+
+        named = [str(item) for item in inputs] if isinstance(inputs, list | tuple) else [inputs]
+        raise DataError(no_images_message([str(item) for item in named], merged.skipped))
+    return merged
 
 
 BACKENDS = ("auto", "torch", "onnx")

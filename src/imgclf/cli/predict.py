@@ -9,6 +9,7 @@ import typer
 
 from imgclf import api, terminal
 from imgclf.cli.app import user_errors
+from imgclf.cli.options import NnodesOpt, NodeRankOpt, NprocOpt, RdzvOpt, relaunch
 
 
 def predict(
@@ -48,8 +49,16 @@ def predict(
             "exported graph that passed its gate (CPU, 32 bits), else torch."
         ),
     ] = "auto",
+    nproc_per_node: NprocOpt = None,
+    nnodes: NnodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    rdzv_endpoint: RdzvOpt = None,
 ) -> None:
     """Predict labels for images and write a CSV (or a Kaggle submission)."""
+    with user_errors():
+        code = relaunch("predict", dict(locals()))
+    if code is not None:
+        raise typer.Exit(code)
     with user_errors():
         result = api.predict(
             model,
@@ -63,6 +72,8 @@ def predict(
             precision=precision,
             backend=backend,
         )
+        if result is None:  # another process of a sharded prediction: rank 0 writes
+            return
         api.write_predictions(result, output, model, format=format_, id_column=id_column)
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")

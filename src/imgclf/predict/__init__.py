@@ -5,6 +5,9 @@
 
 from imgclf.data.inputs import expand_inputs
 from imgclf.predict.images import predict, predict_arrays, predict_image, scorer
-from imgclf.predict.predictions import Predictions
+from imgclf.predict.predictions import Predictions, merge_shards
 
-__all__ = ["Predictions", "expand_inputs", "predict", "predict_arrays", "predict_image", "scorer"]
+__all__ = [
+    "Predictions", "expand_inputs", "merge_shards", "predict", "predict_arrays", "predict_image",
+    "scorer",
+]  # fmt: skip

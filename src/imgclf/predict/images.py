@@ -52,6 +52,7 @@ def predict(
     label_column: str | None = DEFAULT_LABEL_COLUMN,
     runtime: Runtime | None = None,
     onnx: Callable[[np.ndarray], np.ndarray] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Predictions:
     """Predict every image the inputs name; unreadable files are skipped with their reason.
 
@@ -66,6 +67,8 @@ def predict(
             the CPU at 32 bits.
         onnx: an exported graph's runner (uint8 NHWC batch -> probabilities) to compute with
             instead of the model (which still gives the classes and preprocessing).
+        shard: (rank, world size): predict only inputs rank, rank + world size, ... (their
+            places in ``Predictions.positions``; ``merge_shards`` joins the ranks' results).
 
     Raises:
         DataError: no input gave a usable image (the message counts the reasons and names the
@@ -75,21 +78,30 @@ def predict(
     runtime = _placed(model, runtime)
     forward = scorer(model, tta, runtime, onnx)
     expanded = read_inputs(inputs, path_column, label_column)
-    paths, skipped = expanded.paths, expanded.skipped
+    paths, labels, skipped = expanded.paths, expanded.labels, expanded.skipped
+    places = list(range(len(paths)))
+    if shard is not None:
+        rank, world = shard
+        places = places[rank::world]
+        paths, labels = [paths[i] for i in places], [labels[i] for i in places]
+        skipped = skipped if rank == 0 else []  # (inputs that named no image: said once)
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
     job = partial(_decode_worker, tuple(spec.image_size), spec.fit, _color_mode(spec.channels))
     decoded = threaded_map(job, paths, workers, "predicting", progress)
     kept: list[str] = []
+    positions: list[int] = []
     true_labels: list[str | None] = []
     chunks: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     with eval_mode(model):
-        for path, label, (image, reason) in zip(paths, expanded.labels, decoded, strict=True):
+        rows = zip(places, paths, labels, decoded, strict=True)
+        for place, path, label, (image, reason) in rows:
             if image is None:
                 skipped.append((display_path(path), reason))
                 continue
             kept.append(display_path(path))
+            positions.append(place)
             true_labels.append(_class_name(label, model.classes))
             batch.append(image)
             if len(batch) == batch_size:
@@ -97,12 +109,12 @@ def predict(
                 batch = []
         if batch:
             chunks.append(forward(np.stack(batch)))
-    if not kept:  # raised here, so the CLI writes no CSV and the Python API gets the error too
+    if not kept and shard is None:  # here: the CLI writes no CSV, the Python API gets it too
         raise DataError(no_images_message(expanded.inputs, skipped))
-    labels = true_labels if any(label is not None for label in true_labels) else None
+    found = true_labels if any(label is not None for label in true_labels) else None
     probs = _concat(chunks, len(model.classes))
     backend = "torch" if onnx is None else "onnx"
-    return Predictions(kept, probs, model.classes, skipped, top_k, labels, backend)
+    return Predictions(kept, probs, model.classes, skipped, top_k, found, backend, positions)
 
 
 def predict_arrays(

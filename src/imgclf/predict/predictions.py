@@ -37,6 +37,7 @@ class Predictions:
     top_k: int = 3
     true_labels: list[str | None] | None = None
     backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
+    positions: list[int] | None = None  # each row's place among the inputs (a shard's rows)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -166,3 +167,25 @@ def check_positive(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
     return value
+
+
+def merge_shards(parts: list[Predictions]) -> Predictions:
+    """The predictions of the ranks' shards as one, in the inputs' order: what one process
+    gives for all the inputs."""
+    rows = sorted(
+        (pos, r, i) for r, part in enumerate(parts) for i, pos in enumerate(part.positions)
+    )
+    first = parts[0]
+    labelled = any(part.true_labels is not None for part in parts)
+    probs = [parts[r].probs[i] for _, r, i in rows]
+    return Predictions(
+        paths=[parts[r].paths[i] for _, r, i in rows],
+        probs=np.stack(probs) if probs else np.zeros((0, len(first.classes)), np.float32),
+        classes=first.classes,
+        skipped=[item for part in parts for item in part.skipped],
+        top_k=first.top_k,
+        true_labels=[(parts[r].true_labels or [None] * len(parts[r].paths))[i] for _, r, i in rows]
+        if labelled
+        else None,  # fmt: skip
+        backend=first.backend,
+    )

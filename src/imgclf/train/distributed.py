@@ -87,6 +87,15 @@ def check_same(value: str, what: str) -> None:
         )
 
 
+def gather_to_main(value):
+    """Every rank's ``value`` as a list on rank 0 (in rank order); None on the others."""
+    if not active():
+        return [value]
+    values = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(value, values, dst=0)
+    return values
+
+
 def wrap(module: nn.Module, runtime: Runtime) -> nn.Module:
     """``module`` under DistributedDataParallel when several processes train it."""
     if not active() or not any(p.requires_grad for p in module.parameters()):
