@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from imgclf.errors import ConfigError
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "none")
 JOURNAL = "sweeps.journal"
+OPEN_ATTEMPTS = 4  # a database URL: tries, for workers that create its tables at once
 
 
 def open_storage(storage: str | None, project: Path):
@@ -33,11 +35,27 @@ def open_storage(storage: str | None, project: Path):
         except OSError as exc:
             raise ConfigError(f"Sweep storage {path} cannot be opened: {exc}.") from None
         return optuna.storages.JournalStorage(backend)
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as exc:  # the database driver's own errors, of many kinds
+            reason = " ".join(str(exc).split())[:300]
+            # workers that start together on a new database race to create its tables
+            if _creation_race(exc) and attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ConfigError(f"Sweep storage {storage} cannot be opened: {reason}") from None
+
+
+def _creation_race(exc: Exception) -> bool:
+    """A table or its version row that another worker created first."""
     try:
-        return optuna.storages.RDBStorage(storage)
-    except Exception as exc:  # the database driver's own errors, of many kinds
-        reason = " ".join(str(exc).split())[:300]
-        raise ConfigError(f"Sweep storage {storage} cannot be opened: {reason}") from None
+        from sqlalchemy.exc import IntegrityError, OperationalError
+    except ImportError:
+        return False
+    return isinstance(exc, IntegrityError) or (
+        isinstance(exc, OperationalError) and "already exists" in str(exc)
+    )
 
 
 def make_sampler(name: str, seed: int, grid: dict[str, list[Any]] | None = None):
