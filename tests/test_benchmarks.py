@@ -26,7 +26,16 @@ def _folder(root: Path, per_class: int = 10) -> Path:
 
 @pytest.mark.parametrize(
     "name",
-    ["loader", "mnist_r5", "cifar_r3", "transfer", "predict_speed", "embed_speed", "serve_load"],
+    [
+        "loader",
+        "mnist_r5",
+        "cifar_r3",
+        "transfer",
+        "predict_speed",
+        "embed_speed",
+        "serve_load",
+        "ddp_speed",
+    ],
 )
 def test_every_benchmark_imports(name: str) -> None:
     assert callable(importlib.import_module(f"benchmarks.{name}").main)
