@@ -102,7 +102,8 @@ def test_ranks_split_each_global_batch_as_one_process_builds_it(
     a last batch of 3 rows over 2 ranks pads rank 1 with an ignored copy."""
     settings = {"seed": 5, "batch_size": 4}
     if augmented:
-        settings["augment"] = build_augment(AugmentConfig(horizontal_flip=True, brightness_range=(0.7, 1.3)))
+        augment = AugmentConfig(horizontal_flip=True, brightness_range=(0.7, 1.3))
+        settings["augment"] = build_augment(augment)
     single = make(images, labels, **settings)
     shards = [make(images, labels, rank=r, world_size=2, **settings) for r in (0, 1)]
     for loader in (single, *shards):
