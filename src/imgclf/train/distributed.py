@@ -33,7 +33,25 @@ from imgclf.data.loader import IGNORE_LABEL
 from imgclf.errors import ConfigError
 from imgclf.runtime import Runtime
 
+_PEER_LOST = ("connection reset", "connection closed", "timed out", "gloo", "nccl", "broken pipe")
 TIMEOUT = timedelta(seconds=int(os.environ.get("IMGCLF_COLLECTIVE_TIMEOUT", "300")))
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """Whether a collective failed because another process died or hung (gloo's and NCCL's
+    errors), not because of this process's own bug."""
+    backend_error = getattr(dist, "DistBackendError", ())
+    text = str(exc).lower()
+    return active() and (isinstance(exc, backend_error) or any(k in text for k in _PEER_LOST))
+
+
+def reason(exc: BaseException) -> str:
+    """A collective's error in a few words (gloo's messages run to a paragraph)."""
+    text = " ".join(str(exc).split())
+    for known in ("Connection reset by peer", "Connection closed by peer", "Timed out"):
+        if known.lower() in text.lower():
+            return known.lower()
+    return text.split(". ")[0][-160:]
 
 
 def active() -> bool:

@@ -23,6 +23,7 @@ from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
 from imgclf.runtime import Runtime
+from imgclf.train import distributed
 from imgclf.train.budget import BudgetPlan
 from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, BestWeights
@@ -164,7 +165,16 @@ def run_session(
         *callbacks,
         signals,
     ]
-    state = fit(model, setup.stages, cfg, callbacks, checkpoints, saved, setup.runtime, best)
+    try:
+        state = fit(model, setup.stages, cfg, callbacks, checkpoints, saved, setup.runtime, best)
+    except RuntimeError as exc:  # (DistBackendError is one)
+        if not distributed.lost_peer(exc):
+            raise
+        hint = f"; resume with: {resume_command}" if resume_command else ""
+        raise TrainingInterrupted(
+            f"another process of this distributed run stopped ({distributed.reason(exc)}); the "
+            f"last checkpoint is intact{hint} (with any number of processes)"
+        ) from None
     if signals.received:
         epoch, batch, _ = state.stopped_in or (state.epoch, state.steps, state.steps)
         hint = f"; resume with: {resume_command}" if resume_command else ""
