@@ -1,6 +1,7 @@
 """Two processes train what one trains: the same global batches (augmentation and mixing
-built per global batch), one global loss, BatchNorm statistics over both ranks, the same
-decisions. Parameters and metrics agree within 1e-4 (here: within float noise)."""
+built per global batch), dropout masks drawn per global batch, one global loss, BatchNorm
+statistics over both ranks, the same decisions. Parameters and metrics agree within 1e-4
+(here: within float noise)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ def _assert_same_training(one: Path, two: Path) -> None:
     ("case", "args"),
     [
         ("cnn-flip", ["--model", "cnn", "--augment", "horizontal_flip=true", "--epochs", "2"]),
+        (
+            "deep_cnn-dropout-flip",
+            ["--model", "deep_cnn", "--augment", "horizontal_flip=true", "--epochs", "2"],
+        ),  # fmt: skip
         ("batchnorm-mixup", ["--config", "bn.yaml", "--epochs", "3"]),
         (
             "lite0-staged",

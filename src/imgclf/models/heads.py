@@ -10,7 +10,7 @@ from torch import nn
 
 from imgclf.config import HeadConfig
 from imgclf.errors import ModelError
-from imgclf.models.layers import activation
+from imgclf.models.layers import BatchDropout, activation
 
 
 def build_head(cfg: HeadConfig, feature_shape: tuple[int, ...], num_classes: int) -> nn.Sequential:
@@ -36,12 +36,12 @@ def build_head(cfg: HeadConfig, feature_shape: tuple[int, ...], num_classes: int
         width_in = feature_shape[0]
     for units in cfg.dense:
         if cfg.dropout:
-            modules.append(nn.Dropout(cfg.dropout))
+            modules.append(BatchDropout(cfg.dropout))
         modules.append(nn.Linear(width_in, units))
         act = activation(cfg.activation)
         modules += [act] if act else []
         width_in = units
     if cfg.dropout:
-        modules.append(nn.Dropout(cfg.dropout))
+        modules.append(BatchDropout(cfg.dropout))
     modules.append(nn.Linear(width_in, num_classes))
     return nn.Sequential(*modules)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
@@ -16,6 +17,36 @@ from imgclf.config import LayerSpec
 from imgclf.errors import ModelError
 
 Shape = tuple[int, ...]  # (C, H, W) for maps, (F,) after flatten / global pooling
+
+
+class BatchDropout(nn.Dropout):
+    """Dropout whose mask is drawn for the whole global batch, so that training in N
+    processes drops what one process drops.
+
+    Each call takes one seed from torch's generator (the same on every process: same seed,
+    same draws; saved in resume checkpoints) and draws the mask of the global batch (this
+    process's rows times the world size) from it; process r keeps rows r, r + W, ..., which
+    are its rows of the global batch (see BatchLoader). Alone, it is ordinary dropout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        rank, world = _rank_and_world()
+        seed = int(torch.randint(0, 2**62, (1,)))
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+        mask = torch.empty((len(x) * world, *x.shape[1:]), device=x.device, dtype=x.dtype)
+        keep = mask.bernoulli_(1.0 - self.p, generator=generator)[rank::world]
+        return x * keep / (1.0 - self.p)
+
+
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -83,7 +114,7 @@ def _build_layer(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape
     if kind == "batchnorm":
         return [nn.BatchNorm2d(shape[0])], shape
     if kind == "dropout":
-        return [nn.Dropout(spec.rate)], shape
+        return [BatchDropout(spec.rate)], shape
     if kind == "flatten":
         return [nn.Flatten()], (_numel(shape),)
     return _dense(spec, shape)
