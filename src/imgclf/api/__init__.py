@@ -24,6 +24,7 @@ from imgclf.api.describe import (
     render_data_report,
     summarize,
 )
+from imgclf.api.doctor import check_ddp
 from imgclf.api.evaluation import evaluate, evaluate_model, predict
 from imgclf.api.experiments import (
     RUN_COLUMNS,
@@ -43,7 +44,8 @@ from imgclf.api.sweeping import SweepResult, sweep, sweep_report
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
-    "RUN_COLUMNS", "compare", "data_label", "data_name", "default_inspect_dir", "evaluate",
+    "RUN_COLUMNS", "check_ddp", "compare", "data_label", "data_name", "default_inspect_dir",
+    "evaluate",
     "export", "launch", "under_torchrun", "without_launch_options",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",

@@ -7,6 +7,7 @@ the traceback instead (see ``cli/app.py``). The commands are registered here, in
 
 from imgclf.cli import (
     demo,
+    doctor,
     evaluate,
     export,
     inspect,
@@ -34,6 +35,7 @@ for _name, _command in (
     app.command(_name)(_command)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(sweep.sweep_app, name="sweep")
+app.add_typer(doctor.doctor_app, name="doctor")
 del _name, _command
 
 __all__ = ["app", "main"]
