@@ -1,16 +1,19 @@
 """Two `imgclf sweep` processes on one study through a storage both reach: every trial number
-once, every trial in the ledger. Storages tested here: Optuna's journal file (the default, for
-one machine or a shared filesystem) and a database URL (SQLite, standing in for PostgreSQL: the
-same SQLAlchemy storage)."""
+once, every trial in the ledger. Storages: Optuna's journal file (the default, for one machine
+or a shared filesystem), SQLite, and a real PostgreSQL server on loopback when Debian's
+`postgresql` and psycopg2 are installed (.ci/run installs them; elsewhere that case skips and
+says so, the other two still run)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.distributed import postgres
 
 from imgclf import api
 from imgclf.sweep.study import open_storage
@@ -21,11 +24,26 @@ pytestmark = pytest.mark.slow
 SPACE = "train.lr: {log_float: [1.0e-4, 1.0e-2]}\ntrain.batch_size: [8, 16]\n"
 
 
-@pytest.mark.parametrize("storage", ["journal", "sqlite"])
-def test_two_sweep_processes_share_one_study(colours: Path, tmp_path: Path, storage) -> None:
+@pytest.fixture
+def database(request, tmp_path: Path):
+    """The storage URL of the case (None: the journal file)."""
+    if request.param == "journal":
+        yield None
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}"
+    else:
+        if postgres.binaries() is None or importlib.util.find_spec("psycopg2") is None:
+            pytest.skip("PostgreSQL (Debian's postgresql) or psycopg2 is not installed: the "
+                        "journal and SQLite cases ran instead")  # fmt: skip
+        with postgres.postgres_server() as url:
+            yield url
+
+
+@pytest.mark.parametrize("database", ["journal", "sqlite", "postgresql"], indirect=True)
+def test_two_sweep_processes_share_one_study(colours: Path, tmp_path: Path, database) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
     project = tmp_path / "runs"
-    url = ["--storage", f"sqlite:///{tmp_path / 'study.db'}"] if storage == "sqlite" else []
+    url = ["--storage", database] if database else []
     command = [
         sys.executable, "-m", "imgclf", "sweep", str(colours), "--space", "space.yaml",
         "--trials", "6", "--study", "shared", "--project", str(project), "--model", "cnn",
