@@ -130,11 +130,11 @@ def wrap(module: nn.Module, runtime: Runtime) -> nn.Module:
 
 def sync_batchnorm(model: nn.Module, runtime: Runtime) -> list[str]:
     """BatchNorm layers compute batch statistics over every rank: SyncBatchNorm on CUDA (timm's
-    converter, which keeps its BatchNorm+activation layers whole), an all-reduce version of
-    plain BatchNorm on the CPU. Frozen layers (eval mode) are unaffected either way.
+    converter, which keeps its BatchNorm+activation layers whole); on the CPU, which
+    SyncBatchNorm does not support, all-reduce versions of plain BatchNorm and of timm's
+    BatchNormAct2d. Frozen layers (eval mode) are unaffected either way.
 
-    Returns the BatchNorm layers left with per-rank statistics (other BatchNorm classes on the
-    CPU), for the run's notes."""
+    Returns the BatchNorm layers of other kinds left with per-rank statistics, for a warning."""
     if not active():
         return []
     if runtime.device.type == "cuda":
@@ -144,20 +144,67 @@ def sync_batchnorm(model: nn.Module, runtime: Runtime) -> list[str]:
         for name, child in converted.named_children():
             setattr(model, name, child)
         return []
-    plain = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    from timm.layers import BatchNormAct2d
+
+    swaps = {nn.BatchNorm1d: AllReduceBatchNorm, nn.BatchNorm2d: AllReduceBatchNorm,
+             nn.BatchNorm3d: AllReduceBatchNorm, BatchNormAct2d: _act_class()}  # fmt: skip
     local = []
     for name, child in model.named_modules():
-        if type(child) in plain:
-            child.__class__ = AllReduceBatchNorm  # same parameters and buffers, new forward
+        if type(child) in swaps:
+            child.__class__ = swaps[type(child)]  # same parameters and buffers, new forward
         elif isinstance(child, nn.modules.batchnorm._BatchNorm) and child.training:
             local.append(name)
     return local
 
 
+def _global_batch_norm(layer: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm of ``x`` with the global batch's statistics: the mean, then the variance,
+    each summed over ranks with a differentiable all-reduce (as SyncBatchNorm does on CUDA)."""
+    all_reduce = _SumOverRanks.apply
+    dims = [0, *range(2, x.ndim)]
+    shape = [1, -1, *([1] * (x.ndim - 2))]
+    count = all_reduce(torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype))
+    mean = all_reduce(x.sum(dims)) / count
+    var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / count
+    if layer.track_running_stats:
+        _update_running(layer, mean.detach(), var.detach(), float(count))
+    out = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + layer.eps)
+    if layer.affine:
+        out = out * layer.weight.view(shape) + layer.bias.view(shape)
+    return out
+
+
+@torch.no_grad()
+def _update_running(layer, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
+    layer.num_batches_tracked += 1
+    momentum = layer.momentum
+    if momentum is None:  # a cumulative average, as nn.BatchNorm does
+        momentum = 1.0 / float(layer.num_batches_tracked)
+    unbiased = var * count / max(count - 1, 1)
+    layer.running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
+    layer.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """A tensor summed over ranks; its gradient is the ranks' gradients summed, since every
+    rank's loss depends on the sum."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
 class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
-    """BatchNorm whose training statistics are those of the global batch: the mean, then the
-    variance, each summed over ranks with a differentiable all-reduce (as SyncBatchNorm does
-    on CUDA). In eval mode, or alone, it is plain BatchNorm."""
+    """BatchNorm whose training statistics are the global batch's; in eval mode, or alone,
+    plain BatchNorm."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.ndim < 2:
@@ -166,29 +213,20 @@ class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and active()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+        return _global_batch_norm(self, x)
 
-        dims = [0, *range(2, x.ndim)]
-        shape = [1, -1, *([1] * (x.ndim - 2))]
-        count = all_reduce(torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype))
-        mean = all_reduce(x.sum(dims)) / count
-        var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / count
-        if self.track_running_stats:
-            self._update_running(mean.detach(), var.detach(), float(count))
-        out = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
-        if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
 
-    @torch.no_grad()
-    def _update_running(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
-        self.num_batches_tracked += 1
-        momentum = self.momentum
-        if momentum is None:  # a cumulative average, as nn.BatchNorm does
-            momentum = 1.0 / float(self.num_batches_tracked)
-        unbiased = var * count / max(count - 1, 1)
-        self.running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
-        self.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+def _act_class():
+    """timm's BatchNormAct2d (BatchNorm, dropout, activation) with the global statistics."""
+    from timm.layers import BatchNormAct2d
+
+    class AllReduceBatchNormAct2d(BatchNormAct2d):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not (self.training and active()):
+                return super().forward(x)
+            return self.act(self.drop(_global_batch_norm(self, x)))
+
+    return AllReduceBatchNormAct2d
 
 
 def global_loss(

@@ -218,7 +218,14 @@ def fit(
     configure_torch(cfg, runtime)  # seeded again: the loop draws the same numbers however
     # many the model build drew (so lr-find and training start alike)
     model.to(runtime.device)
-    distributed.sync_batchnorm(model, runtime)  # (frozen ones, the fine-tune default, need none)
+    local = distributed.sync_batchnorm(model, runtime)  # (frozen ones, the fine-tune default)
+    if local and runtime.is_main:
+        from imgclf.terminal import print_warning
+
+        print_warning(
+            f"{len(local)} BatchNorm layers of another kind ({local[0]}, ...) keep per-process "
+            "batch statistics on the CPU: this run differs slightly from one process"
+        )
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
     state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
