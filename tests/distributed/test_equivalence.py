@@ -94,3 +94,12 @@ def test_a_distributed_run_resumes_in_one_process(colours: Path, tmp_path: Path)
     resumed = imgclf("train", "--resume", str(two), "--epochs", "3", "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert [row["epoch"] for row in history(two)] == ["1", "2", "3"]
+
+
+def test_a_budget_is_planned_once_for_every_process(colours: Path, tmp_path: Path) -> None:
+    """Rank 0's probe and re-plans decide: no rank waits for a plan another never made."""
+    run = train(colours, tmp_path, "budget", "--model", "cnn", "--budget", "15s",
+                "--batch-size", "16", procs=2)  # fmt: skip
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["budget"]["planned_epochs"]["train"] >= 1
+    assert len(history(run)) == metrics["epochs_run"] >= 1

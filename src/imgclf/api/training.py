@@ -113,11 +113,6 @@ def _check_distributed(cfg: Config, runtime: Runtime) -> None:
 
     from imgclf.train import distributed
 
-    if cfg.train.budget is not None:
-        raise ConfigError(
-            "--budget plans one process's epochs; with several processes use --epochs and "
-            "--time-limit (rank 0 decides when the time is up)."
-        )
     if cfg.train.batch_size % runtime.world_size:
         raise ConfigError(
             f"batch_size {cfg.train.batch_size} is the global batch: it must divide evenly over "

@@ -216,10 +216,13 @@ def plan_budget(setup, cfg: Config, evaluated_rows: int) -> BudgetPlan:
     """Probe ``setup``'s stages and plan their epochs to end the run within ``train.budget``
     (counted from the start of ``setup``'s preparation); set the epochs and schedules on the
     stages."""
+    from imgclf.train import distributed
+
     budget = float(cfg.train.budget)
     costs = probe_costs(setup.model, setup.stages, cfg, setup.runtime)
-    reserve = final_reserve(costs, setup.stages, evaluated_rows)
     spent = time.perf_counter() - setup.started
+    costs, spent = distributed.from_rank0((costs, spent))  # one plan: rank 0's timings
+    reserve = final_reserve(costs, setup.stages, evaluated_rows)
     epochs = plan_epochs(costs, setup.stages, budget - spent - reserve)
     apply_plan(setup.stages, epochs, cfg)
     return BudgetPlan(budget, spent, reserve, costs, epochs)
@@ -253,7 +256,11 @@ class BudgetReplanner(Callback):
         self._check_at = max(PROBE_STEPS + 2, state.steps // 10) if first else None
 
     def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
-        if self._check_at is None or batch + 1 < self._check_at or state.stop_reason:
+        from imgclf.train import distributed
+
+        # (several processes all check, stopping or not: the check is a collective)
+        stopping = state.stop_reason and not distributed.active()
+        if self._check_at is None or batch + 1 < self._check_at or stopping:
             return
         self._check_at = None
         cost = self.plan.costs[self._name(state)]
@@ -273,7 +280,12 @@ class BudgetReplanner(Callback):
 
     def _replan(self, state, epoch, epoch_seconds, this_epoch_left, steps_done) -> None:
         """Re-plan from ``epoch_seconds`` (measured) if it drifted, with ``epoch`` (1-based)
-        started and ``this_epoch_left`` seconds of it to go."""
+        started and ``this_epoch_left`` seconds of it to go. Several processes re-plan from
+        rank 0's measurements, so they keep one plan."""
+        from imgclf.train import distributed
+
+        measured = (epoch_seconds, this_epoch_left, state.elapsed)
+        epoch_seconds, this_epoch_left, elapsed = distributed.from_rank0(measured)
         name = self._name(state)
         stage, cost = self.stages[name], self.plan.costs[name]
         if abs(epoch_seconds / cost.epoch - 1) <= DRIFT:
@@ -284,7 +296,7 @@ class BudgetReplanner(Callback):
             self.plan.costs[n].epoch * self.stages[n].epochs
             for n in self.order[self.order.index(name) + 1 :]
         )
-        left = self.plan.training_seconds - state.elapsed - later - this_epoch_left
+        left = self.plan.training_seconds - elapsed - later - this_epoch_left
         started = epoch - state.stage_start + 1
         planned = started + max(0, math.floor(left / epoch_seconds))
         if stage.schedule.progress(steps_done) >= 0.99:

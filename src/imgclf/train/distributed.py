@@ -105,6 +105,15 @@ def check_same(value: str, what: str) -> None:
         )
 
 
+def from_rank0(value):
+    """Rank 0's ``value`` on every rank (timings, plans: what must not differ by rank)."""
+    if not active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def gather_to_main(value):
     """Every rank's ``value`` as a list on rank 0 (in rank order); None on the others."""
     if not active():
