@@ -52,7 +52,6 @@ def _assert_same_training(one: Path, two: Path) -> None:
 @pytest.mark.parametrize(
     ("case", "args"),
     [
-        ("cnn-flip", ["--model", "cnn", "--augment", "horizontal_flip=true", "--epochs", "2"]),
         (
             "deep_cnn-dropout-flip",
             ["--model", "deep_cnn", "--augment", "horizontal_flip=true", "--epochs", "2"],
