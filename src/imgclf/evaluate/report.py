@@ -64,7 +64,8 @@ def write_report(path: str | Path, **sections: Any) -> Path:
     shown so the run can be reproduced), data_report (``DataReport.to_dict()``), history (one
     dict per epoch), evaluations (``{split: Evaluation.to_dict()}``), plots (``{caption: PNG
     path}``, placed in their sections by caption), timings (seconds per part of the
-    run as in metrics.json, with its ``total``; without one the parts are summed) and notes.
+    run as in metrics.json, with its ``total``; without one the parts are summed), notes and
+    efficiency (metrics.json's, under the timings).
     """
     from imgclf.fileio import atomic_write_text
 
@@ -83,6 +84,7 @@ def render_report(
     plots: dict[str, Path],
     timings: dict[str, float],
     notes: list[str] | None = None,
+    efficiency: dict[str, Any] | None = None,
 ) -> str:
     """The report page as a string (``write_report`` without the file), e.g. for a server."""
     plots = {str(name): Path(p) for name, p in plots.items()}
@@ -96,7 +98,7 @@ def render_report(
         _evaluation(evaluations, rest),
         data_section(data_report, samples),
         section("config", "Configuration", _config(config)),
-        section("timings", "Timings", _timings(timings)),
+        section("timings", "Timings", _timings(timings, efficiency)),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -270,14 +272,30 @@ def _config(config: dict[str, Any]) -> str:
     return f"<pre>{esc(text.rstrip())}</pre>"
 
 
-def _timings(timings: dict[str, float]) -> str:
+def _timings(timings: dict[str, float], efficiency: dict[str, Any] | None = None) -> str:
     total = _total_seconds(timings)
     if total is None:
         return '<p class="muted">No timings recorded.</p>'
     rows = [[esc(_PHASES.get(n, n)), duration(s)] for n, s in _parts(timings).items()]
     rows.append(["<b>total</b>", f"<b>{duration(total)}</b>"])
     note = f'<p class="muted">{_total_note(timings)}</p>'
-    return table(["part", "time"], rows, numeric={1}) + note
+    return table(["part", "time"], rows, numeric={1}) + note + _efficiency(efficiency or {})
+
+
+def _efficiency(efficiency: dict[str, Any]) -> str:
+    """The training steps' speed: data and compute images/s, GFLOP/s, share of the peak."""
+    parts = []
+    if finite(efficiency.get("data_images_per_second")):
+        parts.append(f"data {efficiency['data_images_per_second']:,.0f} images/s")
+    if finite(efficiency.get("compute_images_per_second")):
+        parts.append(f"compute {efficiency['compute_images_per_second']:,.1f} images/s")
+    if finite(efficiency.get("train_gflops_per_second")):
+        gflops = f"training {efficiency['train_gflops_per_second']:,.1f} GFLOP/s"
+        if finite(efficiency.get("percent_of_peak")):
+            peak = efficiency["peak_gflops_per_second"]
+            gflops += f" ({efficiency['percent_of_peak']:.1f} % of this machine's {peak:,.0f})"
+        parts.append(gflops)
+    return f'<p class="muted">Efficiency: {"; ".join(parts)}.</p>' if parts else ""
 
 
 def _time_card(timings: dict[str, float]) -> str:

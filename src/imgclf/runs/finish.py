@@ -75,7 +75,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
         )
     timings = {**result.timings, "evaluate": time.perf_counter() - started}
     scores = {split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()}
-    metrics = run_metrics(result, scores, timings)
+    metrics = run_metrics(result, scores, timings, _efficiency(result, cfg))
     run.write_json(run.metrics, metrics)
     started = time.perf_counter()
     save_bundle(model, run.model, overwrite=True, extra=_headline(metrics))
@@ -89,11 +89,15 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
 
 
 def run_metrics(
-    result: TrainResult, scores: dict[str, Any], timings: dict[str, float] | None = None
+    result: TrainResult,
+    scores: dict[str, Any],
+    timings: dict[str, float] | None = None,
+    efficiency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """metrics.json's content: the run's course (epochs, best, stop reason), where it ran, its
-    timings in seconds, and the ``scores`` per split. ``best_val`` is the monitored value at
-    the best epoch, ``final_val`` the last epoch's validation metrics."""
+    timings in seconds, its efficiency (see train.efficiency) and the ``scores`` per split.
+    ``best_val`` is the monitored value at the best epoch, ``final_val`` the last epoch's
+    validation metrics."""
     best = result.state.best_value
     last = result.state.history[-1] if result.state.history else {}
     return {
@@ -105,9 +109,22 @@ def run_metrics(
         "final_val": {k: v for k, v in last.items() if k.startswith("val_")},
         "runtime": result.runtime.describe(),
         "timings": dict(result.timings) if timings is None else timings,
+        **({"efficiency": efficiency} if efficiency else {}),
         **({"budget": result.plan.to_dict()} if result.plan is not None else {}),
         **scores,
     }
+
+
+def _efficiency(result: TrainResult, cfg: Config) -> dict[str, Any]:
+    """The session's images/s (data, compute), GFLOP/s and share of this machine's peak."""
+    from imgclf.data.cache import resolve_cache_dir
+    from imgclf.train.efficiency import machine_peak_gflops
+
+    meter = result.state.meter
+    if not meter.images:
+        return {}
+    peak = machine_peak_gflops(result.runtime, resolve_cache_dir(cfg.data.cache_dir))
+    return meter.summary(peak)
 
 
 def _plots(result: TrainResult, cfg: Config, run: RunDir, evaluations: dict) -> dict[str, Path]:
@@ -165,6 +182,7 @@ def _report(
         plots=plots,
         timings=metrics["timings"],
         notes=notes,
+        efficiency=metrics.get("efficiency"),
     )
 
 

@@ -105,6 +105,7 @@ def finished_fields(metrics: dict[str, Any]) -> dict[str, Any]:
         "metrics": summary,
         "timings": metrics.get("timings", {}),
         "wall_seconds": metrics.get("timings", {}).get("total"),
+        "efficiency": metrics.get("efficiency", {}),
     }
 
 

@@ -27,6 +27,8 @@ COLUMNS = (
     "val_accuracy",
     "test_accuracy",
     "train_seconds",
+    "images_per_second",
+    "percent_of_peak",
     "status",
     "stop",
     "study",
@@ -88,6 +90,7 @@ def _row(state: dict[str, Any]) -> dict[str, Any]:
     train, model, data = config.get("train", {}), config.get("model", {}), config.get("data", {})
     best, seconds = state.get("best_epoch"), (state.get("timings") or {}).get("train")
     planned = {"epochs_planned": state.get("epochs_planned")}
+    efficiency = state.get("efficiency") or {}
     return {
         "name": state["run"],
         "model": model.get("name"),
@@ -102,6 +105,8 @@ def _row(state: dict[str, Any]) -> dict[str, Any]:
         "val_accuracy": metrics.get("val", {}).get("accuracy"),
         "test_accuracy": metrics.get("test", {}).get("accuracy"),
         "train_seconds": round(seconds, 1) if isinstance(seconds, int | float) else None,
+        "images_per_second": _rounded(efficiency.get("compute_images_per_second"), 1),
+        "percent_of_peak": _rounded(efficiency.get("percent_of_peak"), 1),
         "status": state.get("status"),
         "stop": state.get("stop"),
         "study": state.get("study"),
@@ -109,6 +114,10 @@ def _row(state: dict[str, Any]) -> dict[str, Any]:
         "error": " ".join(state["error"].split()) if state.get("error") else None,
         **{score["name"]: score["value"] for score in state.get("external", [])},  # latest wins
     }
+
+
+def _rounded(value: Any, digits: int) -> float | None:
+    return round(float(value), digits) if isinstance(value, int | float) else None
 
 
 def _or(value: Any, default: Any) -> Any:

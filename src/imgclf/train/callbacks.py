@@ -32,6 +32,7 @@ from typing import Any
 
 from imgclf.fileio import atomic_write_text
 from imgclf.timefmt import format_duration
+from imgclf.train.efficiency import StepMeter
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainState:
     stop_reason: str | None = None
     started: float = field(default_factory=lambda: time.perf_counter())
     elapsed_before: float = 0.0  # seconds spent before a resume
+    meter: StepMeter = field(default_factory=StepMeter)  # this session's steps: efficiency
 
     @property
     def elapsed(self) -> float:

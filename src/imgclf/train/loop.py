@@ -17,6 +17,7 @@ schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` agai
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from imgclf.runtime import Runtime
 from imgclf.train import distributed
 from imgclf.train.callbacks import Callback, TrainState, improved, monitored
 from imgclf.train.checkpoint import RESUME_STATE, BestWeights, save_resume_state
+from imgclf.train.efficiency import StepMeter, step_flops
 from imgclf.train.embeddings import EmbeddingLoader
 from imgclf.train.optim import build_loss, build_optimizer, build_scheduler
 from imgclf.train.parts import EpochTally, Segment, Stage, StageParts, TrainData
@@ -117,33 +119,53 @@ def train_epoch(
     size: tuple[int, int] | None = None,
     tally: EpochTally | None = None,
     stop=lambda: False,
+    meter: StepMeter | None = None,
 ) -> EpochTally:
     """The epoch's (remaining) training batches, resized to ``size`` if given; stops after the
-    batch where ``stop()`` turns true. Returns the epoch's running sums."""
+    batch where ``stop()`` turns true. Returns the epoch's running sums; ``meter`` adds each
+    step's compute seconds, images and flops."""
     module.train()
     tally = tally or EpochTally()
     runtime = parts.runtime
     for batch_inputs, batch_targets in parts.loader:
+        began = time.perf_counter()
         inputs, targets = runtime.move(batch_inputs), runtime.move(batch_targets)
         if size is not None:
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
-        with runtime.autocast():
-            logits = module(inputs)
-        if distributed.active():  # the global batch's mean, whatever this rank's share
-            loss, mean = distributed.global_loss(parts.loss_fn, logits.float(), targets)
+        step = partial(_step, module, parts, cfg.train.grad_clip, inputs, targets)
+        counted = parts.flops_per_image is None  # a stage's first step: its flops, once
+        if counted:
+            (logits, mean), flops = step_flops(step)
+            parts.flops_per_image = flops / max(1, len(inputs))
+        else:
+            logits, mean = step()
+        parts.scheduler.step()
+        if distributed.active():
             kept = distributed.kept_rows(targets)
             logits, targets = logits[kept], targets[kept]
-        else:
-            loss = parts.loss_fn(logits.float(), targets)
-            mean = loss.detach()
-        optimizer_step(module, parts, loss, cfg.train.grad_clip)
-        parts.scheduler.step()
         hard = targets.argmax(1) if targets.ndim == 2 else targets
-        tally.add(float(mean), int((logits.argmax(1) == hard).sum()), len(hard))
+        tally.add(float(mean), int((logits.argmax(1) == hard).sum()), len(hard))  # (GPU: waits)
+        if meter is not None and not counted:  # (the counted step runs slower: left out)
+            meter.compute_seconds += time.perf_counter() - began
+            meter.images += len(hard)
+            meter.flops += parts.flops_per_image * len(hard)
         on_batch(tally.batches - 1, tally.logs())
         if stop():
             break
     return tally
+
+
+def _step(module, parts: StageParts, grad_clip, inputs, targets):
+    """One forward, loss and update: (the logits, the global batch's mean loss)."""
+    with parts.runtime.autocast():
+        logits = module(inputs)
+    if distributed.active():  # the global batch's mean, whatever this rank's share
+        loss, mean = distributed.global_loss(parts.loss_fn, logits.float(), targets)
+    else:
+        loss = parts.loss_fn(logits.float(), targets)
+        mean = loss.detach()
+    optimizer_step(module, parts, loss, grad_clip)
+    return logits.detach(), mean
 
 
 def optimizer_step(
@@ -375,7 +397,12 @@ def _run_epoch(
             callback.on_batch_end(batch, logs, state)
 
     size = epoch_size(stage, epoch - state.stage_start)
-    tally = train_epoch(trained, parts, cfg, on_batch, size, tally, stop=_stopping(state))
+    built = parts.loader.built_images, parts.loader.build_seconds
+    tally = train_epoch(
+        trained, parts, cfg, on_batch, size, tally, stop=_stopping(state), meter=state.meter
+    )
+    state.meter.data_images += parts.loader.built_images - built[0]
+    state.meter.data_seconds += parts.loader.build_seconds - built[1]
     if tally.batches < len(parts.loader):
         tally.seconds += time.perf_counter() - started
         tally.loss, tally.correct, tally.seen = distributed.sum_over_ranks(

@@ -60,6 +60,7 @@ class StageParts:
     loss_fn: nn.Module
     runtime: Runtime = field(default_factory=Runtime)
     scaler: torch.amp.GradScaler | None = None  # float16 on CUDA: the loss scaler
+    flops_per_image: float | None = None  # a training step's, counted on the stage's first
 
 
 @dataclass

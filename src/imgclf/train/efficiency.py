@@ -1,0 +1,116 @@
+"""How efficiently a run trained: images per second of the data pipeline and of the compute,
+the training step's GFLOP/s (counted by torch's FlopCounterMode on each stage's first step) and
+that as a share of this machine's measured matmul peak (a short probe, cached per machine).
+
+The loader builds batches in a background thread, so its seconds are its own work, not time
+the loop waited; compute is forward, backward and the optimizer step. A run's figures go in
+metrics.json ("efficiency"), the ledger and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from imgclf.fileio import atomic_write_text
+from imgclf.runtime import Runtime, cpu_model
+
+PEAK_SIZE, PEAK_REPEATS = 1024, 8
+
+
+@dataclass
+class StepMeter:
+    """Running sums over a run's training steps (this session's)."""
+
+    images: int = 0
+    compute_seconds: float = 0.0
+    data_images: int = 0
+    data_seconds: float = 0.0
+    flops: float = 0.0  # counted flops per image, times the images of its stage
+
+    def summary(self, peak_gflops: float | None) -> dict[str, Any]:
+        """metrics.json's "efficiency"."""
+        out: dict[str, Any] = {"images": self.images}
+        if self.data_seconds > 0:
+            out["data_images_per_second"] = self.data_images / self.data_seconds
+        if self.compute_seconds > 0:
+            out["compute_images_per_second"] = self.images / self.compute_seconds
+            if self.flops > 0:
+                gflops = self.flops / self.compute_seconds / 1e9
+                out["train_gflops_per_second"] = gflops
+                if peak_gflops:
+                    out["peak_gflops_per_second"] = peak_gflops
+                    out["percent_of_peak"] = 100.0 * gflops / peak_gflops
+        return out
+
+
+def step_flops(step):
+    """(what ``step()`` returns, the flops it performed): one forward, backward and update."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        result = step()
+    return result, float(counter.get_total_flops())
+
+
+def machine_peak_gflops(runtime: Runtime, cache_dir: Path | None = None) -> float | None:
+    """This machine's matmul GFLOP/s at the run's precision (fp32, or bf16 under bf16-mixed),
+    with its threads: measured once, then read from ``cache_dir/machine-peak.json``."""
+    dtype = torch.bfloat16 if runtime.precision == "bf16-mixed" else torch.float32
+    if runtime.precision == "16-mixed":
+        dtype = torch.float16
+    device = runtime.device
+    threads, name = torch.get_num_threads(), _device_name(device)
+    key = f"{device.type}|{name}|{dtype}|{threads} threads|torch {torch.__version__}"
+    file = cache_dir / "machine-peak.json" if cache_dir is not None else None
+    known = _read(file)
+    if key in known:
+        return known[key]
+    try:
+        peak = _measure(device, dtype)
+    except RuntimeError:  # a device or dtype without matmul: no percentage
+        return None
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(file, json.dumps({**known, key: peak}, indent=2) + "\n")
+    return peak
+
+
+def _measure(device: torch.device, dtype: torch.dtype) -> float:
+    a = torch.randn(PEAK_SIZE, PEAK_SIZE, device=device).to(dtype)
+    b = torch.randn(PEAK_SIZE, PEAK_SIZE, device=device).to(dtype)
+    best = float("inf")
+    for _ in range(PEAK_REPEATS + 1):
+        _sync(device)
+        began = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - began)
+    return 2 * PEAK_SIZE**3 / best / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
+def _read(file: Path | None) -> dict[str, float]:
+    if file is None:
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
