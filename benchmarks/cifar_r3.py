@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from benchmarks.common import accuracy, machine
+from benchmarks.common import accuracy, keras_baseline, machine
 from benchmarks.mnist_r5 import StopAtTestAccuracy
 from imgclf.api import make_config
 from imgclf.data.prepare import prepare_data
@@ -90,6 +90,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--part", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--keras", metavar="PYTHON",
+        help="an interpreter with tensorflow-cpu: also run the tutorial's Keras recipe "
+        "(../shared/bench/keras_r3.py, 10 epochs) in this run and print the ratio",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if 1 in args.part:
@@ -109,6 +114,16 @@ def main() -> None:
             )
         else:
             print(f"(2) imgclf settings: did not reach {TARGET}; final {ours['test']:.4f}")
+        if args.keras:
+            keras = keras_baseline(args.keras, "keras_r3.py", "cifar10-jpg", "10")
+            faster = keras["train_wall_s"] / ours["reached"][2] if ours["reached"] else None
+            print(
+                f"(2) Keras, the tutorial as written: test {keras['test_acc']:.4f} in "
+                f"{keras['train_wall_s']:.0f} s"
+                + (f"; imgclf reached {TARGET} {faster:.1f}x sooner" if faster else "")
+            )
+        else:
+            print("    the ratio to Keras needs --keras PYTHON (the tutorial's recipe, same run)")
     if 3 in args.part:
         best = run(
             args.data,

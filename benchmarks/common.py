@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,3 +44,40 @@ def step_flops(model: torch.nn.Module, batch: torch.Tensor, labels: torch.Tensor
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((probs.argmax(1) == labels).mean())
+
+
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"  # the tutorials' Keras side
+
+
+def keras_baseline(python: str, script: str, data: str, *args: str) -> dict[str, float]:
+    """Run ../shared/bench/SCRIPT (the tutorial's Keras recipe) on ../shared/datasets/DATA in
+    the interpreter ``python`` (a virtualenv with tensorflow-cpu, see ../shared/bench/README.md),
+    in this benchmark run: its ``RESULT`` line's test accuracy and training wall seconds."""
+    import os
+    import subprocess
+    import tempfile
+
+    datasets = Path(os.environ.get("IMGCLF_DATA_DIR", BENCH.parent / "datasets"))
+    with tempfile.TemporaryDirectory(prefix="imgclf-keras-") as scratch:
+        npz = Path(scratch) / f"{data}.npz"
+        subprocess.run([python, str(BENCH / "make_npz.py"), str(datasets / data), str(npz)],
+                       check=True, cwd=scratch)  # fmt: skip
+        lines = []
+        with subprocess.Popen([python, str(BENCH / script), str(npz), *args], cwd=scratch,
+                              stdout=subprocess.PIPE, text=True) as process:  # fmt: skip
+            for line in process.stdout:
+                print(f"  keras: {line.rstrip()}", flush=True)
+                lines.append(line)
+        if process.returncode:
+            raise RuntimeError(f"{script} exited with {process.returncode}")
+    return parse_keras_result(lines)
+
+
+def parse_keras_result(lines: list[str]) -> dict[str, float]:
+    """``RESULT recipe=... test_acc=0.9931 train_wall_s=2090.1`` -> its numbers."""
+    for line in reversed(lines):
+        if line.startswith("RESULT"):
+            fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+            return {"test_acc": float(fields["test_acc"]),
+                    "train_wall_s": float(fields["train_wall_s"])}  # fmt: skip
+    raise RuntimeError("the Keras script printed no RESULT line")

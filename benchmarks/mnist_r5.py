@@ -18,7 +18,13 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import accuracy, machine, matmul_peak_gflops, step_flops
+from benchmarks.common import (
+    accuracy,
+    keras_baseline,
+    machine,
+    matmul_peak_gflops,
+    step_flops,
+)
 from imgclf.api import make_config
 from imgclf.data.prepare import prepare_data
 from imgclf.models.inference import predict_rows
@@ -107,7 +113,13 @@ def flops_share(result: dict, peak: float) -> float:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--keras", metavar="PYTHON",
+        help="an interpreter with tensorflow-cpu: also run the tutorial's Keras recipe "
+        "(../shared/bench/keras_r5.py, 30 epochs) in this run and print the ratio",
+    )  # fmt: skip
+    args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     peak = matmul_peak_gflops()
     print(f"machine: {machine()}; float32 matmul peak {peak:.1f} GFLOP/s")
@@ -133,6 +145,16 @@ def main() -> None:
         f"    {best['images_per_s']:.0f} training img/s at batch {best['batch']}; training step "
         f"{gflops:.1f} GFLOP/s = {share:.0%} of the matmul peak"
     )
+    if not args.keras:
+        print("(3) the ratio to Keras needs --keras PYTHON (the tutorial's recipe, same run)")
+        return
+    keras = keras_baseline(args.keras, "keras_r5.py", "mnist", "deep_cnn", "30")
+    if best["reached"]:
+        print(
+            f"(3) Keras, the tutorial as written: test {keras['test_acc']:.4f} in "
+            f"{keras['train_wall_s']:.0f} s; imgclf reached {TARGET} "
+            f"{keras['train_wall_s'] / best['reached'][2]:.1f}x sooner"
+        )
 
 
 if __name__ == "__main__":

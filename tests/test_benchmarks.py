@@ -59,3 +59,19 @@ def test_cifar_r3_run_validates_on_the_test_folder(tmp_path: Path) -> None:
     result = cifar_r3.run(tmp_path / "cifar", settings, watch=True, stop=False)
     assert result["epochs"] == 1 and 0.0 <= result["test"] <= 1.0
     assert result["best"] == result["test"]
+
+
+def test_the_keras_side_is_read_from_its_result_line(tmp_path: Path) -> None:
+    from benchmarks.common import keras_baseline, parse_keras_result
+
+    lines = ["epoch 1 82.0 s\n", "RESULT recipe=deep_cnn epochs=30 test_acc=0.9931 "
+             "train_wall_s=2090.1\n"]  # fmt: skip
+    assert parse_keras_result(lines) == {"test_acc": 0.9931, "train_wall_s": 2090.1}
+    with pytest.raises(RuntimeError, match="no RESULT line"):
+        parse_keras_result(["Traceback ...\n"])
+    # an interpreter stand-in that makes the npz and prints what the Keras script prints
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho RESULT recipe=small_cnn epochs=10 test_acc=0.6877 "
+                    "train_wall_s=377.0\n")  # fmt: skip
+    fake.chmod(0o755)
+    assert keras_baseline(str(fake), "keras_r3.py", "cifar10-jpg", "10")["test_acc"] == 0.6877
