@@ -1,6 +1,7 @@
 """How efficiently a run trained: images per second of the data pipeline and of the compute,
 the training step's GFLOP/s (counted by torch's FlopCounterMode on each stage's first step) and
-that as a share of this machine's measured matmul peak (a short probe, cached per machine).
+that as a share of this machine's measured matmul peak (the best of short probes, kept per
+machine).
 
 The loader builds batches in a background thread, so its seconds are its own work, not time
 the loop waited; compute is forward, backward and the optimizer step. A run's figures go in
@@ -61,7 +62,9 @@ def step_flops(step):
 
 def machine_peak_gflops(runtime: Runtime, cache_dir: Path | None = None) -> float | None:
     """This machine's matmul GFLOP/s at the run's precision (fp32, or bf16 under bf16-mixed),
-    with its threads: measured once, then read from ``cache_dir/machine-peak.json``."""
+    with its threads. Each call probes briefly (about 0.1 s on a CPU) and
+    ``cache_dir/machine-peak.json`` keeps the best probe so far: a probe on a busy machine reads
+    low, and the best of many is the machine's."""
     dtype = torch.bfloat16 if runtime.precision == "bf16-mixed" else torch.float32
     if runtime.precision == "16-mixed":
         dtype = torch.float16
@@ -70,13 +73,11 @@ def machine_peak_gflops(runtime: Runtime, cache_dir: Path | None = None) -> floa
     key = f"{device.type}|{name}|{dtype}|{threads} threads|torch {torch.__version__}"
     file = cache_dir / "machine-peak.json" if cache_dir is not None else None
     known = _read(file)
-    if key in known:
-        return known[key]
     try:
-        peak = _measure(device, dtype)
+        peak = max(_measure(device, dtype), known.get(key, 0.0))
     except RuntimeError:  # a device or dtype without matmul: no percentage
-        return None
-    if file is not None:
+        return known.get(key)
+    if file is not None and peak != known.get(key):
         file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(file, json.dumps({**known, key: peak}, indent=2) + "\n")
     return peak
