@@ -15,18 +15,16 @@ from imgclf.runtime import Runtime
 from imgclf.train import efficiency
 
 
-def test_a_training_step_is_counted_by_the_flop_counter() -> None:
-    layer = torch.nn.Linear(16, 8, bias=False)
-    batch = torch.randn(4, 16)
-
-    def step():
-        layer(batch).sum().backward()
-        return "done"
-
-    result, flops = efficiency.step_flops(step)
-    assert result == "done"
+def test_a_training_step_is_counted_without_touching_the_model() -> None:
+    layer = torch.nn.Sequential(torch.nn.Linear(16, 8, bias=False), torch.nn.BatchNorm1d(8))
+    batch, labels = torch.randn(4, 16), torch.zeros(4, dtype=torch.long)
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    state = torch.random.get_rng_state()
+    flops = efficiency.step_flops(layer, batch, labels)
     assert flops == 2 * (2 * 4 * 16 * 8)  # the forward and the weight's gradient (the input
     # needs none)
+    assert all(torch.equal(before[k], v) for k, v in layer.state_dict().items())
+    assert torch.equal(state, torch.random.get_rng_state()) and layer[0].weight.grad is None
 
 
 def test_the_summary_divides_what_the_meter_summed() -> None:

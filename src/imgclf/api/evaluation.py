@@ -243,7 +243,7 @@ def predict(
         from imgclf.data.inputs import no_images_message
         from imgclf.errors import DataError
 
-        named = [str(item) for item in inputs] if isinstance(inputs, list | tuple) else [inputs]
+        named = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
         raise DataError(no_images_message([str(item) for item in named], merged.skipped))
     return merged
 

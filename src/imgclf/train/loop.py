@@ -17,7 +17,6 @@ schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` agai
 from __future__ import annotations
 
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,27 +127,24 @@ def train_epoch(
     tally = tally or EpochTally()
     runtime = parts.runtime
     for batch_inputs, batch_targets in parts.loader:
-        began = time.perf_counter()
         inputs, targets = runtime.move(batch_inputs), runtime.move(batch_targets)
         if size is not None:
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
-        step = partial(_step, module, parts, cfg.train.grad_clip, inputs, targets)
-        counted = parts.flops_per_image is None  # a stage's first step: its flops, once
-        if counted:
-            (logits, mean), flops = step_flops(step)
-            parts.flops_per_image = flops / max(1, len(inputs))
-        else:
-            logits, mean = step()
+        shape = tuple(inputs.shape[1:])
+        if meter is not None and shape not in parts.flops_per_image:  # once per stage and size
+            parts.flops_per_image[shape] = step_flops(module, inputs, targets) / len(inputs)
+        began = time.perf_counter()
+        logits, mean = _step(module, parts, cfg.train.grad_clip, inputs, targets)
         parts.scheduler.step()
         if distributed.active():
             kept = distributed.kept_rows(targets)
             logits, targets = logits[kept], targets[kept]
         hard = targets.argmax(1) if targets.ndim == 2 else targets
         tally.add(float(mean), int((logits.argmax(1) == hard).sum()), len(hard))  # (GPU: waits)
-        if meter is not None and not counted:  # (the counted step runs slower: left out)
+        if meter is not None:
             meter.compute_seconds += time.perf_counter() - began
             meter.images += len(hard)
-            meter.flops += parts.flops_per_image * len(hard)
+            meter.flops += parts.flops_per_image[shape] * len(hard)
         on_batch(tally.batches - 1, tally.logs())
         if stop():
             break

@@ -60,7 +60,8 @@ class StageParts:
     loss_fn: nn.Module
     runtime: Runtime = field(default_factory=Runtime)
     scaler: torch.amp.GradScaler | None = None  # float16 on CUDA: the loss scaler
-    flops_per_image: float | None = None  # a training step's, counted on the stage's first
+    # a training step's flops per image, by input shape (counted once per stage and size)
+    flops_per_image: dict[tuple[int, ...], float] = field(default_factory=dict)
 
 
 @dataclass
