@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from benchmarks.common import accuracy, keras_baseline, machine
+from benchmarks.common import accuracy, add_keras_option, keras_baseline, machine
 from benchmarks.mnist_r5 import StopAtTestAccuracy
 from imgclf.api import make_config
 from imgclf.data.prepare import prepare_data
@@ -90,11 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--part", type=int, nargs="+", default=[1, 2])
-    parser.add_argument(
-        "--keras", metavar="PYTHON",
-        help="an interpreter with tensorflow-cpu: also run the tutorial's Keras recipe "
-        "(../shared/bench/keras_r3.py, 10 epochs) in this run and print the ratio",
-    )  # fmt: skip
+    add_keras_option(parser, "keras_r3.py, 10 epochs")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if 1 in args.part:

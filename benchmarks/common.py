@@ -30,23 +30,20 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def step_flops(model: torch.nn.Module, batch: torch.Tensor, labels: torch.Tensor) -> int:
-    """FLOPs of one training step (forward + backward), counted by torch's FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        loss = torch.nn.functional.cross_entropy(model(batch), labels)
-        loss.backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
-
-
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((probs.argmax(1) == labels).mean())
 
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"  # the tutorials' Keras side
+
+
+def add_keras_option(parser, recipe: str) -> None:
+    """``--keras PYTHON``: also run the tutorial's Keras ``recipe`` in this benchmark run."""
+    parser.add_argument(
+        "--keras", metavar="PYTHON",
+        help="an interpreter with tensorflow-cpu: also run the tutorial's Keras recipe "
+        f"(../shared/bench/{recipe}) in this run and print the ratio",
+    )  # fmt: skip
 
 
 def keras_baseline(python: str, script: str, data: str, *args: str) -> dict[str, float]:

@@ -20,16 +20,17 @@ import torch
 
 from benchmarks.common import (
     accuracy,
+    add_keras_option,
     keras_baseline,
     machine,
     matmul_peak_gflops,
-    step_flops,
 )
 from imgclf.api import make_config
 from imgclf.data.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import Callback
+from imgclf.train.efficiency import step_flops
 from imgclf.train.loop import configure_torch, fit
 from imgclf.train.parts import Stage, TrainData
 
@@ -105,7 +106,6 @@ def run(settings: dict, stop_at_target: bool) -> dict:
 
 def flops_share(result: dict, peak: float) -> float:
     model = result["model"]
-    model.train()
     batch = torch.randint(0, 256, (result["batch"], 1, 28, 28), dtype=torch.uint8)
     flops = step_flops(model, batch, torch.zeros(result["batch"], dtype=torch.long))
     achieved = flops / result["batch"] * result["images_per_s"] / 1e9
@@ -114,11 +114,7 @@ def flops_share(result: dict, peak: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--keras", metavar="PYTHON",
-        help="an interpreter with tensorflow-cpu: also run the tutorial's Keras recipe "
-        "(../shared/bench/keras_r5.py, 30 epochs) in this run and print the ratio",
-    )  # fmt: skip
+    add_keras_option(parser, "keras_r5.py, 30 epochs")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     peak = matmul_peak_gflops()

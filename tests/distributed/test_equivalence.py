@@ -12,6 +12,8 @@ import pytest
 from safetensors.torch import load_file
 from tests.distributed.conftest import history, imgclf, train
 
+from imgclf import api
+
 pytestmark = pytest.mark.slow
 
 BATCHNORM_MIXUP = """\
@@ -85,6 +87,7 @@ def test_two_processes_train_what_one_trains(colours: Path, tmp_path: Path, case
     # only rank 0 wrote: one folder each, one ledger entry each
     assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == [
         f"{case}-1", f"{case}-2"]  # fmt: skip
+    assert sorted(row["name"] for row in api.runs(tmp_path / "runs")) == [f"{case}-1", f"{case}-2"]
 
 
 def test_a_distributed_run_resumes_in_one_process(colours: Path, tmp_path: Path) -> None:

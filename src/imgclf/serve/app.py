@@ -21,30 +21,22 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from imgclf._version import __version__
 from imgclf.data.decode import ImageDecodeError
 from imgclf.data.parallel import available_cores
 from imgclf.serve import protocol
-from imgclf.serve.limits import BodyLimit, BodyTooLarge, error_body, too_large_message
+from imgclf.serve.docs import docs_routes, predict_body_doc
+from imgclf.serve.errors import ServeError, add_error_handlers
+from imgclf.serve.limits import BodyLimit
 from imgclf.serve.model import ServedModel
 from imgclf.serve.settings import ServeSettings
 from imgclf.serve.worker import InferenceWorker
 
 IMAGE_TYPES_ALSO = ("application/octet-stream", "")  # what browsers send for unknown files
-
-
-class ServeError(Exception):
-    """A refused request: its status and one-line reason (and headers, e.g. for 401)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
 
 
 class Base64Images(BaseModel):
@@ -77,7 +69,7 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
     )
     app.state.model, app.state.settings, app.state.worker = model, settings, worker
     app.state.decoders = decoders
-    _add_error_handlers(app)
+    add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -87,7 +79,7 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
             allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
     app.include_router(_health_routes(worker))
-    app.include_router(_docs_routes(app.openapi_url or "/openapi.json", model.name))
+    app.include_router(docs_routes(app.openapi_url or "/openapi.json", model.name))
     guarded = [Depends(_api_key_check(settings))]
     app.include_router(_v1_routes(model, settings, worker), dependencies=guarded)
     app.include_router(_v2_routes(model, settings, worker), dependencies=guarded)
@@ -125,38 +117,6 @@ def _health_routes(worker: InferenceWorker) -> APIRouter:
     return router
 
 
-def _docs_routes(openapi_url: str, title: str) -> APIRouter:
-    """Swagger UI at /docs from the swagger-ui-bundle package: it works offline."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
-
-    router = APIRouter(include_in_schema=False)
-    assets = {
-        name: (swagger_ui_path / name).read_bytes()
-        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
-    }
-
-    @router.get("/docs")
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url, title=f"imgclf: {title}",
-            swagger_js_url="/docs/swagger-ui-bundle.js", swagger_css_url="/docs/swagger-ui.css",
-            swagger_favicon_url="/docs/favicon-32x32.png",
-        )  # fmt: skip
-
-    for name, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
-                       ("favicon-32x32.png", "image/png")):  # fmt: skip
-        router.add_api_route(f"/docs/{name}", _fixed(assets[name], kind), methods=["GET"])
-    return router
-
-
-def _fixed(content: bytes, media_type: str):
-    def asset() -> Response:
-        return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
-
-    return asset
-
-
 def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWorker) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["v1"])
 
@@ -178,7 +138,10 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
     @router.post(
         "/predict",
         summary="Top-k classes of one or many images",
-        openapi_extra={"requestBody": _predict_body_doc(), "parameters": []},
+        openapi_extra={
+            "requestBody": predict_body_doc(Base64Images.model_json_schema()),
+            "parameters": [],
+        },
     )
     async def predict(
         request: Request,
@@ -361,54 +324,3 @@ def _api_key_check(settings: ServeSettings):
             )  # fmt: skip
 
     return check
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    def reply(request: Request, status: int, message: str, headers=None) -> JSONResponse:
-        return JSONResponse(error_body(request.url.path, message), status, headers=headers)
-
-    @app.exception_handler(ServeError)
-    async def refused(request: Request, exc: ServeError) -> JSONResponse:
-        return reply(request, exc.status, exc.message, exc.headers)
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return reply(request, 413, too_large_message(app.state.settings.max_upload_bytes))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return reply(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if not request.url.path.startswith("/v2"):
-            return JSONResponse({"detail": _jsonable(errors)}, 422)
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return reply(request, 400, f"malformed inference request at {where}: {first['msg']}")
-
-
-def _jsonable(errors) -> list[dict[str, Any]]:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors)
-
-
-def _predict_body_doc() -> dict[str, Any]:
-    """The two forms /v1/predict takes, for the OpenAPI page."""
-    return {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                    "required": ["files"],
-                }
-            },
-            "application/json": {"schema": Base64Images.model_json_schema()},
-        },
-    }

@@ -149,9 +149,7 @@ def sync_batchnorm(model: nn.Module, runtime: Runtime) -> list[str]:
     if runtime.device.type == "cuda":
         from timm.layers import convert_sync_batchnorm
 
-        converted = convert_sync_batchnorm(model)
-        for name, child in converted.named_children():
-            setattr(model, name, child)
+        convert_sync_batchnorm(model)  # replaces the layers in place below the (non-BN) root
         return []
     from timm.layers import BatchNormAct2d
 
@@ -277,6 +275,34 @@ def sum_over_ranks(*values: float) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def epoch_logs(tally) -> dict[str, float]:
+    """An epoch's training loss and accuracy over every rank's images (an ``EpochTally``)."""
+    loss, correct, seen = sum_over_ranks(tally.loss, tally.correct, tally.seen)
+    return {"loss": loss / seen, "accuracy": correct / seen}
+
+
+def agree(state) -> None:
+    """Rank 0's decisions to stop the run or end the stage, on every rank of a ``TrainState``
+    (a no-op alone): a rank's own deadline or signal never makes it leave the others waiting
+    in a collective."""
+    if not active():
+        return
+    stop, end = rank0_decides(bool(state.stop_reason), bool(state.end_stage))
+    if dist.get_rank() > 0:
+        state.stop_reason = (state.stop_reason or "stopped by rank 0") if stop else None
+        state.end_stage = (state.end_stage or "ended by rank 0") if end else None
+
+
+def stopping(state):
+    """The loop's per-batch stop check: rank 0's decision, agreed."""
+
+    def stop() -> bool:
+        agree(state)
+        return bool(state.stop_reason)
+
+    return stop
 
 
 def rank0_decides(stop: bool, end_stage: bool = False) -> tuple[bool, bool]:

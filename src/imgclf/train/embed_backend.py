@@ -38,10 +38,6 @@ class Embedder:
     run: Callable[[torch.Tensor], np.ndarray]
     note: str | None = None  # why auto or onnx ended on torch
 
-    @property
-    def numerics(self) -> str:
-        return NUMERICS[self.backend]
-
 
 def planned_backend(requested: str, runtime: Runtime, pixels: int) -> str:
     """The backend ``requested`` (auto, torch, onnx) means for a pass over ``pixels`` pixels,

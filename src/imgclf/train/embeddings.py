@@ -100,7 +100,7 @@ def embed_images(
     rows = np.arange(len(images))
     clean_path = folder / f"{key}.npy"
     fill = lambda out: _embed_into(out, embed, model, images, rows, batch_size, progress)  # noqa: E731
-    if planned != "torch" and not _usable(clean_path, len(images)):
+    if planned != "torch" and _existing(clean_path, (len(images),)) is None:
         embed(_first_batch(images, batch_size))  # exports now: a refused graph changes the key
         if embedder[0].backend != planned:
             key = _key(model, images, images_id, runtime.precision, NUMERICS["torch"])
@@ -123,14 +123,6 @@ def embed_images(
     return Embeddings(clean, view_array, train, clean_path, reused, seconds, used, note)
 
 
-def _usable(path: Path, rows: int) -> bool:
-    try:
-        array = np.load(path, mmap_mode="r")
-    except (OSError, ValueError, EOFError):
-        return False
-    return array.dtype == np.float32 and array.shape[:1] == (rows,)
-
-
 def _first_batch(images: np.ndarray, batch_size: int) -> torch.Tensor:
     return torch.from_numpy(np.array(images[:batch_size])).permute(0, 3, 1, 2)  # a writable copy
 
@@ -139,14 +131,20 @@ def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, boo
     """The float32 array at ``path`` whose shape starts with ``leading``, and whether it was
     reused; a missing, unreadable or mis-shaped file (a disk error, a hand edit) is computed
     again through ``fill`` and replaced."""
-    try:
-        array = np.load(path, mmap_mode="r")
-        if array.dtype == np.float32 and array.shape[: len(leading)] == leading:
-            return array, True
-    except (OSError, ValueError, EOFError):
-        pass
+    array = _existing(path, leading)
+    if array is not None:
+        return array, True
     _write(path, fill, leading)
     return np.load(path, mmap_mode="r"), False
+
+
+def _existing(path: Path, leading: tuple[int, ...]) -> np.ndarray | None:
+    """The float32 array at ``path`` if its shape starts with ``leading``, else None."""
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return None
+    return array if array.dtype == np.float32 and array.shape[: len(leading)] == leading else None
 
 
 def _key(

@@ -317,7 +317,7 @@ def _run_stage(
                 state.best_value, state.best_epoch = logs[state.monitor], epoch
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs, state)
-            _agree(state)
+            distributed.agree(state)
             stage_epochs = epoch - state.stage_start + 1
             finished = bool(state.end_stage) or stage_epochs == stage.epochs
             if state.end_stage:  # the epochs this stage will not run leave the plan
@@ -348,31 +348,6 @@ def _save(checkpoint_dir, stage, index, parts, state, segment, finished, tally=N
         save_resume_state(checkpoint_dir / RESUME_STATE, saved)
 
 
-def _global_logs(tally: EpochTally) -> dict[str, float]:
-    """The epoch's training loss and accuracy over every rank's images."""
-    loss, correct, seen = distributed.sum_over_ranks(tally.loss, tally.correct, tally.seen)
-    return {"loss": loss / seen, "accuracy": correct / seen}
-
-
-def _agree(state: TrainState) -> None:
-    """Rank 0's decisions to stop the run or end the stage, on every rank (a no-op alone):
-    a rank's own deadline or signal never makes it leave the others waiting in a collective."""
-    if not distributed.active():
-        return
-    stop, end = distributed.rank0_decides(bool(state.stop_reason), bool(state.end_stage))
-    if distributed.dist.get_rank() > 0:
-        state.stop_reason = (state.stop_reason or "stopped by rank 0") if stop else None
-        state.end_stage = (state.end_stage or "ended by rank 0") if end else None
-
-
-def _stopping(state: TrainState):
-    def stop() -> bool:
-        _agree(state)
-        return bool(state.stop_reason)
-
-    return stop
-
-
 def _run_epoch(
     stage: Stage,
     trained: nn.Module,
@@ -395,7 +370,14 @@ def _run_epoch(
     size = epoch_size(stage, epoch - state.stage_start)
     built = parts.loader.built_images, parts.loader.build_seconds
     tally = train_epoch(
-        trained, parts, cfg, on_batch, size, tally, stop=_stopping(state), meter=state.meter
+        trained,
+        parts,
+        cfg,
+        on_batch,
+        size,
+        tally,
+        stop=distributed.stopping(state),
+        meter=state.meter,
     )
     state.meter.data_images += parts.loader.built_images - built[0]
     state.meter.data_seconds += parts.loader.build_seconds - built[1]
@@ -406,7 +388,7 @@ def _run_epoch(
         )  # rank 0 saves the epoch's sums so far, over every rank
         return None, tally
     logs: dict[str, Any] = {"epoch": epoch}
-    logs.update(_global_logs(tally))
+    logs.update(distributed.epoch_logs(tally))
     logs.update(validate(stage.module, stage.data, cfg, parts.runtime))
     logs["lr"] = parts.optimizer.param_groups[0]["lr"]
     logs["time"] = tally.seconds + time.perf_counter() - started

@@ -1,0 +1,57 @@
+"""The OpenAPI side: Swagger UI at /docs from swagger-ui-bundle's local files (FastAPI's own
+loads a CDN, which fails offline), and the two request bodies /v1/predict documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def docs_routes(openapi_url: str, title: str) -> APIRouter:
+    """/docs and its three assets, read once from the package (no path from the request)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/docs")
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url, title=f"imgclf: {title}",
+            swagger_js_url="/docs/swagger-ui-bundle.js", swagger_css_url="/docs/swagger-ui.css",
+            swagger_favicon_url="/docs/favicon-32x32.png",
+        )  # fmt: skip
+
+    for name, kind in ASSETS.items():
+        content = (swagger_ui_path / name).read_bytes()
+        router.add_api_route(f"/docs/{name}", _fixed(content, kind), methods=["GET"])
+    return router
+
+
+def _fixed(content: bytes, media_type: str):
+    def asset() -> Response:
+        return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
+
+    return asset
+
+
+def predict_body_doc(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The two forms /v1/predict takes: multipart ``files``, or JSON of ``json_schema``."""
+    files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"files": files}, "required": ["files"]}
+            },
+            "application/json": {"schema": json_schema},
+        },
+    }
