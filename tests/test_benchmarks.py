@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import cifar_r3, transfer
+from benchmarks import cifar_r3, fast_recipes, transfer
 
 
 def _folder(root: Path, per_class: int = 10) -> Path:
@@ -35,6 +35,8 @@ def _folder(root: Path, per_class: int = 10) -> Path:
         "embed_speed",
         "serve_load",
         "ddp_speed",
+        "fast_recipes",
+        "speed_defaults",
     ],
 )
 def test_every_benchmark_imports(name: str) -> None:
@@ -75,3 +77,12 @@ def test_the_keras_side_is_read_from_its_result_line(tmp_path: Path) -> None:
                     "train_wall_s=377.0\n")  # fmt: skip
     fake.chmod(0o755)
     assert keras_baseline(str(fake), "keras_r3.py", "cifar10-jpg", "10")["test_acc"] == 0.6877
+
+
+def test_fast_recipes_runs_the_cli_as_a_user_does(tmp_path: Path, monkeypatch) -> None:
+    data = _folder(tmp_path / "colour")
+    recipe = {"data": str(data), "args": ["--val-split", "0.2", "--test-split", "0.2"]}
+    result = fast_recipes.run_imgclf(recipe, 0, tmp_path / "runs", ["--epochs", "1"])
+    assert 0.0 <= result["test"] <= 1.0 and result["epochs"] == 1
+    assert 0 < result["to_score"] < result["wall"]
+    assert fast_recipes.spread([1.0, 3.0]) == "2 +- 1.4"

@@ -82,7 +82,7 @@ def test_unknown_top_level_key_suggests_the_close_one():
     message = str(caught.value)
     assert "Unknown config key 'val_splt'" in message
     assert "Did you mean 'val_split'?" in message
-    assert "Top-level keys: seed, data, augment" in message
+    assert "Top-level keys: seed, preset, data, augment" in message
 
 
 def test_unknown_yaml_section_suggests_the_close_one():

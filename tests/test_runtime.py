@@ -188,3 +188,11 @@ def test_the_cli_refuses_a_missing_gpu(shapes: Path, no_accelerators) -> None:
     )
     assert result.exit_code == 2 and "Device 'cuda' is not available" in result.output
     assert not Path("runs").exists()
+
+
+def test_auto_precision_is_bf16_where_native_else_32(no_accelerators, monkeypatch) -> None:
+    monkeypatch.setattr(runtime_module, "cpu_has_native_bf16", lambda: True)
+    assert Runtime.create("cpu", "auto").precision == "bf16-mixed"
+    monkeypatch.setattr(runtime_module, "cpu_has_native_bf16", lambda: False)
+    assert Runtime.create("cpu", "auto").precision == "32"
+    assert Runtime.create("cpu", "32").precision == "32"

@@ -81,6 +81,9 @@ class AugmentConfig(_Section):
     zoom_range: tuple[float, float] = Field(
         (1.0, 1.0), description="z or [lower, upper]; z means [1-z, 1+z], per axis as in Keras."
     )
+    translate: int = Field(
+        0, ge=0, le=64, description="Whole-pixel shifts up to N px, edges mirrored (crop-pad)."
+    )
     horizontal_flip: bool = False
     vertical_flip: bool = False
     fill_mode: FillMode = "nearest"
@@ -140,6 +143,7 @@ class ConvLayer(_Section):
     stride: int = Field(1, gt=0)
     padding: Padding | int = "valid"
     activation: Activation = "relu"
+    batchnorm: bool = Field(False, description="BatchNorm between the conv and its activation.")
 
 
 class PoolLayer(_Section):
@@ -154,6 +158,11 @@ class GlobalPoolLayer(_Section):
 
 class BatchNormLayer(_Section):
     type: Literal["batchnorm"]
+
+
+class ActivationLayer(_Section):
+    type: Literal["activation"]
+    activation: Activation
 
 
 class DropoutLayer(_Section):
@@ -176,6 +185,7 @@ LayerSpec = Annotated[
     | PoolLayer
     | GlobalPoolLayer
     | BatchNormLayer
+    | ActivationLayer
     | DropoutLayer
     | FlattenLayer
     | DenseLayer,
@@ -257,6 +267,9 @@ class TrainConfig(_Section):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(256, ge=1)
+    tta: Literal["none", "flip"] = Field(
+        "none", description="Test-time augmentation of validation and the final scores: flip."
+    )
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd and rmsprop.")
@@ -284,12 +297,19 @@ class TrainConfig(_Section):
         pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
     )
-    precision: Literal["32", "16-mixed", "bf16-mixed"] = Field(
-        "32", description="32, 16-mixed (GPU) or bf16-mixed (GPU, or a CPU with native bf16)."
+    precision: Literal["32", "16-mixed", "bf16-mixed", "auto"] = Field(
+        "32",
+        description="32, 16-mixed (GPU), bf16-mixed (GPU, or a CPU with native bf16), or auto "
+        "(bf16-mixed where the device has native bf16, else 32).",
     )
     embedding_cache: bool = Field(
         True,
         description="Frozen backbone: embed every image once and train the head on the cache.",
+    )
+    activation_cache: bool = Field(
+        True,
+        description="finetune stage 2 without pixel augmentation: compute the frozen blocks "
+        "once per image and train the rest on their activations.",
     )
     embed_backend: Literal["auto", "torch", "onnx"] = Field(
         "auto",
@@ -357,6 +377,9 @@ class Config(_Section):
     """The whole resolved configuration of a run."""
 
     seed: int = 0
+    preset: str | None = Field(
+        None, description="Settings by name under the given ones: fast, fast_cifar, fast_mnist."
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

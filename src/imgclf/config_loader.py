@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from imgclf.config import SECTIONS, Config, _Section
 from imgclf.errors import ConfigError, did_you_mean
+from imgclf.presets import under_preset
 
 # Flat keys two sections share: the model's name is given as ``model=``, so ``name`` is the run's.
 _FLAT_OWNER = {"name": "run"}
@@ -37,6 +38,7 @@ def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config
         else:
             _section_dict(merged, section, key)[name] = value
     _check_keys(merged)
+    merged = under_preset(merged)
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:

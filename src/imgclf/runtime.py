@@ -8,6 +8,8 @@ and prediction; nothing else chooses a device. Its rules follow Lightning's and 
   a CPU has no fast float16, so it is refused there.
 - ``bf16-mixed`` autocasts to bfloat16 (no scaler needed); on a CPU only where it has native
   bf16 (AVX512_BF16 or AMX): elsewhere bf16 matmul is emulated, 44-499x slower than fp32.
+- ``auto`` is bf16-mixed where the device has native bf16 (such a CPU, a CUDA GPU with bf16),
+  else 32 (BENCHMARKS.md, "Precision": the fast recipes' accuracy holds in bf16).
 - Threads: the cores this process may use divided by the processes on this machine.
 - Only the main process (rank 0) writes run folders and prints.
 
@@ -29,6 +31,7 @@ from imgclf.data.parallel import available_cores
 from imgclf.errors import ConfigError
 
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
+AUTO_PRECISION = "auto"
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -66,7 +69,8 @@ class Runtime:
         world_size = _env_int("WORLD_SIZE", 1) if world_size is None else world_size
         local_rank = _env_int("LOCAL_RANK", 0) if local_rank is None else local_rank
         resolved = resolve_device(device, local_rank)
-        check_precision(str(precision), resolved)
+        precision = resolve_precision(str(precision), resolved)
+        check_precision(precision, resolved)
         if threads is None:
             local_processes = _env_int("LOCAL_WORLD_SIZE", 1)
             threads = max(1, available_cores() // max(1, local_processes))
@@ -168,10 +172,21 @@ def _cuda_device(name: str, local_rank: int) -> torch.device:
     return torch.device("cuda", index)
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16-mixed where ``device`` computes bf16 natively, else 32; others as given."""
+    if precision != AUTO_PRECISION:
+        return precision
+    if device.type == "cpu":
+        return "bf16-mixed" if cpu_has_native_bf16() else "32"
+    if device.type == "cuda":
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32"
+    return "32"
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse a precision the device has no fast arithmetic for, saying why."""
     if precision not in PRECISIONS:
-        raise ConfigError(f"Unknown precision '{precision}'. Use 32, 16-mixed or bf16-mixed.")
+        raise ConfigError(f"Unknown precision '{precision}'. Use auto, 32, 16-mixed or bf16-mixed.")
     if precision == "16-mixed" and device.type == "cpu":
         raise ConfigError(
             "precision 16-mixed needs a GPU: CPUs have no fast float16 arithmetic. Use "

@@ -262,3 +262,51 @@ def test_build_batch_mix_none_and_errors() -> None:
     mix = build_batch_mix(AugmentConfig(mixup=0.2), num_classes=2)
     with pytest.raises(DataError, match="float images"):
         mix(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]), gen(0))
+
+
+def test_translate_shifts_whole_pixels_with_mirrored_edges() -> None:
+    from imgclf.data.augment import translate
+
+    image = torch.arange(20, dtype=torch.uint8).view(1, 1, 4, 5)
+    images = image.expand(64, 1, 4, 5).clone()
+    moved = translate(images, 2, gen(0))
+    assert moved.dtype == torch.uint8 and moved.shape == images.shape
+    seen = set()
+    for out in moved[:, 0]:
+        # each output is the image moved by (dy, dx) in [-2, 2]: find the offset it matches
+        offsets = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(out, _mirror_shift(image[0, 0], dy, dx))
+        ]
+        assert offsets, out
+        seen.add(offsets[0])
+    assert len(seen) > 10  # per-image offsets, not one for the batch
+    assert torch.equal(translate(images, 2, gen(0)), moved)  # the generator decides
+
+
+def _mirror_shift(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    height, width = image.shape
+
+    def mirror(i: int, size: int) -> int:
+        return -i if i < 0 else 2 * (size - 1) - i if i >= size else i
+
+    return torch.stack(
+        [
+            torch.stack(
+                [image[mirror(r + dy, height), mirror(c + dx, width)] for c in range(width)]
+            )
+            for r in range(height)
+        ]
+    )
+
+
+def test_translate_is_enabled_by_its_knob_and_is_cheap_enough_to_build_inline() -> None:
+    assert build_augment(AugmentConfig(translate=0)) is None
+    cheap = build_augment(AugmentConfig(translate=2, horizontal_flip=True))
+    assert cheap is not None and not cheap.costly
+    assert build_augment(AugmentConfig(zoom_range=0.1)).costly
+    assert build_augment(AugmentConfig(randaugment=True)).costly
+    out = cheap(torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), gen(1))
+    assert out.shape == (4, 3, 8, 8) and out.dtype == torch.uint8

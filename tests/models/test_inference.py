@@ -40,3 +40,16 @@ def test_predict_rows_is_the_same_in_any_batch_size() -> None:
     single = predict_rows(model, images, rows, batch_size=1)
     assert capped.shape == (10, 3)
     np.testing.assert_allclose(capped, single, atol=1e-5)
+
+
+def test_flip_tta_averages_each_image_with_its_mirror() -> None:
+    torch.manual_seed(0)
+    model = _Linear()
+    images = np.random.default_rng(1).integers(0, 255, (6, 300, 300, 1), dtype=np.uint8)
+    rows = np.arange(6)
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    expected = (predict_rows(model, images, rows) + predict_rows(model, mirrored, rows)) / 2
+    np.testing.assert_allclose(predict_rows(model, images, rows, tta="flip"), expected, atol=1e-6)
+    assert not np.allclose(predict_rows(model, images, rows), expected, atol=1e-3)
+    with pytest.raises(ValueError, match="tta must be"):
+        predict_rows(model, np.zeros((3, 8), np.float32), np.arange(3), tta="flip")

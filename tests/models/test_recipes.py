@@ -109,3 +109,40 @@ def test_custom_needs_layers_and_layers_need_custom() -> None:
 def test_one_class_is_refused() -> None:
     with pytest.raises(ModelError, match="at least 2 classes"):
         build_model(ModelConfig(name="cnn"), ["only"], 1, (28, 28))
+
+
+def _conv_params(cin: int, cout: int, k: int, bias: bool = True) -> int:
+    return cin * cout * k * k + (cout if bias else 0)
+
+
+def test_the_fast_recipes_parameter_counts_follow_their_layers() -> None:
+    bn = 2  # weight and bias per channel
+    cifar = _conv_params(3, 24, 2)
+    for cin, width in ((24, 32), (32, 64), (64, 128)):  # conv, pool, BN; conv-BN (no bias)
+        cifar += _conv_params(cin, width, 3) + bn * width
+        cifar += _conv_params(width, width, 3, bias=False) + bn * width
+    cifar += 128 * 10 + 10
+    mnist = _conv_params(1, 32, 5) + bn * 32 + _conv_params(32, 64, 3) + bn * 64
+    mnist += _conv_params(64, 128, 3) + bn * 128 + 128 * 3 * 3 * 10 + 10
+    for name, shape, expected in (
+        ("fast_cifar", (3, 32, 32), cifar),
+        ("fast_mnist", (1, 28, 28), mnist),
+    ):
+        net, _ = build_stack(recipe_layers(name), shape, 10)
+        assert sum(p.numel() for p in net.parameters()) == expected
+    assert (cifar, mnist) == (295_330, 105_162)
+
+
+def test_an_activation_layer_and_a_conv_with_batchnorm() -> None:
+    layers = [
+        {"type": "conv", "filters": 4, "padding": "same", "batchnorm": True, "activation": "gelu"},
+        {"type": "conv", "filters": 4, "activation": "none"},
+        {"type": "activation", "activation": "silu"},
+    ]
+    net, shape = build_stack(layers, (3, 8, 8), 2)
+    kinds = [type(m).__name__ for m in net]
+    assert kinds[:5] == ["Conv2d", "BatchNorm2d", "GELU", "Conv2d", "SiLU"]
+    assert net[0].bias is None and net[3].bias is not None  # a bias before BatchNorm is moot
+    assert shape == (4 * 6 * 6,)
+    with pytest.raises(ModelError, match="layer 0"):
+        build_stack([{"type": "activation", "activation": "swish"}], (3, 8, 8), 2)

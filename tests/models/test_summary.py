@@ -61,6 +61,16 @@ def test_small_cnn_matches_keras(small_cnn: ModelSummary) -> None:
     assert sum(row.params for row in small_cnn.rows) == small_cnn.total
 
 
+def test_the_forward_flops_per_image_are_counted_layer_by_layer(small_cnn: ModelSummary) -> None:
+    def conv(cin: int, cout: int, side: int) -> int:  # 3x3, 2 flops per multiply-add
+        return 2 * cin * cout * 9 * side * side
+
+    expected = conv(3, 32, 30) + conv(32, 64, 13) + conv(64, 64, 4) + 2 * (1024 * 64 + 64 * 10)
+    assert small_cnn.flops == expected == 9_097_216
+    assert small_cnn.totals()["FLOPs per image (forward)"] == expected
+    assert "FLOPs per image (forward): 9,097,216" in str(small_cnn)
+
+
 @pytest.mark.parametrize(
     ("name", "channels", "size", "classes", "total"),
     [

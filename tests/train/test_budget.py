@@ -161,3 +161,12 @@ def test_imgclf_train_budget_plans_and_a_bad_budget_is_one_line(tmp_path) -> Non
     assert "budget 6.0s: " in result.output and " epochs planned" in result.output
     metrics = json.loads((project / "b" / "metrics.json").read_text())
     assert metrics["budget"]["planned_epochs"]["train"] >= 1
+
+
+def test_the_final_reserve_counts_the_test_rows_without_a_validation_split(blocks) -> None:
+    from imgclf.train.budget import REPORT_SECONDS, REPORT_SECONDS_PER_CLASS, final_reserve
+
+    stages = [_stage("train", 3, blocks)]
+    costs = {"train": StageCost(0.1, 10, 0.0, row=0.002)}
+    report = REPORT_SECONDS + REPORT_SECONDS_PER_CLASS * len(blocks.classes)
+    assert final_reserve(costs, stages, 1000) == pytest.approx(2.0 + report)

@@ -219,6 +219,7 @@ def test_class_weights_change_the_loss(blocks) -> None:
         {"optimizer": "adamw", "weight_decay": 0.01, "label_smoothing": 0.1, "grad_clip": 1.0},
         {"class_weight": "balanced", "horizontal_flip": True, "zoom_range": 0.1},
         {"mixup": 0.2, "cutmix": 1.0},
+        {"translate": 2, "tta": "flip"},
     ],
 )
 def test_every_optimizer_schedule_and_regulariser_trains(blocks, overrides) -> None:
@@ -236,3 +237,31 @@ def test_predict_rows_matches_the_model(blocks) -> None:
         )
     np.testing.assert_allclose(probs, direct.numpy(), atol=1e-6)
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("augment", "prefetch"),
+    [({}, False), ({"horizontal_flip": True, "translate": 2}, False),
+     ({"zoom_range": 0.1}, True), ({"mixup": 0.2}, True)],
+)  # fmt: skip
+def test_only_costly_batches_are_built_in_a_background_thread(blocks, augment, prefetch) -> None:
+    from imgclf.train.loop import build_parts
+
+    cfg, model = _setup(blocks, **augment)
+    parts = build_parts(model, Stage("train", model, blocks, cfg.train), cfg)
+    assert parts.loader.prefetch is prefetch
+
+
+def test_flip_tta_scores_validation_on_both_views(blocks) -> None:
+    from imgclf.train.loop import validate
+
+    cfg, model = _setup(blocks, tta="flip")
+    flipped = validate(model, blocks, cfg)
+    plain = validate(
+        model,
+        blocks,
+        cfg.model_copy(update={"train": cfg.train.model_copy(update={"tta": "none"})}),
+    )
+    probs = predict_rows(model, blocks.images, blocks.val, tta="flip")
+    assert flipped["val_accuracy"] == float((probs.argmax(1) == blocks.labels[blocks.val]).mean())
+    assert flipped["val_loss"] != plain["val_loss"]

@@ -216,3 +216,26 @@ def test_transfer_settings_a_run_cannot_use_are_reported(stripes) -> None:
     assert "finetune_epochs, finetune_lr ignored: only used with mode finetune" in notes
     _, _, _, notes = _train(stripes, mode="feature_extract", epochs=1, augment_views=2)
     assert "augment_views ignored: no augmentation is enabled to make the views" in notes
+
+
+def test_stage_2_on_cached_activations_equals_stage_2_on_pixels(stripes) -> None:
+    from imgclf.train.activations import FromActivations
+
+    cached_model, cached, stages, notes = _train(stripes)
+    assert isinstance(stages[1].module, FromActivations) and stages[1].data.images.ndim == 2
+    assert any("finetune trains from" in note for note in notes)
+    pixel_model, pixels, pixel_stages, _ = _train(stripes, activation_cache=False)
+    assert pixel_stages[1].module is pixel_model and pixel_stages[1].data.images.ndim == 4
+    for a, b in zip(cached.history, pixels.history, strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], abs=1e-4), key
+    for (name, a), b in zip(
+        cached_model.state_dict().items(), pixel_model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_pixel_augmentation_keeps_stage_2_on_pixels(stripes) -> None:
+    cfg, model = _setup(stripes, horizontal_flip=True)
+    stages, _ = plan_stages(model, stripes, cfg)
+    assert stages[1].module is model and stages[1].data.images.ndim == 4

@@ -136,13 +136,28 @@ def _configure(data, config, resume, overrides: dict[str, Any]):
         cfg = resume_config(run, requested_settings(config, overrides), data)
         saved = load_resume_state(run.checkpoints / RESUME_STATE)
         return cfg, data if data is not None else cfg.data.source, run, saved
-    cfg = make_config(config, **overrides)
+    cfg = make_config(config, **_preset_for_data(config, overrides, data))
     data = data if data is not None else cfg.data.source
     if data is None:
         raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
     if isinstance(data, str | Path):
         cfg.data.source = str(data)
     return cfg, data, None, None
+
+
+def _preset_for_data(config, overrides: dict[str, Any], data) -> dict[str, Any]:
+    """``overrides`` with a preset alias (``fast``) resolved by the data's channels where
+    they are known before reading it (else the config resolves it by ``color_mode``)."""
+    from imgclf.data.sources import peek_channels
+    from imgclf.presets import ALIASES, resolve_preset
+
+    requested = requested_settings(config, overrides)
+    name = requested.get("preset")
+    if not isinstance(name, str) or name.strip().lower() not in ALIASES:
+        return overrides
+    channels = peek_channels(data if data is not None else requested.get("data.source"))
+    color_mode = str(requested.get("data.color_mode", "auto"))
+    return {**overrides, "preset": resolve_preset(name, channels, color_mode)}
 
 
 def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: bool):

@@ -100,9 +100,7 @@ DeviceOpt = Annotated[
 ]
 PrecisionOpt = Annotated[
     str | None,
-    schema_option(
-        "train.precision", "32, 16-mixed (GPU) or bf16-mixed (GPU, or a CPU with native bf16)."
-    ),
+    schema_option("train.precision", "auto (bf16 where native), 32, 16-mixed (GPU) or bf16-mixed."),
 ]
 
 

@@ -40,7 +40,7 @@ def predict(
         str, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
     ] = "auto",
     precision: Annotated[
-        str, typer.Option(help="32, 16-mixed (GPU) or bf16-mixed (GPU, or a native-bf16 CPU).")
+        str, typer.Option(help="auto (bf16 where native), 32, 16-mixed (GPU) or bf16-mixed.")
     ] = "32",
     backend: Annotated[
         str,

@@ -93,6 +93,13 @@ _ProgressiveSizes = Annotated[
 _TimeLimit = Annotated[
     str | None, typer.Option(help="Wall-clock limit of this session: 90s, 45m, 2h.")
 ]
+_Preset = Annotated[
+    str | None,
+    typer.Option(
+        help="Settings by name under the given ones: fast (fast_mnist or fast_cifar by the "
+        "data's channels), fast_mnist, fast_cifar. Budgeted unless --epochs is given."
+    ),
+]
 _Budget = Annotated[
     str | None,
     typer.Option(help="Plan epochs and schedule to end the whole run within: 90s, 10m, 2h."),
@@ -111,6 +118,7 @@ _Resume = Annotated[Path | None, typer.Option(help="Continue this run folder.")]
 
 def train(
     data: _Data = None,
+    preset: _Preset = None,
     model: ModelOpt = None,
     mode: ModeOpt = None,
     epochs: EpochsOpt = None,
@@ -170,8 +178,8 @@ def train(
 
 # The train options passed to ImageClassifier under their own names, in this order.
 _PLAIN = (
-    "mode", "epochs", "batch_size", "image_size", "optimizer", "lr", "schedule", "weights",
-    "unfreeze", "val_split", "test_split", "patience", "finetune_epochs", "finetune_lr",
+    "preset", "mode", "epochs", "batch_size", "image_size", "optimizer", "lr", "schedule",
+    "weights", "unfreeze", "val_split", "test_split", "patience", "finetune_epochs", "finetune_lr",
     "embedding_cache", "embed_backend", "augment_views", "progressive_sizes", "time_limit",
     "budget", "seed", "device", "precision", "name", "project", "quiet", "data_dir", "path_column",
     "label_column", "split_column",

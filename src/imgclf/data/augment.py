@@ -106,6 +106,29 @@ def warp(
     return F.grid_sample(images, grid, "bilinear", _PADDING[fill_mode], align_corners=False)
 
 
+def translate(images: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image of a batch (N, C, H, W) by its own whole-pixel offsets in
+    [-pixels, pixels] on both axes, mirroring the edges: one gather for the batch, any dtype,
+    no interpolation (the cheap translation of airbench-style CIFAR training)."""
+    n, _, height, width = images.shape
+    dy = torch.randint(-pixels, pixels + 1, (n, 1), generator=generator)
+    dx = torch.randint(-pixels, pixels + 1, (n, 1), generator=generator)
+    rows = _mirror(torch.arange(height) + dy, height)
+    cols = _mirror(torch.arange(width) + dx, width)
+    index = torch.arange(n)[:, None, None]
+    moved = images.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]]
+    return moved.permute(0, 3, 1, 2).contiguous()
+
+
+def _mirror(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Indices outside [0, size) reflected back in about the edge pixel (dcb|abcd|cba)."""
+    if size == 1:
+        return torch.zeros_like(index)
+    period = 2 * (size - 1)
+    index = torch.remainder(index, period)
+    return torch.where(index >= size, period - index, index)
+
+
 def _sample_wrapped(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Sample with periodic coordinates; a 1-pixel circular pad makes the seam interpolate too."""
     h, w = images.shape[-2:]
@@ -120,7 +143,8 @@ def _sample_wrapped(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 class BatchAugment:
     """Per-image random augmentation of a uint8 batch, reproducible from a torch.Generator.
 
-    Order (Keras's, then the modern options): affine warp, flips, brightness, then RandAugment or
+    Order: whole-pixel translation (a mirrored-edge random crop, as CIFAR training pads and
+    crops), then Keras's (affine warp, flips, brightness), then RandAugment or
     TrivialAugmentWide, then random erasing. Only the random numbers of enabled options are
     drawn, so the output depends on the config and the generator state alone.
     """
@@ -133,9 +157,20 @@ class BatchAugment:
     def __repr__(self) -> str:
         return f"BatchAugment({self.cfg!r})"
 
+    @property
+    def costly(self) -> bool:
+        """Whether a batch costs enough to build in a background thread while the model
+        computes: resampling (affine warps) or per-image policies. Flips, brightness and
+        whole-pixel translation cost less than the thread's contention for the cores
+        (BENCHMARKS.md, "Speed defaults")."""
+        cfg = self.cfg
+        return bool(cfg.geometric or self._policy is not None or self._erasing is not None)
+
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Augment ``images`` (uint8 N, C, H, W); every image gets its own random parameters."""
         _check_uint8_batch(images)
+        if self.cfg.translate:
+            images = translate(images, self.cfg.translate, generator)
         params = self.sample(images.shape[0], images.shape[-2], images.shape[-1], generator)
         brightness = self._sample_brightness(images.shape[0], generator)
         out = self._pixels(images, params, brightness)
@@ -243,7 +278,8 @@ class BatchMix:
 def build_augment(cfg: AugmentConfig) -> BatchAugment | None:
     """The training augmentation for ``cfg``, or None when no augmentation is enabled."""
     enabled = (
-        cfg.geometric
+        cfg.translate > 0
+        or cfg.geometric
         or cfg.horizontal_flip
         or cfg.vertical_flip
         or cfg.brightness_range is not None

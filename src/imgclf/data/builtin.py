@@ -39,6 +39,7 @@ DEFAULT_DATA_DIR = Path("~/.cache/imgclf/datasets")
 DatasetFactory = Callable[[Path, bool], DataSource]
 
 _REGISTRY: dict[str, DatasetFactory] = {}
+CHANNELS = {"digits": 1, "mnist": 1, "fashion-mnist": 1, "cifar10": 3}  # of each set's images
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from imgclf.config import DataConfig
 from imgclf.data.arrays import read_npz, to_uint8_images
-from imgclf.data.builtin import list_datasets, load_builtin
+from imgclf.data.builtin import CHANNELS, list_datasets, load_builtin
 from imgclf.data.folder import read_folder
 from imgclf.data.source import DataSource, encode_labels
 from imgclf.data.table import read_csv, read_frame
@@ -56,6 +56,19 @@ def read_source(data: DataLike, config: DataConfig | None = None) -> DataSource:
         f"{data} does not exist and is not a built-in set.{hint}"
         f" Pass an existing folder, .csv or .npz, or one of: {', '.join(list_datasets())}."
     )
+
+
+def peek_channels(data: DataLike) -> int | None:
+    """The data's channels where they are known without reading it (built-in sets, arrays,
+    a DataSource of arrays); None for files, which only the scan tells."""
+    if isinstance(data, DataSource):
+        return None if data.images is None else int(data.images.shape[-1])
+    if isinstance(data, tuple) and len(data) == 2:
+        shape = np.shape(data[0])
+        return 1 if len(shape) == 3 else int(shape[-1]) if len(shape) == 4 else None
+    if isinstance(data, str) and not Path(data).expanduser().exists():
+        return CHANNELS.get(data.strip().lower().replace("_", "-"))
+    return None
 
 
 def _from_arrays(pair: tuple) -> DataSource:

@@ -30,6 +30,7 @@ _HISTORY_KEYS = ("epoch", "stage", "loss", "accuracy", "val_loss", "val_accuracy
 _PHASES = {
     "data": "data (scan + decode)",
     "embed": "embedding",
+    "activations": "fine-tune activations",
     "train": "training",
     "evaluate": "evaluation (val/test)",
     "report": "bundle, plots and report",

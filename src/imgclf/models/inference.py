@@ -44,13 +44,17 @@ def predict_rows(
     batch_size: int = 256,
     progress: bool = False,
     runtime: Runtime | None = None,
+    tta: str = "none",
 ) -> np.ndarray:
     """Softmax probabilities (len(rows), K) of ``model`` on ``images[rows]``.
 
     ``images`` is (N, H, W, C) pixels, or (N, D) features for a head on cached embeddings.
     ``progress`` shows a bar on a terminal (evaluation); validation each epoch shows none.
     Batches are built on the CPU and computed on ``runtime``'s device and precision.
+    ``tta="flip"`` averages each image's probabilities with its mirror image's (pixels only).
     """
+    if tta not in ("none", "flip") or (tta == "flip" and images.ndim != 4):
+        raise ValueError(f"tta must be 'none', or 'flip' on (N, H, W, C) pixels; got {tta!r}")
     from imgclf.progressbar import progress_bar
 
     runtime = runtime or Runtime()
@@ -65,9 +69,13 @@ def predict_rows(
                 )
                 if batch.ndim == 4:
                     batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+                batch = runtime.move(batch)
                 with runtime.autocast():
-                    logits = model(runtime.move(batch))
-                outputs.append(torch.softmax(logits.float(), dim=1).cpu())
+                    probs = torch.softmax(model(batch).float(), dim=1)
+                    if tta == "flip":
+                        mirrored = batch.flip(3).contiguous(memory_format=torch.channels_last)
+                        probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
+                outputs.append(probs.cpu())
                 advance(len(batch))
     if not outputs:
         return np.zeros((0, 0), dtype=np.float32)

@@ -113,6 +113,9 @@ def _build_layer(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape
         return [pool, nn.Flatten()], (shape[0],)
     if kind == "batchnorm":
         return [nn.BatchNorm2d(shape[0])], shape
+    if kind == "activation":
+        act = activation(spec.activation)
+        return ([act] if act else []), shape
     if kind == "dropout":
         return [BatchDropout(spec.rate)], shape
     if kind == "flatten":
@@ -139,9 +142,12 @@ def _conv(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape]:
             f"layer {index} (conv {spec.kernel}x{spec.kernel}) receives a {height}x{width} map, "
             "too small for its kernel. Use a larger image_size, padding 'same', or fewer layers."
         )
-    conv = nn.Conv2d(channels, spec.filters, spec.kernel, spec.stride, padding=pad)
+    conv = nn.Conv2d(
+        channels, spec.filters, spec.kernel, spec.stride, padding=pad, bias=not spec.batchnorm
+    )  # (a bias before BatchNorm is cancelled by its mean)
+    norm = [nn.BatchNorm2d(spec.filters)] if spec.batchnorm else []
     act = activation(spec.activation)
-    return [conv] + ([act] if act else []), (spec.filters, out_h, out_w)
+    return [conv, *norm] + ([act] if act else []), (spec.filters, out_h, out_w)
 
 
 def _pool(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape]:

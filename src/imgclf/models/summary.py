@@ -16,7 +16,9 @@ total):
   model. Modules that hold no parameters and never ran (timm's unused classifier) are left out.
 
 Only parameters are counted: BatchNorm running statistics are buffers here, so a BatchNorm
-network shows fewer non-trainable parameters than Keras's summary would.
+network shows fewer non-trainable parameters than Keras's summary would. Under the totals, the
+forward FLOPs of one image, counted by torch's FlopCounterMode on a meta-device copy (what a
+training step costs is about three times that).
 """
 
 from __future__ import annotations
@@ -91,14 +93,18 @@ class ModelSummary:
     trainable: int
     non_trainable: int
     depth: int = 1
+    flops: int | None = None  # forward FLOPs of one image; None where they cannot be counted
 
     def totals(self) -> dict[str, int]:
-        """The totals under Keras's labels."""
-        return {
+        """The totals under Keras's labels, then the forward FLOPs per image if counted."""
+        totals = {
             "Total params": self.total,
             "Trainable params": self.trainable,
             "Non-trainable params": self.non_trainable,
         }
+        if self.flops is not None:
+            totals["FLOPs per image (forward)"] = self.flops
+        return totals
 
     def to_frame(self) -> pd.DataFrame:
         """One row per layer; the totals are in ``frame.attrs`` under Keras's labels."""
@@ -161,6 +167,7 @@ def model_summary(
     slots = _slots(model, depth)
     shapes = _output_shapes(model, slots, (1, pre.channels, height, width))
     rows = _rows(model, slots, shapes)
+    flops = forward_flops(model, (1, pre.channels, height, width))
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
@@ -172,7 +179,26 @@ def model_summary(
         trainable=trainable,
         non_trainable=total - trainable,
         depth=depth,
+        flops=flops,
     )
+
+
+def forward_flops(model: nn.Module, shape: tuple[int, ...]) -> int | None:
+    """The forward FLOPs of a batch of ``shape`` (counted per image for a batch of 1), on a
+    copy on the meta device: no compute, no change to ``model``; None for a model the meta
+    device cannot run."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        twin = copy.deepcopy(model).to("meta").eval()
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            twin(torch.empty(shape, device="meta"))
+    except Exception:  # an op without a meta kernel, of many kinds: no count
+        return None
+    return int(counter.get_total_flops())
 
 
 @dataclass

@@ -62,12 +62,19 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     started = time.perf_counter()
     prepared, model = result.prepared, result.model
     network, inputs = model, prepared.cache.images
-    if result.features is not None:  # the same numbers, without the backbone
+    tta = cfg.train.tta
+    if result.features is not None and tta == "none":  # the same numbers, without the backbone
         network, inputs = model.classifier, result.features
     evaluations = {}
     for split, rows in evaluation_rows(prepared).items():
         probs = predict_rows(
-            network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet, result.runtime
+            network,
+            inputs,
+            rows,
+            cfg.train.eval_batch_size,
+            not cfg.run.quiet,
+            result.runtime,
+            tta=tta,
         )
         evaluations[split] = (
             rows,

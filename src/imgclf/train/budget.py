@@ -51,6 +51,7 @@ class StageCost:
     step: float  # one training batch
     steps: int  # batches per epoch
     val: float  # one validation pass
+    row: float = 0.0  # scoring one image (the final evaluation's unit)
 
     @property
     def epoch(self) -> float:
@@ -150,7 +151,10 @@ def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, Stage
     twins = dict(twin.named_modules())
     costs = {}
     for stage in stages:
-        module = twins[names[id(stage.module)]]
+        if hasattr(stage.module, "rebind"):  # a module over the model (cached activations)
+            module = stage.module.rebind(twin)
+        else:
+            module = twins[names[id(stage.module)]]
         if stage.policy is not None:
             apply_policy(twin, stage.policy)
         probe = Stage(stage.name, module, stage.data, stage.train, stage.policy, stage.embeddings)
@@ -173,28 +177,30 @@ def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, Stage
                 break
         batches.close()
         step = float(np.median(times[WARMUP_STEPS:] or times))
-        costs[stage.name] = StageCost(step, len(parts.loader), _val_seconds(module, probe, cfg))
+        row = _row_seconds(module, probe, cfg, runtime)
+        costs[stage.name] = StageCost(step, len(parts.loader), row * len(stage.data.val), row)
     return costs
 
 
-def _val_seconds(module, stage, cfg: Config) -> float:
-    """One validation pass's seconds, timed on part of it."""
-    rows = stage.data.val
-    if len(rows) == 0:
-        return 0.0
+def _row_seconds(module, stage, cfg: Config, runtime: Runtime) -> float:
+    """Seconds to score one image as validation does, timed on up to ``PROBE_VAL_ROWS``
+    validation rows (training rows when there are none: the final test still needs it)."""
+    rows = stage.data.val if len(stage.data.val) else stage.data.train
     timed = rows[:PROBE_VAL_ROWS]
+    tta = cfg.train.tta if stage.data.images.ndim == 4 else "none"
     began = time.perf_counter()
-    predict_rows(module, stage.data.images, timed, cfg.train.eval_batch_size)
-    return (time.perf_counter() - began) * len(rows) / len(timed)
+    predict_rows(
+        module, stage.data.images, timed, cfg.train.eval_batch_size, runtime=runtime, tta=tta
+    )
+    return (time.perf_counter() - began) / max(1, len(timed))
 
 
 def final_reserve(costs: dict[str, StageCost], stages, evaluated_rows: int) -> float:
     """Seconds kept for scoring ``evaluated_rows`` with the last stage's network, the bundle,
     the plots and the report."""
     last = stages[-1]
-    per_row = costs[last.name].val / max(1, len(last.data.val)) if len(last.data.val) else 0.0
     report = REPORT_SECONDS + REPORT_SECONDS_PER_CLASS * len(last.data.classes)
-    return per_row * evaluated_rows + report
+    return costs[last.name].row * evaluated_rows + report
 
 
 def plan_epochs(costs: dict[str, StageCost], stages, available: float) -> dict[str, int]:

@@ -251,16 +251,20 @@ def _embed_views(out: _LazyMemmap, embed, model, images, train, batch_size, tran
 
 
 class EmbeddingLoader(BatchLoader):
-    """Shuffled, seeded, resumable batches of cached embeddings (the head's training input).
+    """Shuffled, seeded, resumable batches of cached features (a head's or a fine-tune's
+    training input).
 
-    Order, sharding and resume are BatchLoader's. With augmented views, each epoch draws for
-    every image one of its 1 + K stored versions (the plain one or an augmented view).
+    Order, sharding and resume are BatchLoader's. With augmented views (``embeddings`` with
+    views), each epoch draws for every image one of its 1 + K stored versions (the plain one
+    or an augmented view). ``features`` instead gives plain rows (N, D) without views, such as
+    the frozen part of a backbone's activations (``train.activations``).
     """
 
     def __init__(
         self,
         *,
-        embeddings: Embeddings,
+        embeddings: Embeddings | None = None,
+        features: np.ndarray | None = None,
         labels: np.ndarray,
         indices: np.ndarray,
         batch_size: int,
@@ -268,9 +272,11 @@ class EmbeddingLoader(BatchLoader):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.embeddings = embeddings
+        if (embeddings is None) == (features is None):
+            raise ValueError("EmbeddingLoader takes embeddings or features, one of them")
+        self.views = embeddings.views if embeddings is not None else None
         super().__init__(
-            images=embeddings.clean,
+            images=embeddings.clean if embeddings is not None else features,
             labels=labels,
             indices=indices,
             batch_size=batch_size,
@@ -279,8 +285,9 @@ class EmbeddingLoader(BatchLoader):
             world_size=world_size,
             prefetch=False,
         )
-        self._position = np.full(len(embeddings.clean), -1, dtype=np.int64)
-        self._position[embeddings.train] = np.arange(len(embeddings.train))
+        self._position = np.full(len(self.images), -1, dtype=np.int64)
+        if embeddings is not None:
+            self._position[embeddings.train] = np.arange(len(embeddings.train))
 
     def _validate_array(self) -> None:
         features = self.images
@@ -293,7 +300,7 @@ class EmbeddingLoader(BatchLoader):
     def _make_batch(self, shard: np.ndarray, epoch: int, b: int) -> Batch:
         rows = shard[b * self.batch_size : (b + 1) * self.batch_size]
         features = np.array(self.images[rows], dtype=np.float32)
-        views = self.embeddings.views
+        views = self.views
         if views is not None:
             rng = np.random.default_rng(self._batch_seed(epoch, b))
             pick = rng.integers(0, len(views) + 1, len(rows))

@@ -78,9 +78,11 @@ def build_parts(
     shard = {"rank": runtime.rank, "world_size": runtime.world_size} if distributed.active() else {}
     if segment is not None:
         train = train.model_copy(update={"epochs": segment.epochs})
-    if stage.embeddings is not None:
+    if data.images.ndim == 2:  # cached features: embeddings, or a frozen prefix's activations
+        emb = stage.embeddings
+        cached = {"embeddings": emb} if emb is not None else {"features": data.images}
         loader: BatchLoader = EmbeddingLoader(
-            embeddings=stage.embeddings,
+            **cached,
             labels=data.labels,
             indices=data.train,
             batch_size=train.batch_size,
@@ -89,16 +91,18 @@ def build_parts(
         )
     else:
         mix = build_batch_mix(cfg.augment, len(data.classes))
+        augment = build_augment(cfg.augment)
         loader = BatchLoader(
             images=data.images,
             labels=data.labels,
             indices=data.train,
             batch_size=train.batch_size,
             seed=cfg.seed,
-            augment=build_augment(cfg.augment),
+            augment=augment,
             mix=mix,
             rescale=1.0 if mix else None,  # mixing needs float pixels; the model rescales them
             channels_last=True,
+            prefetch=mix is not None or (augment is not None and augment.costly),
             **shard,
         )
     optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
@@ -193,7 +197,10 @@ def validate(
 ) -> dict[str, float]:
     if len(data.val) == 0:
         return {}
-    probs = predict_rows(module, data.images, data.val, cfg.train.eval_batch_size, runtime=runtime)
+    tta = cfg.train.tta if data.images.ndim == 4 else "none"  # (no mirror of an embedding)
+    probs = predict_rows(
+        module, data.images, data.val, cfg.train.eval_batch_size, runtime=runtime, tta=tta
+    )
     loss, accuracy = loss_and_accuracy(probs, data.labels[data.val])
     return {"val_loss": loss, "val_accuracy": accuracy}
 

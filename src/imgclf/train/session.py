@@ -113,8 +113,11 @@ def prepare_training(
     started = time.perf_counter()
     images_id = prepared.cache.path.name if prepared.cache.path else None
     stages, notes = plan_stages(model, train_data, cfg, images_id, progress, runtime)
+    cached = sum(getattr(stage.module, "cache_seconds", 0.0) for stage in stages)
     if any(stage.embeddings is not None for stage in stages):
-        timings["embed"] = time.perf_counter() - started
+        timings["embed"] = time.perf_counter() - started - cached
+    if cached:
+        timings["activations"] = cached  # stage 2's frozen blocks, run once
     if progress:
         _print_notes(stages, notes)
     return TrainingSetup(

@@ -9,6 +9,8 @@
   0 skips it) unfreezes the policy's blocks and trains on pixels with the backbone at
   ``backbone_lr`` times the head's lr, frozen BatchNorm statistics and a one-cycle schedule
   peaking at ``finetune_lr`` (fastai's ``fine_tune``). It starts from stage 1's best weights.
+  Without pixel augmentation it trains on the frozen blocks' activations, computed once
+  (``activations.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
 from imgclf.runtime import Runtime
+from imgclf.train.activations import cache_frozen_prefix
 from imgclf.train.embeddings import embed_images
 from imgclf.train.parts import Stage, TrainData
 
@@ -75,11 +78,22 @@ def plan_stages(
             "warmup_epochs": 0.0,
         }
     )
-    return [head, Stage("finetune", model, data, unfrozen, cfg.model, sizes=sizes)], notes
+    finetune = Stage("finetune", model, data, unfrozen, cfg.model, sizes=sizes)
+    cached, why_not = cache_frozen_prefix(model, data, cfg, runtime, progress)
+    if cached is not None:
+        finetune = Stage("finetune", cached.module, cached.data, unfrozen, cfg.model)
+        notes.append(
+            f"finetune trains from {cached.start} on: the frozen blocks before it ran once per "
+            f"image ({cached.seconds:.1f} s), as stage 2 has no pixel augmentation"
+        )
+    elif why_not:
+        notes.append(f"finetune runs the frozen blocks every step: {why_not}")
+    return [head, finetune], notes
 
 
 _TRANSFER_KEYS = {
-    "embedding_cache", "embed_backend", "augment_views", "finetune_epochs", "finetune_lr"
+    "embedding_cache", "embed_backend", "augment_views", "finetune_epochs", "finetune_lr",
+    "activation_cache",
 }  # fmt: skip
 
 
