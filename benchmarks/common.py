@@ -50,15 +50,15 @@ def keras_baseline(python: str, script: str, data: str, *args: str) -> dict[str,
     """Run ../shared/bench/SCRIPT (the tutorial's Keras recipe) on ../shared/datasets/DATA in
     the interpreter ``python`` (a virtualenv with tensorflow-cpu, see ../shared/bench/README.md),
     in this benchmark run: its ``RESULT`` line's test accuracy and training wall seconds."""
-    import os
     import subprocess
     import tempfile
 
-    datasets = Path(os.environ.get("IMGCLF_DATA_DIR", BENCH.parent / "datasets"))
     with tempfile.TemporaryDirectory(prefix="imgclf-keras-") as scratch:
         npz = Path(scratch) / f"{data}.npz"
-        subprocess.run([python, str(BENCH / "make_npz.py"), str(datasets / data), str(npz)],
-                       check=True, cwd=scratch)  # fmt: skip
+        # make_npz.py takes the set's name and reads it from ../shared/datasets
+        subprocess.run(
+            [python, str(BENCH / "make_npz.py"), data, str(npz)], check=True, cwd=scratch
+        )
         lines = []
         with subprocess.Popen([python, str(BENCH / script), str(npz), *args], cwd=scratch,
                               stdout=subprocess.PIPE, text=True) as process:  # fmt: skip

@@ -19,7 +19,6 @@ from unittest import mock
 
 from benchmarks.common import machine
 from imgclf import api
-from imgclf.data.augment import BatchAugment
 
 
 @contextmanager
@@ -28,7 +27,7 @@ def batches_built(threaded: bool | None):
     if threaded is None:
         yield
         return
-    with mock.patch.object(BatchAugment, "costly", property(lambda self: threaded)):
+    with mock.patch("imgclf.train.loop._dear_batches", lambda *args: threaded):
         yield
 
 

@@ -159,10 +159,8 @@ class BatchAugment:
 
     @property
     def costly(self) -> bool:
-        """Whether a batch costs enough to build in a background thread while the model
-        computes: resampling (affine warps) or per-image policies. Flips, brightness and
-        whole-pixel translation cost less than the thread's contention for the cores
-        (BENCHMARKS.md, "Speed defaults")."""
+        """Whether a batch needs resampling (affine warps) or per-image policies, the dear
+        part of augmentation; flips, brightness and whole-pixel translation are cheap."""
         cfg = self.cfg
         return bool(cfg.geometric or self._policy is not None or self._erasing is not None)
 
