@@ -7,7 +7,7 @@ alias that picks the fast recipe for the data: ``fast_mnist`` for single-channel
 the run plans its epochs and schedule to end within the budget. A user who gives ``epochs``
 without a budget gets those epochs instead.
 
-Each preset's settings are backed by measurements in BENCHMARKS.md ("Fast recipes").
+Each preset's settings are backed by measurements in BENCHMARKS.md ("Speed (issue 14)").
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ and prediction; nothing else chooses a device. Its rules follow Lightning's and 
 - ``bf16-mixed`` autocasts to bfloat16 (no scaler needed); on a CPU only where it has native
   bf16 (AVX512_BF16 or AMX): elsewhere bf16 matmul is emulated, 44-499x slower than fp32.
 - ``auto`` is bf16-mixed where the device has native bf16 (such a CPU, a CUDA GPU with bf16),
-  else 32 (BENCHMARKS.md, "Precision": the fast recipes' accuracy holds in bf16).
+  else 32 (BENCHMARKS.md, "Speed": fast_cifar's accuracy holds in bf16 at half the time).
 - Threads: the cores this process may use divided by the processes on this machine.
 - Only the main process (rank 0) writes run folders and prints.
 

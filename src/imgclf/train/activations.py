@@ -9,7 +9,8 @@ step skips the frozen forward pass (BENCHMARKS.md, "Fine-tuning at 224 px").
 
 The backbone is cut where running its top-level modules in order (containers opened) gives
 ``forward_features`` exactly, checked on a probe batch; a frozen part that is not
-deterministic in training mode (dropout, stochastic depth) is left alone. The activations live
+deterministic in training mode (BatchNorm statistics that train, dropout, stochastic depth)
+is left alone. The activations live
 in memory as float32 rows, up to ``MAX_BYTES``.
 """
 
@@ -110,7 +111,8 @@ def cache_frozen_prefix(
     if not cut:
         return None, None  # nothing frozen before the first trained block
     if not deterministic:
-        return None, "the frozen blocks are random in training mode (dropout or drop-path)"
+        return None, "the frozen blocks compute differently in training mode (BatchNorm statistics "
+        "that train, dropout or drop-path)"
     rows = np.concatenate([data.train, data.val])
     shape = _output_shape(model, chain[:cut], data)
     size = len(rows) * int(np.prod(shape)) * 4
@@ -157,8 +159,9 @@ def _forward_chain(model: ImageModel, data: TrainData) -> list[tuple[str, nn.Mod
 def _probe(model: ImageModel, data: TrainData) -> torch.Tensor:
     """Two training images, preprocessed as the backbone receives them."""
     pixels = torch.from_numpy(np.ascontiguousarray(data.images[data.train[:2]]))
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        return model.preprocess(pixels.permute(0, 3, 1, 2).contiguous())
+        return model.preprocess(pixels.to(device).permute(0, 3, 1, 2).contiguous())
 
 
 def _deterministic(model: ImageModel, prefix, data: TrainData) -> bool:

@@ -115,7 +115,8 @@ def _dear_batches(augment, mix, size: tuple[int, int]) -> bool:
     """Whether batches are worth building in a background thread while the model computes:
     resampling, per-image policies or mixing on images over 64x64. Below that (and for flips
     and shifts at any size) the thread's contention for the cores costs more than the batch
-    (BENCHMARKS.md, "Speed defaults": 23.7 against 28.3 s an epoch with zoom at 32 px)."""
+    (BENCHMARKS.md, "The defaults changed for speed": 23.7 against 28.3 s an epoch with zoom
+    at 32 px)."""
     dear = mix is not None or (augment is not None and augment.costly)
     return dear and size[0] * size[1] > 64 * 64
 
