@@ -158,6 +158,7 @@ class Interrupt(Callback):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_interrupted_anywhere_then_resumed_equals_an_uninterrupted_run(blocks, tmp_path, seed):
+    before = signal.getsignal(signal.SIGINT)  # (SIG_IGN where started in the background)
     rng = np.random.default_rng(seed)
     epoch, batch = int(rng.integers(1, 7)), int(rng.integers(0, 6))  # 6 epochs of 6 batches
     augment = {"horizontal_flip": True, "zoom_range": 0.2}  # per-batch randomness, and dropout
@@ -166,7 +167,7 @@ def test_interrupted_anywhere_then_resumed_equals_an_uninterrupted_run(blocks, t
     _, cut = _run(blocks, tmp_path / "cut", [Interrupt(epoch, batch), stop], **augment)
     assert stop.received == "SIGINT" and cut.stop_reason == "interrupted (SIGINT)"
     assert len(cut.history) == epoch - (batch < 5)  # the last batch ends the epoch
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
     saved = load_resume_state(tmp_path / "cut" / "last.pt")
     resumed_model, resumed = _run(blocks, tmp_path / "cut", resume=saved, **augment)
     assert _strip(resumed.history) == _strip(full.history)
@@ -181,9 +182,10 @@ def test_a_second_signal_stops_at_once(blocks) -> None:
                 os.kill(os.getpid(), signal.SIGINT)
                 os.kill(os.getpid(), signal.SIGINT)
 
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         _run(blocks, callbacks=[StopOnSignal(), Twice()])
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_added_epochs_continue_a_constant_schedule_exactly(blocks, tmp_path: Path) -> None:
