@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from imgclf.timefmt import parse_duration
+
 FitPolicy = Literal["resize", "center_crop", "letterbox"]
 ColorMode = Literal["auto", "rgb", "grayscale"]
 FillMode = Literal["nearest", "constant", "reflect", "wrap"]
@@ -388,19 +390,3 @@ class Config(_Section):
 
 
 SECTIONS = ("data", "augment", "model", "train", "run")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from '90', '90s', '45m', '2h' or '1h30m'."""
-    import re
-
-    cleaned = str(text).strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        return float(cleaned)
-    parts = re.fullmatch(
-        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", cleaned
-    )
-    if not cleaned or parts is None:
-        raise ValueError(f"a duration like 90s, 45m, 2h or 1h30m, received '{text}'")
-    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
-    return hours * 3600 + minutes * 60 + seconds

@@ -38,3 +38,19 @@ def process_age() -> float:
         return max(0.0, since_boot - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90', '90s', '45m', '2h' or '1h30m'."""
+    import re
+
+    cleaned = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        return float(cleaned)
+    parts = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", cleaned
+    )
+    if not cleaned or parts is None:
+        raise ValueError(f"a duration like 90s, 45m, 2h or 1h30m, received '{text}'")
+    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds

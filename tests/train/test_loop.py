@@ -247,12 +247,13 @@ def test_predict_rows_matches_the_model(blocks) -> None:
      ({"zoom_range": 0.1}, True), ({"mixup": 0.2}, True)],
 )  # fmt: skip
 def test_only_dear_batches_of_large_images_are_built_in_a_thread(augment, prefetch) -> None:
-    from imgclf.train.loop import _dear_batches, build_augment, build_batch_mix
+    from imgclf.data.augment import build_augment, build_batch_mix
+    from imgclf.data.loader import worth_a_thread
 
     cfg = build_config({}, **augment)
     dear = build_augment(cfg.augment), build_batch_mix(cfg.augment, 3)
-    assert _dear_batches(*dear, (128, 128)) is prefetch
-    assert _dear_batches(*dear, (32, 32)) is False  # small images: inline whatever the work
+    assert worth_a_thread(*dear, (128, 128)) is prefetch
+    assert worth_a_thread(*dear, (32, 32)) is False  # small images: inline whatever the work
 
 
 def test_flip_tta_scores_validation_on_both_views(blocks) -> None:

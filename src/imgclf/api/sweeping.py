@@ -111,8 +111,8 @@ def sweep(
 
 def _check_arguments(space, trials: int, budget, sampler: str, pruner: str) -> float | None:
     """The sweep's own arguments, checked before anything is opened; the budget in seconds."""
-    from imgclf.config import parse_duration
     from imgclf.sweep.study import PRUNERS, SAMPLERS
+    from imgclf.timefmt import parse_duration
 
     for kind, value, known in (("sampler", sampler, SAMPLERS), ("pruner", pruner, PRUNERS)):
         if value not in known:

@@ -27,6 +27,18 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 IGNORE_LABEL = -100  # a padding row's label: cross-entropy's ignore_index, no accuracy count
 
 
+def worth_a_thread(
+    augment: BatchAugment | None, mix: BatchMix | None, size: tuple[int, int]
+) -> bool:
+    """Whether batches are worth building in a background thread while the model computes:
+    resampling, per-image policies or mixing on images over 64x64. Below that (and for flips
+    and shifts at any size) the thread's contention for the cores costs more than the batch
+    (BENCHMARKS.md, "The defaults changed for speed": 23.7 against 28.3 s an epoch with zoom
+    at 32 px)."""
+    dear = mix is not None or (augment is not None and augment.costly)
+    return dear and size[0] * size[1] > 64 * 64
+
+
 def to_float(images: torch.Tensor, rescale: float) -> torch.Tensor:
     """uint8 pixels to float32 times ``rescale`` (Keras's ``rescale``, applied to every split)."""
     return images.to(torch.float32).mul_(rescale)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from imgclf.errors import ModelError
+from imgclf.models.flops import meta_flops
 from imgclf.models.inference import eval_mode
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def model_summary(
     slots = _slots(model, depth)
     shapes = _output_shapes(model, slots, (1, pre.channels, height, width))
     rows = _rows(model, slots, shapes)
-    flops = forward_flops(model, (1, pre.channels, height, width))
+    flops = meta_flops(model, (1, pre.channels, height, width))
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
@@ -179,26 +180,8 @@ def model_summary(
         trainable=trainable,
         non_trainable=total - trainable,
         depth=depth,
-        flops=flops,
+        flops=None if flops is None else int(flops),
     )
-
-
-def forward_flops(model: nn.Module, shape: tuple[int, ...]) -> int | None:
-    """The forward FLOPs of a batch of ``shape`` (counted per image for a batch of 1), on a
-    copy on the meta device: no compute, no change to ``model``; None for a model the meta
-    device cannot run."""
-    import copy
-
-    from torch.utils.flop_counter import FlopCounterMode
-
-    try:
-        twin = copy.deepcopy(model).to("meta").eval()
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            twin(torch.empty(shape, device="meta"))
-    except Exception:  # an op without a meta kernel, of many kinds: no count
-        return None
-    return int(counter.get_total_flops())
 
 
 @dataclass

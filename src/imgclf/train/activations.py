@@ -119,7 +119,8 @@ def cache_frozen_prefix(
     if size > MAX_BYTES:
         return None, f"their activations would take {size / 2**30:.1f} GiB"
     began = time.perf_counter()
-    features = _run_prefix(model, chain[:cut], data, rows, train.eval_batch_size, runtime, progress)
+    features = _run_prefix(model, chain[:cut], shape, data, rows, train.eval_batch_size, runtime,
+                           progress)  # fmt: skip
     n_train = len(data.train)
     cached = TrainData(
         features,
@@ -189,11 +190,11 @@ def _through(prefix, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _run_prefix(model, prefix, data, rows, batch_size, runtime: Runtime, progress) -> np.ndarray:
-    """The prefix's flattened float32 outputs for ``rows``, batched, in inference mode."""
+def _run_prefix(model, prefix, shape, data, rows, batch_size, runtime: Runtime, progress):
+    """The prefix's flattened float32 outputs (of ``shape`` each) for ``rows``, batched, in
+    inference mode."""
     height, width = data.images.shape[1:3]
     batch_size = inference_batch_size(batch_size, height, width)
-    shape = _output_shape(model, prefix, data)
     out = np.empty((len(rows), int(np.prod(shape))), dtype=np.float32)
     with (
         eval_mode(model),

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from imgclf.fileio import atomic_write_text
+from imgclf.models.flops import meta_flops
 from imgclf.runtime import Runtime, cpu_model
 
 PEAK_SIZE, PEAK_REPEATS = 1024, 8
@@ -51,25 +52,12 @@ class StepMeter:
 
 
 def step_flops(module: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """The flops of one training step (forward and backward) of ``module`` on a batch like
-    ``inputs``, counted on a copy on the meta device in eval mode: shapes only, so no number
-    of the run changes (no BatchNorm statistics, no dropout draw, no collective, no kernel
-    chosen differently); 0.0 for a module the meta device cannot run."""
-    import copy
-
-    from torch.utils.flop_counter import FlopCounterMode
-
-    try:
-        twin = copy.deepcopy(getattr(module, "module", module)).to("meta").eval()
-        x = torch.empty(inputs.shape, dtype=inputs.dtype, device="meta")
-        counter = FlopCounterMode(display=False)
-        with counter:
-            logits = twin(x)
-            labels = torch.zeros(len(x), dtype=torch.long, device="meta")
-            torch.nn.functional.cross_entropy(logits.float(), labels).backward()
-    except Exception:  # an op without a meta kernel, of many kinds: no count
-        return 0.0
-    return float(counter.get_total_flops())
+    """The flops of one training step (forward and backward) of ``module`` (or the module a
+    DDP wrapper holds) on a batch like ``inputs``, counted on a meta-device copy in eval mode
+    (``models.flops``), so no number of the run changes; 0.0 where they cannot be counted."""
+    module = getattr(module, "module", module)
+    flops = meta_flops(module, tuple(inputs.shape), inputs.dtype, backward=True)
+    return flops or 0.0
 
 
 def machine_peak_gflops(runtime: Runtime, cache_dir: Path | None = None) -> float | None:

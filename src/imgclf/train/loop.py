@@ -27,7 +27,7 @@ from torch import nn
 
 from imgclf.config import Config
 from imgclf.data.augment import build_augment, build_batch_mix
-from imgclf.data.loader import BatchLoader
+from imgclf.data.loader import BatchLoader, worth_a_thread
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
 from imgclf.runtime import Runtime
@@ -102,23 +102,13 @@ def build_parts(
             mix=mix,
             rescale=1.0 if mix else None,  # mixing needs float pixels; the model rescales them
             channels_last=True,
-            prefetch=_dear_batches(augment, mix, data.images.shape[1:3]),
+            prefetch=worth_a_thread(augment, mix, data.images.shape[1:3]),
             **shard,
         )
     optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
     scheduler = build_scheduler(optimizer, train, len(loader), stage.schedule)
     loss_fn = build_loss(train, data.classes, data.labels[data.train]).to(runtime.device)
     return StageParts(loader, optimizer, scheduler, loss_fn, runtime, runtime.grad_scaler())
-
-
-def _dear_batches(augment, mix, size: tuple[int, int]) -> bool:
-    """Whether batches are worth building in a background thread while the model computes:
-    resampling, per-image policies or mixing on images over 64x64. Below that (and for flips
-    and shifts at any size) the thread's contention for the cores costs more than the batch
-    (BENCHMARKS.md, "The defaults changed for speed": 23.7 against 28.3 s an epoch with zoom
-    at 32 px)."""
-    dear = mix is not None or (augment is not None and augment.costly)
-    return dear and size[0] * size[1] > 64 * 64
 
 
 # ---------------------------------------------------------------- one epoch
