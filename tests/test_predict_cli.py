@@ -82,3 +82,41 @@ def test_api_predicts_small_arrays_on_a_larger_model(bundle: Path) -> None:
     """The issue's case: arrays smaller than the model's input are fitted, not refused."""
     result = load(bundle).predict(np.zeros((2, 5, 6), np.uint8))
     assert result.probs.shape == (2, 2) and result.paths == ["array[0]", "array[1]"]
+
+
+def test_cli_never_overwrites_predictions_silently(
+    tmp_path: Path, bundle: Path, labelled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --output the next free name is taken and printed; an existing --output is
+    refused (exit 2, the file untouched) unless --overwrite says to replace it."""
+    monkeypatch.chdir(tmp_path)
+    Path("predictions.csv").write_text("mine\n")
+    first = runner.invoke(app, ["predict", str(bundle), str(labelled)])
+    assert first.exit_code == 0, first.output
+    assert "wrote predictions-2.csv" in " ".join(first.output.split())
+    assert Path("predictions.csv").read_text() == "mine\n"
+    assert len(pd.read_csv("predictions-2.csv")) == 2
+
+    refused = runner.invoke(
+        app, ["predict", str(bundle), str(labelled), "--output", "predictions.csv"]
+    )
+    assert refused.exit_code == 2
+    assert "predictions.csv exists. Pass --overwrite" in " ".join(refused.output.split())
+    assert Path("predictions.csv").read_text() == "mine\n"
+
+    args = ["predict", str(bundle), str(labelled), "--output", "predictions.csv", "--overwrite"]
+    replaced = runner.invoke(app, args)
+    assert replaced.exit_code == 0, replaced.output
+    assert len(pd.read_csv("predictions.csv")) == 2
+
+
+def test_prediction_csv_has_one_fixed_precision(
+    tmp_path: Path, bundle: Path, labelled: Path
+) -> None:
+    out = tmp_path / "p.csv"
+    result = runner.invoke(app, ["predict", str(bundle), str(labelled), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str)
+    numbers = [frame[c] for c in frame.columns if c.endswith("probability")]
+    decimals = {len(v.split(".")[1]) for column in numbers for v in column}
+    assert decimals == {6}, decimals

@@ -29,6 +29,7 @@ from imgclf.api.evaluation import evaluate, evaluate_model, predict
 from imgclf.api.experiments import (
     RUN_COLUMNS,
     compare,
+    prediction_output,
     ranking_disagreements,
     remove_runs,
     runs,
@@ -48,6 +49,7 @@ __all__ = [
     "evaluate",
     "export", "launch", "under_torchrun", "without_launch_options",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
+    "prediction_output",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
     "schema_default", "score_run", "serve", "serve_app", "show_run", "summarize", "SweepResult",
     "sweep", "sweep_report",

@@ -114,15 +114,34 @@ def resolve_run(run: str | Path, project: str | Path | None = None) -> tuple[Pat
     return Path(project or "runs"), path.name
 
 
-def write_predictions(predictions, output: str | Path, model, format: str = "csv", **kwargs):
-    """Write ``predictions`` as ``format`` (csv or kaggle); a Kaggle file gets a sidecar
-    naming the run, so ``imgclf runs score SUBMISSION NAME VALUE`` finds it later."""
+def prediction_output(output: str | Path | None, overwrite: bool = False) -> Path:
+    """The file ``write_predictions`` would write, checked before predicting so that a refused
+    ``output`` costs nothing."""
+    from imgclf.predict.predictions import output_path
+
+    return output_path(output, overwrite)
+
+
+def write_predictions(
+    predictions,
+    output: str | Path | None,
+    model,
+    format: str = "csv",
+    overwrite: bool = False,
+    **kwargs,
+) -> Path:
+    """Write ``predictions`` as ``format`` (csv or kaggle) and return the file written.
+
+    ``output`` None writes ``predictions.csv`` or, when it exists, the next free
+    ``predictions-N.csv``; an existing ``output`` is replaced only with ``overwrite``. A Kaggle
+    file gets a sidecar naming the run, so ``imgclf runs score SUBMISSION NAME VALUE`` finds it.
+    """
     from imgclf.fileio import atomic_write_text
 
-    path = predictions.to_csv(output, format=format, **kwargs)
+    path = predictions.to_csv(prediction_output(output, overwrite), format=format, **kwargs)
     run = Path(model) if isinstance(model, str | Path) else None
     if format == "kaggle" and run is not None and (run / "config.yaml").is_file():
-        sidecar = Path(output).with_name(Path(output).name + SIDECAR_SUFFIX)
-        record = {"run": str(run.resolve()), "submission": Path(output).name}
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        record = {"run": str(run.resolve()), "submission": path.name}
         atomic_write_text(sidecar, json.dumps(record, indent=2))
     return path

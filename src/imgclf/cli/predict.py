@@ -20,7 +20,15 @@ def predict(
         list[str],
         typer.Argument(metavar="INPUTS", help="Image files, folders, globs or a CSV."),
     ],
-    output: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV to write. Default: predictions.csv, or predictions-N.csv when it exists."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --output when it exists.")
+    ] = False,
     format_: Annotated[
         str, typer.Option("--format", help="csv (path, label, probability, top-k) or kaggle.")
     ] = "csv",
@@ -60,6 +68,7 @@ def predict(
     if code is not None:
         raise typer.Exit(code)
     with user_errors():
+        target = api.prediction_output(output, overwrite)
         result = api.predict(
             model,
             inputs,
@@ -74,8 +83,10 @@ def predict(
         )
         if result is None:  # another process of a sharded prediction: rank 0 writes
             return
-        api.write_predictions(result, output, model, format=format_, id_column=id_column)
+        target = api.write_predictions(
+            result, target, model, format=format_, overwrite=True, id_column=id_column
+        )
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")
     on = " on ONNX Runtime" if result.backend == "onnx" else ""
-    terminal.print_line(f"{result.summary()}{on}; wrote {output}")
+    terminal.print_line(f"{result.summary()}{on}; wrote {target}")

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 CSV_FORMATS = ("csv", "kaggle")
 TRUE_LABEL_COLUMN = "true_label"  # the written CSV's column of the input CSV's labels
+DEFAULT_OUTPUT = Path("predictions.csv")
+FLOAT_FORMAT = "%.6f"  # one fixed precision for every probability in a written CSV
 
 
 @dataclass
@@ -123,7 +125,8 @@ class Predictions:
             raise DataError(
                 f"{target} is a folder. Pass a file name, e.g. {target / 'predictions.csv'}."
             )
-        atomic_write_text(target, frame.to_csv(index=False, lineterminator="\n"))
+        text = frame.to_csv(index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+        atomic_write_text(target, text)
         return target
 
     def summary(self) -> str:
@@ -146,6 +149,28 @@ class Predictions:
             else next(iter(counts))
         )
         return f"{text}, skipped {len(self.skipped)} ({detail})"
+
+
+def output_path(output: str | os.PathLike | None, overwrite: bool = False) -> Path:
+    """Where to write predictions without ever replacing a file silently (as run folders).
+
+    No ``output``: ``predictions.csv``, or the first free ``predictions-N.csv`` beside it. A
+    given ``output`` that exists is refused unless ``overwrite`` says to replace it.
+    """
+    if output is None:
+        stem, suffix = DEFAULT_OUTPUT.stem, DEFAULT_OUTPUT.suffix
+        n, target = 1, DEFAULT_OUTPUT
+        while target.exists():
+            n += 1
+            target = DEFAULT_OUTPUT.with_name(f"{stem}-{n}{suffix}")
+        return target
+    target = Path(output)
+    if target.is_file() and not overwrite:
+        raise ConfigError(
+            f"{target} exists. Pass --overwrite (overwrite=True) to replace it, or --output to "
+            "write another file."
+        )
+    return target
 
 
 def _kaggle_ids(paths: list[str]) -> list[str]:
