@@ -138,3 +138,12 @@ def test_a_runs_config_yaml_runs_again(shapes: Path) -> None:
     )
     assert again.exit_code == 0, again.output
     assert (Path("runs/again") / "model" / "model.json").is_file()
+
+
+def test_the_first_digits_command_names_the_image_size_cnn_needs() -> None:
+    result = runner.invoke(app, ["train", "digits", "--model", "cnn", "--epochs", "1"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "model 'cnn' needs images of at least 10x10 px, received 8x8" in text
+    assert "pass --image-size 10 or more" in text and "Traceback" not in text
+    assert not Path("runs").exists()  # refused before a run folder exists

@@ -146,3 +146,13 @@ def test_an_activation_layer_and_a_conv_with_batchnorm() -> None:
     assert shape == (4 * 6 * 6,)
     with pytest.raises(ModelError, match="layer 0"):
         build_stack([{"type": "activation", "activation": "swish"}], (3, 8, 8), 2)
+
+
+def test_a_recipe_on_images_too_small_names_the_size_it_needs() -> None:
+    with pytest.raises(ModelError) as caught:
+        build_model(ModelConfig(name="cnn"), ["a", "b"], channels=1, image_size=(8, 8))
+    message = str(caught.value)
+    assert message.startswith("model 'cnn' needs images of at least 10x10 px, received 8x8")
+    assert "layer 3 (maxpool 2) receives a 1x1 map" in message
+    assert "pass --image-size 10 or more" in message
+    build_model(ModelConfig(name="cnn"), ["a", "b"], channels=1, image_size=(10, 10))

@@ -77,6 +77,28 @@ def parse_layers(layers: Sequence[dict | object]) -> list:
     return parsed
 
 
+class MapTooSmall(ModelError):
+    """A layer's input map is smaller than its kernel or pool: the images are too small.
+
+    ``where`` names the layer and the map it receives, for messages that add the fix.
+    """
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def smallest_input(layers: Sequence, channels: int, largest: int = 1024) -> int | None:
+    """The smallest square image size (px) the layers accept, or None up to ``largest``."""
+    for size in range(1, largest + 1):
+        try:
+            build_stack(layers, (channels, size, size), 2)
+        except MapTooSmall:
+            continue
+        return size
+    return None
+
+
 def build_stack(layers: Sequence, in_shape: Shape, num_classes: int) -> tuple[nn.Sequential, Shape]:
     """The layers, then a final dense layer to ``num_classes`` logits (softmax lives in the loss).
 
@@ -138,9 +160,11 @@ def _conv(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape]:
         out_h = (height + 2 * pad - spec.kernel) // spec.stride + 1
         out_w = (width + 2 * pad - spec.kernel) // spec.stride + 1
     if out_h < 1 or out_w < 1:
-        raise ModelError(
-            f"layer {index} (conv {spec.kernel}x{spec.kernel}) receives a {height}x{width} map, "
-            "too small for its kernel. Use a larger image_size, padding 'same', or fewer layers."
+        where = f"layer {index} (conv {spec.kernel}x{spec.kernel}) receives a {height}x{width} map"
+        raise MapTooSmall(
+            f"{where}, too small for its kernel. Use a larger image_size, padding 'same', or "
+            "fewer layers.",
+            where,
         )
     conv = nn.Conv2d(
         channels, spec.filters, spec.kernel, spec.stride, padding=pad, bias=not spec.batchnorm
@@ -154,9 +178,10 @@ def _pool(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape]:
     channels, height, width = shape
     stride = spec.stride or spec.size
     if height < spec.size or width < spec.size:
-        raise ModelError(
-            f"layer {index} ({spec.type} {spec.size}) receives a {height}x{width} map, smaller "
-            "than the pool. Use a larger image_size or remove a pooling layer."
+        where = f"layer {index} ({spec.type} {spec.size}) receives a {height}x{width} map"
+        raise MapTooSmall(
+            f"{where}, smaller than the pool. Use a larger image_size or remove a pooling layer.",
+            where,
         )
     cls = nn.MaxPool2d if spec.type == "maxpool" else nn.AvgPool2d
     out = (channels, (height - spec.size) // stride + 1, (width - spec.size) // stride + 1)

@@ -19,7 +19,7 @@ from imgclf.models.backbones import backbone_preprocess, create_backbone
 from imgclf.models.freeze import apply_policy
 from imgclf.models.heads import build_head
 from imgclf.models.inference import eval_mode
-from imgclf.models.layers import build_stack
+from imgclf.models.layers import MapTooSmall, build_stack, smallest_input
 from imgclf.models.preprocess import Preprocess, PreprocessSpec
 from imgclf.models.recipes import is_recipe, recipe_layers
 
@@ -120,6 +120,22 @@ def build_model(
     return model_from_spec(spec, load_weights=load_weights)
 
 
+def _stack_for(name: str, layers, shape: tuple[int, int, int], num_classes: int) -> nn.Sequential:
+    """The layer stack, or an error that names the image size the layers need."""
+    try:
+        return build_stack(layers, shape, num_classes)[0]
+    except MapTooSmall as err:
+        size = smallest_input(layers, shape[0])
+        if size is None:
+            raise
+        raise MapTooSmall(
+            f"model '{name}' needs images of at least {size}x{size} px, received "
+            f"{shape[1]}x{shape[2]} ({err.where}): pass --image-size {size} or more "
+            "(image_size in Python and YAML).",
+            err.where,
+        ) from None
+
+
 def model_from_spec(spec: dict[str, Any], load_weights: bool = False) -> ImageModel:
     """Rebuild an ImageModel from its spec (weights are loaded separately by the bundle)."""
     cfg = ModelConfig.model_validate(spec["model"])
@@ -128,7 +144,7 @@ def model_from_spec(spec: dict[str, Any], load_weights: bool = False) -> ImageMo
     num_classes = len(spec["classes"])
     if cfg.name == "custom" or is_recipe(cfg.name):
         layers = cfg.layers if cfg.name == "custom" else recipe_layers(cfg.name)
-        stack, _ = build_stack(layers, (pre.channels, height, width), num_classes)
+        stack = _stack_for(cfg.name, layers, (pre.channels, height, width), num_classes)
         features, head = stack[:-1], nn.Sequential(stack[-1])
         preprocess = Preprocess(pre, network_channels=pre.channels)
     else:
