@@ -80,6 +80,34 @@ def test_unknown_config_key_suggests_the_right_name(folder: Path, tmp_path: Path
     assert "Did you mean 'val_split'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["train", "digits", "--epochs", "abc"],
+            "Error: Invalid value for '--epochs': Input should be a valid integer, unable to "
+            "parse string as an integer. See 'imgclf train --help'.",
+        ),
+        (["nosuch"], "Error: No such command 'nosuch'. See 'imgclf --help'."),
+        (["trian"], "Error: No such command 'trian'. Did you mean 'train'? See 'imgclf --help'."),
+        (["train", "--bogus"], "Error: No such option: --bogus. See 'imgclf train --help'."),
+        (["evaluate"], "Error: Missing argument 'RUN'. See 'imgclf evaluate --help'."),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, line) -> None:
+    result = runner.invoke(app, args, prog_name="imgclf")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [line]
+
+
+def test_unknown_flat_key_is_suggested_with_its_section(folder: Path, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("zoom_rang: 0.1\n")
+    result = runner.invoke(app, ["inspect", str(folder), "--config", str(config)])
+    assert result.exit_code == 2
+    assert "Did you mean 'augment.zoom_range'?" in result.output
+
+
 def test_debug_shows_the_traceback() -> None:
     result = runner.invoke(app, ["--debug", "inspect", "/no/such/folder"])
     assert result.exit_code != 0

@@ -4,18 +4,55 @@ user: an ImgclfError is one red line and exit code 2 (``--debug`` shows the trac
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from imgclf import terminal
 from imgclf._version import __version__
 from imgclf.errors import ImgclfError, TrainingInterrupted
 
+try:  # Typer 0.2x carries its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # older Typer runs on click itself
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+
+class OneLineErrors(TyperGroup):
+    """Click's usage errors (a bad value, an unknown option or command) as one line, like every
+    other imgclf error, with the help command to run: 'Error: Invalid value for '--epochs': ...
+    See 'imgclf train --help'.' Help shown for a bare command stays as click prints it."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        call = super().main
+        if not standalone_mode:
+            return call(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = call(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except UsageError as exc:
+            where = f" See '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+            message = exc.format_message()
+            terminal.print_error(message + ("" if message.endswith((".", "?")) else ".") + where)
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            terminal.print_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            terminal.print_error("Aborted.")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="imgclf",
+    cls=OneLineErrors,
     help="Labelled images in; a trained, evaluated, comparable, deployable classifier out.",
     no_args_is_help=True,
     add_completion=False,
