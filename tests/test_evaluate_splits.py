@@ -86,3 +86,19 @@ def _json_of(run: str) -> dict:
     result = runner.invoke(app, ["evaluate", run, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def test_evaluate_prints_a_per_class_table_and_the_confusion_matrix(
+    trained: ImageClassifier,
+) -> None:
+    result = runner.invoke(app, ["evaluate", "runs/r"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(line.split() for line in lines if "precision" in line)
+    assert header == ["class", "precision", "recall", "F1", "support"]  # no copy of recall
+    left = next(line.split() for line in lines if line.split()[:1] == ["left"])
+    assert all(len(v.split(".")[1]) == 4 for v in left[1:4]), left
+    at = next(i for i, line in enumerate(lines) if line.startswith("confusion"))
+    assert lines[at + 1].split()[-2:] == ["left", "right"]
+    matrix = [line.split()[1:] for line in lines[at + 2 : at + 4]]
+    assert sum(int(n) for row in matrix for n in row) == 6  # the run's 6 test images
