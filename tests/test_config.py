@@ -81,7 +81,7 @@ def test_unknown_top_level_key_suggests_the_close_one():
 
     message = str(caught.value)
     assert "Unknown config key 'val_splt'" in message
-    assert "Did you mean 'val_split'?" in message
+    assert "Did you mean 'data.val_split'?" in message
     assert "Top-level keys: seed, preset, data, augment" in message
 
 

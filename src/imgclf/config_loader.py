@@ -6,6 +6,7 @@ Flat keys (``val_split=0.1``, ``--val-split``) go to the one section that owns t
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -120,17 +121,26 @@ def _section_model(section: str) -> type[_Section]:
     return Config.model_fields[section].annotation  # type: ignore[return-value]
 
 
-def _all_keys() -> list[str]:
-    keys = [k for k in Config.model_fields if k not in SECTIONS]
+def _dotted_keys() -> dict[str, str]:
+    """Every key a user can write, bare, with the dotted name a suggestion shows."""
+    keys = {k: k for k in Config.model_fields}  # the top-level keys and the sections
     for section in SECTIONS:
-        keys += list(_section_model(section).model_fields)
+        for name in _section_model(section).model_fields:
+            keys.setdefault(name, f"{section}.{name}")
     return keys
+
+
+def _suggest(key: str) -> str:
+    """' Did you mean 'augment.zoom_range'?' for 'zoom_rang': the key with its section."""
+    keys = _dotted_keys()
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(keys), n=1, cutoff=0.6)
+    return f" Did you mean '{keys[close[0]]}'?" if close else ""
 
 
 def _check_keys(merged: dict[str, Any]) -> None:
     for key, value in merged.items():
         if key not in Config.model_fields:
-            hint = did_you_mean(key, [*Config.model_fields, *_all_keys()])  # sections too
+            hint = _suggest(key)
             raise ConfigError(
                 f"Unknown config key '{key}'.{hint} Top-level keys: "
                 f"{', '.join(Config.model_fields)}; section keys also work flat or dotted."
