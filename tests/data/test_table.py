@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from imgclf.data.inputs import expand_inputs, no_images_message
 from imgclf.data.table import read_csv, read_frame
 from imgclf.errors import DataError
 
@@ -194,6 +196,19 @@ def test_missing_label_column_is_reported_too(tmp_path, images):
         read_csv(csv)
 
 
+def test_missing_columns_name_the_flag_that_sets_them(tmp_path, images):
+    """Training and prediction name the CLI flag (and the key), not 'path_column / label_column'."""
+    path_csv = write_csv(tmp_path / "p.csv", "paths,label", "img/a.png,cat")
+    label_csv = write_csv(tmp_path / "l.csv", "path,class", "img/a.png,cat")
+    for reader, csv, flag in (
+        (read_csv, path_csv, "--path-column NAME, the column of image paths (path_column"),
+        (read_csv, label_csv, "--label-column NAME, the column of labels (label_column"),
+        (lambda t: expand_inputs([t]), path_csv, "--path-column NAME"),
+    ):
+        with pytest.raises(DataError, match=re.escape(f"Pass {flag}")):
+            reader(csv)
+
+
 def test_csv_that_does_not_exist(tmp_path):
     missing = tmp_path / "nope.csv"
 
@@ -312,3 +327,8 @@ def test_dataframe_with_missing_values_skips_those_rows(images):
 
     assert source.paths == [images["a"]]
     assert [s.reason for s in source.skipped] == ["empty path", "empty label"]
+
+
+def test_a_csv_that_lists_no_image_says_so() -> None:
+    message = no_images_message(["list.csv"], [])
+    assert message.startswith("No images to predict in list.csv: none listed. Pass readable")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imgclf.data.decode import IMAGE_EXTENSIONS, display_path
-from imgclf.data.table import read_table_file
-from imgclf.errors import ConfigError, DataError, did_you_mean
+from imgclf.data.table import read_table_file, require_column
+from imgclf.errors import ConfigError, DataError
 
 Inputs = str | os.PathLike | Sequence[str | os.PathLike]
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -109,10 +109,11 @@ def no_images_message(items: list[str], skipped: list[tuple[str, str]]) -> str:
     shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:_SHOWN])
     more = f"; and {len(skipped) - _SHOWN} more" if len(skipped) > _SHOWN else ""
     noun = "input gave" if len(skipped) == 1 else "inputs gave"
+    why = f"{len(skipped)} {noun} no image ({counts}): {shown}{more}" if skipped else "none listed"
     text = (
-        f"No images to predict in {named}: {len(skipped)} {noun} no image ({counts}): "
-        f"{shown}{more}. Pass readable image files ({_EXTENSIONS_TEXT}), folders of them, glob "
-        "patterns such as 'photos/**/*.jpg', or a CSV with a column of image paths."
+        f"No images to predict in {named}: {why}. Pass readable image files "
+        f"({_EXTENSIONS_TEXT}), folders of them, glob patterns such as 'photos/**/*.jpg', or "
+        "a CSV with a column of image paths."
     )
     return " ".join(text.splitlines())  # one line, whatever a decoder's reason holds
 
@@ -199,9 +200,10 @@ def _read_table(
     Rows are named by their line in the file (line 1 is the header), as the training reader does.
     """
     frame = read_table_file(table)
-    _check_column(table, frame.columns, path_column, "path_column", "the column of image paths")
+    name = f"CSV file {display_path(table)}"
+    require_column(name, frame.columns, path_column, "path_column")
     if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
-        _check_column(table, frame.columns, label_column, "label_column", "the column of labels")
+        require_column(name, frame.columns, label_column, "label_column")
     with_labels = label_column is not None and label_column in frame.columns
     found: list[Path] = []
     for line, value in zip(frame.index, frame[path_column], strict=True):
@@ -220,16 +222,6 @@ def _read_table(
                 (f"{display_path(path)} ({display_path(table)} line {line})", "does not exist")
             )
     return found
-
-
-def _check_column(table: Path, columns, column: str, option: str, meaning: str) -> None:
-    """A wrong column name is a mistake in the command, not a property of the data: an error."""
-    if column not in columns:
-        raise DataError(
-            f"CSV file {display_path(table)} has no column '{column}'."
-            f"{did_you_mean(column, columns)} Columns: {', '.join(map(str, columns))}. "
-            f"Set {option} to {meaning}."
-        )
 
 
 def _unique(paths: list[Path]) -> list[Path]:

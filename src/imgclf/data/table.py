@@ -37,6 +37,25 @@ def read_csv(
     return _read_frame(frame, path.parent, *columns, name=str(path), row_word="line")
 
 
+COLUMN_MEANINGS = {
+    "path_column": "the column of image paths",
+    "label_column": "the column of labels",
+}
+
+
+def require_column(name: str, columns, column: str, key: str) -> None:
+    """A wrong column name is a mistake in the command: one error naming the flag that sets it
+    (``--path-column`` for ``path_column``) for training and prediction alike."""
+    if column in columns:
+        return
+    flag = "--" + key.replace("_", "-")
+    raise DataError(
+        f"{name} has no column '{column}'.{did_you_mean(column, columns)} Columns: "
+        f"{', '.join(map(str, columns))}. Pass {flag} NAME, {COLUMN_MEANINGS[key]} "
+        f"({key} in Python and YAML)."
+    )
+
+
 def read_table_file(path: Path) -> pd.DataFrame:
     """A CSV (TSV for .tsv) as text cells, each row labelled with its line number in the file.
 
@@ -96,12 +115,8 @@ def _read_frame(
     row_word: str,
 ) -> DataSource:
     """``row_word`` names a row in messages: 'line' (a CSV's line numbers) or 'row' (index)."""
-    for column in (path_column, label_column):
-        if column not in frame.columns:
-            raise DataError(
-                f"{name} has no column '{column}'.{did_you_mean(column, frame.columns)} "
-                f"Columns: {', '.join(map(str, frame.columns))}. Set path_column / label_column."
-            )
+    require_column(name, frame.columns, path_column, "path_column")
+    require_column(name, frame.columns, label_column, "label_column")
     if not frame.index.is_unique:  # e.g. pd.concat without ignore_index: .at gives a Series
         frame = frame.reset_index(drop=True)
     root = Path(root) if root is not None else Path.cwd()
