@@ -252,7 +252,8 @@ def test_flip_tta_averages_image_and_mirror(photos: Path, rgb_model: ImageModel)
 
 @pytest.mark.parametrize("tta", ["mirror", "hflip", 1])
 def test_unknown_tta_is_a_config_error(photos: Path, gray_model: ImageModel, tta) -> None:
-    with pytest.raises(ConfigError, match="Allowed: None, 'flip'"):
+    allowed = r"Allowed: flip \(average with the horizontal mirror image\), or none\.$"
+    with pytest.raises(ConfigError, match=rf"Unknown tta '{tta}'.* {allowed}"):
         predict(gray_model, [photos], tta=tta, progress=False)
 
 

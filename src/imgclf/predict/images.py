@@ -243,8 +243,8 @@ def _check_options(batch_size: int, tta: str | None, top_k: int) -> str:
     mode = "none" if tta is None else str(tta).lower()
     if mode not in TTA_MODES:
         raise ConfigError(
-            f"Unknown tta '{tta}'.{did_you_mean(mode, TTA_MODES)} Allowed: None, "
-            "'flip' (average with the horizontal mirror image)."
+            f"Unknown tta '{tta}'.{did_you_mean(mode, TTA_MODES)} Allowed: flip (average with "
+            "the horizontal mirror image), or none."
         )
     return mode
 
