@@ -37,6 +37,31 @@ def _make_run(
     return path
 
 
+def _record_run(
+    project: Path,
+    name: str,
+    config: dict[str, Any] | None = None,
+    status: str = "finished",
+    **fields: Any,
+) -> None:
+    """A run as the ledger records it (``started``, then ``status`` with ``fields``), without
+    a run folder; ``config``'s ``run`` section gives a sweep's study and trial."""
+    from imgclf.runs.ledger import append_record
+
+    config = {"model": {"name": "cnn"}, **(config or {})}
+    run = config.get("run", {})
+    append_record(project, "started", name, config=config, study=run.get("study"),
+                  trial=run.get("trial"))  # fmt: skip
+    if status != "running":
+        append_record(project, status, name, **fields)
+
+
+@pytest.fixture
+def record_run():
+    """``record_run(project, name, config=..., status=..., **fields)`` writes ledger events."""
+    return _record_run
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The folder of run folders."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from imgclf.runs.registry import COLUMNS, list_runs
+from imgclf.runs.registry import COLUMNS, cell_text, column_headers, list_runs
 from imgclf.runs.rundir import RunDir
 
 LAYERS = [{"type": "flatten"}, {"type": "dense", "units": 8}]
@@ -73,3 +73,23 @@ def test_rows_carry_status_and_error(project, make_run) -> None:
 
 def test_no_project_folder_is_no_runs(tmp_path: Path) -> None:
     assert list_runs(tmp_path / "missing") == []
+
+
+def test_headers_are_words_told_apart_by_as_few_parts_as_it_takes() -> None:
+    keys = ["name", "model.name", "train.batch_size", "train.finetune_epochs", "val_accuracy",
+            "train_seconds", "wall_seconds", "kaggle_public", "model.head.dropout",
+            "augment.dropout"]  # fmt: skip
+    assert column_headers(keys) == [
+        "name", "model name", "batch size", "finetune epochs", "val acc", "train s", "wall s",
+        "kaggle public", "head dropout", "augment dropout",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [("train_seconds", 2.6149, "2.6"), ("wall_seconds", 20.9433, "20.9"),
+     ("val_accuracy", 0.91234, "0.9123"), ("train.lr", 0.00443038, "0.00443038"),
+     ("kaggle_public", None, "-"), ("batch_size", 32, "32")],
+)  # fmt: skip
+def test_cells_round_seconds_alike_everywhere(column, value, text) -> None:
+    assert cell_text(column, value) == text

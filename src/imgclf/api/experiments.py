@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.runs.registry import COLUMNS
+from imgclf.runs.registry import cell_text as cell_text  # the tables' one style, for the CLI
+from imgclf.runs.registry import column_headers as column_headers
 
 RUN_COLUMNS = COLUMNS  # the keys of every row of ``runs``, in order (external scores follow)
 SIDECAR_SUFFIX = ".imgclf.json"
@@ -23,7 +25,8 @@ def runs(
     warn=None,
 ) -> list[dict[str, Any]]:
     """The project's runs (newest first, or by ``sort``), one row each: settings, scores
-    (external ones too, by name), status and training time. See runs.registry.query_runs."""
+    (external ones too, by name; None where a run has none), status, training and wall time.
+    See runs.registry.query_runs."""
     from imgclf.runs.registry import query_runs
 
     return query_runs(project, where=where, sort=sort, best=best, limit=limit, warn=warn)

@@ -309,7 +309,7 @@ def _kind(stop: str | None) -> str:
 
 def _describe(settings: dict[str, Any]) -> str:
     return ", ".join(
-        f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
         for key, value in settings.items()
     )
 

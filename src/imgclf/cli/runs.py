@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from imgclf import api, terminal
+from imgclf.api.experiments import cell_text, column_headers
 from imgclf.cli.app import user_errors
 from imgclf.cli.options import key_values
 
@@ -24,13 +25,14 @@ runs_app = typer.Typer(
 
 _RUN_COLUMNS = (
     "name", "model", "data", "epochs", "status", "val_accuracy", "test_accuracy", "train_seconds",
+    "wall_seconds",
 )  # fmt: skip
 # Most important first: on a narrow terminal the columns at the end go first.
 _PRIORITY = (
-    "name", "val_accuracy", "test_accuracy", "status", "epochs", "model", "train_seconds",
-    "data", "mode", "best_epoch", "lr", "batch_size", "optimizer", "image_size", "error",
+    "name", "val_accuracy", "test_accuracy", "status", "epochs", "model", "wall_seconds",
+    "train_seconds", "data", "mode", "best_epoch", "lr", "batch_size", "optimizer", "image_size",
+    "error",
 )  # fmt: skip
-_HEADERS = {"val_accuracy": "val acc", "test_accuracy": "test acc", "train_seconds": "seconds"}
 
 
 @runs_app.command("list", short_help="The runs, newest first, with settings and scores.")
@@ -53,7 +55,7 @@ def runs_list(
         str | None, typer.Option(metavar="COLUMN", help="Only the best run by a column.")
     ] = None,
 ) -> None:
-    """The runs with their key settings, scores, status and training time, newest first.
+    """The runs with their key settings, scores, status, training and wall time, newest first.
 
     On a narrow terminal the least important columns are left out, and a note names them.
     """
@@ -70,15 +72,19 @@ def runs_list(
         console.print(f"No runs in {project}.", markup=False)
         return
     requested = [*(api.RUN_COLUMNS if wide else _RUN_COLUMNS), *_external(rows)]
-    cells = [[_cell(column, row[column]) for column in requested] for row in rows]
-    widths = {column: _natural_width(column, cells, i) for i, column in enumerate(requested)}
+    cells = [[cell_text(column, row.get(column)) for column in requested] for row in rows]
     width = terminal.terminal_width()
-    shown = fit_columns(widths, width)
+    shown = fit_columns(_widths(requested, cells), width)
     console.print(f"runs in {project}", markup=False)
-    console.print(_table(shown, requested, cells, widths), crop=False)
+    console.print(_table(requested, cells, shown), crop=False)
     left_out = [column for column in requested if column not in shown]
     if left_out:
         console.print(_left_out_note(left_out, width, wide), markup=False)
+    _warn_disagreements(rows)
+
+
+def _warn_disagreements(rows: list[dict[str, Any]]) -> None:
+    """A warning per pair of runs that an external score ranks the other way round."""
     for score in _external(rows):
         for ours, theirs, own in api.ranking_disagreements(rows, score):
             terminal.print_warning(
@@ -126,14 +132,18 @@ def runs_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _table(shown: list[str], requested: list[str], cells: list[list[str]], widths: dict[str, int]):
-    """The table at its natural width, even wider than the terminal (one overlong name)."""
+def _table(columns: list[str], cells: list[list[str]], shown: list[str] | None = None):
+    """The table of ``shown`` columns (default: all) at its natural width, even wider than the
+    terminal (one overlong name)."""
     from rich.table import Table
 
+    widths = _widths(columns, cells)
+    shown = columns if shown is None else shown
     table = Table(width=table_width([widths[column] for column in shown]))
+    headers = dict(zip(columns, column_headers(columns), strict=True))
     for column in shown:
-        table.add_column(_header(column), no_wrap=True)
-    keep = [requested.index(column) for column in shown]
+        table.add_column(headers[column], no_wrap=True)
+    keep = [columns.index(column) for column in shown]
     for row in cells:
         table.add_row(*(row[i] for i in keep))
     return table
@@ -144,24 +154,15 @@ def _left_out_note(left_out: list[str], width: int | None, wide: bool) -> str:
     return f"Left out to fit {width} columns: {', '.join(left_out)}. {how}, or use --csv."
 
 
-def _header(column: str) -> str:
-    return _HEADERS.get(column, column.replace("_", " "))
-
-
-def _natural_width(column: str, cells: list[list[str]], index: int) -> int:
+def _widths(columns: list[str], cells: list[list[str]]) -> dict[str, int]:
+    """Each column's natural width: its widest cell or its header."""
     from rich.cells import cell_len
 
-    return max([cell_len(_header(column)), *(cell_len(row[index]) for row in cells)])
-
-
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if not isinstance(value, float):
-        return str(value)
-    if column.endswith("accuracy"):
-        return f"{value:.4f}"
-    return f"{value:.1f}" if column == "train_seconds" else f"{value:g}"
+    headers = column_headers(columns)
+    return {
+        column: max([cell_len(headers[i]), *(cell_len(row[i]) for row in cells)])
+        for i, column in enumerate(columns)
+    }
 
 
 @runs_app.command("show", short_help="Everything recorded of one run.")
@@ -216,7 +217,9 @@ def runs_rm(
 
 
 def _show_lines(state: dict[str, Any]) -> list[str]:
+    """What the run is (settings, data, versions, where it ran), then how it went."""
     config = state.get("config") or {}
+    sha = state.get("git_sha")
     lines = [
         f"run: {state['run']} ({state.get('status')}"
         + (f", stop: {state['stop']}" if state.get("stop") else "")
@@ -224,10 +227,18 @@ def _show_lines(state: dict[str, Any]) -> list[str]:
         f"model: {config.get('model', {}).get('name')}, data: "
         f"{config.get('data', {}).get('source')} (fingerprint {state.get('data_fingerprint')})",
         f"config hash: {state.get('config_hash')}, seed: {state.get('seed')}, imgclf "
-        f"{state.get('imgclf_version')}, git {state.get('git_sha') or '-'}",
+        f"{state.get('imgclf_version')}" + (f", git {sha}" if sha else ""),
     ]
     if state.get("runtime"):
-        lines.append(f"runtime: {state['runtime']}, cpu: {state.get('cpu')}")
+        lines += _nested_lines("runtime", state["runtime"])
+    if state.get("cpu"):
+        lines.append(f"cpu: {state['cpu']}")
+    return lines + _outcome_lines(state)
+
+
+def _outcome_lines(state: dict[str, Any]) -> list[str]:
+    """How far the run went, its scores, its error and its training and wall time."""
+    lines = []
     if state.get("epochs_run") is not None:
         lines.append(
             f"epochs: {state['epochs_run']}/{state.get('epochs_planned')}, best epoch "
@@ -244,8 +255,18 @@ def _show_lines(state: dict[str, Any]) -> list[str]:
         )
     if state.get("error"):
         lines.append(f"error: {state['error']}")
-    if state.get("wall_seconds") is not None:
-        lines.append(f"wall time: {state['wall_seconds']:.1f}s")
+    times = {"train": (state.get("timings") or {}).get("train"), "wall": state.get("wall_seconds")}
+    known = [f"{part} {sec:.1f} s" for part, sec in times.items() if isinstance(sec, int | float)]
+    return lines + ([f"time: {', '.join(known)}"] if known else [])
+
+
+def _nested_lines(key: str, value: Any, indent: str = "") -> list[str]:
+    """``key: value``, or for a dict ``key:`` and its items indented below, one a line."""
+    if not isinstance(value, dict):
+        return [f"{indent}{key}: {value}"]
+    lines = [f"{indent}{key}:"]
+    for name, item in value.items():
+        lines += _nested_lines(name, item, indent + "  ")
     return lines
 
 
@@ -289,10 +310,9 @@ def runs_compare(
     with user_errors():
         pairs = {**(_pairs(where) or {}), **({"run.study": study} if study else {})}
         comparison = api.compare(runs, project=project, where=pairs or None, out=out)
-    headers, rows = comparison.table()
-    cells = [[_cell(h, v) for h, v in zip(headers, row, strict=True)] for row in rows]
-    widths = {h: _natural_width(h, cells, i) for i, h in enumerate(headers)}
-    terminal.console().print(_table(headers, headers, cells, widths), crop=False)
+    columns, rows = comparison.table()
+    cells = [[cell_text(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
+    terminal.console().print(_table(columns, cells), crop=False)
     for group in comparison.seed_groups:
         for score in ("val_accuracy", "test_accuracy"):
             if score in group:

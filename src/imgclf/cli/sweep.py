@@ -120,11 +120,16 @@ def sweep_run(
         best = result.best
         terminal.print_line(
             f"best: trial {best['trial']} ({best['run']}), value {best['value']:.4f}: "
-            + ", ".join(f"{k}={v}" for k, v in best["params"].items())
+            + ", ".join(f"{key}={_short(value)}" for key, value in best["params"].items())
         )
     if result.refit:
         terminal.print_line(f"refit: {project / result.refit}")
     terminal.print_line(f"Report: imgclf sweep report {result.study} --project {project}")
+
+
+def _short(value: object) -> str:
+    """A float to 4 significant digits (a sampled lr: 0.001958, not 0.0019578897201213002)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @sweep_app.command("report", short_help="compare.html of a study, with its history.")

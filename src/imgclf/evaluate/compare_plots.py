@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MANY = 12  # more runs than this: no legends, grey lines, only the highlighted ones named
+# How a run that did not finish its training is drawn: (marker, colour) and a line style.
+UNFINISHED_MARKERS = {"pruned": ("v", "tab:orange"), "cut": ("<", "tab:purple"),
+                      "failed": ("X", "tab:red"), "interrupted": ("s", "tab:brown")}  # fmt: skip
+OTHER_MARKER = ("D", "0.3")  # any other status (running, unknown)
 
 
 def curves_figure(
@@ -45,20 +49,34 @@ def curves_figure(
 
 
 def pareto_figure(
-    names: list[str], seconds: list[float], scores: list[float], front: list[int], score: str
+    names: list[str],
+    seconds: list[float],
+    scores: list[float],
+    front: list[int],
+    score: str,
+    outcomes: list[str] | None = None,
 ) -> Figure:
     """Each run's score against its wall seconds; the Pareto front (nothing both faster and
-    better) joined and marked. With more than MANY runs only the front is named."""
+    better) joined and marked. Runs whose ``outcomes`` is not ``finished`` (pruned, cut or
+    failed trials: their scores are not a full run's) get their own marker per outcome and
+    are never on the front. With more than MANY runs only the front is named."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
-    ax.scatter(seconds, scores, color="0.5", zorder=2)
+    outcomes = outcomes or ["finished"] * len(names)
+    for kind in dict.fromkeys(outcomes):
+        at = [i for i, outcome in enumerate(outcomes) if outcome == kind]
+        marker, color = ("o", "0.5") if kind == "finished" else _marker(kind)
+        label = None if kind == "finished" else f"{kind} (not on the front)"
+        ax.scatter([seconds[i] for i in at], [scores[i] for i in at], color=color,
+                   marker=marker, label=label, zorder=2)  # fmt: skip
     if front:
         ax.step([seconds[i] for i in front], [scores[i] for i in front], where="post",
                 color="tab:green", label="Pareto front", zorder=1)  # fmt: skip
         ax.scatter([seconds[i] for i in front], [scores[i] for i in front], color="tab:green",
                    zorder=3)  # fmt: skip
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     named = set(front) if len(names) > MANY else set(range(len(names)))
     for i, (name, x, y) in enumerate(zip(names, seconds, scores, strict=True)):
@@ -70,12 +88,17 @@ def pareto_figure(
 
 
 def parallel_figure(
-    names: list[str], settings: dict[str, list[Any]], scores: list[float | None], score: str
+    names: list[str],
+    settings: dict[str, list[Any]],
+    scores: list[float | None],
+    score: str,
+    outcomes: list[str] | None = None,
 ) -> Figure:
     """One vertical axis per differing setting plus the score; a line per run, coloured by its
     score. Numbers are scaled to their range (log scale when they span 10x or more), other
     values placed in order of first appearance and labelled; runs are named in a legend up
-    to MANY of them."""
+    to MANY of them. A run whose outcome is not ``finished`` is dashed, with its outcome's
+    marker and its outcome after its name."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -86,12 +109,15 @@ def parallel_figure(
     known = [s for s in scores if s is not None]
     low, high = (min(known), max(known)) if known else (0.0, 1.0)
     cmap = colormaps["viridis"]
+    outcomes = outcomes or ["finished"] * len(names)
     for run, name in enumerate(names):
-        value = scores[run]
+        value, kind = scores[run], outcomes[run]
         color = cmap((value - low) / (high - low) if value is not None and high > low else 0.5)
+        style = {"marker": "o", "label": name} if kind == "finished" else {
+            "marker": _marker(kind)[0], "linestyle": "--", "label": f"{name} ({kind})"}  # fmt: skip
         ax.plot(range(len(columns)), [column[0][run] for column in scaled], color=color,
-                marker="o", label=name, linewidth=1.0 if len(names) <= MANY else 0.6,
-                alpha=1.0 if len(names) <= MANY else 0.5)  # fmt: skip
+                linewidth=1.0 if len(names) <= MANY else 0.6,
+                alpha=1.0 if len(names) <= MANY else 0.5, **style)  # fmt: skip
     for x, (_, labels) in enumerate(scaled):
         for y, text in labels:
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 0), fontsize=7,
@@ -123,6 +149,11 @@ def f1_delta_figure(first: str, second: str, f1: dict[str, dict[str, float]]) ->
     if not classes:
         ax.text(0.5, 0.5, "no per-class scores", ha="center", va="center", transform=ax.transAxes)
     return fig
+
+
+def _marker(outcome: str) -> tuple[str, str]:
+    """(marker, colour) of a run that did not finish, by its outcome."""
+    return UNFINISHED_MARKERS.get(outcome, OTHER_MARKER)
 
 
 def _scale(values: list[Any]) -> tuple[list[float], list[tuple[float, str]]]:

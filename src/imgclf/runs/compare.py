@@ -3,7 +3,9 @@ curves, per-class F1, and runs that differ only by seed grouped as mean ± std."
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,8 @@ from imgclf.runs.recording import flatten_config, is_place
 from imgclf.runs.registry import COLUMNS, find_run, query_runs, run_states
 from imgclf.runs.rundir import RunDir, read_history
 
-_ROW_KEYS = {*COLUMNS, "wall_seconds"}  # the rest of a row's keys are external scores
+_ROW_KEYS = set(COLUMNS)  # the rest of a row's keys are external scores
+_MODES = frozenset({"feature_extract", "finetune", "scratch"})
 
 
 @dataclass
@@ -35,19 +38,47 @@ class Comparison:
         has_test = all(row.get("test_accuracy") is not None for row in self.rows)
         return "test_accuracy" if has_test else "val_accuracy"
 
+    @property
+    def outcomes(self) -> list[str]:
+        """Each run's outcome (see ``outcome``): finished, pruned, cut, failed, ..."""
+        return [outcome(row) for row in self.rows]
+
     def table(self) -> tuple[list[str], list[list[Any]]]:
-        """(headers, rows): name, the differing settings, scores, external scores, training
-        and wall seconds."""
-        external = [key for row in self.rows for key in row if key not in _ROW_KEYS]
-        external = list(dict.fromkeys(external))
-        headers = ["name", *self.settings, "val_accuracy", "test_accuracy", *external]
-        headers += ["train_seconds", "wall_seconds"]
+        """(columns, rows): name, the outcome (when not every run finished), the differing
+        settings, scores, the external scores some run has, training and wall seconds."""
+        external = [key for row in self.rows for key in row
+                    if key not in _ROW_KEYS and row[key] is not None]  # fmt: skip
+        outcomes = self.outcomes
+        status = ["status"] if set(outcomes) != {"finished"} else []
+        columns = ["name", *status, *self.settings, "val_accuracy", "test_accuracy"]
+        columns += [*dict.fromkeys(external), "train_seconds", "wall_seconds"]
         rows = []
         for i, row in enumerate(self.rows):
-            values = [self.settings[key][i] for key in self.settings]
-            rest = [row.get(key) for key in headers[1 + len(self.settings) :]]
-            rows.append([row["name"], *values, *rest])
-        return headers, rows
+            values = {"status": outcomes[i]} | {k: v[i] for k, v in self.settings.items()}
+            rows.append([values[key] if key in values else row.get(key) for key in columns])
+        return columns, rows
+
+    def front(self) -> list[int]:
+        """Indices of the runs on the Pareto front of wall seconds and ``score``, ordered by
+        seconds; only finished runs take part (a pruned, cut or failed trial never does)."""
+        timed = [row.get("wall_seconds") is not None and row.get(self.score) is not None
+                 for row in self.rows]  # fmt: skip
+        outcomes = self.outcomes
+        eligible = [i for i, ok in enumerate(timed) if ok and outcomes[i] == "finished"]
+        points = [(self.rows[i]["wall_seconds"], self.rows[i][self.score]) for i in eligible]
+        return [eligible[i] for i in pareto_front(points)]
+
+
+def outcome(row: dict[str, Any]) -> str:
+    """How a run ended, as a comparison marks it: its status, except that a finished run the
+    pruner stopped is ``pruned``, and a sweep trial stopped by the sweep's deadline is ``cut``
+    (Optuna counts both as pruned: their scores are not the trial's full result)."""
+    status = row.get("status") or "unknown"
+    if status != "finished":
+        return status
+    if row.get("stop") == "pruned":
+        return "pruned"
+    return "cut" if row.get("stop") == "time_limit" and row.get("trial") is not None else status
 
 
 def compare_runs(
@@ -72,18 +103,16 @@ def compare_runs(
             f"Compare needs at least two runs; {len(rows)} matched in {project}. Name them "
             "(imgclf runs compare RUN RUN ...) or widen --where."
         )
-    walls = [state.get("wall_seconds") for state in states]
-    rows = [{**row, "wall_seconds": wall} for row, wall in zip(rows, walls, strict=True)]
     flat = [flatten_config(state.get("config") or {}) for state in states]
-    settings = _differing(flat)
+    used = [_used(config, row["mode"]) for config, row in zip(flat, rows, strict=True)]
     folders = [RunDir(project / state["run"]) for state in states]
     return Comparison(
         runs=[state["run"] for state in states],
-        settings=settings,
+        settings=_differing(used),
         rows=rows,
         histories={run.name: read_history(run) for run in folders},
         class_f1={run.name: _class_f1(run) for run in folders},
-        seed_groups=_seed_groups(rows, flat),
+        seed_groups=_seed_groups(rows, used),
     )
 
 
@@ -100,15 +129,56 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def _differing(flat: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The keys whose values differ among the runs that use them (None where a run does not)."""
     keys = dict.fromkeys(key for config in flat for key in config)
     differing = {}
     for key in keys:
         if is_place(key):
             continue
         values = [config.get(key) for config in flat]
-        if len({json.dumps(value, sort_keys=True, default=str) for value in values}) > 1:
+        used = [
+            json.dumps(config[key], sort_keys=True, default=str) for config in flat if key in config
+        ]
+        if len(set(used)) > 1:
             differing[key] = values
     return differing
+
+
+def _used(config: dict[str, Any], mode: str | None) -> dict[str, Any]:
+    """The flat config without the settings its run's mode (a row's: ``scratch`` for recipes
+    and custom stacks) does not use."""
+    if mode is None:  # a record without its model section: nothing to leave out
+        return config
+    return {key: value for key, value in config.items() if mode in modes_using(key)}
+
+
+@functools.cache
+def modes_using(key: str) -> frozenset[str]:
+    """The modes that use a dotted config key, from the schema's own description of it: a
+    setting described as for ``finetune`` is finetune's, one for a ``frozen backbone`` or its
+    ``embedding cache`` is feature_extract's and finetune's; any other is every mode's."""
+    field = _schema_field(key)
+    text = (field.description or "").lower() if field is not None else ""
+    if re.search(r"\bfinetune\b", text):
+        return frozenset({"finetune"})
+    if text.startswith("frozen backbone") or "embedding cache" in text:
+        return frozenset({"feature_extract", "finetune"})
+    return _MODES
+
+
+def _schema_field(key: str):
+    """The pydantic field of a dotted config key (None for keys the schema lacks)."""
+    from imgclf.config import Config
+
+    section: Any = Config
+    field = None
+    for part in key.split("."):
+        fields = getattr(section, "model_fields", {})
+        if part not in fields:
+            return None
+        field = fields[part]
+        section = field.annotation
+    return field
 
 
 def _class_f1(run: RunDir) -> dict[str, float]:

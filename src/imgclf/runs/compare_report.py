@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.fileio import atomic_write_text
-from imgclf.runs.compare import Comparison, pareto_front
+from imgclf.runs.compare import Comparison
+from imgclf.runs.registry import cell_text, column_headers
 
 
 def write_compare_report(
@@ -16,53 +17,77 @@ def write_compare_report(
 ) -> dict[str, Path]:
     """Write the PNGs and compare.html into ``out``; returns {name: path}, the page last.
     ``extra`` maps more pictures' titles to (file stem, matplotlib figure), shown first."""
-    from imgclf.evaluate.compare_plots import (
-        curves_figure,
-        f1_delta_figure,
-        parallel_figure,
-        pareto_figure,
-    )
+    from imgclf.evaluate.compare_plots import curves_figure, f1_delta_figure
     from imgclf.evaluate.plots import save_png
 
     out = Path(out)
-    score = comparison.score
+    score, outcomes = comparison.score, comparison.outcomes
     names = [row["name"] for row in comparison.rows]
     scores = [row.get(score) for row in comparison.rows]
-    pictures = {title: save_png(figure, out / f"{stem}.png")
-                for title, (stem, figure) in (extra or {}).items()}  # fmt: skip
-    best = sorted((row for row in comparison.rows if row.get(score) is not None),
-                  key=lambda row: -row[score])[:5]  # fmt: skip
-    curves = curves_figure(comparison.histories, [row["name"] for row in best])
-    pictures["learning curves"] = save_png(curves, out / "curves.png")
-    timed = [i for i, row in enumerate(comparison.rows)
-             if row.get("wall_seconds") is not None and row.get(score) is not None]  # fmt: skip
-    if timed:
-        seconds = [comparison.rows[i]["wall_seconds"] for i in timed]
-        values = [scores[i] for i in timed]
-        front = pareto_front(list(zip(seconds, values, strict=True)))
-        figure = pareto_figure([names[i] for i in timed], seconds, values, front, score)
-        pictures["score against time"] = save_png(figure, out / "pareto.png")
+    figures = dict(extra or {})
+    best = sorted((i for i in range(len(names)) if scores[i] is not None),
+                  key=lambda i: (outcomes[i] != "finished", -scores[i]))[:5]  # fmt: skip
+    highlight = [names[i] for i in best]  # finished runs first
+    figures["learning curves"] = ("curves", curves_figure(comparison.histories, highlight))
+    if any(row.get("wall_seconds") is not None and row.get(score) is not None
+           for row in comparison.rows):  # fmt: skip
+        figures["score against time"] = ("pareto", _pareto(comparison))
     if comparison.settings:
-        figure = parallel_figure(names, comparison.settings, scores, score)
-        pictures["settings that differ"] = save_png(figure, out / "parallel.png")
+        figures["settings that differ"] = ("parallel", _parallel(comparison))
     first, second = comparison.runs[:2]
     if comparison.class_f1.get(first) and comparison.class_f1.get(second):
         figure = f1_delta_figure(first, second, comparison.class_f1)
-        pictures[f"per-class F1: {second} minus {first}"] = save_png(figure, out / "f1_delta.png")
+        figures[f"per-class F1: {second} minus {first}"] = ("f1_delta", figure)
+    pictures = {title: save_png(figure, out / f"{stem}.png")
+                for title, (stem, figure) in figures.items()}  # fmt: skip
     page = out / "compare.html"
     atomic_write_text(page, _page(comparison, pictures))
     return {**pictures, "page": page}
+
+
+def _pareto(comparison: Comparison):
+    """Score against wall time of the runs with both, the front over finished runs only."""
+    from imgclf.evaluate.compare_plots import pareto_figure
+
+    score, rows, outcomes = comparison.score, comparison.rows, comparison.outcomes
+    timed = [i for i, row in enumerate(rows)
+             if row.get("wall_seconds") is not None and row.get(score) is not None]  # fmt: skip
+    return pareto_figure(
+        [rows[i]["name"] for i in timed],
+        [rows[i]["wall_seconds"] for i in timed],
+        [rows[i][score] for i in timed],
+        [timed.index(i) for i in comparison.front()],
+        score,
+        [outcomes[i] for i in timed],
+    )
+
+
+def _parallel(comparison: Comparison):
+    """Parallel coordinates of the differing settings and the score, named as in the table."""
+    from imgclf.evaluate.compare_plots import parallel_figure
+
+    score = comparison.score
+    keys = [*comparison.settings, score]
+    axes = dict(zip(keys, column_headers(keys), strict=True))
+    return parallel_figure(
+        [row["name"] for row in comparison.rows],
+        {axes[key]: values for key, values in comparison.settings.items()},
+        [row.get(score) for row in comparison.rows],
+        axes[score],
+        comparison.outcomes,
+    )
 
 
 def _page(comparison: Comparison, pictures: dict[str, Path]) -> str:
     from imgclf.evaluate.html_parts import esc, num, picture, section, table
     from imgclf.evaluate.report import PAGE_CSS
 
-    headers, rows = comparison.table()
-    numeric = {i for i, header in enumerate(headers) if header != "name"}
-    cells = [[_cell(value) for value in row] for row in rows]
+    columns, rows = comparison.table()
+    numeric = {i for i, column in enumerate(columns) if column not in ("name", "status")}
+    cells = [[esc(cell_text(c, v)) for c, v in zip(columns, row, strict=True)] for row in rows]
+    headers = [esc(header) for header in column_headers(columns)]
     parts = [section("runs", "Runs and the settings that differ",
-                     table([esc(h) for h in headers], cells, numeric))]  # fmt: skip
+                     table(headers, cells, numeric))]  # fmt: skip
     if comparison.seed_groups:
         group_rows = []
         for group in comparison.seed_groups:
@@ -84,11 +109,3 @@ def _page(comparison: Comparison, pictures: dict[str, Path]) -> str:
         + "\n".join(parts)
         + "\n</main>\n</body>\n</html>\n"
     )
-
-
-def _cell(value: Any) -> str:
-    from imgclf.evaluate.html_parts import esc, num
-
-    if isinstance(value, float):
-        return num(value)
-    return esc("-" if value is None else value)

@@ -27,6 +27,7 @@ COLUMNS = (
     "val_accuracy",
     "test_accuracy",
     "train_seconds",
+    "wall_seconds",
     "images_per_second",
     "percent_of_peak",
     "status",
@@ -36,6 +37,43 @@ COLUMNS = (
     "error",
 )
 """The keys of every row, in this order."""
+
+_HEADERS = {
+    "val_accuracy": "val acc", "test_accuracy": "test acc", "train_seconds": "train s",
+    "wall_seconds": "wall s", "images_per_second": "images/s", "percent_of_peak": "% of peak",
+}  # fmt: skip
+
+
+def column_headers(keys: list[str]) -> list[str]:
+    """The tables' headers for columns and dotted config keys, in one style: words, no dots
+    or underscores ('batch size'); a config key by its last part, with as many parts before
+    it as it takes to be told apart from the other columns ('model name' beside 'name')."""
+    depth = dict.fromkeys(keys, 1)
+    while True:
+        headers = {key: _header(key, depth[key]) for key in keys}
+        taken = [headers[key] for key in keys]
+        clashing = [key for key in keys
+                    if taken.count(headers[key]) > 1 and depth[key] <= key.count(".")]  # fmt: skip
+        if not clashing:
+            return taken
+        for key in clashing:
+            depth[key] += 1
+
+
+def _header(key: str, depth: int) -> str:
+    return _HEADERS.get(key) or " ".join(key.split(".")[-depth:]).replace("_", " ")
+
+
+def cell_text(column: str, value: Any) -> str:
+    """A value as the tables show it: accuracies to 4 decimals, seconds to 1, other numbers
+    short, '-' for none."""
+    if value is None:
+        return "-"
+    if not isinstance(value, float):
+        return str(value)
+    if column.endswith("accuracy"):
+        return f"{value:.4f}"
+    return f"{value:.1f}" if column.endswith("seconds") else f"{value:g}"
 
 
 def list_runs(project: str | Path = "runs", warn=None) -> list[dict[str, Any]]:
@@ -104,7 +142,8 @@ def _row(state: dict[str, Any]) -> dict[str, Any]:
         "best_epoch": int(best) if isinstance(best, int | float) else None,
         "val_accuracy": metrics.get("val", {}).get("accuracy"),
         "test_accuracy": metrics.get("test", {}).get("accuracy"),
-        "train_seconds": round(seconds, 1) if isinstance(seconds, int | float) else None,
+        "train_seconds": _rounded(seconds, 1),
+        "wall_seconds": _rounded(state.get("wall_seconds"), 1),
         "images_per_second": _rounded(efficiency.get("compute_images_per_second"), 1),
         "percent_of_peak": _rounded(efficiency.get("percent_of_peak"), 1),
         "status": state.get("status"),
@@ -188,7 +227,8 @@ def query_runs(
         ConfigError: an unknown column to sort by, or a limit below 1.
     """
     states = run_states(project, warn)
-    pairs = [(_row(state), state) for state in reversed(list(states.values()))]
+    newest = list(reversed(states.values()))
+    pairs = list(zip(_every_score([_row(state) for state in newest]), newest, strict=True))
     if pairs:
         _check_keys(pairs, list(where or {}), "--where")
         _check_keys(pairs, [k for k in (best, sort) if k is not None and "." not in k], "--sort")
@@ -203,6 +243,13 @@ def query_runs(
     return rows[: 1 if best else limit]
 
 
+def _every_score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with every external score of the project (None where a run has none), so
+    all rows have the same keys whatever was scored."""
+    names = dict.fromkeys(key for row in rows for key in row if key not in COLUMNS)
+    return [{**row, **{name: row.get(name) for name in names}} for row in rows]
+
+
 def find_run(
     project: str | Path, name: str, states: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -215,13 +262,17 @@ def find_run(
     name = Path(name).name if Path(name).parent == Path(project) else name
     if name not in states:
         known = list(states)
-        hint = did_you_mean(name, known) or (
-            f" Its runs: {', '.join(known[-5:])}{' ...' * (len(known) > 5)}." if known else ""
-        )
+        hint = did_you_mean(name, known) or (f" Its runs: {_some(known)}." if known else "")
         raise ConfigError(
             f"No run '{name}' in {project}.{hint} See imgclf runs list --project {project}."
         )
     return states[name]
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """The last ``shown`` names (the newest runs), and how many more there are."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[-shown:]) + more
 
 
 def add_score(
