@@ -1,10 +1,11 @@
-"""A tiny served model that knows colours, image bytes made here, and a real uvicorn server
-started on a free loopback port."""
+"""A tiny served model that knows colours, image bytes made here, a real uvicorn server
+started on a free loopback port, and a headless Chromium for the browser tests."""
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,3 +103,50 @@ def live_server(colour_run: Path) -> Iterator[str]:
     process, url = start_server(colour_run)
     yield url
     stop_server(process)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _browser_binaries() -> tuple[str, str]:
+    """(chromium, chromedriver); skips outside CI and fails in CI when one is missing."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    message = (
+        "chromium and chromedriver are needed for the browser tests: "
+        "apt-get install chromium chromium-driver (.ci/run does it in CI)"
+    )
+    if _in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """A headless Chromium driven through Debian's chromedriver (the binaries are named
+    explicitly: Selenium Manager is never asked to download anything)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = _browser_binaries()
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,1200", "--disable-gpu"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def artifact_folder(tmp_path: Path) -> Path:
+    """Where screenshots go: $IMGCLF_TEST_ARTIFACTS in CI (kept), else the test's tmp_path."""
+    folder = Path(os.environ.get("IMGCLF_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

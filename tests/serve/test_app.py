@@ -221,6 +221,19 @@ def test_protocol_refusals_keep_the_error_object(client: TestClient) -> None:
     assert response.status_code == 415 and "not an image" in response.json()["error"]
 
 
+def test_an_unknown_model_is_named_with_the_version_only_when_given(client: TestClient) -> None:
+    version = client.get("/v2/models/colours").json()["versions"][0]
+    served = f"models served: colours (version {version})"
+    for path, says in [
+        ("/v2/models/nosuch", "unknown model 'nosuch'"),
+        ("/v2/models/nosuch/ready", "unknown model 'nosuch'"),
+        ("/v2/models/nosuch/versions/3", "unknown model 'nosuch' version '3'"),
+        ("/v2/models/colours/versions/0/ready", "unknown model 'colours' version '0'"),
+    ]:
+        response = client.get(path)
+        assert response.status_code == 404 and response.json() == {"error": f"{says}; {served}"}
+
+
 def test_an_api_key_guards_everything_but_health(colour_run: Path) -> None:
     with _warmed(api.serve_app(colour_run, api_key="s3cret")) as guarded:
         for path in ("/health", "/ready", "/v2/health/live", "/v2/health/ready", "/"):

@@ -1,17 +1,15 @@
 """The page at / in a real headless Chromium: model info, an upload of two real photos, and
 the API-key prompt. Real data, CI only; Debian's chromium and chromedriver (.ci/run installs
-them). Selenium Manager is never asked for anything: the binaries are named explicitly."""
+them; the ``browser`` fixture is conftest's)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.serve.conftest import start_server, stop_server
+from tests.serve.conftest import artifact_folder, start_server, stop_server
 
 from imgclf import api
 
@@ -19,25 +17,6 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 PER_CLASS = 20  # training photos per class: enough for a 1-epoch model, a few seconds
 TIMEOUT = 60
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _browser_binaries() -> tuple[str, str]:
-    """(chromium, chromedriver); skips outside CI and fails in CI when one is missing."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if browser and driver:
-        return browser, driver
-    message = (
-        "chromium and chromedriver are needed for the browser tests: "
-        "apt-get install chromium chromium-driver (.ci/run does it in CI)"
-    )
-    if _in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -61,32 +40,6 @@ def animals(shared_datasets: Path, tmp_path_factory: pytest.TempPathFactory):
             epochs=8, quiet=True, project=root / "runs", name="animals",
         )  # fmt: skip
     return run.path, photos[:2]
-
-
-@pytest.fixture
-def browser() -> Iterator:
-    """A headless Chromium driven through Debian's chromedriver."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, chromedriver = _browser_binaries()
-    options = Options()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,1200", "--disable-gpu"):  # fmt: skip
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _artifacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("IMGCLF_TEST_ARTIFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _wait_state(driver, *states: str) -> str:
@@ -131,7 +84,7 @@ def test_page_classifies_two_real_photos(browser, animals, tmp_path: Path) -> No
         assert labels == expected
         assert labels == [p.parent.name for p in photos]  # a cat and a dog, told apart
         assert not browser.find_element(By.ID, "error").is_displayed()
-        shot = _artifacts(tmp_path) / "browser_predict.png"
+        shot = artifact_folder(tmp_path) / "browser_predict.png"
         assert browser.save_screenshot(str(shot))
         assert shot.is_file() and shot.stat().st_size > 0
     finally:
@@ -157,7 +110,7 @@ def test_page_asks_for_the_api_key(browser, animals, tmp_path: Path) -> None:
         info = httpx.get(url + "/v1/model", headers={"Authorization": "Bearer s3cret"}, timeout=10)
         assert _shown_classes(browser) == info.json()["classes"]
         assert not browser.find_element(By.ID, "api-key").is_displayed()
-        shot = _artifacts(tmp_path) / "browser_api_key.png"
+        shot = artifact_folder(tmp_path) / "browser_api_key.png"
         assert browser.save_screenshot(str(shot))
         assert shot.is_file()
     finally:

@@ -3,6 +3,7 @@ HTTP, SIGTERM finishing the request in flight, and the command's bad arguments."
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ def test_sigterm_finishes_the_request_in_flight(colour_run: Path) -> None:
     assert answer["response"].json()["predictions"][0]["label"] == "blue"
     assert process.returncode == 0, output
     assert "Finished server process" in output
+    assert f"Serving {colour_run} on {url}/ (Ctrl-C stops)" in output  # once it could serve
 
 
 def test_the_api_key_comes_from_the_environment(colour_run: Path) -> None:
@@ -92,9 +94,21 @@ def test_bad_arguments_are_one_line_and_exit_2(colour_run: Path, args, says) -> 
     assert says in result.output and "Traceback" not in result.output
 
 
-def test_a_missing_run_is_one_line(tmp_path: Path) -> None:
+def test_a_missing_run_is_one_line_and_never_says_serving(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
+    assert "Serving" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_port_in_use_is_one_line_and_never_says_serving(colour_run: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", str(colour_run), "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert "Serving" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_without_the_serve_extra_the_error_names_it(colour_run: Path, monkeypatch) -> None:

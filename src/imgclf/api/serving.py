@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import importlib.util
 import os
 import re
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ def serve(
     port: int = DEFAULT_PORT,
     api_key_env: str | None = None,
     log_level: str = "info",
+    announce: Callable[[str], None] | None = None,
     **options: Any,
 ) -> None:
     """Serve ``model`` on uvicorn until SIGINT or SIGTERM, which finish the requests in flight.
@@ -64,6 +67,8 @@ def serve(
         host: the address to bind (loopback by default: pass 0.0.0.0 to expose it).
         api_key_env: the environment variable holding the API key (its value never appears in
             a command line or a process listing).
+        announce: called with the server's URL once the model has loaded and the address is
+            free, so that nothing says "serving" before what can fail has been checked.
         **options: serve_app's keyword arguments.
     """
     import uvicorn
@@ -75,11 +80,50 @@ def serve(
     api_key = _api_key(api_key_env)
     _set_threads(available_cores())
     app = serve_app(model, api_key=api_key, **options)
+    _check_address_free(host, port)
+    if announce is not None:
+        announce(server_url(host, port))
     with _stopped_by_signals_quietly():
         uvicorn.run(
             app, host=host, port=port, log_level=log_level,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )  # fmt: skip
+
+
+def server_url(host: str, port: int) -> str:
+    """The URL a browser opens for ``host``:``port`` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _check_address_free(host: str, port: int) -> None:
+    """Bind and release every address ``host`` resolves to, as asyncio will for uvicorn: a port
+    in use or a wrong host is one line here, not uvicorn's log lines after the model loaded."""
+    try:
+        found = set(
+            socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        )
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"--host {host} is not a known address ({exc.strerror}). Pass an address of this "
+            "machine: 127.0.0.1 (this machine only) or 0.0.0.0 (the network)."
+        ) from None
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(_bind_error(host, port, exc)) from None
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        fix = "Stop the program using it or pick another --port."
+    else:
+        fix = "Pass another --port, or a --host of this machine (127.0.0.1 or 0.0.0.0)."
+    return f"Cannot listen on {host}:{port}: {exc.strerror or exc}. {fix}"
 
 
 @contextmanager
@@ -99,7 +143,7 @@ def _stopped_by_signals_quietly() -> Iterator[None]:
 
 def require_serve() -> None:
     """The optional libraries, or one line naming the extra."""
-    for package in ("fastapi", "uvicorn", "multipart", "swagger_ui_bundle"):
+    for package in ("fastapi", "uvicorn", "multipart", "fastapi_offline"):
         if importlib.util.find_spec(package) is None:
             pip = {"multipart": "python-multipart"}.get(package, package.replace("_", "-"))
             raise ConfigError(f"imgclf serve needs the {pip} package: pip install 'imgclf[serve]'.")

@@ -55,11 +55,11 @@ def serve(
 ) -> None:
     """Serve a trained model: /v1/predict (multipart or base64 JSON), the Open Inference
     Protocol under /v2, OpenAPI docs at /docs and a drag-and-drop page at /."""
-    with user_errors():
-        terminal.print_line(f"Serving {model} on http://{host}:{port}/ (Ctrl-C stops)")
+    with user_errors():  # announced only once the model has loaded and the port is free
         api.serve(
             model, host=host, port=port, backend=backend, name=name, api_key_env=api_key_env,
             max_upload_mb=max_upload_mb, max_files=max_files, max_pixels=max_pixels,
             max_batch=max_batch, max_wait_ms=max_wait_ms, top_k=top_k,
             cors_origins=tuple(cors_origin or ()), log_level=log_level,
+            announce=lambda url: terminal.print_line(f"Serving {model} on {url} (Ctrl-C stops)"),
         )  # fmt: skip

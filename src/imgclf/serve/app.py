@@ -174,9 +174,12 @@ def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
     specs = protocol.tensor_specs(model.spec.image_size, model.spec.channels, len(model.classes))
 
     def known(name: str, version: str | None = None) -> None:
-        if name != model.name or (version is not None and version != model.version):
-            served = f"{model.name} (version {model.version})"
-            raise ServeError(404, f"unknown model '{name}' version {version}; served: {served}")
+        """404 unless this is the served model; the reply names the one that is."""
+        if name == model.name and version in (None, model.version):
+            return
+        asked = f"'{name}'" if version is None else f"'{name}' version '{version}'"
+        served = f"{model.name} (version {model.version})"
+        raise ServeError(404, f"unknown model {asked}; models served: {served}")
 
     @router.get("", summary="Open Inference Protocol: server metadata")
     def server() -> dict[str, Any]:

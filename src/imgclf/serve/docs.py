@@ -1,24 +1,29 @@
-"""The OpenAPI side: Swagger UI at /docs from swagger-ui-bundle's local files (FastAPI's own
-loads a CDN, which fails offline), and the two request bodies /v1/predict documents."""
+"""The OpenAPI side: Swagger UI at /docs from local files (FastAPI's own loads a CDN, which
+fails offline), and the two request bodies /v1/predict documents.
+
+The files are fastapi-offline's: Swagger UI 5, which reads the OpenAPI 3.1 that FastAPI writes
+(swagger-ui-bundle's 4.x cannot, and /docs was blank with "Unable to render this definition").
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-ASSETS = {
+ASSETS_PACKAGE = "fastapi_offline"
+ASSETS = {  # the name under /docs/: the media type
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "favicon-32x32.png": "image/png",
+    "favicon.png": "image/png",
 }
 
 
 def docs_routes(openapi_url: str, title: str) -> APIRouter:
     """/docs and its three assets, read once from the package (no path from the request)."""
     from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
 
     router = APIRouter(include_in_schema=False)
 
@@ -27,11 +32,12 @@ def docs_routes(openapi_url: str, title: str) -> APIRouter:
         return get_swagger_ui_html(
             openapi_url=openapi_url, title=f"imgclf: {title}",
             swagger_js_url="/docs/swagger-ui-bundle.js", swagger_css_url="/docs/swagger-ui.css",
-            swagger_favicon_url="/docs/favicon-32x32.png",
+            swagger_favicon_url="/docs/favicon.png",
         )  # fmt: skip
 
+    static = resources.files(ASSETS_PACKAGE).joinpath("static")
     for name, kind in ASSETS.items():
-        content = (swagger_ui_path / name).read_bytes()
+        content = static.joinpath(name).read_bytes()
         router.add_api_route(f"/docs/{name}", _fixed(content, kind), methods=["GET"])
     return router
 
