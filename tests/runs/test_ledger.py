@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from imgclf import api
 from imgclf.cli import app
+from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.runs.ledger import append_record, fold_runs, ledger_path, read_ledger
 from imgclf.runs.recording import stop_kind
@@ -218,3 +219,24 @@ def test_where_reaches_nested_config_keys(tmp_path: Path) -> None:
     assert [row["name"] for row in rows] == ["max"]
     with pytest.raises(ConfigError, match="Unknown key 'model.head.poolng'"):
         api.runs(tmp_path, where={"model.head.poolng": "max"})
+
+
+def test_the_ledger_records_imgclfs_own_commit_wherever_it_runs(tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    import imgclf.runs.recording as recording
+
+    package = Path(recording.__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "-C", str(package), "ls-files", "--error-unmatch", "--",
+                              "__init__.py"], capture_output=True, check=False)  # fmt: skip
+    if tracked.returncode != 0:
+        pytest.skip("imgclf is not running from a git clone")
+    head = subprocess.run(["git", "-C", str(package), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # a folder outside any git work tree
+    started = recording.started_fields(Config(), "fingerprint", {"device": "cpu"})
+    assert started["git_sha"] == head
+    untracked = tmp_path / "clone" / ".venv" / "imgclf"  # a wheel inside some project's repo
+    untracked.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(tmp_path / "clone")], check=True)
+    assert recording.git_sha(untracked) is None

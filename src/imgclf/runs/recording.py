@@ -71,7 +71,7 @@ def started_fields(cfg: Config, data: str, runtime: dict[str, Any], **extra: Any
 
     return {
         "imgclf_version": __version__,
-        "git_sha": git_sha(Path.cwd()),
+        "git_sha": git_sha(Path(__file__).resolve().parent),  # imgclf's own commit
         "config_hash": config_hash(cfg),
         "config": cfg.model_dump(mode="json"),
         "data_fingerprint": data,
@@ -122,9 +122,16 @@ def stop_kind(status: str, reason: str | None) -> str:
 
 
 @contextmanager
-def recording(run: RunDir, started: dict[str, Any]) -> Iterator[Outcome]:
+def recording(
+    run: RunDir, started: dict[str, Any], finished_before: bool = False
+) -> Iterator[Outcome]:
     """status.json says running, then finished, interrupted or failed with the error; the
-    project's ledger gets the same events, with ``started`` and the outcome's metrics."""
+    project's ledger gets the same events, with ``started`` and the outcome's metrics.
+
+    A resumed run that had finished (``finished_before``) is never downgraded by an error: its
+    model and scores are still there, so it stays finished, with the error beside it (and a
+    later resume, seeing the error, finishes it again).
+    """
     project = run.path.parent
     run.write_status("running")
     append_record(project, "started", run.name, **started)
@@ -141,22 +148,45 @@ def recording(run: RunDir, started: dict[str, Any]) -> Iterator[Outcome]:
         append_record(project, "interrupted", run.name, stop="interrupted")
         raise
     except Exception as exc:
-        error = str(exc) or type(exc).__name__
-        run.write_status("failed", error=error)
-        append_record(project, "failed", run.name, error=" ".join(error.split()), stop="failed")
+        error = " ".join((str(exc) or type(exc).__name__).split())
+        if finished_before:
+            run.write_status("finished", error=error)
+            metrics = _read_metrics(run)
+            append_record(project, "finished", run.name, **finished_fields(metrics), error=error)
+        else:
+            run.write_status("failed", error=error)
+            append_record(project, "failed", run.name, error=error, stop="failed")
         raise
     run.write_status("finished")
-    append_record(project, "finished", run.name, **finished_fields(outcome.metrics))
+    # error None: an error of an earlier session of the run no longer stands
+    append_record(project, "finished", run.name, **finished_fields(outcome.metrics), error=None)
+
+
+def _read_metrics(run: RunDir) -> dict[str, Any]:
+    """The run's metrics.json, or {} when it cannot be read."""
+    try:
+        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
 
 
 def git_sha(folder: Path) -> str | None:
-    """The commit checked out in ``folder``'s git repository, if it is in one."""
+    """The commit checked out in the git work tree whose tracked files include ``folder``'s
+    (imgclf from a clone, installed editable); None otherwise, also for a folder that only
+    lies inside a work tree untracked (a wheel in a project's .venv)."""
+    tracked = _git(folder, "ls-files", "--error-unmatch", "--", ".")
+    sha = _git(folder, "rev-parse", "HEAD") if tracked is not None else None
+    return sha if sha is not None and len(sha) == 40 else None
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """The output of ``git -C folder ARGS``, or None when it fails (or git is missing)."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            ["git", "-C", str(folder), *args],
             capture_output=True, text=True, timeout=5, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and len(sha) == 40 else None
+    return done.stdout.strip() if done.returncode == 0 else None
