@@ -160,3 +160,94 @@ def test_a_run_trained_from_arrays_resumes_when_given_them_again(tmp_path, monke
     assert [row["epoch"] for row in more.history_] == [1, 2]
     with pytest.raises(ConfigError, match="does not record its data"):
         ImageClassifier(quiet=True).fit(None, resume="runs/arr")
+
+
+def _files(root: str) -> dict[str, tuple[int, bytes]]:
+    return {str(p): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def test_resuming_a_complete_run_says_so_in_one_line_and_changes_nothing(shapes: Path) -> None:
+    assert _train(shapes, "--name", "r").exit_code == 0
+    before = _files("runs")  # status.json, the ledger, metrics, report, model, checkpoints
+    again = runner.invoke(app, ["train", "--resume", "runs/r"])
+    assert again.exit_code == 0, again.output
+    assert again.output == "runs/r is complete: 3 of 3 epochs; add epochs with --epochs N\n"
+    quiet = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "3", "--quiet"])
+    assert (quiet.exit_code, quiet.output) == (0, again.output)  # the outcome, not progress
+    assert _files("runs") == before
+
+
+def _export_into(model: Path) -> None:
+    """What imgclf export writes into the bundle folder (the graph's bytes do not matter)."""
+    (model / "model.onnx").write_bytes(b"graph")
+    (model / "onnx.json").write_text("{}")
+    (model / "parity.json").write_text('{"passed": true}')
+
+
+def test_an_exported_run_resumes_with_more_epochs_and_keeps_its_export(shapes: Path) -> None:
+    assert _train(shapes, "--name", "r").exit_code == 0
+    _export_into(Path("runs/r/model"))
+    weights = Path("runs/r/model/model.safetensors").read_bytes()
+    more = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "6"])
+    assert more.exit_code == 0, more.output
+    assert _status("runs/r") == {**_status("runs/r"), "status": "finished", "error": None}
+    assert json.loads(Path("runs/r/metrics.json").read_text())["epochs_run"] == 6
+    assert Path("runs/r/model/model.onnx").read_bytes() == b"graph"
+    changed = Path("runs/r/model/model.safetensors").read_bytes() != weights  # (a better epoch)
+    assert json.loads(Path("runs/r/model/parity.json").read_text())["passed"] is not changed
+    assert ("export again with imgclf export runs/r --format onnx" in more.output) is changed
+    before = _files("runs")
+    again = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "6"])
+    assert again.output == "runs/r is complete: 6 of 6 epochs; add epochs with --epochs N\n"
+    assert _files("runs") == before
+
+
+def test_a_failure_while_finishing_never_downgrades_a_finished_run(shapes, monkeypatch) -> None:
+    import imgclf.runs.finish
+    from imgclf.errors import ModelError
+    from imgclf.runs.ledger import read_ledger
+
+    assert _train(shapes, "--name", "r").exit_code == 0
+    save = imgclf.runs.finish.save_bundle
+
+    def full_disk(*args, **kwargs):
+        raise ModelError("No space left on device")
+
+    monkeypatch.setattr(imgclf.runs.finish, "save_bundle", full_disk)
+    failed = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "4", "--quiet"])
+    assert failed.exit_code == 2 and "No space left on device" in failed.output
+    assert (_status("runs/r")["status"], _status("runs/r")["error"]) == (
+        "finished", "No space left on device",
+    )  # fmt: skip
+    assert [r["event"] for r in read_ledger("runs").records] == ["started", "finished"] * 2
+    listed = pd.read_csv(
+        pd.io.common.StringIO(runner.invoke(app, ["runs", "list", "--csv"]).stdout)
+    )
+    assert (listed.loc[0, "status"], listed.loc[0, "error"]) == (
+        "finished",
+        "No space left on device",
+    )
+    monkeypatch.setattr(imgclf.runs.finish, "save_bundle", save)
+    redone = runner.invoke(app, ["train", "--resume", "runs/r", "--quiet"])  # the error: redo it
+    assert redone.exit_code == 0, redone.output
+    assert _status("runs/r")["error"] is None
+    listed = pd.read_csv(
+        pd.io.common.StringIO(runner.invoke(app, ["runs", "list", "--csv"]).stdout)
+    )
+    assert listed.loc[0, "status"] == "finished" and pd.isna(listed.loc[0, "error"])
+
+
+def test_an_early_stopped_run_is_complete_whatever_epochs_are_added(shapes: Path) -> None:
+    stopped = _train(shapes, "--name", "e", "--epochs", "5", "--patience", "1")
+    assert stopped.exit_code == 0, stopped.output
+    done = json.loads(Path("runs/e/metrics.json").read_text())["epochs_run"]
+    assert done < 5
+    before = _files("runs")
+    for more in ([], ["--epochs", "8"]):
+        again = runner.invoke(app, ["train", "--resume", "runs/e", *more])
+        assert again.exit_code == 0, again.output
+        assert again.output == (
+            f"runs/e is complete: early stopping ended it at epoch {done} of 5; nothing to resume\n"
+        )
+    assert _files("runs") == before

@@ -22,6 +22,7 @@ from imgclf.export import (
     read_bundle_json,
     save_bundle,
 )
+from imgclf.export.onnx import exported
 from imgclf.models.network import SPEC_FORMAT, ImageModel, build_model, model_from_spec
 
 CLASSES = ["a", "b", "c"]
@@ -274,3 +275,33 @@ def test_failed_overwrite_keeps_the_old_bundle(
         save_bundle(_custom(), bundle, overwrite=True)
     assert _snapshot(bundle) == before
     assert [p.name for p in bundle.parent.iterdir()] == [bundle.name]
+
+
+def _export_into(bundle: Path) -> dict[str, bytes]:
+    """What imgclf export writes into a bundle folder (the graph's bytes do not matter here)."""
+    files = {"model.onnx": b"graph", "onnx.json": b"{}", "parity.json": b'{"passed": true}'}
+    for name, data in files.items():
+        (bundle / name).write_bytes(data)
+    return files
+
+
+def test_an_exported_bundle_saved_again_keeps_its_export(bundle: Path) -> None:
+    files = _export_into(bundle)
+    (bundle / ".model.onnx.candidate").write_bytes(b"an export cut short")
+    assert is_bundle(bundle)
+    save_bundle(load_bundle(bundle), bundle, overwrite=True, extra={"scored": "again"})
+    assert {name: (bundle / name).read_bytes() for name in files} == files  # the same model
+    assert exported(bundle) and not (bundle / ".model.onnx.candidate").exists()
+    assert read_bundle_json(bundle)["extra"] == {"scored": "again"}
+
+
+def test_an_export_of_an_earlier_model_is_kept_but_no_longer_passes(bundle: Path) -> None:
+    files = _export_into(bundle)
+    save_bundle(_perturbed(load_bundle(bundle)), bundle, overwrite=True)
+    assert (bundle / "model.onnx").read_bytes() == files["model.onnx"]
+    parity = json.loads((bundle / "parity.json").read_text())
+    assert parity["passed"] is False and "export it again" in parity["stale"]
+    assert not exported(bundle)  # predict's auto backend falls back to torch
+    (bundle / "notes.txt").write_text("mine")
+    with pytest.raises(ModelError, match="exists and is not a model bundle"):
+        save_bundle(_cnn(), bundle, overwrite=True)  # anything else is still never replaced

@@ -71,6 +71,8 @@ def train(
 
     cfg, data, run, saved = _configure(data, config, resume, overrides)
     runtime = runtime or Runtime.from_config(cfg.train)
+    if saved is not None and (complete := _complete_run(run, cfg, saved, runtime)):
+        return complete  # nothing to add: nothing trained, evaluated or written
     progress = runtime.is_main and not cfg.run.quiet
     joined = distributed.join(runtime)  # under torchrun: the process group, once
     if joined:
@@ -160,6 +162,30 @@ def _preset_for_data(config, overrides: dict[str, Any], data) -> dict[str, Any]:
     return {**overrides, "preset": resolve_preset(name, channels, color_mode)}
 
 
+def _complete_run(run, cfg: Config, saved: dict, runtime: Runtime) -> Run | None:
+    """A finished run that a resume has nothing to add to, as it is (said in one line);
+    None when the resume has work to do."""
+    import json
+
+    from imgclf.export.bundle import load_bundle
+    from imgclf.runs.resuming import complete_line
+    from imgclf.runs.run import Run
+
+    line = complete_line(run, cfg, saved)
+    if line is None:
+        return None
+    if runtime.is_main:  # (even quiet: it is the outcome, not progress)
+        from imgclf.terminal import print_line
+
+        print_line(line)
+    try:
+        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metrics = {}
+    history = list(saved["state"]["history"])
+    return Run(run.path, cfg, load_bundle(run.path), history, metrics, runtime, note=line)
+
+
 def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: bool):
     """The new run's folder with its config and data report."""
     from imgclf.runs.finish import describe_run
@@ -172,14 +198,17 @@ def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: b
 
 def _recorded(run, cfg: Config, setup, saved: dict | None):
     """status.json and the project's ledger follow the run (started, then finished, failed or
-    interrupted); a process without a run folder records nothing."""
+    interrupted; a resumed run that had finished stays finished if this session fails); a
+    process without a run folder records nothing."""
     from contextlib import nullcontext
 
     from imgclf.data.fingerprint import data_fingerprint
     from imgclf.runs.recording import Outcome, recording, started_fields
+    from imgclf.runs.rundir import read_status
 
     if run is None:
         return nullcontext(Outcome())
+    finished = saved is not None and read_status(run)["status"] == "finished"
     prepared = setup.prepared
     started = started_fields(
         cfg,
@@ -187,7 +216,7 @@ def _recorded(run, cfg: Config, setup, saved: dict | None):
         setup.runtime.describe(),
         resumed_from_epoch=saved["state"]["epoch"] if saved is not None else None,
     )
-    return recording(run, started)
+    return recording(run, started, finished_before=finished)
 
 
 def _finish(result, cfg: Config, run, progress: bool) -> dict[str, Any]:

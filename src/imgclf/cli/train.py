@@ -172,7 +172,9 @@ def train(
         run = api.train(
             data, config, resume=resume, started=started, model=model, **_overrides(options)
         )
-    if run.path is not None:  # (the main process: the others of a distributed run write nothing)
+    # (the main process: the others of a distributed run write nothing; a complete run resumed
+    # has said so)
+    if run.path is not None and run.note is None:
         print_result(run.metrics, run.path, quiet=run.config.run.quiet)
 
 

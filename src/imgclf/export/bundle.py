@@ -9,10 +9,14 @@ either the old bundle or the new one, never half of one.
 preprocess) plus ``num_parameters``, ``tensors`` (the tensor count) and ``extra`` (whatever the
 caller recorded, e.g. metrics). A run directory keeps its bundle in ``model/``; ``load_bundle``
 accepts the run directory too.
+
+``imgclf export`` adds model.onnx, parity.json and onnx.json: kept when the bundle is saved
+again, with parity.json failed as stale if the model changed (nothing serves a stale graph).
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import secrets
@@ -24,6 +28,7 @@ import torch
 
 from imgclf._version import __version__
 from imgclf.errors import ModelError
+from imgclf.export.onnx import ONNX_NAME, PARITY_NAME, SPEC_NAME
 from imgclf.models.network import SPEC_FORMAT, ImageModel, model_from_spec
 
 CONFIG_NAME = "model.json"
@@ -31,6 +36,8 @@ WEIGHTS_NAME = "model.safetensors"
 RUN_SUBDIR = "model"
 REQUIRED_KEYS = ("format", "model", "classes", "preprocess")
 BUNDLE_KEYS = ("num_parameters", "tensors", "extra")  # in model.json, not part of the spec
+EXPORT_NAMES = (ONNX_NAME, PARITY_NAME, SPEC_NAME)  # what imgclf export writes beside them
+STALE = "the bundle was saved again with another model after this export: export it again"
 
 
 def save_bundle(
@@ -58,6 +65,7 @@ def save_bundle(
     staging.mkdir()  # not mkdtemp: its 0o700 mode would survive the rename and hide the bundle
     try:
         _write_files(staging, tensors, text)
+        _carry_exports(target, staging)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -133,16 +141,23 @@ def bundle_dir(path: str | Path) -> Path:
 def is_bundle(path: str | Path) -> bool:
     """Whether ``path`` is a bundle directory that ``save_bundle(overwrite=True)`` may replace.
 
-    Only model.* files, at least one of them model.json or model.safetensors: a run directory
-    or a folder with anything else in it is never a bundle, so it is never deleted.
+    Only model.* files and what ``imgclf export`` adds (EXPORT_NAMES, and the hidden temporary
+    files of an interrupted write), at least one of them model.json or model.safetensors: a run
+    directory or a folder with anything else in it is never a bundle, so it is never deleted.
     """
     folder = Path(path)
     if not folder.is_dir() or folder.is_symlink():
         return False
     entries = list(folder.iterdir())
     names = {entry.name for entry in entries}
-    ours = all(entry.is_file() and entry.name.startswith("model.") for entry in entries)
+    ours = all(entry.is_file() and _bundle_file(entry.name) for entry in entries)
     return ours and bool(names & {CONFIG_NAME, WEIGHTS_NAME})
+
+
+def _bundle_file(name: str) -> bool:
+    leftover = name.startswith(".") and name.endswith((".tmp", ".candidate"))  # an atomic write's
+    ours = any(own in name for own in ("model.", PARITY_NAME, SPEC_NAME))
+    return name.startswith("model.") or name in EXPORT_NAMES or (leftover and ours)
 
 
 def _check_model(model: object) -> None:
@@ -161,7 +176,8 @@ def _check_target(target: Path, overwrite: bool) -> None:
     if not is_bundle(target):
         raise ModelError(
             f"Cannot save a bundle to {target}: it exists and is not a model bundle (a bundle "
-            "directory holds only model.* files). Choose a new path; nothing was written."
+            f"directory holds only model.* files and {PARITY_NAME} and {SPEC_NAME} of an "
+            "export). Choose a new path; nothing was written."
         )
     if not overwrite:
         raise ModelError(
@@ -226,6 +242,32 @@ def _write_files(folder: Path, tensors: dict[str, torch.Tensor], text: str) -> N
     for name in (WEIGHTS_NAME, CONFIG_NAME):
         with open(folder / name, "r+b") as handle:
             os.fsync(handle.fileno())
+
+
+def _carry_exports(target: Path, staging: Path) -> None:
+    """The old bundle's exported files go into the new one: as they are when the model is the
+    same (weights and spec), else with parity.json failed as STALE."""
+    names = [name for name in EXPORT_NAMES if (target / name).is_file()]
+    for name in names:
+        shutil.copy2(target / name, staging / name)
+    if PARITY_NAME in names and not _same_model(target, staging):
+        parity = staging / PARITY_NAME
+        try:
+            record = dict(json.loads(parity.read_text(encoding="utf-8")))
+        except (ValueError, TypeError):
+            record = {}
+        text = json.dumps({**record, "passed": False, "stale": STALE}, indent=2) + "\n"
+        parity.write_text(text, encoding="utf-8")
+
+
+def _same_model(old: Path, new: Path) -> bool:
+    """Whether two bundle folders hold the same weights (byte for byte) and spec."""
+    try:
+        specs = [_spec(json.loads((f / CONFIG_NAME).read_text("utf-8"))) for f in (old, new)]
+        weights = filecmp.cmp(old / WEIGHTS_NAME, new / WEIGHTS_NAME, shallow=False)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return weights and specs[0] == specs[1]
 
 
 def _move_into_place(staging: Path, target: Path) -> None:

@@ -54,8 +54,8 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     ``metrics["timings"]`` holds the run's parts in seconds: ``data``, ``embed`` (when the run
     embeds) and ``train`` from ``result.timings``, then ``evaluate`` (the final val/test
     scoring) and ``report`` (bundle, plots and report) measured here, and ``total``, their sum.
-    metrics.json is written once the splits are scored (so a failed plot still leaves it) and
-    again at the end with every part.
+    metrics.json is written once the splits are scored and the bundle saved (so a failed plot
+    still leaves it) and again at the end with every part.
     """
     from imgclf.evaluate.metrics import evaluate_predictions
 
@@ -83,9 +83,11 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     timings = {**result.timings, "evaluate": time.perf_counter() - started}
     scores = {split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()}
     metrics = run_metrics(result, scores, timings, _efficiency(result, cfg))
-    run.write_json(run.metrics, metrics)
     started = time.perf_counter()
     save_bundle(model, run.model, overwrite=True, extra=_headline(metrics))
+    run.write_json(run.metrics, metrics)  # after the bundle: a failed save leaves the two agreeing
+    if not cfg.run.quiet:
+        _warn_stale_export(run)
     plots = _plots(result, cfg, run, evaluations)
     # up to the page itself: its rendering (milliseconds) cannot be in the page it renders
     timings["report"] = time.perf_counter() - started
@@ -168,13 +170,14 @@ def _report(
     result: TrainResult, cfg: Config, run: RunDir, metrics: dict, plots: dict[str, Path]
 ) -> None:
     from imgclf.evaluate.report import write_report
+    from imgclf.train.progress import epoch_span
 
     splits = {k: v for k, v in metrics.items() if k in ("val", "test")}
     notes = [f"stopped: {result.state.stop_reason}"] if result.state.stop_reason else []
     if len(result.state.planned) > 1:  # say plainly how --epochs splits over the stages
         first, parts = 1, []
         for name, epochs in result.state.planned.items():
-            parts.append(f"{name} epochs {first}-{first + epochs - 1}")
+            parts.append(f"{name} {epoch_span(first, first + epochs - 1)}")
             first += epochs
         notes.append(f"stages as planned: {', then '.join(parts)}")
     if result.state.best_epoch:
@@ -191,6 +194,24 @@ def _report(
         notes=notes,
         efficiency=metrics.get("efficiency"),
     )
+
+
+def _warn_stale_export(run: RunDir) -> None:
+    """An ONNX export of an earlier model no longer matches the bundle: say to export again."""
+    import json
+
+    from imgclf.export.onnx import ONNX_NAME, PARITY_NAME
+    from imgclf.terminal import print_warning
+
+    try:
+        record = json.loads((run.model / PARITY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(record, dict) and record.get("stale"):
+        print_warning(
+            f"{run.model / ONNX_NAME} is the model before this session, so predict no longer "
+            f"uses it: export again with imgclf export {run.path} --format onnx"
+        )
 
 
 def _headline(metrics: dict) -> dict[str, Any]:

@@ -77,3 +77,46 @@ def _yaml(value: Any) -> str:
     import json
 
     return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def complete_line(run: RunDir, cfg: Config, saved: dict[str, Any]) -> str | None:
+    """The one line that says a finished run has nothing to resume, or None when a resume has
+    work: epochs to train (or to refuse), or a finishing that failed to do again.
+
+    Args:
+        cfg: the resumed config (with the epochs asked for now).
+        saved: the run's resume checkpoint.
+    """
+    from imgclf.runs.rundir import read_status
+
+    status = read_status(run)
+    planned = saved.get("planned") or {}
+    if status["status"] != "finished" or status["error"] is not None or not planned:
+        return None  # (a finished run whose finishing failed keeps the error: redo it)
+    if not saved.get("stage_finished") or saved.get("stage") != len(planned) - 1:
+        return None  # stopped inside its plan (a time limit): the resume trains on
+    raised = _raised_epochs(run, cfg, planned)
+    last = "train.finetune_epochs" if list(planned)[-1] == "finetune" else "train.epochs"
+    done, total = saved["state"]["epoch"], sum(planned.values())
+    if saved.get("ended_early") and set(raised) <= {last}:  # more epochs would not run
+        return (
+            f"{run.path} is complete: early stopping ended it at epoch {done} of {total}; "
+            "nothing to resume"
+        )
+    if raised:
+        return None
+    flag = last.split(".")[1].replace("_", "-")
+    return f"{run.path} is complete: {done} of {total} epochs; add epochs with --{flag} N"
+
+
+def _raised_epochs(run: RunDir, cfg: Config, planned: dict[str, int]) -> list[str]:
+    """The epoch settings ``cfg`` raises above both the run's config and what its last session
+    planned (a resume that added epochs leaves config.yaml as it was)."""
+    before = read_run_config(run).get("train", {})
+    ran = {("finetune_epochs" if stage == "finetune" else "epochs"): n
+           for stage, n in planned.items()}  # fmt: skip
+    now = {key: getattr(cfg.train, key) for key in ("epochs", "finetune_epochs")}
+    return [
+        f"train.{key}" for key, value in now.items()
+        if value > max(before.get(key, value), ran.get(key, 0))
+    ]  # fmt: skip

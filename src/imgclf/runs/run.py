@@ -25,6 +25,7 @@ class Run:
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
     runtime: Runtime = field(default_factory=Runtime)
+    note: str | None = None  # what a resume that found nothing to add said (it wrote nothing)
 
     @property
     def classes(self) -> list[str]:
