@@ -16,6 +16,11 @@ from imgclf.train.callbacks import Callback, TrainState
 _COLUMNS = {"loss": 12, "accuracy": 12, "val_loss": 12, "val_accuracy": 14, "lr": 11, "time": 10}
 
 
+def epoch_span(first: int, last: int) -> str:
+    """``epoch 4`` for one epoch, ``epochs 2-4`` for several (never ``epochs 4-4``)."""
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+
 class ProgressPrinter(Callback):
     """The live bar during an epoch and a line per finished epoch (the epoch table)."""
 
@@ -38,7 +43,7 @@ class ProgressPrinter(Callback):
         if state.stage and epoch == state.stage_start:
             last = state.stage_start + state.stage_epochs - 1
             self.console.print(
-                f"stage {state.stage}: epochs {state.stage_start}-{last} of {state.epochs}",
+                f"stage {state.stage}: {epoch_span(state.stage_start, last)} of {state.epochs}",
                 style="bold",
                 highlight=False,
             )
