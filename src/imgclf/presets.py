@@ -54,21 +54,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
         },
     },
 }
-_DESCRIPTIONS = {
-    "fast": "the fast recipe for the data: fast_mnist (1 channel) or fast_cifar (colour)",
-    "fast_cifar": "fast_cifar net, Nesterov SGD one-cycle, flips + 2 px shifts, flip TTA, "
-    "bf16 where native, 38 s budget",
-    "fast_mnist": "fast_mnist net, AdamW one-cycle, 2 px shifts, bf16 where native, 60 s budget",
-}
 
 
 def list_presets() -> list[str]:
     """The preset names, aliases first."""
     return [*ALIASES, *sorted(_PRESETS)]
-
-
-def describe_preset(name: str) -> str:
-    return _DESCRIPTIONS[name]
 
 
 def resolve_preset(name: str, channels: int | None = None, color_mode: str = "auto") -> str:

@@ -32,7 +32,7 @@ def launch(
 
     Each process computes with the cores divided by the processes of its node (torchrun's
     OMP_NUM_THREADS=1 is overridden on purpose: imgclf's Runtime sets torch's threads)."""
-    from imgclf.data.parallel import available_cores
+    from imgclf.cores import available_cores
 
     if nproc_per_node < 1 or nnodes < 1:
         raise ConfigError("--nproc-per-node and --nnodes must be at least 1.")

@@ -8,27 +8,19 @@ on the results (prediction), since Pillow's decoders and resizers release the GI
 from __future__ import annotations
 
 import multiprocessing
-import os
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from imgclf.cores import available_cores
 from imgclf.progressbar import progress_bar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _MIN_ITEMS_FOR_POOL = 64  # below this, starting processes costs more than it saves
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity and container limits)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def parallel_map(

@@ -1,4 +1,5 @@
-"""Small HTML pieces for the report: escaped text, numbers, tables, embedded pictures."""
+"""Small HTML pieces for the pages (report.html, compare.html): the page shell and its style,
+escaped text, numbers, tables, embedded pictures."""
 
 from __future__ import annotations
 
@@ -19,6 +20,41 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
     ".svg": "image/svg+xml",
 }
+
+
+PAGE_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+ color:#1f2933;background:#fff;margin:0;line-height:1.45}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
+h1{margin:0 0 4px;font-size:1.7em}h2{margin-top:2.2em;padding-bottom:4px;
+ border-bottom:2px solid #e4e7eb}h3{margin-top:1.6em}
+.meta,.muted{color:#616e7c;font-size:.9em}nav a{margin-right:14px;color:#2563eb}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:18px 0}
+.card{border:1px solid #d9e2ec;border-radius:8px;padding:10px 16px;min-width:170px}
+.card .split{font-weight:600;text-transform:uppercase;font-size:.8em;color:#616e7c}
+.card .big{font-size:1.8em;font-weight:600}.card .small{font-size:.85em;color:#3e4c59}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:.9em}
+th,td{border:1px solid #d9e2ec;padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.summary td{background:#f8fafc;font-weight:600}
+figure{margin:12px 0 20px}figure img{max-width:100%;height:auto;border:1px solid #e4e7eb}
+figcaption{color:#616e7c;font-size:.85em}
+pre{background:#f8fafc;border:1px solid #e4e7eb;padding:10px;overflow-x:auto;font-size:.85em}
+.warn{color:#8d2b0b}.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
+"""
+
+
+def page(title: str, parts: list[str], viewport: bool = True) -> str:
+    """A whole self-contained page: ``parts`` (HTML) under the shared style, titled ``title``.
+    compare.html has always gone without the mobile viewport line (``viewport=False``)."""
+    meta = '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        + (meta if viewport else "")
+        + f"<title>{esc(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(parts)
+        + "\n</main>\n</body>\n</html>\n"
+    )
 
 
 def section(anchor: str, heading: str, content: str) -> str:

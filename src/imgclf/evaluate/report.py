@@ -18,6 +18,7 @@ from imgclf.evaluate.html_parts import (
     esc,
     finite,
     num,
+    page,
     picture,
     section,
     table,
@@ -35,27 +36,6 @@ _PHASES = {
     "evaluate": "evaluation (val/test)",
     "report": "bundle, plots and report",
 }
-
-PAGE_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
- color:#1f2933;background:#fff;margin:0;line-height:1.45}
-main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
-h1{margin:0 0 4px;font-size:1.7em}h2{margin-top:2.2em;padding-bottom:4px;
- border-bottom:2px solid #e4e7eb}h3{margin-top:1.6em}
-.meta,.muted{color:#616e7c;font-size:.9em}nav a{margin-right:14px;color:#2563eb}
-.cards{display:flex;flex-wrap:wrap;gap:12px;margin:18px 0}
-.card{border:1px solid #d9e2ec;border-radius:8px;padding:10px 16px;min-width:170px}
-.card .split{font-weight:600;text-transform:uppercase;font-size:.8em;color:#616e7c}
-.card .big{font-size:1.8em;font-weight:600}.card .small{font-size:.85em;color:#3e4c59}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:.9em}
-th,td{border:1px solid #d9e2ec;padding:4px 10px;text-align:left;vertical-align:top}
-th{background:#f0f4f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.summary td{background:#f8fafc;font-weight:600}
-figure{margin:12px 0 20px}figure img{max-width:100%;height:auto;border:1px solid #e4e7eb}
-figcaption{color:#616e7c;font-size:.85em}
-pre{background:#f8fafc;border:1px solid #e4e7eb;padding:10px;overflow-x:auto;font-size:.85em}
-.warn{color:#8d2b0b}.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
-"""
 
 
 def write_report(path: str | Path, **sections: Any) -> Path:
@@ -101,13 +81,7 @@ def render_report(
         section("config", "Configuration", _config(config)),
         section("timings", "Timings", _timings(timings, efficiency)),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n<main>\n"
-        + "\n".join(part for part in body if part)
-        + "\n</main>\n</body>\n</html>\n"
-    )
+    return page(title, [part for part in body if part])
 
 
 # ---------------------------------------------------------------- header and notes

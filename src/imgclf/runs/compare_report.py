@@ -79,8 +79,7 @@ def _parallel(comparison: Comparison):
 
 
 def _page(comparison: Comparison, pictures: dict[str, Path]) -> str:
-    from imgclf.evaluate.html_parts import esc, num, picture, section, table
-    from imgclf.evaluate.report import PAGE_CSS
+    from imgclf.evaluate.html_parts import esc, num, page, picture, section, table
 
     columns, rows = comparison.table()
     numeric = {i for i, column in enumerate(columns) if column not in ("name", "status")}
@@ -102,10 +101,5 @@ def _page(comparison: Comparison, pictures: dict[str, Path]) -> str:
     parts.append(section("pictures", "Pictures", figures))
     stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     title = f"imgclf compare: {', '.join(comparison.runs)}"
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{esc(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n<main>\n"
-        f'<header><h1>{esc(title)}</h1><p class="muted">{esc(stamp)}</p></header>\n'
-        + "\n".join(parts)
-        + "\n</main>\n</body>\n</html>\n"
-    )
+    header = f'<header><h1>{esc(title)}</h1><p class="muted">{esc(stamp)}</p></header>'
+    return page(title, [header, *parts], viewport=False)

@@ -5,6 +5,8 @@ the resolved config as hyperparameters, each epoch's numbers, and at the run's e
 scores (and, for MLflow, report.html and the model bundle). The libraries are optional
 (``pip install 'imgclf[track]'``) and imported only when a tracker is created, so importing
 imgclf stays cheap and a missing one is a one-line ConfigError before training starts.
+Trackers are callbacks of the registry's kind ``tracker`` (created with the run folder and the
+config); importing this package registers them, so whoever creates them imports it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from imgclf.errors import ConfigError, did_you_mean
-from imgclf.train.callbacks import Callback
+from imgclf.errors import ConfigError
+from imgclf.train.callbacks import (
+    Callback,
+    create_callback,
+    list_callbacks,
+    register_callback,
+    unknown_callback,
+)
 
-TRACKERS = ("tensorboard", "mlflow")
-"""The names ``create_tracker`` (and ``--track``) accepts."""
+
+@register_callback("tensorboard", kind="tracker")
+def _tensorboard(run_path: Path, config: dict) -> Callback:
+    from imgclf.track.tensorboard import TensorBoardTracker
+
+    return TensorBoardTracker(Path(run_path), config)
+
+
+@register_callback("mlflow", kind="tracker")
+def _mlflow(run_path: Path, config: dict) -> Callback:
+    from imgclf.track.mlflow import MLflowTracker
+
+    return MLflowTracker(Path(run_path), config)
+
+
+TRACKERS = tuple(list_callbacks("tracker", sort=False))
+"""The names ``create_tracker`` (and ``--track``) accepts: the registry's kind ``tracker``."""
 
 
 def create_tracker(name: str, run_path: Path, config: dict) -> Callback:
@@ -30,18 +53,7 @@ def create_tracker(name: str, run_path: Path, config: dict) -> Callback:
     Raises:
         ConfigError: ``name`` is unknown, or its library is not installed.
     """
-    if name == "tensorboard":
-        from imgclf.track.tensorboard import TensorBoardTracker
-
-        return TensorBoardTracker(Path(run_path), config)
-    if name == "mlflow":
-        from imgclf.track.mlflow import MLflowTracker
-
-        return MLflowTracker(Path(run_path), config)
-    raise ConfigError(
-        f"Unknown tracker '{name}'.{did_you_mean(name, TRACKERS)} Choose one of "
-        f"{', '.join(TRACKERS)}."
-    )
+    return create_callback(name, kind="tracker", run_path=run_path, config=config)
 
 
 def require(name: str, project: Path) -> None:
@@ -49,11 +61,8 @@ def require(name: str, project: Path) -> None:
     ``project``: a known name whose libraries are installed (the same ConfigErrors)."""
     import importlib.util
 
-    if name not in TRACKERS:
-        raise ConfigError(
-            f"Unknown tracker '{name}'.{did_you_mean(name, TRACKERS)} Choose one of "
-            f"{', '.join(TRACKERS)}."
-        )
+    if name not in list_callbacks("tracker"):
+        raise unknown_callback(name, kind="tracker")
     packages = ["tensorboard"]
     if name == "mlflow":
         from imgclf.track.mlflow import tracking_uri

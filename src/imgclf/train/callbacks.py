@@ -1,21 +1,13 @@
 """Training callbacks: a fixed set of events with explicit arguments (``logs``, ``state``).
 
-Events, in order: ``on_train_begin(state)``, then per stage ``on_stage_begin(stage, state)``,
-per epoch ``on_epoch_begin(epoch, state)``, ``on_batch_end(batch, logs, state)`` after each
-batch, ``on_epoch_end(epoch, logs, state)``, ``on_stage_end(stage, state)``; then
-``on_train_end(state)`` and, once the run is evaluated and written, ``on_run_end(metrics,
-state)`` with the final metrics (val and test). The loop keeps the best-so-far
-(``state.best_epoch``, ``state.best_value``) before ``on_epoch_end``, so no callback depends on
-another's order.
-
-The one way to stop: set ``state.stop_reason`` (training ends after the current batch), or
-``state.end_stage`` at an epoch's end (the stage ends: early stopping in a staged fine-tune
-goes on with its next stage). A callback never receives the trainer, the model or the
-optimizer.
+The events, TrainState and the Callback base are ``train/events.py``'s; here are the
+registry of named callbacks and the standard ones a run's config asks for.
 
 Users add callbacks as objects (``ImageClassifier(callbacks=[...])``) or by name (YAML
 ``train: {callbacks: [name]}``, ``--callback name``): a name registered with
-``@register_callback("name")``, or an import path ``package.module:ClassName``.
+``@register_callback("name")``, or an import path ``package.module:ClassName``. Other kinds of
+named callbacks share the registry: the trackers (``kind="tracker"``) register from ``track/``,
+which train never imports; whoever builds a run's callbacks imports it.
 """
 
 from __future__ import annotations
@@ -26,102 +18,64 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imgclf.errors import ConfigError, did_you_mean
 from imgclf.fileio import atomic_write_text
 from imgclf.timefmt import format_duration
-from imgclf.train.efficiency import StepMeter
+from imgclf.train.events import Callback, TrainState
+from imgclf.train.progress import ProgressPrinter
+
+_REGISTRY: dict[str, dict[str, Callable[..., Callback]]] = {}
+"""Factories by kind, then name: ``callback`` (no arguments: ``train.callbacks``, ``--callback``)
+and kinds whose creator passes what they need (``tracker``: run_path and config, ``--track``)."""
 
 
-@dataclass
-class TrainState:
-    """What callbacks may read, and what they may set (best_*, stop_reason and end_stage)."""
+def register_callback(name: str, kind: str = "callback") -> Callable:
+    """Register a callback class (or a factory) under ``name``; a plain callback's factory
+    takes no arguments, another kind's the keywords its creator passes to create_callback."""
 
-    epochs: int  # planned, over all stages (early stopping takes out the epochs it skips)
-    epoch: int = 0  # epochs completed
-    stage: str | None = None  # the current stage's name when a run has several
-    stage_start: int = 1  # first epoch of the current stage
-    stage_epochs: int = 0  # epochs the current stage plans
-    steps: int = 0  # batches per epoch of the current stage
-    end_stage: str | None = None
-    dropped: int = 0  # planned epochs that early stopping took out
-    stopped_in: tuple[int, int, int] | None = None  # (epoch, batches done, batches) if cut short
-    planned: dict[str, int] = field(default_factory=dict)  # epochs per stage name, as planned
-    monitor: str = "val_accuracy"  # what best_* track (the training metric without val)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_value: float | None = None
-    stop_reason: str | None = None
-    started: float = field(default_factory=lambda: time.perf_counter())
-    elapsed_before: float = 0.0  # seconds spent before a resume
-    meter: StepMeter = field(default_factory=StepMeter)  # this session's steps: efficiency
-
-    @property
-    def elapsed(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self.started
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "epochs": self.epochs,
-            "history": self.history,
-            "best_epoch": self.best_epoch,
-            "best_value": self.best_value,
-            "elapsed": self.elapsed,
-            "dropped": self.dropped,
-        }
-
-
-class Callback:
-    """Base class with no-op events."""
-
-    def on_train_begin(self, state: TrainState) -> None: ...
-    def on_stage_begin(self, stage: str, state: TrainState) -> None: ...
-    def on_epoch_begin(self, epoch: int, state: TrainState) -> None: ...
-    def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None: ...
-    def on_stage_end(self, stage: str, state: TrainState) -> None: ...
-    def on_train_end(self, state: TrainState) -> None: ...
-    def on_run_end(self, metrics: dict, state: TrainState) -> None: ...
-
-
-_REGISTRY: dict[str, Callable[[], Callback]] = {}
-
-
-def register_callback(name: str) -> Callable:
-    """Register a callback class (or a factory without arguments) under ``name``."""
-
-    def add(factory: Callable[[], Callback]) -> Callable[[], Callback]:
-        _REGISTRY[name] = factory
+    def add(factory: Callable[..., Callback]) -> Callable[..., Callback]:
+        _REGISTRY.setdefault(kind, {})[name] = factory
         return factory
 
     return add
 
 
-def list_callbacks() -> list[str]:
-    """The registered callback names."""
-    return sorted(_REGISTRY)
+def list_callbacks(kind: str = "callback", *, sort: bool = True) -> list[str]:
+    """The registered names of ``kind``, sorted or (``sort=False``) in the order registered."""
+    names = list(_REGISTRY.get(kind, {}))
+    return sorted(names) if sort else names
 
 
-def create_callback(name: str) -> Callback:
-    """A callback by registered name or by import path 'package.module:ClassName'."""
+def create_callback(name: str, kind: str = "callback", **context: Any) -> Callback:
+    """A callback by registered name (its factory given ``context``), or, for a plain
+    callback, by import path 'package.module:ClassName'."""
     import importlib
 
-    from imgclf.errors import ConfigError, did_you_mean
-
-    if name in _REGISTRY:
-        return _REGISTRY[name]()
+    registry = _REGISTRY.get(kind, {})
+    if name in registry:
+        return registry[name](**context)
     module, _, attr = name.partition(":")
-    if attr:
+    if attr and kind == "callback":
         try:
             return getattr(importlib.import_module(module), attr)()
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"Callback '{name}' cannot be imported: {exc}.") from None
-    raise ConfigError(
-        f"Unknown callback '{name}'.{did_you_mean(name, _REGISTRY)} Registered: "
-        f"{', '.join(list_callbacks()) or 'none'}; or give an import path "
+    raise unknown_callback(name, kind)
+
+
+def unknown_callback(name: str, kind: str = "callback") -> ConfigError:
+    """The one error for a name not registered as ``kind``, with the names it may be."""
+    names = list_callbacks(kind, sort=kind == "callback")
+    if kind != "callback":
+        return ConfigError(
+            f"Unknown {kind} '{name}'.{did_you_mean(name, names)} Choose one of {', '.join(names)}."
+        )
+    return ConfigError(
+        f"Unknown callback '{name}'.{did_you_mean(name, names)} Registered: "
+        f"{', '.join(names) or 'none'}; or give an import path "
         "'package.module:ClassName'."
     )
 
@@ -354,7 +308,5 @@ def standard_callbacks(
     if history is not None:
         callbacks.append(HistoryCSV(history))
     if progress is not None:
-        from imgclf.train.progress import ProgressPrinter
-
         callbacks.append(ProgressPrinter(progress[0], batch_size=progress[1]))
     return callbacks

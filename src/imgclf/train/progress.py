@@ -9,7 +9,7 @@ from rich.progress import Progress, TextColumn
 from imgclf import terminal
 from imgclf.progressbar import bar_columns
 from imgclf.timefmt import format_duration
-from imgclf.train.callbacks import Callback, TrainState
+from imgclf.train.events import Callback, TrainState
 
 # Column widths: each wider than its name; a row with its best-epoch marker is 78 characters,
 # so an 80-column log never wraps it.
