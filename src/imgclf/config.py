@@ -7,16 +7,44 @@ imgclf.config_loader.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from imgclf.config_layers import Activation, LayerSpec
 from imgclf.timefmt import parse_duration
 
 FitPolicy = Literal["resize", "center_crop", "letterbox"]
 ColorMode = Literal["auto", "rgb", "grayscale"]
 FillMode = Literal["nearest", "constant", "reflect", "wrap"]
+
+# The settings' sets of choices, each declared once: the schema validates with them, the
+# runtime checks with them, and the CLI takes its choices (click refuses others) and help from them.
+TrainMode = Literal["feature_extract", "finetune", "scratch"]
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+Schedule = Literal["constant", "cosine", "onecycle"]
+EmbedBackend = Literal["auto", "torch", "onnx"]
+Precision = Literal["32", "16-mixed", "bf16-mixed"]  # what a Runtime computes in
+PrecisionSetting = Literal[Precision, "auto"]  # auto: the Runtime picks one per device
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # DEVICE_PATTERN's words; N: a GPU's index
+# What a choice means or needs, where its name does not say (the help reads these).
+NOTES = {
+    "device": {"auto": "CUDA, then MPS, then CPU"},
+    "precision": {
+        "16-mixed": "GPU",
+        "bf16-mixed": "GPU, or a CPU with native bf16",
+        "auto": "bf16-mixed where the device has native bf16, else 32",
+    },
+}
+
+
+def choices_text(choices: Iterable[str], notes: Mapping[str, str] | None = None) -> str:
+    """'a (note), b or c': choices as help and messages list them, from their declaration."""
+    words = [f"{c} ({notes[c]})" if notes and c in notes else c for c in choices]
+    return f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 class _Section(BaseModel):
@@ -134,65 +162,6 @@ class AugmentConfig(_Section):
 
 
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
-Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "elu", "leaky_relu", "none"]
-Padding = Literal["valid", "same"]
-
-
-class ConvLayer(_Section):
-    type: Literal["conv"]
-    filters: int = Field(gt=0)
-    kernel: int = Field(3, gt=0)
-    stride: int = Field(1, gt=0)
-    padding: Padding | int = "valid"
-    activation: Activation = "relu"
-    batchnorm: bool = Field(False, description="BatchNorm between the conv and its activation.")
-
-
-class PoolLayer(_Section):
-    type: Literal["maxpool", "avgpool"]
-    size: int = Field(2, gt=0)
-    stride: int | None = Field(None, gt=0)
-
-
-class GlobalPoolLayer(_Section):
-    type: Literal["global_avgpool", "global_maxpool"]
-
-
-class BatchNormLayer(_Section):
-    type: Literal["batchnorm"]
-
-
-class ActivationLayer(_Section):
-    type: Literal["activation"]
-    activation: Activation
-
-
-class DropoutLayer(_Section):
-    type: Literal["dropout"]
-    rate: float = Field(ge=0.0, lt=1.0)
-
-
-class FlattenLayer(_Section):
-    type: Literal["flatten"]
-
-
-class DenseLayer(_Section):
-    type: Literal["dense"]
-    units: int = Field(gt=0)
-    activation: Activation = "relu"
-
-
-LayerSpec = Annotated[
-    ConvLayer
-    | PoolLayer
-    | GlobalPoolLayer
-    | BatchNormLayer
-    | ActivationLayer
-    | DropoutLayer
-    | FlattenLayer
-    | DenseLayer,
-    Field(discriminator="type"),
-]
 
 
 class HeadConfig(_Section):
@@ -227,7 +196,7 @@ class ModelConfig(_Section):
     layers: list[LayerSpec] | None = Field(None, description="The custom stack (name: custom).")
     pretrained: bool = Field(True, description="Load pretrained weights for a backbone.")
     weights: Path | None = Field(None, description="Local weight file (safetensors/state dict).")
-    mode: Literal["feature_extract", "finetune", "scratch"] = "finetune"
+    mode: TrainMode = "finetune"
     unfreeze: int | list[str] | Literal["all"] = Field(
         2, description="finetune: last N blocks, a list of module names, or all."
     )
@@ -272,12 +241,12 @@ class TrainConfig(_Section):
     tta: Literal["none", "flip"] = Field(
         "none", description="Test-time augmentation of validation and the final scores: flip."
     )
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    optimizer: Optimizer = "adam"
     lr: float = Field(1e-3, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd and rmsprop.")
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0.0)
-    schedule: Literal["constant", "cosine", "onecycle"] = "constant"
+    schedule: Schedule = "constant"
     warmup_epochs: float = Field(0.0, ge=0.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     grad_clip: float | None = Field(None, gt=0.0, description="Max gradient norm.")
@@ -296,13 +265,11 @@ class TrainConfig(_Section):
     )
     device: str = Field(
         "auto",
-        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
-        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+        pattern=f"^({DEVICE_PATTERN})$",
+        description=f"{choices_text(DEVICES, NOTES['device'])}.",
     )
-    precision: Literal["32", "16-mixed", "bf16-mixed", "auto"] = Field(
-        "32",
-        description="32, 16-mixed (GPU), bf16-mixed (GPU, or a CPU with native bf16), or auto "
-        "(bf16-mixed where the device has native bf16, else 32).",
+    precision: PrecisionSetting = Field(
+        "32", description=f"{choices_text(get_args(PrecisionSetting), NOTES['precision'])}."
     )
     embedding_cache: bool = Field(
         True,
@@ -313,7 +280,7 @@ class TrainConfig(_Section):
         description="finetune stage 2 without pixel augmentation: compute the frozen blocks "
         "once per image and train the rest on their activations.",
     )
-    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+    embed_backend: EmbedBackend = Field(
         "auto",
         description="Frozen backbone's embed-once pass: onnx (ONNX Runtime, CPU at 32 bits), "
         "torch, or auto (onnx when installed and the pass has 300+ images at 224 px).",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic.fields import FieldInfo
+
 from imgclf.config import Config
 from imgclf.config_loader import build_config, load_yaml
 
@@ -37,13 +39,28 @@ def requested_settings(
 def schema_default(key: str) -> str | bool:
     """The config schema's default of ``key`` ('train.epochs', 'seed') as --help shows it, or
     False (shown as nothing) when the default is None: the schema is the one source of truth."""
-    section, _, name = key.rpartition(".")
-    fields = (
-        Config.model_fields[section].annotation.model_fields if section else Config.model_fields
-    )
-    value = fields[name].get_default(call_default_factory=True)
+    value = _field(key).get_default(call_default_factory=True)
     if value is None:
         return False
     if isinstance(value, tuple) and len(set(value)) == 1:
         value = value[0]  # image_size (28, 28) reads 28
     return str(value)
+
+
+def setting_type(key: str) -> Any:
+    """The schema's type of ``key``: for a set of choices its Literal, which a CLI option takes
+    as its own type (click then lists and checks the choices)."""
+    return _field(key).annotation
+
+
+def setting_help(key: str) -> str:
+    """The schema's description of ``key`` (what its choices mean), for --help."""
+    return _field(key).description or ""
+
+
+def _field(key: str) -> FieldInfo:
+    section, _, name = key.rpartition(".")
+    fields = (
+        Config.model_fields[section].annotation.model_fields if section else Config.model_fields
+    )
+    return fields[name]

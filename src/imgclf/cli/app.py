@@ -38,7 +38,7 @@ class OneLineErrors(TyperGroup):
             sys.exit(exc.exit_code)
         except UsageError as exc:
             where = f" See '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
-            message = exc.format_message()
+            message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix
             terminal.print_error(message + ("" if message.endswith((".", "?")) else ".") + where)
             sys.exit(exc.exit_code)
         except ClickException as exc:

@@ -9,12 +9,13 @@ import typer
 
 from imgclf import api, terminal
 from imgclf.cli.app import user_errors
-from imgclf.cli.options import DataDirOpt, DeviceOpt, schema_option
+from imgclf.cli.options import DataDirOpt, DeviceOpt, schema_choice
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 CONFUSION_MAX_CLASSES = 20  # beyond this a matrix no longer fits a terminal
+_Precision = schema_choice("train.precision", default="the run's, else 32")
 
 
 def evaluate(
@@ -38,12 +39,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     data_dir: DataDirOpt = None,
     device: DeviceOpt = None,
-    precision: Annotated[
-        str | None,
-        schema_option(
-            "train.precision", "32, 16-mixed or bf16-mixed.", default="the run's, else 32"
-        ),
-    ] = None,
+    precision: _Precision = None,
 ) -> None:
     """Accuracy, per-class report and confusion of a trained model on data."""
     with user_errors():

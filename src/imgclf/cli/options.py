@@ -4,7 +4,7 @@ overrides (``--set a.b=1``, ``--augment k=v``, ``--unfreeze 2|all|a,b``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,12 +13,20 @@ from imgclf.api import schema_default
 from imgclf.errors import ConfigError
 
 
-def schema_option(key: str, help: str, default: str | None = None, **kwargs):
-    """A typer option whose help ends with the config schema's default of ``key`` (or with
-    ``default``, a phrase for defaults the schema leaves to the data, such as image_size)."""
+def schema_option(key: str, help: str | None = None, default: str | None = None, **kwargs):
+    """A typer option whose help (the schema's description of ``key`` unless given) ends with
+    the schema's default of ``key`` (or with ``default``, a phrase for defaults the schema
+    leaves to the data, such as image_size)."""
+    help = help or api.setting_help(key)
     shown = default or schema_default(key)
     text = f"{help}  [default: {shown}]" if shown else help
     return typer.Option(help=text, show_default=False, **kwargs)
+
+
+def schema_choice(key: str, help: str | None = None, default: str | None = None) -> Any:
+    """An optional option whose choices are the schema's for ``key`` (its Literal type): --help
+    lists them and click refuses any other value in one line, with exit code 2."""
+    return Annotated[api.setting_type(key) | None, schema_option(key, help, default)]
 
 
 DataArg = Annotated[
@@ -43,9 +51,10 @@ ModelOpt = Annotated[
     str | None,
     schema_option("model.name", "Recipe (cnn, deep_cnn, mlp, ...), 'custom' or timm name."),
 ]
-ModeOpt = Annotated[
-    str | None, schema_option("model.mode", "feature_extract, finetune or scratch.")
-]
+ModeOpt = schema_choice(
+    "model.mode",
+    "Backbone frozen, its last blocks tuned after the head, or all from random weights.",
+)
 EpochsOpt = Annotated[
     int | None,
     schema_option(
@@ -94,14 +103,8 @@ SetOpt = Annotated[
     typer.Option("--set", metavar="KEY=VALUE", help="Any config key: --set train.patience=5"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
-DeviceOpt = Annotated[
-    str | None,
-    schema_option("train.device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."),
-]
-PrecisionOpt = Annotated[
-    str | None,
-    schema_option("train.precision", "auto (bf16 where native), 32, 16-mixed (GPU) or bf16-mixed."),
-]
+DeviceOpt = Annotated[str | None, schema_option("train.device")]
+PrecisionOpt = schema_choice("train.precision")
 
 
 def parse_unfreeze(value: str | None) -> int | str | list[str] | None:

@@ -11,6 +11,12 @@ from imgclf import api, terminal
 from imgclf.cli.app import user_errors
 from imgclf.cli.options import NnodesOpt, NodeRankOpt, NprocOpt, RdzvOpt, relaunch
 
+# The schema's help and choices, with predict's own defaults (not a run's settings).
+_Device = Annotated[str, typer.Option(help=api.setting_help("train.device"))]
+_Precision = Annotated[
+    api.setting_type("train.precision"), typer.Option(help=api.setting_help("train.precision"))
+]
+
 
 def predict(
     model: Annotated[
@@ -44,12 +50,8 @@ def predict(
             "('' ignores it)."
         ),
     ] = "label",
-    device: Annotated[
-        str, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-    ] = "auto",
-    precision: Annotated[
-        str, typer.Option(help="auto (bf16 where native), 32, 16-mixed (GPU) or bf16-mixed.")
-    ] = "32",
+    device: _Device = "auto",
+    precision: _Precision = "32",
     backend: Annotated[
         str,
         typer.Option(

@@ -11,6 +11,7 @@ import typer
 from imgclf import api
 from imgclf.cli.app import user_errors
 from imgclf.cli.options import (
+    LAUNCH_KEYS,
     AugmentOpt,
     BatchSizeOpt,
     ConfigOpt,
@@ -37,6 +38,7 @@ from imgclf.cli.options import (
     key_values,
     parse_unfreeze,
     relaunch,
+    schema_choice,
     schema_option,
 )
 from imgclf.cli.output import print_result
@@ -47,8 +49,8 @@ _Data = Annotated[
     str | None,
     typer.Argument(metavar="DATA", help="Class folders, .csv, .npz or a built-in name."),
 ]
-_Optimizer = Annotated[str | None, schema_option("train.optimizer", "adam, adamw, sgd or rmsprop.")]
-_Schedule = Annotated[str | None, schema_option("train.schedule", "constant, cosine or onecycle.")]
+_Optimizer = schema_choice("train.optimizer", "The optimizer.")
+_Schedule = schema_choice("train.schedule", "Learning rate over the steps, after any warmup.")
 _Weights = Annotated[Path | None, typer.Option(help="Local pretrained weight file.")]
 _Unfreeze = Annotated[
     str | None, schema_option("model.unfreeze", "finetune: N last blocks, 'all' or a,b.")
@@ -79,10 +81,7 @@ _EmbeddingCache = Annotated[
         show_default=False,
     ),
 ]
-_EmbedBackend = Annotated[
-    str | None,
-    schema_option("train.embed_backend", "Backend of the embed-once pass: auto, torch, onnx."),
-]
+_EmbedBackend = schema_choice("train.embed_backend", "Backend of the embed-once pass.")
 _AugmentViews = Annotated[
     int | None,
     schema_option("train.augment_views", "Augmented views per image in the embedding cache."),
@@ -178,22 +177,19 @@ def train(
         print_result(run.metrics, run.path, quiet=run.config.run.quiet)
 
 
-# The train options passed to ImageClassifier under their own names, in this order.
-_PLAIN = (
-    "preset", "mode", "epochs", "batch_size", "image_size", "optimizer", "lr", "schedule",
-    "weights", "unfreeze", "val_split", "test_split", "patience", "finetune_epochs", "finetune_lr",
-    "embedding_cache", "embed_backend", "augment_views", "progressive_sizes", "time_limit",
-    "budget", "seed", "device", "precision", "name", "project", "quiet", "data_dir", "path_column",
-    "label_column", "split_column",
-)  # fmt: skip
+# The train options that are not a config key of the same name (train() passes DATA, --config,
+# --resume and --model itself; _overrides names the others); every other option is one.
+_NOT_PLAIN = ("data", "config", "resume", "model", "augment", "set_", "callback", "track")
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """The train command's options as api.train keyword overrides: --unfreeze parsed,
-    --quiet only when given, --callback as train.callbacks, then --augment and --set pairs."""
+    """The train command's options as api.train keyword overrides: each option under its own
+    name (--unfreeze parsed, --quiet only when given), --callback as train.callbacks, then
+    --augment and --set pairs."""
     parsed = {"unfreeze": parse_unfreeze(options["unfreeze"]), "quiet": options["quiet"] or None}
+    plain = [key for key in options if key not in _NOT_PLAIN and key not in LAUNCH_KEYS]
     return {
-        **{key: parsed[key] if key in parsed else options[key] for key in _PLAIN},
+        **{key: parsed[key] if key in parsed else options[key] for key in plain},
         "train.callbacks": options["callback"],
         "run.track": options["track"],
         **key_values(options["augment"], "augment"),

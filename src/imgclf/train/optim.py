@@ -11,27 +11,26 @@ from torch import nn
 from imgclf.config import TrainConfig
 from imgclf.errors import ConfigError
 
+# The torch optimizer of each name in the schema's Optimizer (a test holds the names equal), and
+# the settings it takes beside lr and weight_decay.
+OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], tuple[str, ...]]] = {
+    "adam": (torch.optim.Adam, ()),
+    "adamw": (torch.optim.AdamW, ()),
+    "sgd": (torch.optim.SGD, ("momentum", "nesterov")),
+    "rmsprop": (torch.optim.RMSprop, ("momentum",)),
+}
+
 
 def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW, SGD (momentum, nesterov) or RMSprop over parameter groups with their lr."""
+    """The config's optimizer over parameter groups with their lr (SGD: nesterov only with
+    momentum, which torch requires)."""
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise ConfigError("Nothing to train: every parameter is frozen. Unfreeze some layers.")
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay,
-        )
-    return torch.optim.RMSprop(
-        groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+    optimizer, takes = OPTIMIZERS[cfg.optimizer]
+    extra = {"momentum": cfg.momentum, "nesterov": cfg.nesterov and cfg.momentum > 0}
+    chosen = {name: extra[name] for name in takes}
+    return optimizer(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **chosen)
 
 
 def build_scheduler(
