@@ -114,7 +114,7 @@ def test_lite0_exports_within_the_gate(tmp_path: Path) -> None:
 
 
 def test_too_few_gate_images_or_a_missing_library_is_one_line(tiny_run, tmp_path, monkeypatch):
-    model = __import__("imgclf.export.bundle", fromlist=["x"]).load_bundle(tiny_run)
+    model = __import__("imgclf.models.bundle", fromlist=["x"]).load_bundle(tiny_run)
     few = np.zeros((10, 16, 16, 1), np.uint8)
     with pytest.raises(ConfigError, match="at least 64 real images"):
         onnx_export.export_onnx(model, tmp_path, few, np.zeros(10, int), "test")

@@ -11,8 +11,8 @@ import pytest
 from tests.train.test_stages import _setup, _train, stripes  # noqa: F401 (a fixture)
 
 from imgclf.errors import ConfigError
+from imgclf.models.features import backend as embed_backend
 from imgclf.runtime import Runtime
-from imgclf.train import embed_backend
 from imgclf.train.embeddings import embed_images
 from imgclf.train.parts import TrainData
 

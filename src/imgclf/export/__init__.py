@@ -1,21 +1,6 @@
-"""Exporting models: the bundle (safetensors weights + JSON spec) that every other tool loads."""
+"""Export formats: a registry of exporters (``onnx``), each keeping a file only when it passes
+its own parity gate. The bundle every tool loads is ``imgclf.models.bundle``."""
 
-from imgclf.export.bundle import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    bundle_dir,
-    is_bundle,
-    load_bundle,
-    read_bundle_json,
-    save_bundle,
-)
+from imgclf.export.registry import Exporter, get_exporter, list_exporters, register_exporter
 
-__all__ = [
-    "CONFIG_NAME",
-    "WEIGHTS_NAME",
-    "bundle_dir",
-    "is_bundle",
-    "load_bundle",
-    "read_bundle_json",
-    "save_bundle",
-]
+__all__ = ["Exporter", "get_exporter", "list_exporters", "register_exporter"]

@@ -1,4 +1,4 @@
-"""ONNX export with a parity gate.
+"""ONNX export with a parity gate: the exporter registered as ``onnx``.
 
 The graph takes what a decoder gives: uint8 pixels at the trained size, NCHW or NHWC, and does
 the rest inside (``rescale``, mean/std, the network, softmax): two outputs, ``logits`` and
@@ -9,14 +9,14 @@ how, and ``onnx.json`` repeats it beside the graph.
 An exported file is kept only if it passes the gate: real images of the run's own split through
 both PyTorch and ONNX Runtime, max |logit difference| <= ``MAX_LOGIT_DIFF``, every top-1 equal,
 the same accuracy. The current exporter (torch.export, ``dynamo=True``) is tried first, then the
-TorchScript-based one; ``parity.json`` records which passed.
+TorchScript-based one; ``parity.json`` records which passed. Building the graph and the ONNX
+Runtime session are ``models/onnx_graph.py``'s (the embed-once pass uses them too).
 """
 
 from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,16 @@ import torch
 from torch import nn
 
 from imgclf.errors import ConfigError, ModelError
+from imgclf.export.registry import register_exporter
 from imgclf.fileio import atomic_path, atomic_write_text
+from imgclf.layout import ONNX_NAME, PARITY_NAME, SPEC_NAME  # the bundle's files
+from imgclf.models.extras import ONNX
 from imgclf.models.network import ImageModel
+from imgclf.models.onnx_graph import EXPORTERS, OPSET, onnx_graph, ort_session
 
-OPSET = 18
 MAX_LOGIT_DIFF = 1e-4
 MIN_IMAGES = 64
-EXPORTERS = ("dynamo", "torchscript")
 LAYOUTS = ("nchw", "nhwc")
-ONNX_NAME, PARITY_NAME, SPEC_NAME = "model.onnx", "parity.json", "onnx.json"
 
 
 class Deployable(nn.Module):
@@ -52,13 +53,7 @@ class Deployable(nn.Module):
 
 def require_onnx() -> None:
     """The optional libraries, or one line naming the extra."""
-    import importlib.util
-
-    for package in ("onnx", "onnxruntime", "onnxscript"):
-        if importlib.util.find_spec(package) is None:
-            raise ConfigError(
-                f"ONNX export needs the {package} package: pip install 'imgclf[onnx]'."
-            )
+    ONNX.require("ONNX export")
 
 
 def export_graph(model: ImageModel, path: Path, exporter: str, layout: str = "nchw") -> None:
@@ -72,39 +67,10 @@ def export_graph(model: ImageModel, path: Path, exporter: str, layout: str = "nc
     )
     example = torch.zeros(shape, dtype=torch.uint8)
     wrapper = Deployable(model.eval(), layout).eval()
-    names = {"input_names": ["images"], "output_names": ["logits", "probabilities"]}
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporters' own chatter: the gate is the check
-        if exporter == "dynamo":
-            batch = torch.export.Dim("batch", min=1)
-            program = torch.onnx.export(
-                wrapper, (example,), dynamo=True, opset_version=OPSET,
-                dynamic_shapes={"images": {0: batch}}, optimize=True, verbose=False, **names,
-            )  # fmt: skip
-            graph = program.model_proto
-        else:
-            import io
-
-            buffer = io.BytesIO()
-            axes = {"images": {0: "batch"}, "logits": {0: "batch"}, "probabilities": {0: "batch"}}
-            torch.onnx.export(
-                wrapper, (example,), buffer, dynamo=False, opset_version=OPSET,
-                dynamic_axes=axes, **names,
-            )  # fmt: skip
-            graph = onnx.load_from_string(buffer.getvalue())
+    with atomic_path(path) as tmp:
+        graph = onnx_graph(wrapper, example, ("logits", "probabilities"), exporter)
         onnx.save_model(graph, str(tmp), save_as_external_data=False)
     onnx.checker.check_model(str(path))
-
-
-def ort_session(path: Path, threads: int | None = None):
-    """An ONNX Runtime CPU session for ``path`` (threads: the cores by default)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxClassifier:
@@ -164,6 +130,7 @@ def check_parity(
     return result
 
 
+@register_exporter("onnx", extra=ONNX, filename=ONNX_NAME, label="ONNX")
 def export_onnx(
     model: ImageModel,
     out: Path,

@@ -12,8 +12,8 @@ from torch import nn
 
 from imgclf.config import ModelConfig, TrainConfig
 from imgclf.data.loader import BatchLoader
+from imgclf.models.features.embeddings import Embeddings
 from imgclf.runtime import Runtime
-from imgclf.train.embeddings import Embeddings
 
 
 @dataclass

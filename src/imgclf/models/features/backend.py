@@ -6,14 +6,12 @@ at on a CPU: Lite0 at 224 px embeds 2-4x faster there than in eager channels_las
 exported in memory with the TorchScript-based exporter (about 2 s for Lite0), and used only if
 its features on the first batch agree with torch's within ``MAX_FEATURE_DIFF``; else the pass
 stays on torch and says why. ``auto`` picks ONNX Runtime on a CPU at 32 bits, when the onnx
-extra is installed and the pass is large enough to repay the export.
+extra is installed and the pass is large enough to repay the export. The graph and the session
+are built as the exporter builds them (``models/onnx_graph.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,12 +20,15 @@ import torch
 from torch import nn
 
 from imgclf.errors import ConfigError
+from imgclf.models.extras import ONNX
+from imgclf.models.onnx_graph import onnx_graph, ort_session
 from imgclf.runtime import Runtime
 
 EMBED_BACKENDS = ("auto", "torch", "onnx")
 MAX_FEATURE_DIFF = 1e-4
 AUTO_MIN_PIXELS = 300 * 224 * 224  # below this the export costs more than it saves
 NUMERICS = {"torch": "torch", "onnx": "onnxruntime-fp32"}  # part of the embeddings' cache key
+NEEDS = ("onnx", "onnxruntime")  # of the onnx extra: the in-memory graph and its session
 
 
 @dataclass
@@ -49,7 +50,7 @@ def planned_backend(requested: str, runtime: Runtime, pixels: int) -> str:
     if requested == "torch":
         return "torch"
     plain_cpu = runtime.device.type == "cpu" and runtime.precision == "32"
-    installed = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    installed = ONNX.installed(*NEEDS)
     if requested == "auto":
         return "onnx" if plain_cpu and installed and pixels >= AUTO_MIN_PIXELS else "torch"
     if not plain_cpu:
@@ -57,8 +58,7 @@ def planned_backend(requested: str, runtime: Runtime, pixels: int) -> str:
             "embed_backend onnx runs on the CPU at 32 bits; this run computes on "
             f"{runtime.device.type} at precision {runtime.precision}. Use embed_backend auto."
         )
-    if not installed:
-        raise ConfigError("embed_backend onnx needs ONNX Runtime: pip install 'imgclf[onnx]'.")
+    ONNX.require("embed_backend onnx", *NEEDS)
     return "onnx"
 
 
@@ -99,19 +99,12 @@ class _Backbone(nn.Module):
 
 
 def _exported_session(model, sample: torch.Tensor):
-    import onnxruntime as ort
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.inference_mode(False):
-        warnings.simplefilter("ignore")  # the exporter's chatter: the feature check decides
-        torch.onnx.export(
-            _Backbone(model).eval(), (sample[:2].contiguous(),), buffer, dynamo=False,
-            opset_version=18, input_names=["images"], output_names=["features"],
-            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
-        )  # fmt: skip
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    """The backbone traced on ``sample`` by the TorchScript-based exporter (about 2 s for
+    Lite0), in a session that never touches the disk."""
+    graph = onnx_graph(
+        _Backbone(model).eval(), sample[:2].contiguous(), ("features",), "torchscript"
+    )
+    return ort_session(graph.SerializeToString())
 
 
 def _onnx_runner(session) -> Callable[[torch.Tensor], np.ndarray]:

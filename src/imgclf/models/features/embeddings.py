@@ -5,11 +5,16 @@ every epoch; so they are computed once (batched, inference mode, channels_last) 
 trains on them in milliseconds per epoch. ``augment_views: K`` adds K augmented views of each
 training image, so augmentation still helps; every epoch picks one stored view per image.
 
-The backbone runs on the fastest backend measured for it (``embed_backend.py``: ONNX Runtime or
+The backbone runs on the fastest backend measured for it (``backend.py``: ONNX Runtime or
 channels_last torch). The cache file is keyed by the decoded-image cache, the backbone's weights
 (their values, not a name), the preprocessing and pooling, the backend's numerics, and for
 views the augmentation settings and seed. A finished file appears atomically (temporary name,
 then rename), like the image cache.
+
+The pass and its cache serve training's head stage and the data audit alike, so they live in
+models and take what comes from the data room as arguments: the cache folder, and the views'
+transform. Training's wrapper (``train/embeddings.py``) builds both from the config, and holds
+the loader that draws a stored view per image per epoch.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +30,15 @@ import numpy as np
 import torch
 
 from imgclf.config import AugmentConfig
-from imgclf.data.augment import build_augment
-from imgclf.data.cache import resolve_cache_dir
-from imgclf.data.loader import Batch, BatchLoader
 from imgclf.errors import DataError
 from imgclf.fileio import atomic_path
+from imgclf.models.features.backend import NUMERICS, Embedder, make_embedder, planned_backend
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.progressbar import progress_bar
 from imgclf.runtime import Runtime
-from imgclf.train.embed_backend import NUMERICS, Embedder, make_embedder, planned_backend
 
 _FORMAT = 1
+Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # uint8 batch, seeded
 
 
 @dataclass
@@ -51,41 +55,44 @@ class Embeddings:
     note: str | None = None  # why the backend asked for was not used
 
 
-def embed_images(
+def embed_once(
     model,
     images: np.ndarray,
     *,
     train: np.ndarray,
+    folder: Path,
     batch_size: int = 256,
     views: int = 0,
     augment: AugmentConfig | None = None,
+    transform: Transform | None = None,
     seed: int = 0,
     images_id: str | None = None,
-    cache_dir: Path | None = None,
     progress: bool = False,
     runtime: Runtime | None = None,
     backend: str = "auto",
 ) -> Embeddings:
-    """The pooled features of ``images`` (N, H, W, C uint8) under ``model.embed``.
+    """The pooled features of ``images`` (N, H, W, C uint8) under ``model.embed``, cached in
+    ``folder``.
 
     Args:
         model: an ImageModel whose backbone is frozen (its weights define the cache key).
         train: the training rows (the only ones that get augmented views).
-        views: augmented views per training image (0: none).
-        augment: the augmentation of the views; None or no enabled option means no views.
+        views: augmented views per training image (0: none; none without ``transform``).
+        augment, transform: the views' augmentation settings (part of the views' cache key)
+            and the batched transform built from them (``data.augment.build_augment``).
         images_id: identifies the image array (the image cache's file name); None hashes it.
-        cache_dir: the cache folder (else $IMGCLF_CACHE_DIR, else ~/.cache/imgclf).
         runtime: the device and precision the backbone runs at (a mixed precision is part of
             the cache key: its features differ from 32-bit ones).
-        backend: auto, torch or onnx (see ``embed_backend``; part of the cache key too).
+        backend: auto, torch or onnx (see ``backend.py``; part of the cache key too).
     """
     started = time.perf_counter()
     runtime = runtime or Runtime()
     batch_size = inference_batch_size(batch_size, *images.shape[1:3])
-    transform = build_augment(augment) if augment is not None and views else None
+    if transform is not None and augment is None:
+        raise ValueError("augmented views need the augment settings of their transform")
     views = views if transform is not None else 0
     train = np.asarray(train, dtype=np.int64)
-    folder = resolve_cache_dir(cache_dir) / "embeddings"
+    folder = Path(folder)
     height, width = images.shape[1:3]
     pixels = (len(images) + views * len(train)) * height * width
     planned = planned_backend(backend, runtime, pixels)
@@ -248,66 +255,3 @@ def _embed_views(out: _LazyMemmap, embed, model, images, train, batch_size, tran
                 features = _features(embed, images, chunk, transform, generator)
                 out.write((view, slice(start, start + len(chunk))), features)
                 advance(len(chunk))
-
-
-class EmbeddingLoader(BatchLoader):
-    """Shuffled, seeded, resumable batches of cached features (a head's or a fine-tune's
-    training input).
-
-    Order, sharding and resume are BatchLoader's. With augmented views (``embeddings`` with
-    views), each epoch draws for every image one of its 1 + K stored versions (the plain one
-    or an augmented view). ``features`` instead gives plain rows (N, D) without views, such as
-    the frozen part of a backbone's activations (``train.activations``).
-    """
-
-    def __init__(
-        self,
-        *,
-        embeddings: Embeddings | None = None,
-        features: np.ndarray | None = None,
-        labels: np.ndarray,
-        indices: np.ndarray,
-        batch_size: int,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        if (embeddings is None) == (features is None):
-            raise ValueError("EmbeddingLoader takes embeddings or features, one of them")
-        self.views = embeddings.views if embeddings is not None else None
-        super().__init__(
-            images=embeddings.clean if embeddings is not None else features,
-            labels=labels,
-            indices=indices,
-            batch_size=batch_size,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            prefetch=False,
-        )
-        self._position = np.full(len(self.images), -1, dtype=np.int64)
-        if embeddings is not None:
-            self._position[embeddings.train] = np.arange(len(embeddings.train))
-
-    def _validate_array(self) -> None:
-        features = self.images
-        if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
-            raise DataError(
-                f"EmbeddingLoader needs float features (N, D), received {features.dtype} with "
-                f"shape {features.shape}."
-            )
-
-    def _make_batch(self, shard: np.ndarray, epoch: int, b: int) -> Batch:
-        rows = shard[b * self.batch_size : (b + 1) * self.batch_size]
-        features = np.array(self.images[rows], dtype=np.float32)
-        views = self.views
-        if views is not None:
-            rng = np.random.default_rng(self._batch_seed(epoch, b))
-            pick = rng.integers(0, len(views) + 1, len(rows))
-            position = self._position[rows]
-            augmented = (pick > 0) & (position >= 0)
-            features[augmented] = views[pick[augmented] - 1, position[augmented]]
-        batch = torch.from_numpy(features), torch.from_numpy(self.labels[rows])
-        if self.world_size > 1:
-            batch = self._rank_rows(*batch, rows, batch[0][:1])
-        return batch

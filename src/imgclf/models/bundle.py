@@ -28,15 +28,18 @@ import torch
 
 from imgclf._version import __version__
 from imgclf.errors import ModelError
-from imgclf.export.onnx import ONNX_NAME, PARITY_NAME, SPEC_NAME
+from imgclf.layout import (
+    CONFIG_NAME,
+    EXPORT_NAMES,
+    PARITY_NAME,
+    RUN_BUNDLE_DIR,
+    SPEC_NAME,
+    WEIGHTS_NAME,
+)
 from imgclf.models.network import SPEC_FORMAT, ImageModel, model_from_spec
 
-CONFIG_NAME = "model.json"
-WEIGHTS_NAME = "model.safetensors"
-RUN_SUBDIR = "model"
 REQUIRED_KEYS = ("format", "model", "classes", "preprocess")
 BUNDLE_KEYS = ("num_parameters", "tensors", "extra")  # in model.json, not part of the spec
-EXPORT_NAMES = (ONNX_NAME, PARITY_NAME, SPEC_NAME)  # what imgclf export writes beside them
 STALE = "the bundle was saved again with another model after this export: export it again"
 
 
@@ -128,12 +131,13 @@ def bundle_dir(path: str | Path) -> Path:
         )
     if (folder / CONFIG_NAME).is_file():
         return folder
-    if (folder / RUN_SUBDIR / CONFIG_NAME).is_file():
-        return folder / RUN_SUBDIR
-    partial = " (it holds weights only: a partial bundle)" if _has_weights(folder) else ""
+    if (folder / RUN_BUNDLE_DIR / CONFIG_NAME).is_file():
+        return folder / RUN_BUNDLE_DIR
+    weights = any((place / WEIGHTS_NAME).is_file() for place in (folder, folder / RUN_BUNDLE_DIR))
+    partial = " (it holds weights only: a partial bundle)" if weights else ""
     raise ModelError(
         f"{folder} is not a model bundle: {CONFIG_NAME} is missing{partial}. Looked in {folder} "
-        f"and {folder / RUN_SUBDIR}. A bundle holds {CONFIG_NAME} and {WEIGHTS_NAME}, as "
+        f"and {folder / RUN_BUNDLE_DIR}. A bundle holds {CONFIG_NAME} and {WEIGHTS_NAME}, as "
         "imgclf train and ImageClassifier.save write them."
     )
 
@@ -371,8 +375,7 @@ def _check_tensors(model: ImageModel, state: dict[str, torch.Tensor], folder: Pa
     own = model.state_dict()
     wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     _check_classes(model, [(own[k].shape, state[k].shape, k) for k in wrong], folder)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
+    missing, unexpected = [k for k in own if k not in state], [k for k in state if k not in own]
     if missing or unexpected or wrong:
         raise ModelError(
             f"{folder / WEIGHTS_NAME} does not fit the architecture in {CONFIG_NAME}: "
@@ -393,7 +396,3 @@ def _check_classes(
                 f"{folder}: the class layer {name} has {got[0]} outputs. Restore the 'classes' "
                 f"list in {CONFIG_NAME} to the {got[0]} classes the model was trained on."
             )
-
-
-def _has_weights(folder: Path) -> bool:
-    return (folder / WEIGHTS_NAME).is_file() or (folder / RUN_SUBDIR / WEIGHTS_NAME).is_file()

@@ -14,7 +14,8 @@ import torch
 
 from imgclf.config import ModelConfig
 from imgclf.errors import ModelError
-from imgclf.export import (
+from imgclf.export.onnx import exported
+from imgclf.models.bundle import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     is_bundle,
@@ -22,7 +23,6 @@ from imgclf.export import (
     read_bundle_json,
     save_bundle,
 )
-from imgclf.export.onnx import exported
 from imgclf.models.network import SPEC_FORMAT, ImageModel, build_model, model_from_spec
 
 CLASSES = ["a", "b", "c"]
