@@ -20,6 +20,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from benchmarks.common import machine
+from imgclf.layout import RUN_BUNDLE_DIR, WEIGHTS_NAME
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
         rate = sum(counts.values()) * len(rows) / seconds
         print(f"{procs} process(es): training {rate:7.1f} img/s ({seconds:.1f} s for "
               f"{len(rows)} epochs), test accuracy {metrics['test']['accuracy']:.4f}")  # fmt: skip
-    a, b = (load_file(run / "model" / "model.safetensors") for run in runs.values())
+    a, b = (load_file(run / RUN_BUNDLE_DIR / WEIGHTS_NAME) for run in runs.values())
     diff = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
     accuracies = [json.loads((r / "metrics.json").read_text())["test"]["accuracy"] for r in
                   runs.values()]  # fmt: skip

@@ -19,8 +19,8 @@ from PIL import Image
 from benchmarks.common import machine
 from imgclf import api
 from imgclf.config import ModelConfig
-from imgclf.export.bundle import save_bundle
 from imgclf.export.onnx import export_onnx, ort_session
+from imgclf.models.bundle import save_bundle
 from imgclf.models.network import build_model
 
 SIZE = (224, 224)

@@ -246,8 +246,8 @@ def build_bundle(data: Path, photos: Sequence[bytes], folder: Path) -> Path:
     import torch
 
     from imgclf.config import ModelConfig
-    from imgclf.export.bundle import save_bundle
     from imgclf.export.onnx import export_onnx
+    from imgclf.models.bundle import save_bundle
     from imgclf.models.network import build_model
 
     classes = sorted(p.name for p in data.iterdir() if p.is_dir()) or ["a", "b", "c"]

@@ -14,7 +14,7 @@ from PIL import Image
 from imgclf.config import ModelConfig
 from imgclf.data.decode import decode_file
 from imgclf.errors import ConfigError, DataError
-from imgclf.export.bundle import load_bundle, save_bundle
+from imgclf.models.bundle import load_bundle, save_bundle
 from imgclf.models.network import ImageModel, build_model
 from imgclf.predict import (
     Predictions,

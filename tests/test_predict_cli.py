@@ -15,7 +15,7 @@ from imgclf.classifier import load
 from imgclf.cli import app
 from imgclf.config import ModelConfig
 from imgclf.errors import DataError
-from imgclf.export.bundle import save_bundle
+from imgclf.models.bundle import save_bundle
 from imgclf.models.network import build_model
 
 runner = CliRunner()

@@ -6,6 +6,7 @@ there; ``fit`` does the work and returns ``self``; learned state ends in ``_``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,6 @@ from imgclf.config import Config
 from imgclf.data.sources import DataLike
 from imgclf.errors import ImgclfError
 
-# The parameters named in the signature (the rest go through **params); None: not set, so the
-# config file or the schema's default decides.
-_NAMED = ("model", "config", "mode", "epochs", "batch_size", "lr", "image_size", "seed",
-          "device", "precision", "callbacks")  # fmt: skip
-
 
 class ImageClassifier:
     """Train, evaluate, predict and save an image classifier.
@@ -26,14 +22,17 @@ class ImageClassifier:
     Args:
         model: a recipe (``cnn``, ``deep_cnn`` ...), ``custom`` or a timm backbone name.
         config: a YAML file, dict or Config under the keyword parameters.
-        mode: ``feature_extract``, ``finetune`` or ``scratch`` (pretrained backbones).
+        mode: how a pretrained backbone trains, ``model.mode`` (its choices:
+            ``imgclf.config.TrainMode``).
         epochs: training epochs (a staged fine-tune: the head's; then ``finetune_epochs``).
         batch_size: images per training batch.
         lr: learning rate (the peak of a schedule).
         image_size: square side in pixels (None: the images' own size, else the model's).
         seed: the seed of splits, weights and augmentation.
-        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        precision: ``32``, ``16-mixed`` (GPU) or ``bf16-mixed`` (GPU, or a native-bf16 CPU).
+        device: where to compute, ``train.device``, e.g. ``"cuda"`` (its choices and what
+            they mean: ``TrainConfig.device`` in imgclf.config).
+        precision: the arithmetic, ``train.precision``, e.g. ``"bf16-mixed"`` (its choices and
+            what each needs: ``TrainConfig.precision``).
         callbacks: callbacks added to training: imgclf.train.callbacks.Callback objects (the
             events, ``on_run_end`` with the final metrics included) or names (registered, or
             'package.module:ClassName'); YAML's ``train.callbacks`` names them too.
@@ -159,7 +158,7 @@ class ImageClassifier:
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model bundle (model.safetensors + model.json) to ``path``."""
-        from imgclf.export.bundle import save_bundle
+        from imgclf.models.bundle import save_bundle
 
         return save_bundle(self._fitted(), path, overwrite=overwrite)
 
@@ -187,22 +186,29 @@ class ImageClassifier:
         return self.model_
 
 
+# The parameters named in the signature, as scikit-learn reads them (the rest go through
+# **params); None: not set, so the config file or the schema's default decides.
+_NAMED = tuple(
+    name
+    for name, parameter in inspect.signature(ImageClassifier.__init__).parameters.items()
+    if name != "self" and parameter.kind is not parameter.VAR_KEYWORD
+)
+
+
 def load(path: str | Path) -> ImageClassifier:
     """A fitted ImageClassifier from a bundle folder or a run folder (its model/)."""
-    from imgclf.export.bundle import load_bundle
-    from imgclf.runs.rundir import require_model
+    from imgclf.runs.opening import open_model
 
-    require_model(path)
-    model = load_bundle(path)
+    opened = open_model(path)
+    model = opened.network
     classifier = ImageClassifier(model=model.spec["model"]["name"])
     classifier.model_ = model
     classifier.classes_ = model.classes
     classifier.history_ = []
-    if (Path(path) / "config.yaml").is_file():  # a run folder: its splits and its history
-        from imgclf.runs.rundir import RunDir, read_history, read_run_config
+    if opened.run_dir is not None:  # a run folder: its splits and its history
+        from imgclf.runs.rundir import read_history
 
-        run = RunDir(Path(path))
-        classifier.config_ = Config.model_validate(read_run_config(run))
-        classifier.history_ = read_history(run)
-        classifier.run_dir_ = run.path
+        classifier.config_ = Config.model_validate(opened.config)
+        classifier.history_ = read_history(opened.run_dir)
+        classifier.run_dir_ = opened.run_dir.path
     return classifier

@@ -24,15 +24,16 @@ import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import torch
 
-from imgclf.data.parallel import available_cores
+from imgclf.config import DEVICE_PATTERN, DEVICES, NOTES, Precision, PrecisionSetting, choices_text
+from imgclf.cores import available_cores
 from imgclf.errors import ConfigError
 
-PRECISIONS = ("32", "16-mixed", "bf16-mixed")
+PRECISIONS: tuple[str, ...] = get_args(Precision)  # what a Runtime computes in (auto resolved)
 AUTO_PRECISION = "auto"
-DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -140,8 +141,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     name = str(name).strip().lower()
     if not re.fullmatch(DEVICE_PATTERN, name):
         raise ConfigError(
-            f"Unknown device '{name}'. Use auto, cpu, cuda, cuda:N or mps (auto: CUDA, then "
-            "MPS, then the CPU)."
+            f"Unknown device '{name}'. Use {choices_text(DEVICES)} (auto: "
+            f"{NOTES['device']['auto']})."
         )
     if name == "auto":
         if torch.cuda.is_available():
@@ -186,7 +187,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse a precision the device has no fast arithmetic for, saying why."""
     if precision not in PRECISIONS:
-        raise ConfigError(f"Unknown precision '{precision}'. Use auto, 32, 16-mixed or bf16-mixed.")
+        allowed = choices_text(get_args(PrecisionSetting))
+        raise ConfigError(f"Unknown precision '{precision}'. Use {allowed}.")
     if precision == "16-mixed" and device.type == "cpu":
         raise ConfigError(
             "precision 16-mixed needs a GPU: CPUs have no fast float16 arithmetic. Use "

@@ -6,10 +6,11 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 - ``train``: one run, end to end (api/training.py, the one module between the CLI and the
   rooms on the train path); ``lr_find``: the learning-rate range test.
 - ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py);
-  ``export``: ONNX with a parity gate (api/exporting.py); ``serve`` / ``serve_app``: the model
-  behind FastAPI (api/serving.py).
+  ``export`` / ``export_formats``: a registered format (onnx) with its parity gate
+  (api/exporting.py); ``serve`` / ``serve_app``: the model behind FastAPI (api/serving.py).
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
-  ``make_config``: the settings (api/settings.py).
+  ``make_config``, ``setting_type``, ``setting_help``: the settings and their schema
+  (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
   (api/experiments.py); ``sweep`` / ``sweep_report``: Optuna studies of many runs
   (api/sweeping.py).
@@ -37,21 +38,28 @@ from imgclf.api.experiments import (
     show_run,
     write_predictions,
 )
-from imgclf.api.exporting import export
+from imgclf.api.exporting import export, export_formats
 from imgclf.api.launching import launch, under_torchrun, without_launch_options
 from imgclf.api.serving import serve, serve_app
-from imgclf.api.settings import make_config, requested_settings, schema_default
+from imgclf.api.settings import (
+    make_config,
+    requested_settings,
+    schema_default,
+    setting_help,
+    setting_type,
+)
 from imgclf.api.sweeping import SweepResult, sweep, sweep_report
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
     "RUN_COLUMNS", "check_ddp", "compare", "data_label", "data_name", "default_inspect_dir",
     "evaluate",
-    "export", "launch", "under_torchrun", "without_launch_options",
+    "export", "export_formats", "launch", "under_torchrun", "without_launch_options",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",
     "prediction_output",
     "ranking_disagreements", "remove_runs", "render_data_report", "requested_settings", "runs",
-    "schema_default", "score_run", "serve", "serve_app", "show_run", "summarize", "SweepResult",
+    "schema_default", "setting_help", "setting_type",
+    "score_run", "serve", "serve_app", "show_run", "summarize", "SweepResult",
     "sweep", "sweep_report",
     "train", "write_lr_find",
     "write_predictions",

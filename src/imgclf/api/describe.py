@@ -84,7 +84,7 @@ def summarize(
         )
     path = Path(model)
     if path.is_dir():
-        from imgclf.export.bundle import load_bundle
+        from imgclf.models.bundle import load_bundle
 
         return model_summary(load_bundle(path), depth=depth)
     if path.suffix in (".yaml", ".yml") and path.is_file():

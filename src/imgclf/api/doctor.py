@@ -35,6 +35,8 @@ def check_ddp(
     """
     from safetensors.torch import load_file
 
+    from imgclf.layout import RUN_BUNDLE_DIR, WEIGHTS_NAME
+
     if nproc_per_node < 2:
         raise ConfigError("doctor ddp compares 1 process with several: --nproc-per-node 2 or more.")
     root = Path(work_dir or tempfile.mkdtemp(prefix="imgclf-doctor-"))
@@ -44,7 +46,7 @@ def check_ddp(
         began = time.perf_counter()
         runs[procs] = _train(data, root, procs, device, epochs)
         seconds[procs] = time.perf_counter() - began
-    one, many = (load_file(runs[p] / "model" / "model.safetensors") for p in runs)
+    one, many = (load_file(runs[p] / RUN_BUNDLE_DIR / WEIGHTS_NAME) for p in runs)
     diff = max(float((one[k].double() - many[k].double()).abs().max()) for k in one)
     rows = []
     for a, b in zip(*(_history(runs[p]) for p in runs), strict=True):

@@ -40,25 +40,15 @@ def evaluate(
         ModelError: the run has no model (it failed, was interrupted or is still training).
         ConfigError: no ``data`` and the model names none.
     """
-    from imgclf.export.bundle import load_bundle
-    from imgclf.runs.rundir import open_run_dir, read_run_config, require_model
+    from imgclf.runs.opening import open_model
 
-    require_model(model)
-    network = load_bundle(model)
-    is_run = (Path(model) / "config.yaml").is_file()
-    run_config = read_run_config(open_run_dir(Path(model))) if is_run else None
-    if data is None:  # the run's own data, split as in the run
-        if run_config is None:
-            raise ConfigError(f"{model} is a model bundle, not a run folder: pass --data DATA.")
-        if not run_config.get("data", {}).get("source"):
-            raise ConfigError(f"{model} does not record its data source. Pass --data DATA.")
-        data = run_config["data"]["source"]
+    opened = open_model(model)
     return evaluate_model(
-        network,
-        data,
+        opened.network,
+        opened.scored_data(data),  # None: the run's own data, split as in the run
         split=split,
         progress=progress,
-        config=run_config,
+        config=opened.config,
         data_dir=data_dir,
         **overrides,
     )
@@ -211,11 +201,9 @@ def predict(
     runtime = Runtime.create(device, precision)
     source = model
     if isinstance(model, str | Path):
-        from imgclf.export.bundle import load_bundle
-        from imgclf.runs.rundir import require_model
+        from imgclf.runs.opening import open_model
 
-        require_model(model)  # a failed or unfinished run says so, first
-        model = load_bundle(model)
+        model = open_model(model).network  # a failed or unfinished run says so, first
     onnx = onnx_runner(source, backend, runtime)
     joined = distributed.join(runtime)  # under torchrun: each rank predicts its share
     result = predict_images(
@@ -253,8 +241,6 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def onnx_runner(model, backend: str, runtime: Runtime):
     """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch."""
-    import importlib.util
-
     if backend not in BACKENDS:
         raise ConfigError(
             f"Unknown backend '{backend}'.{did_you_mean(backend, BACKENDS)} "
@@ -262,8 +248,9 @@ def onnx_runner(model, backend: str, runtime: Runtime):
         )
     if backend == "torch":
         return None
-    from imgclf.export.bundle import bundle_dir
     from imgclf.export.onnx import OnnxClassifier, exported
+    from imgclf.models.bundle import bundle_dir
+    from imgclf.models.extras import ONNX
 
     folder = bundle_dir(model) if isinstance(model, str | Path) else None
     ready = folder is not None and exported(folder)
@@ -275,6 +262,6 @@ def onnx_runner(model, backend: str, runtime: Runtime):
             )
         return OnnxClassifier(folder)
     plain = runtime.device.type == "cpu" and runtime.precision == "32"
-    if ready and plain and importlib.util.find_spec("onnxruntime") is not None:
+    if ready and plain and ONNX.installed("onnxruntime"):
         return OnnxClassifier(folder)
     return None

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from imgclf.layout import is_run_folder
 from imgclf.runs.registry import COLUMNS
 from imgclf.runs.registry import cell_text as cell_text  # the tables' one style, for the CLI
 from imgclf.runs.registry import column_headers as column_headers
@@ -112,7 +113,7 @@ def resolve_run(run: str | Path, project: str | Path | None = None) -> tuple[Pat
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     if path.is_file() and sidecar.is_file():
         path = Path(json.loads(sidecar.read_text(encoding="utf-8"))["run"])
-    if project is None and (path / "config.yaml").is_file():
+    if project is None and is_run_folder(path):
         return path.parent, path.name
     return Path(project or "runs"), path.name
 
@@ -143,7 +144,7 @@ def write_predictions(
 
     path = predictions.to_csv(prediction_output(output, overwrite), format=format, **kwargs)
     run = Path(model) if isinstance(model, str | Path) else None
-    if format == "kaggle" and run is not None and (run / "config.yaml").is_file():
+    if format == "kaggle" and run is not None and is_run_folder(run):
         sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         record = {"run": str(run.resolve()), "submission": path.name}
         atomic_write_text(sidecar, json.dumps(record, indent=2))

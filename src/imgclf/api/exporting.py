@@ -1,4 +1,5 @@
-"""Export: a run's model as ONNX, kept only when it passes the parity gate on real images."""
+"""Export: a run's model in a registered format (export/registry.py), kept only when it
+passes that format's parity gate on real images."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from typing import Any
 import numpy as np
 
 from imgclf.data.sources import DataLike
-from imgclf.errors import ConfigError, DataError, did_you_mean
+from imgclf.errors import DataError
 
-FORMATS = ("onnx",)
 GATE_IMAGES = 256  # the gate's images at most: the first of the held-out splits
 
 
@@ -25,8 +25,8 @@ def export(
     progress: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Export a run's (or a bundle's) model to ``format`` (onnx) in ``output`` (default: the
-    bundle folder, where ``predict --backend auto`` finds it).
+    """Export a run's (or a bundle's) model to ``format`` (one of ``export_formats()``) in
+    ``output`` (default: the bundle folder, where ``predict --backend auto`` finds it).
 
     The parity gate scores the same images with PyTorch and ONNX Runtime: the run's own test
     and validation images (or ``split`` of ``data``), decoded as the run decoded them. A graph
@@ -39,39 +39,33 @@ def export(
     Returns:
         The parity record (``parity.json``) with ``path``: the kept model.onnx.
     """
-    from imgclf.export.bundle import bundle_dir, load_bundle
-    from imgclf.export.onnx import ONNX_NAME, export_onnx, require_onnx
-    from imgclf.runs.rundir import require_model
+    from imgclf.export.registry import get_exporter
+    from imgclf.models.bundle import bundle_dir
+    from imgclf.runs.opening import open_model
 
-    if format not in FORMATS:
-        raise ConfigError(
-            f"Unknown export format '{format}'.{did_you_mean(format, FORMATS)} "
-            f"Formats: {', '.join(FORMATS)}."
-        )
-    require_onnx()
-    require_model(model)
-    network = load_bundle(model)
-    name, images, labels = _gate_images(network, model, data, split, progress, **overrides)
+    exporter = get_exporter(format)
+    exporter.require()
+    opened = open_model(model)
+    name, images, labels = _gate_images(opened, data, split, progress, **overrides)
     out = Path(output) if output is not None else bundle_dir(model)
-    record = export_onnx(network, out, images, labels, name, layout)
-    return {**record, "path": out / ONNX_NAME}
+    record = exporter.export(opened.network, out, images, labels, name, layout)
+    return {**record, "path": out / exporter.filename}
 
 
-def _gate_images(network, model, data, split, progress, **overrides):
+def export_formats() -> list[str]:
+    """The registered export formats (``format`` of ``export``), sorted."""
+    from imgclf.export.registry import list_exporters
+
+    return list_exporters()
+
+
+def _gate_images(opened, data, split, progress, **overrides):
     """(split name, images, labels): the run's test and val images (or ``split`` of
     ``data``), the first GATE_IMAGES of them."""
     from imgclf.api.evaluation import split_images
-    from imgclf.runs.rundir import open_run_dir, read_run_config
 
-    is_run = (Path(model) / "config.yaml").is_file()
-    config = read_run_config(open_run_dir(Path(model))) if is_run else None
-    if data is None:
-        if config is None or not config.get("data", {}).get("source"):
-            raise ConfigError(
-                f"{model} records no data for the parity gate: pass --data with images of its "
-                "classes."
-            )
-        data = config["data"]["source"]
+    network, config = opened.network, opened.config
+    data = opened.scored_data(data, purpose="the parity gate")
     names, parts, labels = [], [], []
     for wanted in [split] if split else ["test", "val"]:
         try:
@@ -88,5 +82,5 @@ def _gate_images(network, model, data, split, progress, **overrides):
         if sum(len(p) for p in parts) >= GATE_IMAGES:
             break
     if not parts:
-        raise DataError(f"{model} kept no test or validation images for the parity gate.")
+        raise DataError(f"{opened.path} kept no test or validation images for the parity gate.")
     return "+".join(names), np.concatenate(parts), np.concatenate(labels)

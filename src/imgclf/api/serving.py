@@ -73,7 +73,7 @@ def serve(
     """
     import uvicorn
 
-    from imgclf.data.parallel import available_cores
+    from imgclf.cores import available_cores
 
     if not 0 < port < 65536:
         raise ConfigError(f"port must be 1..65535, received {port}.")
@@ -152,14 +152,14 @@ def require_serve() -> None:
 def served_model(model: str | Path, backend: str = "auto", name: str | None = None):
     """A run's or bundle's model, ready for ``create_app``: loaded, on the backend asked for."""
     from imgclf.api.evaluation import onnx_runner
-    from imgclf.export.bundle import WEIGHTS_NAME, bundle_dir, load_bundle, read_bundle_json
+    from imgclf.layout import WEIGHTS_NAME
+    from imgclf.models.bundle import bundle_dir, read_bundle_json
     from imgclf.predict import scorer
-    from imgclf.runs.rundir import require_model
+    from imgclf.runs.opening import open_model
     from imgclf.runtime import Runtime
     from imgclf.serve import ServedModel
 
-    require_model(model)
-    network = load_bundle(model).eval()  # a served network never trains
+    network = open_model(model).network.eval()  # a served network never trains
     runtime = Runtime()
     onnx = onnx_runner(model, backend, runtime)
     folder = bundle_dir(model)
@@ -177,7 +177,10 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
 
 
 def _default_name(model: Path, folder: Path) -> str:
-    return (folder.parent if folder.name == "model" and folder != model else folder).resolve().name
+    from imgclf.layout import RUN_BUNDLE_DIR
+
+    in_run = folder.name == RUN_BUNDLE_DIR and folder != model
+    return (folder.parent if in_run else folder).resolve().name
 
 
 def _url_name(name: str) -> str:

@@ -167,7 +167,7 @@ def _complete_run(run, cfg: Config, saved: dict, runtime: Runtime) -> Run | None
     None when the resume has work to do."""
     import json
 
-    from imgclf.export.bundle import load_bundle
+    from imgclf.models.bundle import load_bundle
     from imgclf.runs.resuming import complete_line
     from imgclf.runs.run import Run
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from imgclf.config import Config
 from imgclf.data.prepare import PreparedData
-from imgclf.export.bundle import save_bundle
+from imgclf.layout import ONNX_NAME, PARITY_NAME
+from imgclf.models.bundle import save_bundle
 from imgclf.models.inference import predict_rows
 from imgclf.runs.rundir import RunDir
 from imgclf.train.callbacks import monitored, signals_noted
@@ -200,7 +201,6 @@ def _warn_stale_export(run: RunDir) -> None:
     """An ONNX export of an earlier model no longer matches the bundle: say to export again."""
     import json
 
-    from imgclf.export.onnx import ONNX_NAME, PARITY_NAME
     from imgclf.terminal import print_warning
 
     try:

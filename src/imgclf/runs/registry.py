@@ -9,6 +9,7 @@ from typing import Any
 
 from imgclf.config import ModelConfig, TrainConfig
 from imgclf.errors import ConfigError, did_you_mean
+from imgclf.layout import is_run_folder
 from imgclf.runs.ledger import append_record, fold_runs, ledger_path, read_ledger
 from imgclf.runs.recording import config_hash, finished_fields, flatten_config
 from imgclf.runs.rundir import RunDir, read_run_config, read_status
@@ -97,7 +98,7 @@ def run_states(project: str | Path = "runs", warn=None) -> dict[str, dict[str, A
         for line in read.warnings(ledger_path(project)):
             warn(line)
     known = {record["run"] for record in read.records}
-    folders = [RunDir(p) for p in project.iterdir() if (p / "config.yaml").is_file()]
+    folders = [RunDir(p) for p in project.iterdir() if is_run_folder(p)]
     folders.sort(key=lambda run: run.config.stat().st_mtime_ns)
     adopted = [run for run in folders if run.name not in known]
     for run in adopted:

@@ -18,6 +18,7 @@ from imgclf._version import __version__
 from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.fileio import atomic_write_text
+from imgclf.layout import CONFIG_NAME, RUN_BUNDLE_DIR, RUN_CONFIG, is_run_folder
 
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 """The states training writes to status.json."""
@@ -34,13 +35,13 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
-    config = property(lambda self: self.path / "config.yaml")
+    config = property(lambda self: self.path / RUN_CONFIG)
     data_report = property(lambda self: self.path / "data_report.json")
     history = property(lambda self: self.path / "history.csv")
     metrics = property(lambda self: self.path / "metrics.json")
     report = property(lambda self: self.path / "report.html")
     plots = property(lambda self: self.path / "plots")
-    model = property(lambda self: self.path / "model")
+    model = property(lambda self: self.path / RUN_BUNDLE_DIR)
     checkpoints = property(lambda self: self.path / "checkpoints")
     status = property(lambda self: self.path / "status.json")
 
@@ -102,12 +103,11 @@ def create_run_dir(cfg: Config, data_name: str) -> RunDir:
 
 def open_run_dir(path: str | Path) -> RunDir:
     """An existing run folder (for --resume and evaluate), checked to be one."""
-    run = RunDir(Path(path))
-    if not run.config.is_file():
+    if not is_run_folder(path):
         raise ConfigError(
-            f"{path} is not an imgclf run folder (no config.yaml). Pass a folder under runs/."
+            f"{path} is not an imgclf run folder (no {RUN_CONFIG}). Pass a folder under runs/."
         )
-    return run
+    return RunDir(Path(path))
 
 
 def read_run_config(run: RunDir) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def require_model(path: str | Path) -> None:
     from imgclf.errors import ModelError
 
     run = RunDir(Path(path))
-    if not run.config.is_file() or (run.model / "model.json").is_file():
+    if not is_run_folder(run.path) or (run.model / CONFIG_NAME).is_file():
         return
     status = read_status(run)
     fresh = f"imgclf train --config {run.config}"
