@@ -1,5 +1,6 @@
-"""`imgclf export RUN --format onnx`: the model as one ONNX file, kept only when it passes the
-parity gate (PyTorch and ONNX Runtime agree on the run's own held-out images)."""
+"""`imgclf export RUN --format onnx`: the model in a registered format (listed by
+``api.export_formats``), kept only when it passes the format's parity gate (for ONNX: PyTorch
+and ONNX Runtime agree on the run's own held-out images)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from imgclf import api, terminal
 from imgclf.cli.app import user_errors
 from imgclf.cli.options import DataDirOpt
 
+_FORMATS_HELP = f"The format: {', '.join(api.export_formats())}."
+
 
 def export(
     model: Annotated[
         str, typer.Argument(metavar="RUN", help="A run folder or a model bundle folder.")
     ],
-    format: Annotated[str, typer.Option("--format", help="onnx.")] = "onnx",
+    format: Annotated[str, typer.Option("--format", help=_FORMATS_HELP)] = "onnx",
     output: Annotated[
         Path | None,
         typer.Option(help="Folder for model.onnx.  [default: the bundle's]", show_default=False),
