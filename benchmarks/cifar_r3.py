@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks.common import accuracy, add_keras_option, keras_baseline, machine
 from benchmarks.mnist_r5 import StopAtTestAccuracy
 from imgclf.api import make_config
-from imgclf.data.prepare import prepare_data
+from imgclf.data.pipeline.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.loop import configure_torch, fit

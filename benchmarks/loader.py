@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from imgclf.config import AugmentConfig
-from imgclf.data.augment import build_augment
-from imgclf.data.cache import build_image_cache
-from imgclf.data.folder import read_folder
-from imgclf.data.loader import BatchLoader
-from imgclf.data.scan import scan_source
+from imgclf.data.batches.augment import build_augment
+from imgclf.data.batches.loader import BatchLoader
+from imgclf.data.formats.folder import read_folder
+from imgclf.data.pipeline.cache import build_image_cache
+from imgclf.data.pipeline.scan import scan_source
 from imgclf.data.source import DataSource
 
 

@@ -26,7 +26,7 @@ from benchmarks.common import (
     matmul_peak_gflops,
 )
 from imgclf.api import make_config
-from imgclf.data.prepare import prepare_data
+from imgclf.data.pipeline.prepare import prepare_data
 from imgclf.models.inference import predict_rows
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import Callback

@@ -29,7 +29,7 @@ from pathlib import Path
 from benchmarks.common import machine
 from imgclf.api import make_config
 from imgclf.classifier import ImageClassifier
-from imgclf.data.prepare import prepare_data
+from imgclf.data.pipeline.prepare import prepare_data
 from imgclf.runtime import cpu_has_native_bf16
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

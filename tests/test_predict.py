@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from imgclf.config import ModelConfig
-from imgclf.data.decode import decode_file
+from imgclf.data.pipeline.decode import decode_file
 from imgclf.errors import ConfigError, DataError
 from imgclf.models.bundle import load_bundle, save_bundle
 from imgclf.models.network import ImageModel, build_model
@@ -339,8 +339,8 @@ def test_arrays_of_any_size_predict_like_the_same_pixels_saved_as_files(
 @pytest.mark.parametrize("fit", ["resize", "letterbox"])
 def test_arrays_are_fitted_by_the_code_that_builds_the_training_cache(fit: str, seed: int) -> None:
     """The issue's case: 8x8 arrays (as `digits`) on a model trained at a larger size."""
-    from imgclf.data.cache import build_image_cache
-    from imgclf.data.sources import read_source
+    from imgclf.data.formats.resolve import read_source
+    from imgclf.data.pipeline.cache import build_image_cache
 
     model = _model(1, seed, fit)
     images = np.random.default_rng(4).integers(0, 17, (5, 8, 8)).astype(np.float32) * 15
@@ -544,7 +544,7 @@ def test_integer_labels_are_read_as_training_encodes_them(
 def test_threaded_map_keeps_order_bounds_its_read_ahead_and_raises() -> None:
     import threading
 
-    from imgclf.data.parallel import threaded_map
+    from imgclf.data.pipeline.parallel import threaded_map
 
     started, lock = [], threading.Lock()
 

@@ -14,7 +14,7 @@ from imgclf import runtime as runtime_module
 from imgclf.api import make_config
 from imgclf.api.training import _preset_for_data
 from imgclf.cli import app
-from imgclf.data.sources import peek_channels
+from imgclf.data.formats.resolve import peek_channels
 from imgclf.errors import ConfigError
 from imgclf.presets import list_presets, preset_values, resolve_preset
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from imgclf.classifier import ImageClassifier
-from imgclf.data.builtin import load_builtin
+from imgclf.data.formats.builtin import load_builtin
 
 pytestmark = pytest.mark.realdata
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.config import Config
-from imgclf.data.sources import DataLike
+from imgclf.data.formats.resolve import DataLike
 from imgclf.errors import ImgclfError
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf.data.arrays import read_npz, to_uint8_images
+from imgclf.data.formats.arrays import read_npz, to_uint8_images
 from imgclf.errors import DataError
 
 

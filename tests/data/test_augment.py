@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from imgclf.config import AugmentConfig
-from imgclf.data.augment import (
+from imgclf.data.batches.augment import (
     AffineParams,
     BatchAugment,
     BatchMix,
@@ -265,7 +265,7 @@ def test_build_batch_mix_none_and_errors() -> None:
 
 
 def test_translate_shifts_whole_pixels_with_mirrored_edges() -> None:
-    from imgclf.data.augment import translate
+    from imgclf.data.batches.augment import translate
 
     image = torch.arange(20, dtype=torch.uint8).view(1, 1, 4, 5)
     images = image.expand(64, 1, 4, 5).clone()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from imgclf.api import inspect, load_data
-from imgclf.data.folder import read_folder
-from imgclf.data.scan import scan_source
+from imgclf.data.formats.folder import read_folder
+from imgclf.data.pipeline.scan import scan_source
 
 GOOD = {
     "cats": {

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf.data import builtin
-from imgclf.data.builtin import (
+from imgclf.data.formats import builtin
+from imgclf.data.formats.builtin import (
     CIFAR10,
     FASHION_MNIST,
     MNIST,
@@ -30,7 +30,7 @@ from imgclf.data.builtin import (
     register_dataset,
     resolve_data_dir,
 )
-from imgclf.data.download import download_file
+from imgclf.data.formats.download import download_file
 from imgclf.errors import DataError
 
 IDX_NAMES = {

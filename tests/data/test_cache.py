@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgclf.data import cache as cache_module
-from imgclf.data.cache import build_image_cache
-from imgclf.data.decode import decode_file
-from imgclf.data.folder import read_folder
-from imgclf.data.scan import scan_source
+from imgclf.data.formats.folder import read_folder
+from imgclf.data.pipeline import cache as cache_module
+from imgclf.data.pipeline.cache import build_image_cache
+from imgclf.data.pipeline.decode import decode_file
+from imgclf.data.pipeline.scan import scan_source
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError
 
@@ -109,7 +109,7 @@ def test_scan_is_cached_and_redone_for_changed_files(tmp_path, monkeypatch) -> N
     source = read_folder(_folder(tmp_path / "d", 2))
     first = scan_source(source, progress=False)
     assert all(r.ok for r in first)
-    from imgclf.data import scan as scan_module
+    from imgclf.data.pipeline import scan as scan_module
 
     monkeypatch.setattr(scan_module, "probe_file", lambda p: pytest.fail("scanned again"))
     assert scan_source(source, progress=False) == first

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgclf.data.decode import ImageDecodeError, decode_file, fit_image, probe_file, to_color
+from imgclf.data.pipeline.decode import (
+    ImageDecodeError,
+    decode_file,
+    fit_image,
+    probe_file,
+    to_color,
+)
 
 
 def test_exif_rotated_jpeg_is_upright(image_corpus: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from imgclf.config import AugmentConfig
-from imgclf.data.augment import build_augment, build_batch_mix
-from imgclf.data.loader import IGNORE_LABEL, BatchLoader, to_float
+from imgclf.data.batches.augment import build_augment, build_batch_mix
+from imgclf.data.batches.loader import IGNORE_LABEL, BatchLoader, to_float
 from imgclf.errors import ConfigError, DataError
 
 N, H, W = 23, 6, 5

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from imgclf.config import DataConfig
+from imgclf.data.formats.resolve import read_source
 from imgclf.data.source import DataSource
-from imgclf.data.sources import read_source
 from imgclf.errors import DataError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imgclf.data.splits import Splits, make_splits
+from imgclf.data.pipeline.splits import Splits, make_splits
 from imgclf.errors import DataError
 
 CLASSES = ["cat", "dog"]

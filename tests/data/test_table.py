@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgclf.data.inputs import expand_inputs, no_images_message
-from imgclf.data.table import read_csv, read_frame
+from imgclf.data.formats.inputs import expand_inputs, no_images_message
+from imgclf.data.formats.table import read_csv, read_frame
 from imgclf.errors import DataError
 
 

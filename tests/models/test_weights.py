@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from imgclf.config import ModelConfig
-from imgclf.data.decode import fit_image
+from imgclf.data.pipeline.decode import fit_image
 from imgclf.errors import ModelError
 from imgclf.models.backbones import backbone_preprocess, create_backbone
 from imgclf.models.preprocess import Preprocess, PreprocessSpec

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from imgclf import api
-from imgclf.api.sweeping import SweepResult, _describe
+from imgclf.api.sweeping import SweepResult
 from imgclf.cli import app
+from imgclf.sweep.runner import describe_settings as _describe
 
 
 def test_the_best_line_prints_floats_to_4_significant_digits(tmp_path, monkeypatch) -> None:

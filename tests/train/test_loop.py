@@ -247,8 +247,8 @@ def test_predict_rows_matches_the_model(blocks) -> None:
      ({"zoom_range": 0.1}, True), ({"mixup": 0.2}, True)],
 )  # fmt: skip
 def test_only_dear_batches_of_large_images_are_built_in_a_thread(augment, prefetch) -> None:
-    from imgclf.data.augment import build_augment, build_batch_mix
-    from imgclf.data.loader import worth_a_thread
+    from imgclf.data.batches.augment import build_augment, build_batch_mix
+    from imgclf.data.batches.loader import worth_a_thread
 
     cfg = build_config({}, **augment)
     dear = build_augment(cfg.augment), build_batch_mix(cfg.augment, 3)

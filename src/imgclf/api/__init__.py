@@ -5,7 +5,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
 
 - ``train``: one run, end to end (api/training.py, the one module between the CLI and the
   rooms on the train path); ``lr_find``: the learning-rate range test.
-- ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py);
+- ``evaluate`` / ``evaluate_model`` / ``predict``: a trained model on data (api/evaluation.py;
+  the split scored is evaluate/splits.py's rule, the backend predict/backend.py's);
   ``export`` / ``export_formats``: a registered format (onnx) with its parity gate
   (api/exporting.py); ``serve`` / ``serve_app``: the model behind FastAPI (api/serving.py).
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
@@ -13,7 +14,7 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
   (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
   (api/experiments.py); ``sweep`` / ``sweep_report``: Optuna studies of many runs
-  (api/sweeping.py).
+  (api/sweeping.py, over sweep/runner.py's trial loop).
 """
 
 from imgclf.api.describe import (

@@ -9,10 +9,10 @@ from typing import Any
 
 from imgclf.api.settings import make_config
 from imgclf.config import Config
-from imgclf.data.inspect import DataReport
-from imgclf.data.prepare import PreparedData, prepare_data
-from imgclf.data.preview import sample_images, save_image_grid
-from imgclf.data.sources import DataLike
+from imgclf.data.formats.resolve import DataLike
+from imgclf.data.pipeline.inspect import DataReport
+from imgclf.data.pipeline.prepare import PreparedData, prepare_data
+from imgclf.data.views.preview import sample_images, save_image_grid
 
 
 def load_data(
@@ -121,6 +121,6 @@ def default_inspect_dir(data: DataLike) -> Path:
 
 def render_data_report(report: DataReport):
     """The inspect report as a rich renderable: counts per class and split, facts, problems."""
-    from imgclf.data.report_table import render_data_report as render
+    from imgclf.data.views.report_table import render_data_report as render
 
     return render(report)

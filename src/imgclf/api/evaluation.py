@@ -10,10 +10,8 @@ import numpy as np
 from imgclf.api.describe import data_label
 from imgclf.api.settings import make_config
 from imgclf.config import Config
-from imgclf.data.prepare import PreparedData, prepare_data
-from imgclf.data.source import SPLITS
-from imgclf.data.sources import DataLike, same_source
-from imgclf.errors import ConfigError, did_you_mean
+from imgclf.data.formats.resolve import DataLike
+from imgclf.data.pipeline.prepare import prepare_data
 from imgclf.runtime import Runtime
 
 
@@ -99,64 +97,15 @@ def split_images(
     """The images of the split ``evaluate_model`` scores, decoded with the model's own
     preprocessing: (split name, the decoded images (N, H, W, C uint8), the split's rows, their
     labels as indices of the model's classes, the config they were read with)."""
-    from imgclf.errors import DataError
+    from imgclf.evaluate.splits import check_split, class_indices, scored_rows, scoring_config
 
-    if split is not None and split not in SPLITS:
-        raise ConfigError(
-            f"Unknown split '{split}'.{did_you_mean(split, SPLITS)} Allowed: train, val, test; "
-            "omit it for the test split, or every image of data that has no splits."
-        )
+    check_split(split)
     run_cfg = make_config(config) if config is not None else None
-    own = run_cfg is not None and same_source(data, run_cfg.data.source)
-    spec = model.preprocess_spec
-    base = run_cfg.model_dump() if own else {"data": {"val_split": 0.0, "test_split": 0.0}}
-    color = "grayscale" if spec.channels == 1 else "rgb"
-    cfg = make_config(base, image_size=spec.image_size, fit=spec.fit, color_mode=color, **overrides)
+    cfg, own = scoring_config(model.preprocess_spec, data, run_cfg, **overrides)
     prepared = prepare_data(data, cfg, progress=progress)
-    unknown = sorted(set(prepared.classes) - set(model.classes))
-    if unknown:
-        raise DataError(
-            f"The data has classes the model does not know: {', '.join(unknown)}. "
-            f"Model classes: {', '.join(model.classes)}."
-        )
-    name, rows = _evaluation_rows(prepared, split, own, data)
-    remap = np.array([model.classes.index(label) for label in prepared.classes])
+    remap = class_indices(prepared, model.classes)
+    name, rows = scored_rows(prepared, split, own, data_label(data))
     return name, prepared.cache.images, rows, remap[prepared.source.labels[rows]], cfg
-
-
-def _evaluation_rows(
-    prepared: PreparedData, split: str | None, own: bool, data: DataLike
-) -> tuple[str, np.ndarray]:
-    """The name and rows of the split to score (see evaluate_model)."""
-    from imgclf.errors import DataError
-
-    splits = prepared.splits.as_dict()
-    if own:
-        chosen = split or ("test" if len(splits["test"]) else "val")
-        if len(splits[chosen]) == 0:
-            raise DataError(
-                f"The run kept no images in its {chosen} split ({chosen}_split was 0 and the data "
-                f"has no {chosen} folder or column). Pass --split with another split, or other "
-                "data with --data."
-            )
-        return chosen, splits[chosen]
-    usable = np.sort(np.concatenate(list(splits.values())))
-    if prepared.source.splits is None:
-        if split is not None:
-            raise DataError(
-                f"{data_label(data)} has no split folders or split column, so it has no "
-                f"'{split}' split. Omit --split to evaluate all {len(usable)} images."
-            )
-        return "data", usable
-    if split is None:
-        return ("test", splits["test"]) if len(splits["test"]) else ("data", usable)
-    if len(splits[split]) == 0:
-        present = ", ".join(name for name, rows in splits.items() if len(rows)) or "none"
-        raise DataError(
-            f"{data_label(data)} has no usable images in a '{split}' split. Splits it has: "
-            f"{present}."
-        )
-    return split, splits[split]
 
 
 def predict(
@@ -194,20 +143,15 @@ def predict(
         process predicts a share of the inputs; rank 0 gets them all, in the inputs' order
         (the same as one process), and the other ranks get None.
     """
-    from imgclf.predict import merge_shards
     from imgclf.predict import predict as predict_images
     from imgclf.train import distributed
 
     runtime = Runtime.create(device, precision)
-    source = model
-    if isinstance(model, str | Path):
-        from imgclf.runs.opening import open_model
-
-        model = open_model(model).network  # a failed or unfinished run says so, first
-    onnx = onnx_runner(source, backend, runtime)
+    network = _network(model)  # a failed or unfinished run says so, first
+    onnx = onnx_runner(model, backend, runtime)
     joined = distributed.join(runtime)  # under torchrun: each rank predicts its share
     result = predict_images(
-        model,
+        network,
         inputs,
         batch_size=batch_size,
         tta=tta,
@@ -220,48 +164,34 @@ def predict(
         onnx=onnx,
         shard=(runtime.rank, runtime.world_size) if joined else None,
     )
-    if not joined:
-        return result
+    return _gathered(result, inputs) if joined else result
+
+
+def _network(model):
+    """The network of a run or bundle folder, or ``model`` itself when already loaded."""
+    if isinstance(model, str | Path):
+        from imgclf.runs.opening import open_model
+
+        return open_model(model).network
+    return model
+
+
+def _gathered(result, inputs):
+    """Under torchrun: every rank's share joined on rank 0; None on the other ranks."""
+    from imgclf.predict.shards import joined_predictions
+    from imgclf.train import distributed
+
     parts = distributed.gather_to_main(result)
     distributed.leave()
-    if parts is None:
-        return None
-    merged = merge_shards(parts)
-    if not merged.paths:
-        from imgclf.data.inputs import no_images_message
-        from imgclf.errors import DataError
-
-        named = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
-        raise DataError(no_images_message([str(item) for item in named], merged.skipped))
-    return merged
-
-
-BACKENDS = ("auto", "torch", "onnx")
+    return None if parts is None else joined_predictions(parts, inputs)
 
 
 def onnx_runner(model, backend: str, runtime: Runtime):
-    """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch."""
-    if backend not in BACKENDS:
-        raise ConfigError(
-            f"Unknown backend '{backend}'.{did_you_mean(backend, BACKENDS)} "
-            f"Backends: {', '.join(BACKENDS)}."
-        )
-    if backend == "torch":
-        return None
+    """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch.
+    predict/backend chooses; export's gate and runner are passed in from here, since predict
+    does not import export."""
     from imgclf.export.onnx import OnnxClassifier, exported
-    from imgclf.models.bundle import bundle_dir
-    from imgclf.models.extras import ONNX
+    from imgclf.predict.backend import onnx_folder
 
-    folder = bundle_dir(model) if isinstance(model, str | Path) else None
-    ready = folder is not None and exported(folder)
-    if backend == "onnx":
-        if not ready:
-            raise ConfigError(
-                f"{model} has no exported model that passed its parity gate: run "
-                f"imgclf export {model} first, or use --backend torch."
-            )
-        return OnnxClassifier(folder)
-    plain = runtime.device.type == "cpu" and runtime.precision == "32"
-    if ready and plain and ONNX.installed("onnxruntime"):
-        return OnnxClassifier(folder)
-    return None
+    folder = onnx_folder(model, backend, runtime, gated=exported)
+    return None if folder is None else OnnxClassifier(folder)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from imgclf.data.sources import DataLike
+from imgclf.data.formats.resolve import DataLike
 from imgclf.errors import DataError
 
 GATE_IMAGES = 256  # the gate's images at most: the first of the held-out splits

@@ -17,19 +17,9 @@ from typing import Any
 
 from imgclf.api.settings import make_config
 from imgclf.config import Config
-from imgclf.data.sources import DataLike
-from imgclf.errors import ConfigError, ImgclfError, TrainingInterrupted, did_you_mean
-from imgclf.sweep.trials import (
-    best_row,
-    counted,
-    enqueue_config,
-    forget_abandoned,
-    grid_exhausted,
-    trial_rows,
-)
-
-REFIT_MARGIN = 1.25  # time kept for the refit: the longest complete trial's wall time, times this
-MIN_TRIAL_SECONDS = 5.0  # no new trial starts with less than this left
+from imgclf.data.formats.resolve import DataLike
+from imgclf.errors import ConfigError, did_you_mean
+from imgclf.sweep.trials import best_row, enqueue_config, forget_abandoned, trial_rows
 
 
 @dataclass
@@ -76,37 +66,30 @@ def sweep(
         config, overrides: the settings every trial shares, under the space's.
         say: where progress lines go (default: nowhere).
     """
+    from imgclf.api.training import train
+    from imgclf.sweep.runner import TrialRunner
     from imgclf.sweep.space import load_space
-    from imgclf.sweep.study import JOURNAL, make_pruner, make_sampler, open_storage, open_study
+    from imgclf.sweep.study import JOURNAL
 
     say = say or (lambda line: None)
     seconds = _check_arguments(space, trials, budget, sampler, pruner)
     deadline = time.perf_counter() + seconds if seconds else None
     searched = load_space(space)
     base = make_config(config, **overrides)
-    data = data if data is not None else base.data.source
-    if data is None:
-        raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
-    if base.data.val_split <= 0 and not _has_val_folder(data):
-        raise ConfigError("A sweep scores trials on validation data: set val_split above 0.")
+    data = _sweep_data(data, base)
     project = Path(base.run.project)
     name = study or _new_study_name()
-    grid = searched.grid() if sampler == "grid" else None
-    storage_obj = open_storage(storage, project)
-    direction = "maximize" if "accuracy" in base.train.monitor else "minimize"
-    the_study = open_study(
-        name, storage_obj, make_sampler(sampler, base.seed, grid), make_pruner(pruner), direction
-    )
+    the_study = _open_study(name, storage, project, searched, base, sampler, pruner)
     forget_abandoned(the_study, project, say)
     if enqueue is not None:
         enqueue_config(the_study, searched, enqueue)
-    trial_runner = _TrialRunner(data, base, searched, the_study, deadline, refit, say)
-    ran = trial_runner.run_until(trials)
-    refit_name = trial_runner.refit_best() if refit else None
+    runner = TrialRunner(data, base, searched, the_study, deadline, refit, say, train=train)
+    ran = runner.run_until(trials)
+    refit_name = runner.refit_best() if refit else None
     storage_text = storage or str(project / JOURNAL)
     rows = trial_rows(the_study)
     best = best_row(the_study, rows)
-    return SweepResult(name, storage_text, rows, best, refit_name, ran, trial_runner.notes)
+    return SweepResult(name, storage_text, rows, best, refit_name, ran, runner.notes)
 
 
 def _check_arguments(space, trials: int, budget, sampler: str, pruner: str) -> float | None:
@@ -133,6 +116,28 @@ def _check_arguments(space, trials: int, budget, sampler: str, pruner: str) -> f
     return seconds
 
 
+def _sweep_data(data: DataLike | None, base: Config) -> DataLike:
+    """The data every trial trains on: given, or the config's; it must have validation data."""
+    data = data if data is not None else base.data.source
+    if data is None:
+        raise ConfigError("No data: pass DATA (a folder, .csv, .npz or built-in name).")
+    if base.data.val_split <= 0 and not _has_val_folder(data):
+        raise ConfigError("A sweep scores trials on validation data: set val_split above 0.")
+    return data
+
+
+def _open_study(name: str, storage, project: Path, searched, base: Config, sampler, pruner):
+    """The study (new or continued) with its sampler, pruner and the monitor's direction."""
+    from imgclf.sweep.study import make_pruner, make_sampler, open_storage, open_study
+
+    grid = searched.grid() if sampler == "grid" else None
+    storage_obj = open_storage(storage, project)
+    direction = "maximize" if "accuracy" in base.train.monitor else "minimize"
+    return open_study(
+        name, storage_obj, make_sampler(sampler, base.seed, grid), make_pruner(pruner), direction
+    )
+
+
 def _has_val_folder(data: Any) -> bool:
     return isinstance(data, str | Path) and (Path(data) / "val").is_dir()
 
@@ -141,177 +146,6 @@ def _new_study_name() -> str:
     from datetime import datetime
 
     return "sweep-" + datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-class _TrialRunner:
-    """Runs trials one after the other (ask, train, tell) until the study has enough of them
-    or the deadline leaves no time for another."""
-
-    def __init__(self, data, base: Config, space, study, deadline, refit: bool, say) -> None:
-        self.data, self.base, self.space, self.study = data, base, space, study
-        self.deadline, self.refit, self.say = deadline, refit, say
-        self.notes: list[str] = []
-
-    def left(self) -> float:
-        """Seconds left for trials (the refit's time kept), or infinity without a budget."""
-        if self.deadline is None:
-            return float("inf")
-        return self.deadline - time.perf_counter() - self._refit_reserve()
-
-    def _refit_reserve(self) -> float:
-        from optuna.trial import TrialState
-
-        if not self.refit:
-            return 0.0
-        walls = [
-            t.user_attrs.get("wall_seconds", 0.0)
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        ]
-        return REFIT_MARGIN * max(walls, default=0.0)
-
-    def _shortest_trial(self) -> float:
-        """Seconds a trial needs at least: the shortest complete one so far (a trial started
-        with less left would be cut before it scores), and never under MIN_TRIAL_SECONDS."""
-        from optuna.trial import TrialState
-
-        walls = [
-            t.user_attrs["wall_seconds"]
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("wall_seconds")
-        ]
-        return max(MIN_TRIAL_SECONDS, min(walls, default=0.0))
-
-    def run_until(self, total: int) -> int:
-        ran = 0
-        while (done := counted(self.study)) < total:
-            if self.left() < self._shortest_trial():
-                self.notes.append(f"the budget ended the sweep with {done} of {total} trials")
-                break
-            if grid_exhausted(self.study):
-                self.notes.append(f"the grid is exhausted after {done} trials")
-                break
-            self.run_trial()
-            ran += 1
-        return ran
-
-    def run_trial(self) -> None:
-        """One trial, inside Optuna's own loop (its samplers, e.g. the grid, expect that): a
-        trial that raises is failed and the sweep goes on; Ctrl-C ends the sweep."""
-        self.study.optimize(self._objective, n_trials=1, catch=(_TrialFailed,))
-
-    def _objective(self, trial) -> float:
-        import optuna
-
-        from imgclf.api.training import train
-        from imgclf.sweep.callbacks import StudyDeadline, TrialPruning
-        from imgclf.sweep.space import nest
-        from imgclf.sweep.study import worker
-
-        trial.set_user_attr("worker", worker())
-        try:
-            suggested = self.space.suggest(trial)
-        except ValueError as exc:  # Optuna: a parameter's choices differ from the study's
-            trial.set_user_attr("abandoned", True)
-            key = next((k for k in self.space.keys if k not in trial.params), "a key")
-            raise ConfigError(
-                f"Study '{self.study.study_name}' searched other values of {key} ({exc}): "
-                "continue it with its own space, or give a new --study name."
-            ) from None
-        settings = {**trial.user_attrs.get("overrides", {}), **suggested}
-        run_name = f"{self.study.study_name}-{trial.number:03d}"
-        trial.set_user_attr("run", run_name)
-        config = nest(settings, self.base.model_dump(mode="json"))
-        config["run"].update(name=run_name, study=self.study.study_name, trial=trial.number)
-        monitor = self.base.train.monitor
-        pruning = TrialPruning(trial, monitor)
-        callbacks: list[Any] = [pruning]
-        if self.deadline is not None:
-            callbacks.append(StudyDeadline(self.left()))
-        self.say(f"trial {trial.number}: {_describe(settings)}")
-        try:
-            run = train(self.data, config, callbacks=callbacks)
-        except TrainingInterrupted:  # replaced by a new trial when the study is continued
-            trial.set_user_attr("abandoned", True)
-            raise
-        except (ImgclfError, RuntimeError, ValueError) as exc:
-            error = " ".join(str(exc).split()) or type(exc).__name__
-            trial.set_user_attr("error", error)
-            self.say(f"trial {trial.number} failed: {error}")
-            raise _TrialFailed(error) from None
-        value = (run.metrics.get("best_val") or {}).get(monitor)
-        stop = run.metrics.get("stop_reason") or ""
-        trial.set_user_attr("wall_seconds", run.metrics["timings"].get("total"))
-        trial.set_user_attr("stop", _kind(stop))
-        self.say(
-            f"trial {trial.number}: {monitor} {value if value is None else round(value, 4)}, "
-            f"{_kind(stop)}, {run.metrics['timings'].get('total', 0):.0f} s"
-        )
-        if pruning.pruned_at is not None or stop.startswith("time limit") or value is None:
-            _drop_checkpoints(run.path)
-            raise optuna.TrialPruned(stop)
-        return float(value)
-
-    def refit_best(self) -> str | None:
-        """The best complete trial trained again on train + validation (for its best epoch
-        count, in a one-stage run), as a run whose parent is the trial's run."""
-        from imgclf.api.training import train
-        from imgclf.runs.rundir import RunDir, read_run_config
-
-        try:
-            best = self.study.best_trial
-        except ValueError:
-            self.notes.append("no trial completed: nothing to refit")
-            return None
-        parent = best.user_attrs["run"]
-        folder = RunDir(Path(self.base.run.project) / parent)
-        config = read_run_config(folder)
-        epochs = _best_epochs(folder)
-        config["data"]["val_split"] = 0.0
-        config["train"].update(patience=None, budget=None, time_limit=None)
-        if epochs:
-            config["train"]["epochs"] = epochs
-        name = f"{self.study.study_name}-refit"
-        config["run"].update(name=name, study=self.study.study_name, trial=None, parent=parent)
-        self.say(f"refit: trial {best.number}'s settings on train + validation")
-        train(self.data, config)
-        return name
-
-
-def _drop_checkpoints(run_path: Path | None) -> None:
-    """A pruned or cut trial is over for good: its resume checkpoint (a whole model's weights
-    and optimizer, 14 MB for Lite0) goes; its bundle, metrics and report stay."""
-    import shutil
-
-    if run_path is not None:
-        shutil.rmtree(run_path / "checkpoints", ignore_errors=True)
-
-
-class _TrialFailed(Exception):
-    """A trial's run raised: the trial is failed (with the error in its attributes)."""
-
-
-def _best_epochs(folder) -> int | None:
-    """The best epoch of a one-stage run (None for a staged one, which keeps its epochs)."""
-    import json
-
-    from imgclf.runs.rundir import read_history
-
-    best = json.loads(folder.metrics.read_text(encoding="utf-8")).get("best_epoch")
-    staged = any("stage" in row for row in read_history(folder))
-    return int(best) if best and not staged else None
-
-
-def _kind(stop: str | None) -> str:
-    from imgclf.runs.recording import stop_kind
-
-    return stop_kind("finished", stop)
-
-
-def _describe(settings: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-        for key, value in settings.items()
-    )
 
 
 def sweep_report(

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from imgclf.api.describe import data_name
 from imgclf.api.settings import make_config, requested_settings
 from imgclf.config import Config
-from imgclf.data.prepare import PreparedData
-from imgclf.data.sources import DataLike
+from imgclf.data.formats.resolve import DataLike
+from imgclf.data.pipeline.prepare import PreparedData
 from imgclf.errors import ConfigError
 from imgclf.runtime import Runtime
 
@@ -63,31 +63,68 @@ def train(
     """
     began = time.perf_counter() if started is None else started
     from imgclf.runs.run import Run
-    from imgclf.track import create_tracker
-    from imgclf.track import require as require_tracker
     from imgclf.train import distributed
-    from imgclf.train.callbacks import create_callback
-    from imgclf.train.session import prepare_training, run_session
 
     cfg, data, run, saved = _configure(data, config, resume, overrides)
     runtime = runtime or Runtime.from_config(cfg.train)
     if saved is not None and (complete := _complete_run(run, cfg, saved, runtime)):
         return complete  # nothing to add: nothing trained, evaluated or written
     progress = runtime.is_main and not cfg.run.quiet
-    joined = distributed.join(runtime)  # under torchrun: the process group, once
+    joined = _join(cfg, runtime)
+    setup = _prepare(data, cfg, progress, runtime, began)
+    if runtime.is_main and run is None:  # only now: bad data or models leave no folder
+        run = _create_run(cfg, data, setup.prepared, progress)
+    extra = _callbacks(callbacks, cfg, run)
+    result, metrics = _train_and_finish(setup, cfg, run, saved, extra, progress)
+    history = result.state.history
+    if joined:
+        distributed.leave()
+    return Run(run.path if run else None, cfg, result.model, history, metrics, runtime)
+
+
+def _join(cfg: Config, runtime: Runtime) -> bool:
+    """Under torchrun: join the process group (once) and check the ranks agree."""
+    from imgclf.train import distributed
+
+    joined = distributed.join(runtime)
     if joined:
         _check_distributed(cfg, runtime)
-    with distributed.local_main_first(runtime):  # one rank per machine decodes and embeds
+    return joined
+
+
+def _prepare(data, cfg: Config, progress: bool, runtime: Runtime, began: float):
+    """Data, model and stages (one rank per machine decodes and embeds first), then the
+    trackers' packages checked: all before a run folder exists."""
+    from imgclf.track import require as require_tracker
+    from imgclf.train import distributed
+    from imgclf.train.session import prepare_training
+
+    with distributed.local_main_first(runtime):
         setup = prepare_training(data, cfg, progress, runtime, began)
     if runtime.is_main:
         for name in cfg.run.track:
             require_tracker(name, cfg.run.project)
-    if runtime.is_main and run is None:  # only now: bad data or models leave no folder
-        run = _create_run(cfg, data, setup.prepared, progress)
+    return setup
+
+
+def _callbacks(callbacks: Sequence[Any], cfg: Config, run) -> list[Any]:
+    """The caller's callbacks (objects or registered names), then the config's trackers for a
+    process with a run folder."""
+    from imgclf.track import create_tracker
+    from imgclf.train.callbacks import create_callback
+
     extra = [create_callback(c) if isinstance(c, str) else c for c in callbacks]
     if run is not None:
         config = cfg.model_dump(mode="json")
         extra += [create_tracker(name, run.path, config) for name in cfg.run.track]
+    return extra
+
+
+def _train_and_finish(setup, cfg: Config, run, saved, callbacks: list[Any], progress: bool):
+    """(the session's result, the final metrics): train, then score and write the run, all
+    recorded in status.json and the ledger; ``on_run_end`` gets the metrics."""
+    from imgclf.train.session import run_session
+
     with _recorded(run, cfg, setup, saved) as outcome:
         result = run_session(
             setup,
@@ -95,17 +132,14 @@ def train(
             checkpoints=run.checkpoints if run else None,
             history=run.history if run else None,
             saved=saved,
-            callbacks=extra,
+            callbacks=callbacks,
             progress=progress,
             resume_command=f"imgclf train --resume {run.path}" if run else "",
         )
         metrics = outcome.metrics = _finish(result, cfg, run, progress)
         for callback in result.callbacks:
             callback.on_run_end(metrics, result.state)
-    history = result.state.history
-    if joined:
-        distributed.leave()
-    return Run(run.path if run else None, cfg, result.model, history, metrics, runtime)
+    return result, metrics
 
 
 def _check_distributed(cfg: Config, runtime: Runtime) -> None:
@@ -150,7 +184,7 @@ def _configure(data, config, resume, overrides: dict[str, Any]):
 def _preset_for_data(config, overrides: dict[str, Any], data) -> dict[str, Any]:
     """``overrides`` with a preset alias (``fast``) resolved by the data's channels where
     they are known before reading it (else the config resolves it by ``color_mode``)."""
-    from imgclf.data.sources import peek_channels
+    from imgclf.data.formats.resolve import peek_channels
     from imgclf.presets import ALIASES, resolve_preset
 
     requested = requested_settings(config, overrides)
@@ -202,7 +236,7 @@ def _recorded(run, cfg: Config, setup, saved: dict | None):
     process without a run folder records nothing."""
     from contextlib import nullcontext
 
-    from imgclf.data.fingerprint import data_fingerprint
+    from imgclf.data.pipeline.fingerprint import data_fingerprint
     from imgclf.runs.recording import Outcome, recording, started_fields
     from imgclf.runs.rundir import read_status
 

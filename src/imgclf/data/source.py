@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,9 +29,11 @@ SPLIT_ALIASES = {
 }
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A file seen in the source but left out, with the reason (reported, never silent)."""
+class Skipped(NamedTuple):
+    """A file seen in the source but left out, with the reason (reported, never silent).
+
+    A named pair, so training's skips and prediction's read alike: ``s.path`` or ``path, reason``.
+    """
 
     path: str
     reason: str

@@ -271,7 +271,7 @@ def mistakes_figure(
     pictures, titles = mistake_tiles(images, y_true, y_pred, confidence, classes, n)
     if not pictures:
         return _message_figure("no mistakes")
-    from imgclf.data.preview import image_grid_figure
+    from imgclf.data.views.preview import image_grid_figure
 
     return image_grid_figure(pictures, titles, GRID_COLUMNS)
 

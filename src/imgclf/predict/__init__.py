@@ -3,7 +3,7 @@
 ``images.py`` decodes and predicts; ``predictions.py`` holds the result and writes it.
 """
 
-from imgclf.data.inputs import expand_inputs
+from imgclf.data.formats.inputs import expand_inputs
 from imgclf.predict.images import predict, predict_arrays, predict_image, scorer
 from imgclf.predict.predictions import Predictions, merge_shards
 

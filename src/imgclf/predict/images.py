@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from imgclf.data.arrays import to_uint8_images
-from imgclf.data.cache import fit_array, is_fitted
-from imgclf.data.decode import ImageDecodeError, decode_file, display_path
-from imgclf.data.inputs import (
+from imgclf.data.formats.arrays import to_uint8_images
+from imgclf.data.formats.files import display_path
+from imgclf.data.formats.inputs import (
     DEFAULT_LABEL_COLUMN,
     Inputs,
     no_images_message,
     read_inputs,
 )
-from imgclf.data.parallel import threaded_map
+from imgclf.data.pipeline.cache import fit_array, is_fitted
+from imgclf.data.pipeline.decode import ImageDecodeError, decode_file
+from imgclf.data.pipeline.parallel import threaded_map
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
@@ -128,13 +129,13 @@ def predict_arrays(
 ) -> Predictions:
     """Predict an array of images of any size, fitted to the model exactly as training fits.
 
-    Arrays are read as training reads them (``imgclf.data.arrays.to_uint8_images``): (N, H, W),
-    (N, H, W, 1), (N, H, W, 3) or (N, H, W, 4) (alpha dropped), uint8 or float in 0..1 or
-    0..255 (judged over the whole array). Then, unless they already have the model's size and
-    channels, each image is fitted with the model's fit policy (resize, center_crop, letterbox)
-    and converted to its grayscale or RGB (``imgclf.data.cache.fit_array``, which builds the
-    training cache). So the probabilities equal those of the same pixels saved as image files
-    and predicted with ``predict``. Rows are named 'array[i]'.
+    Arrays are read as training reads them (``imgclf.data.formats.arrays.to_uint8_images``):
+    (N, H, W), (N, H, W, 1), (N, H, W, 3) or (N, H, W, 4) (alpha dropped), uint8 or float in
+    0..1 or 0..255 (judged over the whole array). Then, unless they already have the model's
+    size and channels, each image is fitted with the model's fit policy (resize, center_crop,
+    letterbox) and converted to its grayscale or RGB (``imgclf.data.pipeline.cache.fit_array``,
+    which builds the training cache). So the probabilities equal those of the same pixels saved
+    as image files and predicted with ``predict``. Rows are named 'array[i]'.
 
     Raises:
         DataError: what training would refuse too: not an array, a shape other than the above

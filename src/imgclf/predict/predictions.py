@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imgclf.data.inputs import skip_counts
+from imgclf.data.formats.inputs import skip_counts
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.fileio import atomic_write_text
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from imgclf.config import Config
-from imgclf.data.prepare import PreparedData
+from imgclf.data.pipeline.prepare import PreparedData
 from imgclf.layout import ONNX_NAME, PARITY_NAME
 from imgclf.models.bundle import save_bundle
 from imgclf.models.inference import predict_rows
@@ -127,7 +127,7 @@ def run_metrics(
 
 def _efficiency(result: TrainResult, cfg: Config) -> dict[str, Any]:
     """The session's images/s (data, compute), GFLOP/s and share of this machine's peak."""
-    from imgclf.data.cache import resolve_cache_dir
+    from imgclf.data.pipeline.cache import resolve_cache_dir
     from imgclf.train.efficiency import machine_peak_gflops
 
     meter = result.state.meter
@@ -138,7 +138,7 @@ def _efficiency(result: TrainResult, cfg: Config) -> dict[str, Any]:
 
 
 def _plots(result: TrainResult, cfg: Config, run: RunDir, evaluations: dict) -> dict[str, Path]:
-    from imgclf.data.preview import sample_images, save_image_grid
+    from imgclf.data.views.preview import sample_images, save_image_grid
     from imgclf.evaluate.plots import plot_confusion_matrix, plot_learning_curves, plot_mistakes
 
     prepared = result.prepared

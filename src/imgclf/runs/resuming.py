@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from imgclf.config import Config
-from imgclf.data.sources import DataLike, same_source
+from imgclf.data.formats.resolve import DataLike, same_source
 from imgclf.runs.rundir import RunDir, read_run_config
 
 # What a resume may change: how long it trains (more epochs, a time limit for this session) and

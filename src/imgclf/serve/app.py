@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imgclf._version import __version__
 from imgclf.cores import available_cores
-from imgclf.data.decode import ImageDecodeError
+from imgclf.data.pipeline.decode import ImageDecodeError
 from imgclf.serve import protocol
 from imgclf.serve.docs import docs_routes, predict_body_doc
 from imgclf.serve.errors import ServeError, add_error_handlers

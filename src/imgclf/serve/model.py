@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from imgclf.data.decode import decode_bytes
+from imgclf.data.pipeline.decode import decode_bytes
 from imgclf.models.preprocess import PreprocessSpec
 
 

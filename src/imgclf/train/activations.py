@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from imgclf.config import Config
-from imgclf.data.augment import build_augment, build_batch_mix
+from imgclf.data.batches.augment import build_augment, build_batch_mix
 from imgclf.models.freeze import apply_policy
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel

@@ -29,7 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from imgclf.data.loader import IGNORE_LABEL
+from imgclf.data.batches.loader import IGNORE_LABEL
 from imgclf.errors import ConfigError
 from imgclf.runtime import Runtime
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from imgclf.config import AugmentConfig
-from imgclf.data.augment import build_augment
-from imgclf.data.cache import resolve_cache_dir
-from imgclf.data.loader import Batch, BatchLoader
+from imgclf.data.batches.augment import build_augment
+from imgclf.data.batches.loader import Batch, BatchLoader
+from imgclf.data.pipeline.cache import resolve_cache_dir
 from imgclf.errors import DataError
 from imgclf.models.features.embeddings import Embeddings, embed_once
 from imgclf.runtime import Runtime

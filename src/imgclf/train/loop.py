@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgclf.config import Config
-from imgclf.data.augment import build_augment, build_batch_mix
-from imgclf.data.loader import BatchLoader, worth_a_thread
+from imgclf.data.batches.augment import build_augment, build_batch_mix
+from imgclf.data.batches.loader import BatchLoader, worth_a_thread
 from imgclf.models.freeze import apply_policy, param_groups
 from imgclf.models.inference import loss_and_accuracy, predict_rows
 from imgclf.runtime import Runtime

@@ -31,7 +31,7 @@ from imgclf.train.parts import Stage, StageParts
 if TYPE_CHECKING:
     import pandas as pd
 
-    from imgclf.data.loader import BatchLoader
+    from imgclf.data.batches.loader import BatchLoader
     from imgclf.models.network import ImageModel
 
 MIN_STEPS = 5

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from imgclf.config import ModelConfig, TrainConfig
-from imgclf.data.loader import BatchLoader
+from imgclf.data.batches.loader import BatchLoader
 from imgclf.models.features.embeddings import Embeddings
 from imgclf.runtime import Runtime
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.config import Config
-from imgclf.data.prepare import PreparedData, prepare_data
-from imgclf.data.sources import DataLike
+from imgclf.data.formats.resolve import DataLike
+from imgclf.data.pipeline.prepare import PreparedData, prepare_data
 from imgclf.errors import TrainingInterrupted
 from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model

@@ -32,6 +32,7 @@ import torch
 from imgclf.config import AugmentConfig
 from imgclf.errors import DataError
 from imgclf.fileio import atomic_path
+from imgclf.identity import image_set_digest
 from imgclf.models.features.backend import NUMERICS, Embedder, make_embedder, planned_backend
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.progressbar import progress_bar
@@ -79,7 +80,7 @@ def embed_once(
         train: the training rows (the only ones that get augmented views).
         views: augmented views per training image (0: none; none without ``transform``).
         augment, transform: the views' augmentation settings (part of the views' cache key)
-            and the batched transform built from them (``data.augment.build_augment``).
+            and the batched transform built from them (``data.batches.augment.build_augment``).
         images_id: identifies the image array (the image cache's file name); None hashes it.
         runtime: the device and precision the backbone runs at (a mixed precision is part of
             the cache key: its features differ from 32-bit ones).
@@ -177,10 +178,7 @@ def _key(
 
 
 def _array_digest(images: np.ndarray) -> str:
-    digest = hashlib.blake2b(digest_size=12)
-    digest.update(str(images.shape).encode())
-    digest.update(np.ascontiguousarray(images).data)
-    return digest.hexdigest()
+    return image_set_digest(images=images, digest_size=12).hexdigest()
 
 
 def _views_key(key: str, augment: AugmentConfig, views: int, seed: int, train: np.ndarray) -> str:

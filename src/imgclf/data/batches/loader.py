@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from imgclf.data.augment import BatchAugment, BatchMix
+from imgclf.data.batches.augment import BatchAugment, BatchMix
 from imgclf.errors import ConfigError, DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]

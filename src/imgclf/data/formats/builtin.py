@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.cifar_binary import (
+from imgclf.data.formats.cifar_binary import (
     CIFAR_ARCHIVE,
     CIFAR_BATCH_FILES,
     CIFAR_BATCHES,
@@ -27,8 +27,8 @@ from imgclf.data.cifar_binary import (
     read_cifar_archive,
     read_cifar_folder,
 )
-from imgclf.data.download import REPLACE_HINT, download_file
-from imgclf.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from imgclf.data.formats.download import REPLACE_HINT, download_file
+from imgclf.data.formats.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError, did_you_mean
 

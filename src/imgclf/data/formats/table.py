@@ -9,12 +9,13 @@ blank lines count, as in an editor) and a DataFrame's rows by their index label.
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imgclf.data.decode import display_path
+from imgclf.data.formats.files import display_path
 from imgclf.data.source import SPLIT_ALIASES, DataSource, Skipped, encode_labels
 from imgclf.errors import DataError, did_you_mean
 
@@ -145,19 +146,33 @@ def _read_frame(
     )
 
 
+def path_cells(
+    frame: pd.DataFrame, column: str, root: Path, *, expand_user: bool = False
+) -> Iterator[tuple[Hashable, Path | None]]:
+    """Each row's index label and the image path in its ``column`` (None for a blank cell).
+
+    The one reading of a path column, for training's tables and prediction's CSVs alike. A
+    relative path is relative to ``root``; an absolute one replaces it. ``expand_user`` reads
+    ``~`` as the home folder (prediction's CSVs; training's tables never did).
+    """
+    for i in frame.index:
+        raw = frame.at[i, column]
+        if _blank(raw):
+            yield i, None
+            continue
+        path = Path(str(raw).strip())
+        yield i, root / (path.expanduser() if expand_user else path)
+
+
 def _usable_rows(
     frame, root: Path, path_column: str, label_column: str, skipped: list[Skipped], row_word: str
 ):
     rows = []
-    for i in frame.index:
-        raw_path, raw_label = frame.at[i, path_column], frame.at[i, label_column]
+    for i, path in path_cells(frame, path_column, root):
         where = f"{row_word} {i}"
-        if _blank(raw_path):
+        if path is None:
             skipped.append(Skipped(where, "empty path"))
-            continue
-        path = Path(str(raw_path).strip())
-        path = path if path.is_absolute() else root / path
-        if _blank(raw_label):
+        elif _blank(frame.at[i, label_column]):
             skipped.append(Skipped(f"{path} ({where})", "empty label"))
         elif not path.is_file():
             skipped.append(Skipped(f"{path} ({where})", "file not found"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.download import REPLACE_HINT
+from imgclf.data.formats.download import REPLACE_HINT
 from imgclf.errors import DataError
 
 IMAGES_MAGIC = 2051

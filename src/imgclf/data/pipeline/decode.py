@@ -17,9 +17,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (
-    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",
-)  # fmt: skip
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels become white, as on a web page
 
@@ -42,11 +39,6 @@ class FileRecord:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def display_path(path: str | os.PathLike) -> str:
-    """A printable path, even for file names that are not valid UTF-8."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def probe_file(path: str | os.PathLike) -> FileRecord:

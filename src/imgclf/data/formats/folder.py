@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.decode import IMAGE_EXTENSIONS, display_path
+from imgclf.data.formats.files import IMAGE_EXTENSIONS, Entry, display_path, walk_folder
 from imgclf.data.source import SPLIT_ALIASES, DataSource, Skipped
 from imgclf.errors import DataError
 
@@ -83,38 +83,26 @@ def _subfolders(folder: Path, skipped: list[Skipped] | None = None) -> list[Path
 def _image_files(class_dir: Path, skipped: list[Skipped]) -> list[Path]:
     """Every image file under a class folder (recursively), following symlinks without looping."""
     found: list[Path] = []
-    seen: set[str] = set()
-    stack = [class_dir]
-    while stack:
-        folder = stack.pop()
-        real = os.path.realpath(folder)
-        if real in seen:
-            skipped.append(Skipped(display_path(folder), "symlink loop: folder already visited"))
-            continue
-        seen.add(real)
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name, reverse=True):
-            reason = _skip_reason(entry)
-            if reason == "folder":
-                stack.append(Path(entry.path))
-            elif reason:
-                skipped.append(Skipped(display_path(entry.path), reason))
-            else:
-                found.append(Path(entry.path))
+    for listing in walk_folder(class_dir):
+        if listing.error is not None:
+            raise listing.error
+        if listing.loop:
+            folder = display_path(listing.folder)
+            skipped.append(Skipped(folder, "symlink loop: folder already visited"))
+        for entry in reversed(listing.entries):  # (the order these skips were always listed in)
+            if entry.kind == "image":
+                found.append(entry.path)
+            elif entry.kind != "folder":
+                skipped.append(Skipped(display_path(entry.path), _skip_reason(entry)))
     return sorted(found)
 
 
-def _skip_reason(entry: os.DirEntry) -> str | None:
-    if entry.name.startswith("."):
+def _skip_reason(entry: Entry) -> str:
+    if entry.kind == "hidden":
         return "hidden file"
-    try:
-        if entry.is_dir():
-            return "folder"
-        os.stat(entry.path)  # follows symlinks: raises on loops and dangling links
-    except OSError as exc:
-        return f"broken link or unreadable: {exc.strerror}"
-    if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
-        return f"not an image extension (allowed: {_EXTENSIONS_TEXT})"
-    return None
+    if entry.kind == "broken":
+        return f"broken link or unreadable: {entry.error.strerror}"
+    return f"not an image extension (allowed: {_EXTENSIONS_TEXT})"
 
 
 def _assemble(

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from imgclf.config import DataConfig
-from imgclf.data.arrays import read_npz, to_uint8_images
-from imgclf.data.builtin import CHANNELS, list_datasets, load_builtin
-from imgclf.data.folder import read_folder
+from imgclf.data.formats.arrays import read_npz, to_uint8_images
+from imgclf.data.formats.builtin import CHANNELS, list_datasets, load_builtin
+from imgclf.data.formats.folder import read_folder
+from imgclf.data.formats.table import read_csv, read_frame
 from imgclf.data.source import DataSource, encode_labels
-from imgclf.data.table import read_csv, read_frame
 from imgclf.errors import DataError, did_you_mean
 
 DataLike = DataSource | str | os.PathLike | tuple | Any  # Any: a pandas DataFrame

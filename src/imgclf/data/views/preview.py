@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.cache import fit_array
-from imgclf.data.decode import FileRecord, ImageDecodeError, decode_file
+from imgclf.data.pipeline.cache import fit_array
+from imgclf.data.pipeline.decode import FileRecord, ImageDecodeError, decode_file
 from imgclf.data.source import DataSource
 from imgclf.fileio import atomic_path
 

@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from imgclf.data.inspect import DataReport
+from imgclf.data.pipeline.inspect import DataReport
 
 MAX_ROWS = 20
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from imgclf.config import Config
-from imgclf.data.cache import ImageCache, build_image_cache
-from imgclf.data.decode import FileRecord, display_path, is_grayscale_mode
-from imgclf.data.inspect import DataReport, build_report
-from imgclf.data.scan import scan_source
+from imgclf.data.formats.files import display_path
+from imgclf.data.formats.resolve import DataLike, read_source
+from imgclf.data.pipeline.cache import ImageCache, build_image_cache
+from imgclf.data.pipeline.decode import FileRecord, is_grayscale_mode
+from imgclf.data.pipeline.inspect import DataReport, build_report
+from imgclf.data.pipeline.scan import scan_source
+from imgclf.data.pipeline.splits import Splits, make_splits
 from imgclf.data.source import DataSource
-from imgclf.data.sources import DataLike, read_source
-from imgclf.data.splits import Splits, make_splits
 
 DEFAULT_IMAGE_SIZE = (224, 224)
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.cache import resolve_cache_dir
-from imgclf.data.decode import FileRecord, probe_file
-from imgclf.data.parallel import parallel_map
+from imgclf.data.pipeline.cache import resolve_cache_dir
+from imgclf.data.pipeline.decode import FileRecord, probe_file
+from imgclf.data.pipeline.parallel import parallel_map
 from imgclf.data.source import DataSource
 from imgclf.fileio import atomic_write_text
+from imgclf.identity import image_set_digest
 
 _SCAN_FORMAT = 1
 
@@ -57,11 +58,9 @@ def _stat(path: Path) -> os.stat_result | str:
 
 
 def _scan_key(paths: list[Path], stats: list) -> str:
-    digest = hashlib.blake2b(f"scan-v{_SCAN_FORMAT}".encode(), digest_size=16)
-    for path, st in zip(paths, stats, strict=True):
-        digest.update(os.fsencode(path) + b"\0")
-        digest.update(str(st if isinstance(st, str) else (st.st_size, st.st_mtime_ns)).encode())
-    return digest.hexdigest()
+    stamps = [str(st if isinstance(st, str) else (st.st_size, st.st_mtime_ns)) for st in stats]
+    files = zip(paths, stamps, strict=True)
+    return image_set_digest(f"scan-v{_SCAN_FORMAT}".encode(), files=files, end=b"").hexdigest()
 
 
 def _array_records(images: np.ndarray) -> list[FileRecord]:

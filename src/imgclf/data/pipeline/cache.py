@@ -9,7 +9,6 @@ under a temporary name, then renamed).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -21,11 +20,12 @@ import numpy as np
 from PIL import Image
 
 from imgclf.config import FitPolicy
-from imgclf.data.decode import ImageDecodeError, decode_file, fit_image, to_color
-from imgclf.data.parallel import parallel_map
+from imgclf.data.pipeline.decode import ImageDecodeError, decode_file, fit_image, to_color
+from imgclf.data.pipeline.parallel import parallel_map
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError
 from imgclf.fileio import atomic_path
+from imgclf.identity import file_stamp, image_set_digest
 
 _CACHE_FORMAT = 1
 FITS = get_args(FitPolicy)
@@ -143,21 +143,11 @@ def _open(final: Path, valid_file: Path, reused: bool, reasons=None) -> ImageCac
 
 
 def _cache_key(source: DataSource, size: tuple[int, int], fit: str, color_mode: str) -> str:
-    digest = hashlib.blake2b(
-        f"images-v{_CACHE_FORMAT}:{size}:{fit}:{color_mode}".encode(), digest_size=16
-    )
+    salt = f"images-v{_CACHE_FORMAT}:{size}:{fit}:{color_mode}".encode()
     if source.is_array:
-        digest.update(str(source.images.shape).encode())
-        digest.update(np.ascontiguousarray(source.images).data)
-        return digest.hexdigest()
-    for path in source.paths:
-        try:
-            st = path.stat()
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError as exc:
-            stamp = f"error:{exc.errno}"
-        digest.update(os.fsencode(path) + b"\0" + stamp.encode() + b"\0")
-    return digest.hexdigest()
+        return image_set_digest(salt, images=source.images).hexdigest()
+    files = ((path, file_stamp(path)) for path in source.paths)
+    return image_set_digest(salt, files=files).hexdigest()
 
 
 def _check_disk_space(folder: Path, nbytes: int) -> None:

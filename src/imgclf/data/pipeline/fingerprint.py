@@ -8,29 +8,20 @@ its fingerprint.
 
 from __future__ import annotations
 
-import hashlib
-import os
-
 import numpy as np
 
+from imgclf.data.pipeline.splits import Splits
 from imgclf.data.source import DataSource
-from imgclf.data.splits import Splits
+from imgclf.identity import file_stamp, image_set_digest
 
 
 def data_fingerprint(source: DataSource, splits: Splits) -> str:
     """A 16-byte hex digest of the files (names and sizes) or array, labels and splits."""
-    digest = hashlib.blake2b(b"imgclf-data-v1", digest_size=16)
     if source.paths is None:
-        images = np.ascontiguousarray(source.images)
-        digest.update(str(images.shape).encode())
-        digest.update(images.data)
+        digest = image_set_digest(b"imgclf-data-v1", images=source.images)
     else:
-        for path in source.paths:
-            try:
-                size = str(os.stat(path).st_size)
-            except OSError as exc:
-                size = f"error:{exc.errno}"
-            digest.update(os.fsencode(path.name) + b"\0" + size.encode() + b"\0")
+        files = ((path.name, file_stamp(path, mtime=False)) for path in source.paths)
+        digest = image_set_digest(b"imgclf-data-v1", files=files)
     digest.update(np.ascontiguousarray(source.labels, dtype=np.int64).data)
     digest.update("\0".join(source.classes).encode())
     for name, rows in splits.as_dict().items():

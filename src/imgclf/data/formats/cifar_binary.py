@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from imgclf.data.download import REPLACE_HINT
+from imgclf.data.formats.download import REPLACE_HINT
 from imgclf.errors import DataError
 
 CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"

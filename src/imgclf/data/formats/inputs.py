@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgclf.data.decode import IMAGE_EXTENSIONS, display_path
-from imgclf.data.table import read_table_file, require_column
+from imgclf.data.formats.files import IMAGE_EXTENSIONS, display_path, walk_folder
+from imgclf.data.formats.table import path_cells, read_table_file, require_column
+from imgclf.data.source import Skipped
 from imgclf.errors import ConfigError, DataError
 
 Inputs = str | os.PathLike | Sequence[str | os.PathLike]
@@ -38,12 +39,10 @@ class ExpandedInputs:
     inputs: list[str]  # what the caller passed, for messages
     paths: list[Path]
     labels: list[str | None]  # one per path: the CSV's label cell, None where unknown
-    skipped: list[tuple[str, str]]  # (path or 'table line N', reason)
+    skipped: list[Skipped]  # (path or 'table line N', reason)
 
 
-def expand_inputs(
-    inputs: Inputs, path_column: str = "path"
-) -> tuple[list[Path], list[tuple[str, str]]]:
+def expand_inputs(inputs: Inputs, path_column: str = "path") -> tuple[list[Path], list[Skipped]]:
     """Image files named by files, folders (recursive), glob patterns and CSV path columns.
 
     Returns:
@@ -77,7 +76,7 @@ def read_inputs(
     items = [os.fspath(item) for item in items]
     found: list[Path] = []
     labels: dict[str, str] = {}
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
     for item in items:
         found += _expand_one(item, path_column, label_column, labels, skipped)
     paths = _unique(found)
@@ -123,7 +122,7 @@ def _expand_one(
     path_column: str,
     label_column: str | None,
     labels: dict[str, str],
-    skipped: list[tuple[str, str]],
+    skipped: list[Skipped],
 ) -> list[Path]:
     path = Path(os.path.expanduser(raw))
     if path.is_dir():
@@ -134,49 +133,40 @@ def _expand_one(
         return _checked_file(path, skipped)
     if any(char in raw for char in _GLOB_CHARS):
         return _expand_glob(os.path.expanduser(raw), skipped)
-    skipped.append((display_path(path), "does not exist"))
+    skipped.append(Skipped(display_path(path), "does not exist"))
     return []
 
 
-def _checked_file(path: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+def _checked_file(path: Path, skipped: list[Skipped]) -> list[Path]:
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return [path]
-    skipped.append((display_path(path), _NOT_IMAGE))
+    skipped.append(Skipped(display_path(path), _NOT_IMAGE))
     return []
 
 
-def _walk_folder(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+def _walk_folder(folder: Path, skipped: list[Skipped]) -> list[Path]:
     """Image files under ``folder``, following symlinks without looping, hidden entries ignored."""
     found: list[Path] = []
-    seen: set[str] = set()
-
-    def unreadable(exc: OSError) -> None:
-        skipped.append((display_path(exc.filename), f"unreadable: {exc.strerror}"))
-
-    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:  # a symlink back to a folder already walked
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(n for n in files if not n.startswith(".")):
-            path = Path(root, name)
-            if not path.is_file():  # a dangling or self-looping link
-                skipped.append((display_path(path), "broken link or unreadable"))
-            else:
-                found += _checked_file(path, skipped)
+    for listing in walk_folder(folder):
+        if listing.error is not None:
+            reason = f"unreadable: {listing.error.strerror}"
+            skipped.append(Skipped(display_path(listing.error.filename), reason))
+        for entry in listing.entries:
+            if entry.kind == "broken" or (entry.kind != "folder" and not entry.regular):
+                skipped.append(Skipped(display_path(entry.path), "broken link or unreadable"))
+            elif entry.kind in ("image", "other"):
+                found += _checked_file(entry.path, skipped)
     if not found:
         skipped.append(
-            (display_path(folder), f"no images in folder (looked for {_EXTENSIONS_TEXT})")
+            Skipped(display_path(folder), f"no images in folder (looked for {_EXTENSIONS_TEXT})")
         )
     return sorted(found)
 
 
-def _expand_glob(pattern: str, skipped: list[tuple[str, str]]) -> list[Path]:
+def _expand_glob(pattern: str, skipped: list[Skipped]) -> list[Path]:
     matches = sorted(glob.glob(pattern, recursive=True))
     if not matches:
-        skipped.append((pattern, "no file matches the pattern"))
+        skipped.append(Skipped(pattern, "no file matches the pattern"))
     found: list[Path] = []
     for match in map(Path, matches):
         if match.is_dir():
@@ -184,7 +174,7 @@ def _expand_glob(pattern: str, skipped: list[tuple[str, str]]) -> list[Path]:
         elif match.is_file():
             found += _checked_file(match, skipped)
         else:
-            skipped.append((display_path(match), "broken link or unreadable"))
+            skipped.append(Skipped(display_path(match), "broken link or unreadable"))
     return found
 
 
@@ -193,7 +183,7 @@ def _read_table(
     path_column: str,
     label_column: str | None,
     labels: dict[str, str],
-    skipped: list[tuple[str, str]],
+    skipped: list[Skipped],
 ) -> list[Path]:
     """The image paths in a CSV's ``path_column``; relative paths are relative to its folder.
 
@@ -206,21 +196,17 @@ def _read_table(
         require_column(name, frame.columns, label_column, "label_column")
     with_labels = label_column is not None and label_column in frame.columns
     found: list[Path] = []
-    for line, value in zip(frame.index, frame[path_column], strict=True):
-        text = str(value).strip()
-        if not text:
-            skipped.append((f"{display_path(table)} line {line}", "empty path"))
-            continue
-        path = table.parent / Path(text).expanduser()  # an absolute path replaces the folder
-        if path.is_file():
+    for line, path in path_cells(frame, path_column, table.parent, expand_user=True):
+        if path is None:
+            skipped.append(Skipped(f"{display_path(table)} line {line}", "empty path"))
+        elif path.is_file():
             found += _checked_file(path, skipped)
             label = str(frame.at[line, label_column]).strip() if with_labels else ""
             if label:
                 labels.setdefault(_key(path), label)
         else:
-            skipped.append(
-                (f"{display_path(path)} ({display_path(table)} line {line})", "does not exist")
-            )
+            where = f"{display_path(path)} ({display_path(table)} line {line})"
+            skipped.append(Skipped(where, "does not exist"))
     return found
 
 

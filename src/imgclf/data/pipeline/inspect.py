@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from imgclf.data.decode import FileRecord, display_path
+from imgclf.data.formats.files import display_path
+from imgclf.data.pipeline.decode import FileRecord
+from imgclf.data.pipeline.splits import Splits
 from imgclf.data.source import DataSource
-from imgclf.data.splits import Splits
 
 EMPTY_CLASS = "empty class folder"  # the start of the reason folder.py gives an empty class
 

@@ -1,0 +1,1 @@
+"""Training batches: batched augmentation on uint8 tensors and the seeded, shardable loader."""
