@@ -18,47 +18,53 @@ _Precision = Annotated[
 ]
 
 
+_Model = Annotated[
+    str, typer.Argument(metavar="RUN", help="A run folder or a model bundle folder.")
+]
+_Inputs = Annotated[
+    list[str], typer.Argument(metavar="INPUTS", help="Image files, folders, globs or a CSV.")
+]
+_Output = Annotated[
+    Path | None,
+    typer.Option(
+        help="CSV to write. Default: predictions.csv, or predictions-N.csv when it exists."
+    ),
+]
+_Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace --output when it exists.")]
+_Format = Annotated[
+    str, typer.Option("--format", help="csv (path, label, probability, top-k) or kaggle.")
+]
+_LabelColumn = Annotated[
+    str,
+    typer.Option(
+        help="CSV inputs: the column of true labels; when present, accuracy is reported "
+        "('' ignores it)."
+    ),
+]
+_Backend = Annotated[
+    str,
+    typer.Option(
+        help="torch, onnx (after imgclf export), or auto: ONNX Runtime when the run has an "
+        "exported graph that passed its gate (CPU, 32 bits), else torch."
+    ),
+]
+
+
 def predict(
-    model: Annotated[
-        str, typer.Argument(metavar="RUN", help="A run folder or a model bundle folder.")
-    ],
-    inputs: Annotated[
-        list[str],
-        typer.Argument(metavar="INPUTS", help="Image files, folders, globs or a CSV."),
-    ],
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            help="CSV to write. Default: predictions.csv, or predictions-N.csv when it exists."
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace --output when it exists.")
-    ] = False,
-    format_: Annotated[
-        str, typer.Option("--format", help="csv (path, label, probability, top-k) or kaggle.")
-    ] = "csv",
+    model: _Model,
+    inputs: _Inputs,
+    output: _Output = None,
+    overwrite: _Overwrite = False,
+    format_: _Format = "csv",
     id_column: Annotated[str, typer.Option(help="kaggle: name of the id column.")] = "id",
     tta: Annotated[str | None, typer.Option(help="Test-time augmentation: flip.")] = None,
     top_k: Annotated[int, typer.Option(help="Top-k labels per image.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     path_column: Annotated[str, typer.Option(help="CSV inputs: the column of paths.")] = "path",
-    label_column: Annotated[
-        str,
-        typer.Option(
-            help="CSV inputs: the column of true labels; when present, accuracy is reported "
-            "('' ignores it)."
-        ),
-    ] = "label",
+    label_column: _LabelColumn = "label",
     device: _Device = "auto",
     precision: _Precision = "32",
-    backend: Annotated[
-        str,
-        typer.Option(
-            help="torch, onnx (after imgclf export), or auto: ONNX Runtime when the run has an "
-            "exported graph that passed its gate (CPU, 32 bits), else torch."
-        ),
-    ] = "auto",
+    backend: _Backend = "auto",
     nproc_per_node: NprocOpt = None,
     nnodes: NnodesOpt = 1,
     node_rank: NodeRankOpt = 0,

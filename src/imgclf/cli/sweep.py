@@ -111,6 +111,11 @@ def sweep_run(
             sampler=sampler, pruner=pruner, enqueue=enqueue, refit=refit, config=config,
             say=terminal.print_line, **shared,
         )  # fmt: skip
+    _print_result(result, project)
+
+
+def _print_result(result, project: Path) -> None:
+    """The trials by state, the notes, the best settings, the refit run and the report."""
     states = [row["state"] for row in result.trials]
     summary = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     terminal.print_line(f"study {result.study}: {len(states)} trials ({summary}); {result.ran} now")
