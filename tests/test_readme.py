@@ -118,7 +118,7 @@ def test_readme_v2_curl_example_runs_against_a_real_server(tmp_path: Path, monke
     block = next(b for b in SHELL_BLOCKS if "body.json" in b)
     lines = block.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("python -c"))
-    last = next(i for i, line in enumerate(lines) if "-d @body.json" in line)
+    last = next(i for i, line in enumerate(lines) if "@body.json" in line)
     script = "\n".join(lines[first : last + 1]).replace("python ", f"{sys.executable} ", 1)
     rng = np.random.default_rng(0)
     photos = tmp_path / "photos"

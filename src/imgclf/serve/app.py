@@ -2,8 +2,10 @@
 
 Request handlers decode (in the thread pool) and await the one inference worker; they never
 compute. Every refusal is a 4xx with a one-line reason: 413 for a body over the limit or too
-many images, 415 for what is not an image, 422 for an image that cannot be decoded or is too
-large, 400 with ``{"error": ...}`` for a malformed protocol request, 401 without the API key.
+many images, 415 for what is not an image (or a compressed protocol body), 422 for an image
+that cannot be decoded or is too large, 400 with ``{"error": ...}`` for a malformed protocol
+request, 401 without the API key. Protocol bodies are read whatever their Content-Type: the
+protocol does not ask for one and its clients often send none.
 No endpoint reads a path from the request: the page is read from the package once.
 """
 
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
@@ -21,15 +24,15 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from imgclf._version import __version__
 from imgclf.cores import available_cores
 from imgclf.data.pipeline.decode import ImageDecodeError
-from imgclf.serve import protocol
-from imgclf.serve.docs import docs_routes, predict_body_doc
+from imgclf.serve import binary, protocol
+from imgclf.serve.docs import docs_routes, infer_body_doc, predict_body_doc
 from imgclf.serve.errors import ServeError, add_error_handlers
 from imgclf.serve.limits import BodyLimit
 from imgclf.serve.model import ServedModel
@@ -82,7 +85,7 @@ def create_app(model: ServedModel, settings: ServeSettings | None = None) -> Fas
     app.include_router(docs_routes(app.openapi_url or "/openapi.json", model.name))
     guarded = [Depends(_api_key_check(settings))]
     app.include_router(_v1_routes(model, settings, worker), dependencies=guarded)
-    app.include_router(_v2_routes(model, settings, worker), dependencies=guarded)
+    app.include_router(_v2_routes(model, worker), dependencies=guarded)
     return app
 
 
@@ -169,7 +172,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
     return router
 
 
-def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWorker) -> APIRouter:
+def _v2_routes(model: ServedModel, worker: InferenceWorker) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["v2"])
     specs = protocol.tensor_specs(model.spec.image_size, model.spec.channels, len(model.classes))
 
@@ -183,7 +186,7 @@ def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
 
     @router.get("", summary="Open Inference Protocol: server metadata")
     def server() -> dict[str, Any]:
-        return {"name": "imgclf", "version": __version__, "extensions": []}
+        return {"name": "imgclf", "version": __version__, "extensions": [binary.EXTENSION]}
 
     @router.get("/models/{name}", summary="Open Inference Protocol: model metadata")
     @router.get("/models/{name}/versions/{version}", include_in_schema=False)
@@ -199,27 +202,23 @@ def _v2_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
         ok = _is_ready(worker)
         return JSONResponse({"name": model.name, "ready": ok}, status_code=200 if ok else 400)
 
-    @router.post("/models/{name}/infer", summary="Open Inference Protocol: inference")
+    @router.post(
+        "/models/{name}/infer",
+        summary="Open Inference Protocol: inference",
+        openapi_extra={"requestBody": infer_body_doc(protocol.InferRequest.model_json_schema())},
+    )
     @router.post("/models/{name}/versions/{version}/infer", include_in_schema=False)
-    async def infer(
-        request: Request, name: str, body: protocol.InferRequest, version: str | None = None
-    ) -> dict[str, Any]:
+    async def infer(request: Request, name: str, version: str | None = None) -> Response:
         known(name, version)
+        _check_encoding(request)
         try:
-            tensor = protocol.the_input(body)
-            protocol.requested_outputs(body)
-            if tensor.name == protocol.PIXELS_INPUT:
-                images = protocol.pixel_tensor(tensor, model.spec.image_size, model.spec.channels)
-                _check_count(len(images), settings)
-                probs = await _compute(worker, images)
-            else:
-                texts = protocol.byte_strings(tensor)
-                named = [(f"{tensor.name}[{i}]", _unbase64(t, i)) for i, t in enumerate(texts)]
-                _check_count(len(named), settings)
-                probs = await _infer(request, named)
-        except protocol.ProtocolError as exc:
+            body = protocol.read_request(await request.body(), request.headers.get(binary.HEADER))
+            protocol.requested_outputs(body)  # an unknown output is refused before computing
+            probs = await _protocol_probs(request, protocol.the_input(body))
+        except (protocol.ProtocolError, binary.BinaryDataError) as exc:
             raise ServeError(400, str(exc)) from None
-        return protocol.infer_response(body, model.name, model.version, probs, model.classes)
+        reply, data = protocol.infer_response(body, model.name, model.version, probs, model.classes)
+        return _v2_reply(reply, data)
 
     return router
 
@@ -264,6 +263,44 @@ def _base64_images(body: bytes, settings: ServeSettings) -> list[tuple[str, byte
         (name, _unbase64(text, i))
         for i, (name, text) in enumerate(zip(names, payload.images, strict=True))
     ]
+
+
+async def _protocol_probs(request: Request, tensor: protocol.RequestInput) -> np.ndarray:
+    """The probabilities for a protocol input: pixels go to the worker, files are decoded."""
+    model, settings = request.app.state.model, request.app.state.settings
+    if tensor.name == protocol.PIXELS_INPUT:
+        images = protocol.pixel_tensor(tensor, model.spec.image_size, model.spec.channels)
+        _check_count(len(images), settings)
+        return await _compute(request.app.state.worker, images)
+    files = protocol.byte_strings(tensor)
+    _check_count(len(files), settings)
+    named = [(f"{tensor.name}[{i}]", _image_file(item, i)) for i, item in enumerate(files)]
+    return await _infer(request, named)
+
+
+def _check_encoding(request: Request) -> None:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ServeError(
+            415, f"Content-Encoding {encoding} is not accepted: send the request body "
+            "uncompressed (tritonclient: leave request_compression_algorithm unset)."
+        )  # fmt: skip
+
+
+def _image_file(item: str | bytes, index: int) -> bytes:
+    """An image file from a BYTES element: itself in binary data, base64 text in JSON."""
+    return item if isinstance(item, bytes) else _unbase64(item, index)
+
+
+def _v2_reply(reply: dict[str, Any], data: bytes | None) -> Response:
+    """JSON, or the JSON object followed by the binary outputs and its length in a header."""
+    if data is None:
+        return JSONResponse(reply)
+    header = json.dumps(reply, separators=(",", ":")).encode()
+    return Response(
+        header + data, media_type="application/octet-stream",
+        headers={binary.HEADER: str(len(header))},
+    )  # fmt: skip
 
 
 def _unbase64(text: str, index: int) -> bytes:

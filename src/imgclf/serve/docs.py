@@ -1,5 +1,5 @@
 """The OpenAPI side: Swagger UI at /docs from local files (FastAPI's own loads a CDN, which
-fails offline), and the two request bodies /v1/predict documents.
+fails offline), and the request bodies of /v1/predict and the protocol's inference.
 
 The files are fastapi-offline's: Swagger UI 5, which reads the OpenAPI 3.1 that FastAPI writes
 (swagger-ui-bundle's 4.x cannot, and /docs was blank with "Unable to render this definition").
@@ -61,3 +61,26 @@ def predict_body_doc(json_schema: dict[str, Any]) -> dict[str, Any]:
             "application/json": {"schema": json_schema},
         },
     }
+
+
+def infer_body_doc(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The protocol's inference body: JSON of ``json_schema`` (its ``$defs`` inlined: a
+    request body's schema cannot refer to them), whatever the Content-Type, or that JSON
+    followed by binary tensor data (then Inference-Header-Content-Length gives its length)."""
+    schema = _inlined(json_schema, json_schema.get("$defs", {}))
+    framed = {"type": "string", "format": "binary"}
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": schema},
+                    "application/octet-stream": {"schema": framed}},
+    }  # fmt: skip
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inlined(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+        return {key: _inlined(value, defs) for key, value in node.items() if key != "$defs"}
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    return node

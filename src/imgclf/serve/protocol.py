@@ -3,8 +3,11 @@
 A request names its input tensors with a shape, a datatype and row-major ``data`` (flat or
 nested). This model takes one of two inputs: ``images``, UINT8 [N, H, W, C] pixels already
 at the model's size, or ``image_bytes``, BYTES [N] of base64-encoded image files, decoded and
-fitted as ``imgclf predict`` does. It answers with ``probabilities`` (FP32 [N, K]) and
-``labels`` (BYTES [N], the top class). Errors are ``{"error": "..."}`` with a 4xx status.
+fitted as ``imgclf predict`` does (raw file bytes when sent as binary data). It answers
+with ``probabilities`` (FP32 [N, K]) and ``labels`` (BYTES [N], the top class), or the
+outputs asked for by name. The body is JSON whatever its Content-Type (clients often send
+none), optionally followed by binary tensor data (``binary.py``). Errors are
+``{"error": "..."}`` with a 4xx status.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import math
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from imgclf.serve import binary
 
 PIXELS_INPUT, BYTES_INPUT = "images", "image_bytes"
 OUTPUTS = ("probabilities", "labels")
@@ -29,7 +34,13 @@ class RequestInput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None
+    _binary: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def binary(self) -> bytes | None:
+        """The tensor's raw bytes when it came as binary data after the JSON."""
+        return self._binary
 
 
 class RequestOutput(BaseModel):
@@ -46,6 +57,35 @@ class InferRequest(BaseModel):
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput]
     outputs: list[RequestOutput] | None = None
+
+
+def read_request(body: bytes, header_length: str | None) -> InferRequest:
+    """The request in ``body`` (JSON, then any binary data), each input's bytes attached.
+
+    Raises:
+        ProtocolError: the JSON is not an ``$inference_request``.
+        binary.BinaryDataError: the binary data does not add up.
+    """
+    header, data = binary.split_body(body, header_length)
+    try:
+        request = InferRequest.model_validate_json(header)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        hint = ""
+        if first["type"] == "json_invalid" and header_length is None:
+            hint = f" (binary data after the JSON needs the {binary.HEADER} header)"
+        raise ProtocolError(
+            f"malformed inference request at {where}: {first['msg']}{hint}"
+        ) from None
+    sizes = [
+        binary.as_size((tensor.parameters or {}).get("binary_data_size"),
+                       f"input '{tensor.name}' parameters.binary_data_size")
+        for tensor in request.inputs
+    ]  # fmt: skip
+    for tensor, piece in zip(request.inputs, binary.take(data, sizes, header_length), strict=True):
+        tensor._binary = piece
+    return request
 
 
 def tensor_specs(image_size: tuple[int, int], channels: int, classes: int) -> dict[str, list]:
@@ -84,6 +124,11 @@ def the_input(request: InferRequest) -> RequestInput:
         )
     if any(dim < 0 for dim in tensor.shape) or not tensor.shape:
         raise ProtocolError(f"input '{tensor.name}' has shape {tensor.shape}: dims must be >= 0")
+    if (tensor.data is None) == (tensor.binary is None):
+        raise ProtocolError(
+            f"input '{tensor.name}' needs exactly one of 'data' (JSON) or "
+            "parameters.binary_data_size (binary data after the JSON)"
+        )
     return tensor
 
 
@@ -95,6 +140,14 @@ def pixel_tensor(tensor: RequestInput, image_size: tuple[int, int], channels: in
             f"input '{PIXELS_INPUT}' has shape {tensor.shape}; expected [N, {height}, {width}, "
             f"{channels}] (resize to the model's size first, or send '{BYTES_INPUT}')"
         )
+    if tensor.binary is not None:
+        flat = np.frombuffer(tensor.binary, dtype=np.uint8)
+        if flat.size != math.prod(tensor.shape):
+            raise ProtocolError(
+                f"input '{PIXELS_INPUT}' has {flat.size} bytes of binary data; UINT8 shape "
+                f"{tensor.shape} needs {math.prod(tensor.shape)}"
+            )
+        return flat.reshape(tensor.shape)
     try:
         flat = np.asarray(tensor.data, dtype=np.int64).reshape(-1)
     except (ValueError, TypeError, OverflowError):
@@ -109,9 +162,16 @@ def pixel_tensor(tensor: RequestInput, image_size: tuple[int, int], channels: in
     return flat.astype(np.uint8).reshape(tensor.shape)
 
 
-def byte_strings(tensor: RequestInput) -> list[str]:
-    """A BYTES input's elements (base64 text), after checking shape and count."""
-    if len(tensor.shape) != 1 or len(tensor.data) != tensor.shape[0]:
+def byte_strings(tensor: RequestInput) -> list[str] | list[bytes]:
+    """A BYTES input's elements, after checking shape and count: base64 text from the JSON,
+    or the image files themselves from binary data."""
+    if len(tensor.shape) != 1:
+        raise ProtocolError(
+            f"input '{BYTES_INPUT}' has shape {tensor.shape}; expected shape [N] (N images)"
+        )
+    if tensor.binary is not None:
+        return binary.unpack_bytes(tensor.binary, tensor.shape[0], BYTES_INPUT)
+    if len(tensor.data) != tensor.shape[0]:
         raise ProtocolError(
             f"input '{BYTES_INPUT}' has shape {tensor.shape} and {len(tensor.data)} elements; "
             "expected shape [N] with N base64 strings"
@@ -121,32 +181,48 @@ def byte_strings(tensor: RequestInput) -> list[str]:
     return list(tensor.data)
 
 
-def requested_outputs(request: InferRequest) -> tuple[str, ...]:
+def requested_outputs(request: InferRequest) -> list[tuple[str, bool]]:
+    """(name, as binary data) of each output to answer: those named, else all of them.
+
+    ``binary_data_output`` in the request's parameters is every output's default;
+    ``binary_data`` in an output's parameters overrides it.
+    """
+    params = request.parameters or {}
+    default = binary.as_bool(params.get("binary_data_output"), "parameters.binary_data_output")
     if not request.outputs:
-        return OUTPUTS
-    names = tuple(output.name for output in request.outputs)
-    unknown = [name for name in names if name not in OUTPUTS]
-    if unknown:
-        raise ProtocolError(f"unknown output '{unknown[0]}'; outputs: {', '.join(OUTPUTS)}")
-    return names
+        return [(name, default) for name in OUTPUTS]
+    chosen = []
+    for output in request.outputs:
+        if output.name not in OUTPUTS:
+            raise ProtocolError(f"unknown output '{output.name}'; outputs: {', '.join(OUTPUTS)}")
+        flag = (output.parameters or {}).get("binary_data")
+        where = f"output '{output.name}' parameters.binary_data"
+        chosen.append((output.name, default if flag is None else binary.as_bool(flag, where)))
+    return chosen
 
 
 def infer_response(
     request: InferRequest, model: str, version: str, probs: np.ndarray, classes: list[str]
-) -> dict[str, Any]:
-    """``$inference_response``: the requested outputs, flattened row-major."""
-    tensors = {
-        "probabilities": {
-            "name": "probabilities", "datatype": "FP32", "shape": list(probs.shape),
-            "data": probs.astype(np.float32).reshape(-1).tolist(),
-        },
-        "labels": {
-            "name": "labels", "datatype": "BYTES", "shape": [len(probs)],
-            "data": [classes[i] for i in probs.argmax(1)] if len(probs) else [],
-        },
-    }  # fmt: skip
-    response = {"model_name": model, "model_version": version,
-                "outputs": [tensors[name] for name in requested_outputs(request)]}  # fmt: skip
+) -> tuple[dict[str, Any], bytes | None]:
+    """``$inference_response`` with the requested outputs (JSON data flattened row-major),
+    and the binary data that follows it (None when every output is JSON)."""
+    probs = probs.astype("<f4")
+    labels = [classes[i] for i in probs.argmax(1)] if len(probs) else []
+    forms = {  # name: datatype, shape, JSON data, binary data
+        "probabilities": ("FP32", list(probs.shape), probs.reshape(-1).tolist(), probs.tobytes()),
+        "labels": ("BYTES", [len(probs)], labels, binary.pack_bytes([t.encode() for t in labels])),
+    }
+    outputs, chunks = [], []
+    for name, as_binary in requested_outputs(request):
+        datatype, shape, data, raw = forms[name]
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
+        if as_binary:
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            tensor["data"] = data
+        outputs.append(tensor)
+    response = {"model_name": model, "model_version": version, "outputs": outputs}
     if request.id is not None:
         response["id"] = request.id
-    return response
+    return response, b"".join(chunks) if chunks else None
