@@ -37,10 +37,21 @@ def _folder(root: Path, per_class: int = 10) -> Path:
         "ddp_speed",
         "fast_recipes",
         "speed_defaults",
+        "startup",
     ],
 )
 def test_every_benchmark_imports(name: str) -> None:
     assert callable(importlib.import_module(f"benchmarks.{name}").main)
+
+
+def test_the_startup_ledger_lists_every_run(tmp_path: Path) -> None:
+    from benchmarks.startup import write_ledger
+    from imgclf import api
+
+    write_ledger(tmp_path / "runs", runs=7)
+    rows = api.runs(tmp_path / "runs")
+    assert len(rows) == 7 and {row["status"] for row in rows} == {"finished"}
+    assert rows[0]["mode"] == "scratch" and rows[0]["val_accuracy"] is not None
 
 
 def test_transfer_run_reports_time_and_accuracy(tmp_path: Path) -> None:

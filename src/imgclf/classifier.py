@@ -9,11 +9,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imgclf.config import Config
-from imgclf.data.formats.resolve import DataLike
 from imgclf.errors import ImgclfError
+
+if TYPE_CHECKING:  # names for annotations: importing imgclf stays cheap (no pydantic, numpy)
+    from imgclf.config import Config
+    from imgclf.data.formats.resolve import DataLike
 
 
 class ImageClassifier:
@@ -206,6 +208,7 @@ def load(path: str | Path) -> ImageClassifier:
     classifier.classes_ = model.classes
     classifier.history_ = []
     if opened.run_dir is not None:  # a run folder: its splits and its history
+        from imgclf.config import Config
         from imgclf.runs.rundir import read_history
 
         classifier.config_ = Config.model_validate(opened.config)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgclf.api.settings import make_config
-from imgclf.config import Config
-from imgclf.data.formats.resolve import DataLike
-from imgclf.data.pipeline.inspect import DataReport
-from imgclf.data.pipeline.prepare import PreparedData, prepare_data
-from imgclf.data.views.preview import sample_images, save_image_grid
+
+if TYPE_CHECKING:  # the CLI imports this module at start: the data room only when used
+    from imgclf.config import Config
+    from imgclf.data.formats.resolve import DataLike
+    from imgclf.data.pipeline.inspect import DataReport
+    from imgclf.data.pipeline.prepare import PreparedData
 
 
 def load_data(
@@ -22,6 +23,8 @@ def load_data(
     **overrides: Any,
 ) -> PreparedData:
     """Read, scan, split and decode ``data`` once into the cache, ready for a batch loader."""
+    from imgclf.data.pipeline.prepare import prepare_data
+
     cfg = make_config(config, **overrides)
     return prepare_data(data, cfg, decode=True, progress=progress)
 
@@ -44,6 +47,9 @@ def inspect(
         progress: show progress bars.
         **overrides: config keys, e.g. ``val_split=0.1, seed=3, data_dir="..."``.
     """
+    from imgclf.data.pipeline.prepare import prepare_data
+    from imgclf.data.views.preview import sample_images, save_image_grid
+
     cfg = make_config(config, **overrides)
     prepared = prepare_data(data, cfg, decode=False, progress=progress)
     report = prepared.report

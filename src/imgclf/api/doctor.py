@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from imgclf.errors import ConfigError
 
 TOLERANCE = 1e-4
@@ -64,6 +62,8 @@ def check_ddp(
 
 
 def _colour_images(path: Path, per_class: int) -> Path:
+    import numpy as np
+
     rng = np.random.default_rng(0)
     images, labels = [], []
     for name, rgb in zip(("red", "green", "blue"), _COLOURS, strict=True):

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from imgclf.api.describe import data_label
 from imgclf.api.settings import make_config
-from imgclf.config import Config
-from imgclf.data.formats.resolve import DataLike
-from imgclf.data.pipeline.prepare import prepare_data
-from imgclf.runtime import Runtime
+
+if TYPE_CHECKING:  # the CLI imports this module at start: numpy and torch only when computing
+    import numpy as np
+
+    from imgclf.config import Config
+    from imgclf.data.formats.resolve import DataLike
+    from imgclf.runtime import Runtime
 
 
 def evaluate(
@@ -75,6 +76,7 @@ def evaluate_model(
     """
     from imgclf.evaluate.metrics import evaluate_predictions
     from imgclf.models.inference import predict_rows
+    from imgclf.runtime import Runtime
 
     name, images, rows, labels, cfg = split_images(
         model, data, split, progress, config, **overrides
@@ -97,6 +99,7 @@ def split_images(
     """The images of the split ``evaluate_model`` scores, decoded with the model's own
     preprocessing: (split name, the decoded images (N, H, W, C uint8), the split's rows, their
     labels as indices of the model's classes, the config they were read with)."""
+    from imgclf.data.pipeline.prepare import prepare_data
     from imgclf.evaluate.splits import check_split, class_indices, scored_rows, scoring_config
 
     check_split(split)
@@ -144,6 +147,7 @@ def predict(
         (the same as one process), and the other ranks get None.
     """
     from imgclf.predict import predict as predict_images
+    from imgclf.runtime import Runtime
     from imgclf.train import distributed
 
     runtime = Runtime.create(device, precision)

@@ -4,12 +4,12 @@ passes that format's parity gate on real images."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from imgclf.data.formats.resolve import DataLike
 from imgclf.errors import DataError
+
+if TYPE_CHECKING:  # the CLI imports this module at start: the data room only when exporting
+    from imgclf.data.formats.resolve import DataLike
 
 GATE_IMAGES = 256  # the gate's images at most: the first of the held-out splits
 
@@ -53,15 +53,18 @@ def export(
 
 
 def export_formats() -> list[str]:
-    """The registered export formats (``format`` of ``export``), sorted."""
-    from imgclf.export.registry import list_exporters
+    """The export formats (``format`` of ``export``), sorted; listing them imports no
+    exporter, so ``imgclf export --help`` starts at once."""
+    from imgclf.export.registry import format_names
 
-    return list_exporters()
+    return format_names()
 
 
 def _gate_images(opened, data, split, progress, **overrides):
     """(split name, images, labels): the run's test and val images (or ``split`` of
     ``data``), the first GATE_IMAGES of them."""
+    import numpy as np
+
     from imgclf.api.evaluation import split_images
 
     network, config = opened.network, opened.config

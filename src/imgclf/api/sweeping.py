@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgclf.api.settings import make_config
-from imgclf.config import Config
-from imgclf.data.formats.resolve import DataLike
 from imgclf.errors import ConfigError, did_you_mean
 from imgclf.sweep.trials import best_row, enqueue_config, forget_abandoned, trial_rows
+
+if TYPE_CHECKING:  # the CLI imports this module at start: the data room only when sweeping
+    from imgclf.config import Config
+    from imgclf.data.formats.resolve import DataLike
 
 
 @dataclass

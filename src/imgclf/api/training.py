@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from imgclf.api.describe import data_name
 from imgclf.api.settings import make_config, requested_settings
-from imgclf.config import Config
-from imgclf.data.formats.resolve import DataLike
-from imgclf.data.pipeline.prepare import PreparedData
 from imgclf.errors import ConfigError
-from imgclf.runtime import Runtime
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the CLI imports this module at start: numpy and torch only when training
+    from imgclf.config import Config
+    from imgclf.data.formats.resolve import DataLike
+    from imgclf.data.pipeline.prepare import PreparedData
     from imgclf.runs.run import Run
+    from imgclf.runtime import Runtime
     from imgclf.train.lr_find import LRFinderResult
 
 
@@ -63,6 +63,7 @@ def train(
     """
     began = time.perf_counter() if started is None else started
     from imgclf.runs.run import Run
+    from imgclf.runtime import Runtime
     from imgclf.train import distributed
 
     cfg, data, run, saved = _configure(data, config, resume, overrides)
@@ -293,6 +294,7 @@ def lr_find(
     Returns:
         An LRFinderResult: ``suggestion``, ``minimum``, ``steepest`` and the curve.
     """
+    from imgclf.runtime import Runtime
     from imgclf.train.lr_find import check_range, lr_range_test
     from imgclf.train.session import prepare_training
 

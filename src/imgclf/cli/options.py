@@ -116,10 +116,12 @@ def parse_unfreeze(value: str | None) -> int | str | list[str] | None:
 
 def key_values(pairs: list[str] | None, section: str | None = None) -> dict:
     """KEY=VALUE strings to overrides; values are read as YAML (0.1, true, [1, 2], name)."""
+    if not pairs:
+        return {}  # no YAML parser to import
     import yaml
 
     result = {}
-    for pair in pairs or []:
+    for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"Expected KEY=VALUE, received '{pair}' (e.g. zoom_range=0.1).")

@@ -4,8 +4,9 @@ An exporter writes one format into a folder and keeps the file only when it pass
 format's own parity gate on real images (else it raises ModelError and keeps nothing). It is
 registered with the optional extra it needs, so "not installed" is one check and one message
 (``models/extras.py``). ``api.export`` picks an exporter by name; ``imgclf export --help``
-lists them. A new format is a module with ``@register_exporter("name", ...)``, named in
-``BUILTIN_MODULES``.
+lists them (``format_names``, without importing the exporters: they need torch). A new format
+is a module with ``@register_exporter("name", ...)``, named in ``BUILTIN_MODULES`` with its
+names in ``BUILTIN_FORMATS``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgclf.errors import ConfigError, did_you_mean
-from imgclf.models.extras import Extra
+
+if TYPE_CHECKING:  # importing imgclf.models imports torch; the registry stays cheap
+    from imgclf.models.extras import Extra
 
 # (model, out, images, labels, split, layout) -> the parity record
 ExportFn = Callable[..., dict[str, Any]]
 BUILTIN_MODULES = ("imgclf.export.onnx",)  # imported on first use: registering needs torch
+BUILTIN_FORMATS = ("onnx",)  # the names those modules register, listed without importing them
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ def list_exporters() -> list[str]:
     """Names of the registered export formats, sorted."""
     _import_builtins()
     return sorted(_EXPORTERS)
+
+
+def format_names() -> list[str]:
+    """The built-in formats and those registered so far, sorted, importing no exporter: for
+    ``--help``, which must not wait for torch."""
+    return sorted({*BUILTIN_FORMATS, *_EXPORTERS})
 
 
 def get_exporter(name: str) -> Exporter:

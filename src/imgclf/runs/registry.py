@@ -39,6 +39,13 @@ COLUMNS = (
 )
 """The keys of every row, in this order."""
 
+# The recipes of models/recipes.py by name: importing that registry imports imgclf.models and
+# with it torch, which `imgclf runs list` must not wait for. tests/test_startup.py keeps the
+# two in step; a recipe registered at run time is not seen here (its runs show their mode).
+BUILTIN_RECIPES = frozenset(
+    {"mlp", "cnn", "deep_cnn", "small_cnn", "animal_cnn", "fast_cifar", "fast_mnist"}
+)
+
 _HEADERS = {
     "val_accuracy": "val acc", "test_accuracy": "test acc", "train_seconds": "train s",
     "wall_seconds": "wall s", "images_per_second": "images/s", "percent_of_peak": "% of peak",
@@ -166,10 +173,8 @@ def _or(value: Any, default: Any) -> Any:
 
 def _from_scratch(model: dict[str, Any]) -> bool:
     """Recipes and custom layer stacks always train from random weights, whatever the mode."""
-    from imgclf.models.recipes import is_recipe
-
     name = str(model.get("name"))
-    return name == "custom" or bool(model.get("layers")) or is_recipe(name)
+    return name == "custom" or bool(model.get("layers")) or name in BUILTIN_RECIPES
 
 
 def _epochs_planned(config: dict[str, Any], metrics: dict[str, Any]) -> int | None:
