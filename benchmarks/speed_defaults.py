@@ -27,7 +27,7 @@ def batches_built(threaded: bool | None):
     if threaded is None:
         yield
         return
-    with mock.patch("imgclf.train.loop.worth_a_thread", lambda *args: threaded):
+    with mock.patch("imgclf.train.setup.worth_a_thread", lambda *args: threaded):
         yield
 
 

@@ -115,7 +115,8 @@ def test_a_staged_finetune_counts_only_the_work_each_stage_does(tmp_path: Path) 
     from imgclf.config_loader import build_config
     from imgclf.models.flops import meta_flops
     from imgclf.models.network import build_model
-    from imgclf.train.loop import configure_torch, fit
+    from imgclf.train.loop import fit
+    from imgclf.train.setup import configure_torch
     from imgclf.train.stages import plan_stages
 
     data = _stripes()

@@ -22,8 +22,9 @@ from imgclf.train.callbacks import (
     TimeBudget,
 )
 from imgclf.train.checkpoint import load_resume_state
-from imgclf.train.loop import configure_torch, fit
+from imgclf.train.loop import fit
 from imgclf.train.parts import Stage
+from imgclf.train.setup import configure_torch
 
 TINY = [
     {"type": "conv", "filters": 8, "padding": "same"},

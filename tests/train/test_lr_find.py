@@ -16,9 +16,9 @@ from imgclf.config_loader import build_config
 from imgclf.errors import ConfigError
 from imgclf.models.network import build_model
 from imgclf.train.callbacks import Callback
-from imgclf.train.loop import configure_torch
 from imgclf.train.lr_find import lr_range_test, steepest, suggestion_window, valley
 from imgclf.train.parts import TrainData
+from imgclf.train.setup import configure_torch
 from imgclf.train.stages import plan_stages
 
 SIZE = 32

@@ -14,8 +14,9 @@ from imgclf.models.network import build_model
 from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_resume_state, save_weights
 from imgclf.train.embeddings import EmbeddingLoader, embed_images
-from imgclf.train.loop import configure_torch, epoch_size, fit
+from imgclf.train.loop import epoch_size, fit
 from imgclf.train.parts import TrainData
+from imgclf.train.setup import configure_torch
 from imgclf.train.stages import plan_stages
 
 SIZE = 32

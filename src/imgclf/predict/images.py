@@ -10,7 +10,7 @@ predicted is it an error. A CSV with a label column is also scored (``Prediction
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from imgclf.data.formats.arrays import to_uint8_images
 from imgclf.data.formats.files import display_path
 from imgclf.data.formats.inputs import (
     DEFAULT_LABEL_COLUMN,
+    ExpandedInputs,
     Inputs,
     no_images_message,
     read_inputs,
@@ -29,6 +30,7 @@ from imgclf.data.formats.inputs import (
 from imgclf.data.pipeline.cache import fit_array, is_fitted
 from imgclf.data.pipeline.decode import ImageDecodeError, decode_file
 from imgclf.data.pipeline.parallel import threaded_map
+from imgclf.data.source import Skipped
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
@@ -79,6 +81,29 @@ def predict(
     runtime = _placed(model, runtime)
     forward = scorer(model, tta, runtime, onnx)
     expanded = read_inputs(inputs, path_column, label_column)
+    places, paths, labels, skipped = _sharded(expanded, shard)
+    spec = model.preprocess_spec
+    batch_size = inference_batch_size(batch_size, *spec.image_size)
+    job = partial(_decode_worker, tuple(spec.image_size), spec.fit, _color_mode(spec.channels))
+    decoded = threaded_map(job, paths, workers, "predicting", progress)
+    with eval_mode(model):
+        rows = zip(places, paths, labels, decoded, strict=True)
+        kept, positions, true_labels, chunks = _score_rows(
+            rows, forward, batch_size, model.classes, skipped
+        )
+    if not kept and shard is None:  # here: the CLI writes no CSV, the Python API gets it too
+        raise DataError(no_images_message(expanded.inputs, skipped))
+    found = true_labels if any(label is not None for label in true_labels) else None
+    probs = _concat(chunks, len(model.classes))
+    backend = "torch" if onnx is None else "onnx"
+    return Predictions(kept, probs, model.classes, skipped, top_k, found, backend, positions)
+
+
+def _sharded(
+    expanded: ExpandedInputs, shard: tuple[int, int] | None
+) -> tuple[list[int], list[Path], list[str | None], list[Skipped]]:
+    """(places, paths, labels, skipped) of the inputs this rank predicts: every one without
+    ``shard``; rank 0 alone reports the inputs that named no image."""
     paths, labels, skipped = expanded.paths, expanded.labels, expanded.skipped
     places = list(range(len(paths)))
     if shard is not None:
@@ -86,36 +111,38 @@ def predict(
         places = places[rank::world]
         paths, labels = [paths[i] for i in places], [labels[i] for i in places]
         skipped = skipped if rank == 0 else []  # (inputs that named no image: said once)
-    spec = model.preprocess_spec
-    batch_size = inference_batch_size(batch_size, *spec.image_size)
-    job = partial(_decode_worker, tuple(spec.image_size), spec.fit, _color_mode(spec.channels))
-    decoded = threaded_map(job, paths, workers, "predicting", progress)
+    return places, paths, labels, skipped
+
+
+def _score_rows(
+    rows: Iterable[tuple[int, Path, str | None, tuple[np.ndarray | None, str | None]]],
+    forward: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+    classes: list[str],
+    skipped: list[Skipped],
+) -> tuple[list[str], list[int], list[str | None], list[np.ndarray]]:
+    """(kept names, their input places, their labels, probability chunks) of the decoded
+    ``rows`` (place, path, label, (image, reason)), scored ``batch_size`` at a time; an
+    unreadable one goes into ``skipped`` with its reason."""
     kept: list[str] = []
     positions: list[int] = []
     true_labels: list[str | None] = []
     chunks: list[np.ndarray] = []
     batch: list[np.ndarray] = []
-    with eval_mode(model):
-        rows = zip(places, paths, labels, decoded, strict=True)
-        for place, path, label, (image, reason) in rows:
-            if image is None:
-                skipped.append((display_path(path), reason))
-                continue
-            kept.append(display_path(path))
-            positions.append(place)
-            true_labels.append(_class_name(label, model.classes))
-            batch.append(image)
-            if len(batch) == batch_size:
-                chunks.append(forward(np.stack(batch)))
-                batch = []
-        if batch:
+    for place, path, label, (image, reason) in rows:
+        if image is None:
+            skipped.append((display_path(path), reason))
+            continue
+        kept.append(display_path(path))
+        positions.append(place)
+        true_labels.append(_class_name(label, classes))
+        batch.append(image)
+        if len(batch) == batch_size:
             chunks.append(forward(np.stack(batch)))
-    if not kept and shard is None:  # here: the CLI writes no CSV, the Python API gets it too
-        raise DataError(no_images_message(expanded.inputs, skipped))
-    found = true_labels if any(label is not None for label in true_labels) else None
-    probs = _concat(chunks, len(model.classes))
-    backend = "torch" if onnx is None else "onnx"
-    return Predictions(kept, probs, model.classes, skipped, top_k, found, backend, positions)
+            batch = []
+    if batch:
+        chunks.append(forward(np.stack(batch)))
+    return kept, positions, true_labels, chunks
 
 
 def predict_arrays(

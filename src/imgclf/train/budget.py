@@ -143,8 +143,9 @@ def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, Stage
     """Time training steps of each stage on a copy of ``model`` (the median of at least
     ``PROBE_STEPS`` and ``PROBE_SECONDS``, after ``WARMUP_STEPS``) and a validation pass on up
     to ``PROBE_VAL_ROWS`` rows, scaled to the whole."""
-    from imgclf.train.loop import build_parts, optimizer_step
+    from imgclf.train.loop import optimizer_step
     from imgclf.train.parts import Stage
+    from imgclf.train.setup import build_parts
 
     twin = copy.deepcopy(model)
     names = {id(module): name for name, module in model.named_modules()}

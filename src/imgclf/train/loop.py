@@ -9,6 +9,9 @@ after the current batch: an epoch cut short leaves no history row, and its place
 (batches done, running sums, RNG) goes into the resume checkpoint, so a resumed run continues
 the same epoch and ends as an uninterrupted one would.
 
+The set-up (seeding, threads, and each stage's loader, optimizer, schedule and loss) is
+``setup.py``'s; this module runs it.
+
 Epochs added on resume (``epochs`` raised) form a new segment of the stage: the schedule of the
 epochs planned before runs to its end, then the added epochs get a fresh cycle of the same
 schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` again).
@@ -20,23 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from imgclf.config import Config
-from imgclf.data.batches.augment import build_augment, build_batch_mix
-from imgclf.data.batches.loader import BatchLoader, worth_a_thread
-from imgclf.models.freeze import apply_policy, param_groups
+from imgclf.models.freeze import apply_policy
 from imgclf.models.inference import loss_and_accuracy, predict_rows
 from imgclf.runtime import Runtime
 from imgclf.train import distributed
 from imgclf.train.callbacks import Callback, TrainState, improved, monitored
 from imgclf.train.checkpoint import RESUME_STATE, BestWeights, save_resume_state
 from imgclf.train.efficiency import StepMeter, step_flops
-from imgclf.train.embeddings import EmbeddingLoader
-from imgclf.train.optim import build_loss, build_optimizer, build_scheduler
 from imgclf.train.parts import EpochTally, Segment, Stage, StageParts, TrainData
 from imgclf.train.resume import (
     carry_over,
@@ -47,69 +45,7 @@ from imgclf.train.resume import (
     segment_after,
     snapshot,
 )
-
-# ---------------------------------------------------------------- set-up
-
-
-def configure_torch(cfg: Config, runtime: Runtime | None = None) -> None:
-    """The runtime's threads (default: the CPU's, or ``train.threads``), and the seed for
-    weight init, dropout and NumPy's generator."""
-    (runtime or default_runtime(cfg)).apply()
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-
-
-def default_runtime(cfg: Config) -> Runtime:
-    """The runtime of a loop called without one: the CPU at 32 bits, ``train.threads``."""
-    return Runtime.create("cpu", "32", cfg.train.threads)
-
-
-def build_parts(
-    model: nn.Module,
-    stage: Stage,
-    cfg: Config,
-    segment: Segment | None = None,
-    runtime: Runtime | None = None,
-) -> StageParts:
-    """Loader, optimizer, schedule (over ``segment``'s epochs, default the stage's), loss and
-    (float16 on CUDA) the loss scaler."""
-    runtime = runtime or Runtime()
-    data, train = stage.data, stage.train
-    shard = {"rank": runtime.rank, "world_size": runtime.world_size} if distributed.active() else {}
-    if segment is not None:
-        train = train.model_copy(update={"epochs": segment.epochs})
-    if data.images.ndim == 2:  # cached features: embeddings, or a frozen prefix's activations
-        emb = stage.embeddings
-        cached = {"embeddings": emb} if emb is not None else {"features": data.images}
-        loader: BatchLoader = EmbeddingLoader(
-            **cached,
-            labels=data.labels,
-            indices=data.train,
-            batch_size=train.batch_size,
-            seed=cfg.seed,
-            **shard,
-        )
-    else:
-        mix = build_batch_mix(cfg.augment, len(data.classes))
-        augment = build_augment(cfg.augment)
-        loader = BatchLoader(
-            images=data.images,
-            labels=data.labels,
-            indices=data.train,
-            batch_size=train.batch_size,
-            seed=cfg.seed,
-            augment=augment,
-            mix=mix,
-            rescale=1.0 if mix else None,  # mixing needs float pixels; the model rescales them
-            channels_last=True,
-            prefetch=worth_a_thread(augment, mix, data.images.shape[1:3]),
-            **shard,
-        )
-    optimizer = build_optimizer(param_groups(model, stage.policy or cfg.model, train.lr), train)
-    scheduler = build_scheduler(optimizer, train, len(loader), stage.schedule)
-    loss_fn = build_loss(train, data.classes, data.labels[data.train]).to(runtime.device)
-    return StageParts(loader, optimizer, scheduler, loss_fn, runtime, runtime.grad_scaler())
-
+from imgclf.train.setup import build_parts, configure_torch, default_runtime
 
 # ---------------------------------------------------------------- one epoch
 
@@ -242,6 +178,30 @@ def fit(
     runtime = runtime or default_runtime(cfg)
     configure_torch(cfg, runtime)  # seeded again: the loop draws the same numbers however
     # many the model build drew (so lr-find and training start alike)
+    _place(model, runtime)
+    state = _new_state(stages, cfg)
+    first, done = _resume_point(state, resume, stages)
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    for index in range(first, len(stages)):
+        stage = stages[index]
+        resumed = resume if resume is not None and index == resume["stage"] else None
+        done = done if resumed is not None else 0
+        _begin_stage(model, stages, index, state, done, resumed, best)
+        for callback in callbacks:
+            callback.on_stage_begin(stage.name, state)
+        _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed, runtime)
+        for callback in callbacks:
+            callback.on_stage_end(stage.name, state)
+        if _ends_run(state, last=index == len(stages) - 1):
+            break
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return state
+
+
+def _place(model: nn.Module, runtime: Runtime) -> None:
+    """``model`` on the runtime's device, its BatchNorm layers synchronised across processes."""
     model.to(runtime.device)
     local = distributed.sync_batchnorm(model, runtime)  # (frozen ones, the fine-tune default)
     if local and runtime.is_main:
@@ -251,43 +211,54 @@ def fit(
             f"{len(local)} BatchNorm layers of another kind ({local[0]}, ...) keep per-process "
             "batch statistics on the CPU: this run differs slightly from one process"
         )
+
+
+def _new_state(stages: list[Stage], cfg: Config) -> TrainState:
+    """The state of a run about to start: every stage's planned epochs, the monitored metric."""
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
     state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
-    first, done = 0, 0
-    if resume is not None:
-        restore_state(state, resume, stages)
-        check_closed_stages(stages, resume)
-        first, done = resume["stage"], resume["stage_epochs"]
-        if resume["stage_finished"] and (resume.get("ended_early") or done >= stages[first].epochs):
-            first, done = first + 1, 0  # (a finished stage whose epochs were raised goes on)
-    for callback in callbacks:
-        callback.on_train_begin(state)
-    for index in range(first, len(stages)):
-        stage = stages[index]
-        resumed = resume if resume is not None and index == resume["stage"] else None
-        if index > 0 and resumed is None and best is not None:
-            best.load_into(model)  # a new stage starts from the best weights so far
-        if stage.policy is not None:
-            apply_policy(model, stage.policy)
-        done = done if resumed is not None else 0
-        state.stage_start = state.epoch + 1 - done
-        state.stage = stage.name if len(stages) > 1 else None
-        state.stage_epochs = stage.epochs
-        for callback in callbacks:
-            callback.on_stage_begin(stage.name, state)
-        _run_stage(model, stage, index, cfg, callbacks, state, checkpoint_dir, resumed, runtime)
-        for callback in callbacks:
-            callback.on_stage_end(stage.name, state)
-        if state.stop_reason:
-            break
-        if state.end_stage:
-            if index == len(stages) - 1:
-                state.stop_reason = state.end_stage
-            state.end_stage = None
-    for callback in callbacks:
-        callback.on_train_end(state)
     return state
+
+
+def _resume_point(
+    state: TrainState, resume: dict[str, Any] | None, stages: list[Stage]
+) -> tuple[int, int]:
+    """(the stage to start at, its epochs done): the checkpoint's state restored into
+    ``state``; (0, 0) for a new run."""
+    if resume is None:
+        return 0, 0
+    restore_state(state, resume, stages)
+    check_closed_stages(stages, resume)
+    first, done = resume["stage"], resume["stage_epochs"]
+    if resume["stage_finished"] and (resume.get("ended_early") or done >= stages[first].epochs):
+        first, done = first + 1, 0  # (a finished stage whose epochs were raised goes on)
+    return first, done
+
+
+def _begin_stage(model, stages, index, state, done, resumed, best) -> None:
+    """Stage ``index``'s weights (the best so far, for a new stage after the first), its
+    freezing policy, and its place in ``state``."""
+    stage = stages[index]
+    if index > 0 and resumed is None and best is not None:
+        best.load_into(model)  # a new stage starts from the best weights so far
+    if stage.policy is not None:
+        apply_policy(model, stage.policy)
+    state.stage_start = state.epoch + 1 - done
+    state.stage = stage.name if len(stages) > 1 else None
+    state.stage_epochs = stage.epochs
+
+
+def _ends_run(state: TrainState, last: bool) -> bool:
+    """Whether training ends after this stage: a callback stopped it. A stage ended early
+    (``end_stage``) goes on to the next stage, or ends the run as the last one."""
+    if state.stop_reason:
+        return True
+    if state.end_stage:
+        if last:
+            state.stop_reason = state.end_stage
+        state.end_stage = None
+    return False
 
 
 def _run_stage(

@@ -25,8 +25,9 @@ from imgclf.progressbar import progress_bar
 from imgclf.runtime import Runtime
 from imgclf.train.callbacks import standard_callbacks
 from imgclf.train.checkpoint import BestWeights
-from imgclf.train.loop import build_parts, fit, optimizer_step
+from imgclf.train.loop import fit, optimizer_step
 from imgclf.train.parts import Stage, StageParts
+from imgclf.train.setup import build_parts
 
 if TYPE_CHECKING:
     import pandas as pd

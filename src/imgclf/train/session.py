@@ -27,8 +27,9 @@ from imgclf.train import distributed
 from imgclf.train.budget import BudgetPlan
 from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, BestWeights
-from imgclf.train.loop import configure_torch, default_runtime, fit
+from imgclf.train.loop import fit
 from imgclf.train.parts import Stage, TrainData
+from imgclf.train.setup import configure_torch, default_runtime
 from imgclf.train.stages import plan_stages
 
 
@@ -151,25 +152,55 @@ def run_session(
             state saved.
     """
     started = time.perf_counter()
-    model, data = setup.model, setup.train_data
+    model = setup.model
     best = BestWeights(checkpoints / BEST_WEIGHTS if checkpoints is not None else None)
-    steps = -(-len(data.train) // cfg.train.batch_size)
     signals = StopOnSignal()
     plan, budgeted = _budget(setup, cfg, saved, progress)
-    callbacks = [
-        *standard_callbacks(
-            cfg.train,
-            len(data.val) > 0,
-            lambda: best.save(model),
-            history,
-            (steps, cfg.train.batch_size) if progress else None,
-        ),
-        *budgeted,
-        *callbacks,
-        signals,
-    ]
+    standard = _standard_callbacks(setup, cfg, best, history, progress)
+    callbacks = [*standard, *budgeted, *callbacks, signals]
+    state = _train(setup, cfg, callbacks, checkpoints, saved, best, resume_command)
+    if signals.received:
+        raise _interrupted(state, resume_command)
+    timings = {**setup.timings, "train": time.perf_counter() - started}
+    best.load_into(model)
+    embedded = setup.stages[-1].embeddings
+    features = embedded.clean if embedded is not None else None
+    return TrainResult(
+        model, state, setup.prepared, setup.runtime, timings, features, callbacks, plan
+    )
+
+
+def _standard_callbacks(
+    setup: TrainingSetup, cfg: Config, best: BestWeights, history: Path | None, progress: bool
+) -> list[Callback]:
+    """The standard callbacks (best weights into ``best``, early stopping, history.csv, the
+    epoch table when ``progress``)."""
+    model, data = setup.model, setup.train_data
+    steps = -(-len(data.train) // cfg.train.batch_size)
+    return standard_callbacks(
+        cfg.train,
+        len(data.val) > 0,
+        lambda: best.save(model),
+        history,
+        (steps, cfg.train.batch_size) if progress else None,
+    )
+
+
+def _train(
+    setup: TrainingSetup,
+    cfg: Config,
+    callbacks: list[Callback],
+    checkpoints: Path | None,
+    saved: dict | None,
+    best: BestWeights,
+    resume_command: str,
+) -> TrainState:
+    """The loop over the set-up's stages; a lost peer process of a distributed run becomes
+    TrainingInterrupted."""
     try:
-        state = fit(model, setup.stages, cfg, callbacks, checkpoints, saved, setup.runtime, best)
+        return fit(
+            setup.model, setup.stages, cfg, callbacks, checkpoints, saved, setup.runtime, best
+        )
     except RuntimeError as exc:  # (DistBackendError is one)
         if not distributed.lost_peer(exc):
             raise
@@ -178,18 +209,14 @@ def run_session(
             f"another process of this distributed run stopped ({distributed.reason(exc)}); the "
             f"last checkpoint is intact{hint} (with any number of processes)"
         ) from None
-    if signals.received:
-        epoch, batch, _ = state.stopped_in or (state.epoch, state.steps, state.steps)
-        hint = f"; resume with: {resume_command}" if resume_command else ""
-        raise TrainingInterrupted(
-            f"interrupted at epoch {epoch}, batch {batch}{hint}", epoch=epoch, batch=batch
-        )
-    timings = {**setup.timings, "train": time.perf_counter() - started}
-    best.load_into(model)
-    embedded = setup.stages[-1].embeddings
-    features = embedded.clean if embedded is not None else None
-    return TrainResult(
-        model, state, setup.prepared, setup.runtime, timings, features, callbacks, plan
+
+
+def _interrupted(state: TrainState, resume_command: str) -> TrainingInterrupted:
+    """The error of a run a signal stopped: where it stopped, and how to resume."""
+    epoch, batch, _ = state.stopped_in or (state.epoch, state.steps, state.steps)
+    hint = f"; resume with: {resume_command}" if resume_command else ""
+    return TrainingInterrupted(
+        f"interrupted at epoch {epoch}, batch {batch}{hint}", epoch=epoch, batch=batch
     )
 
 

@@ -45,31 +45,60 @@ def plan_stages(
         return [Stage("train", model, data, train, policy=cfg.model, sizes=sizes)], notes
     if mode == "feature_extract":
         notes += _unused(cfg, {"finetune_epochs", "finetune_lr"}, "mode finetune")
-    frozen = cfg.model.model_copy(update={"mode": "feature_extract"})
-    if train.embedding_cache:
-        embeddings = embed_images(
-            model,
-            data.images,
-            train=data.train,
-            batch_size=train.eval_batch_size,
-            views=train.augment_views,
-            augment=cfg.augment,
-            seed=cfg.seed,
-            images_id=images_id,
-            cache_dir=cfg.data.cache_dir,
-            progress=progress,
-            runtime=runtime,
-            backend=train.embed_backend,
-        )
-        notes += _embedding_notes(cfg, embeddings)
-        features = TrainData(embeddings.clean, data.labels, data.train, data.val, data.classes)
-        head = Stage("head", model.classifier, features, train, frozen, embeddings)
-    else:
-        head = Stage("head", model, data, train, frozen)
+    head, head_notes = _head_stage(model, data, cfg, images_id, progress, runtime)
+    notes += head_notes
     if mode == "feature_extract" or train.finetune_epochs == 0:
         if sizes:
             notes.append("progressive_sizes apply to pixel stages; this run trains only the head")
         return [head], notes
+    finetune, finetune_notes = _finetune_stage(model, data, cfg, sizes, runtime, progress)
+    return [head, finetune], notes + finetune_notes
+
+
+def _head_stage(
+    model: ImageModel,
+    data: TrainData,
+    cfg: Config,
+    images_id: str | None,
+    progress: bool,
+    runtime: Runtime | None,
+) -> tuple[Stage, list[str]]:
+    """The head alone, the backbone frozen: on embeddings computed once (``embedding_cache``),
+    or on pixels through the frozen backbone; and the notes about the embeddings."""
+    train = cfg.train
+    frozen = cfg.model.model_copy(update={"mode": "feature_extract"})
+    if not train.embedding_cache:
+        return Stage("head", model, data, train, frozen), []
+    embeddings = embed_images(
+        model,
+        data.images,
+        train=data.train,
+        batch_size=train.eval_batch_size,
+        views=train.augment_views,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        images_id=images_id,
+        cache_dir=cfg.data.cache_dir,
+        progress=progress,
+        runtime=runtime,
+        backend=train.embed_backend,
+    )
+    features = TrainData(embeddings.clean, data.labels, data.train, data.val, data.classes)
+    head = Stage("head", model.classifier, features, train, frozen, embeddings)
+    return head, _embedding_notes(cfg, embeddings)
+
+
+def _finetune_stage(
+    model: ImageModel,
+    data: TrainData,
+    cfg: Config,
+    sizes: list[int],
+    runtime: Runtime | None,
+    progress: bool,
+) -> tuple[Stage, list[str]]:
+    """Stage 2: the policy's blocks unfrozen, one cycle peaking at ``finetune_lr``; on the
+    frozen blocks' activations when they can be computed once. And a note on which."""
+    train, notes = cfg.train, []
     unfrozen = train.model_copy(
         update={
             "epochs": train.finetune_epochs,
@@ -88,7 +117,7 @@ def plan_stages(
         )
     elif why_not:
         notes.append(f"finetune runs the frozen blocks every step: {why_not}")
-    return [head, finetune], notes
+    return finetune, notes
 
 
 _TRANSFER_KEYS = {

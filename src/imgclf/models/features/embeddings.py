@@ -89,30 +89,14 @@ def embed_once(
     started = time.perf_counter()
     runtime = runtime or Runtime()
     batch_size = inference_batch_size(batch_size, *images.shape[1:3])
-    if transform is not None and augment is None:
-        raise ValueError("augmented views need the augment settings of their transform")
-    views = views if transform is not None else 0
+    views = _views_made(views, augment, transform)
     train = np.asarray(train, dtype=np.int64)
     folder = Path(folder)
-    height, width = images.shape[1:3]
-    pixels = (len(images) + views * len(train)) * height * width
-    planned = planned_backend(backend, runtime, pixels)
-    embedder: list[Embedder] = []  # made on the first cache miss: an export costs seconds
-
-    def embed(batch: torch.Tensor) -> np.ndarray:
-        if not embedder:
-            embedder.append(make_embedder(model, planned, runtime, batch))
-        return embedder[0].run(batch)
-
-    key = _key(model, images, images_id, runtime.precision, NUMERICS[planned])
+    embed = _LazyEmbedder(model, _planned(backend, runtime, images, views, train), runtime)
+    key = _clean_key(embed, model, images, images_id, folder, batch_size)
     rows = np.arange(len(images))
     clean_path = folder / f"{key}.npy"
     fill = lambda out: _embed_into(out, embed, model, images, rows, batch_size, progress)  # noqa: E731
-    if planned != "torch" and _existing(clean_path, (len(images),)) is None:
-        embed(_first_batch(images, batch_size))  # exports now: a refused graph changes the key
-        if embedder[0].backend != planned:
-            key = _key(model, images, images_id, runtime.precision, NUMERICS["torch"])
-            clean_path = folder / f"{key}.npy"
     clean, reused = _cached(clean_path, (len(images),), fill)
     view_array = None
     if views:
@@ -125,10 +109,63 @@ def embed_once(
             ),
         )
         reused = reused and views_reused
-    used = embedder[0].backend if embedder else planned
-    note = embedder[0].note if embedder else None
     seconds = time.perf_counter() - started
-    return Embeddings(clean, view_array, train, clean_path, reused, seconds, used, note)
+    return Embeddings(clean, view_array, train, clean_path, reused, seconds, *embed.used())
+
+
+def _views_made(views: int, augment: AugmentConfig | None, transform: Transform | None) -> int:
+    """The augmented views per training image the pass makes: none without a transform."""
+    if transform is not None and augment is None:
+        raise ValueError("augmented views need the augment settings of their transform")
+    return views if transform is not None else 0
+
+
+def _planned(
+    backend: str, runtime: Runtime, images: np.ndarray, views: int, train: np.ndarray
+) -> str:
+    """The backend ``backend`` means for this pass's pixels (clean images and views)."""
+    height, width = images.shape[1:3]
+    pixels = (len(images) + views * len(train)) * height * width
+    return planned_backend(backend, runtime, pixels)
+
+
+class _LazyEmbedder:
+    """The pass's backend, made on the first batch it embeds (a cache miss): an export costs
+    seconds, and a reused cache needs none."""
+
+    def __init__(self, model, planned: str, runtime: Runtime) -> None:
+        self.model, self.planned, self.runtime = model, planned, runtime
+        self.made: Embedder | None = None
+
+    def __call__(self, batch: torch.Tensor) -> np.ndarray:
+        if self.made is None:
+            self.made = make_embedder(self.model, self.planned, self.runtime, batch)
+        return self.made.run(batch)
+
+    def used(self) -> tuple[str, str | None]:
+        """(the backend that computed the features, why it is not the one asked for)."""
+        if self.made is None:
+            return self.planned, None
+        return self.made.backend, self.made.note
+
+
+def _clean_key(
+    embed: _LazyEmbedder,
+    model,
+    images: np.ndarray,
+    images_id: str | None,
+    folder: Path,
+    batch_size: int,
+) -> str:
+    """The clean features' cache key: for the planned backend's numerics, unless that
+    backend is not cached yet and refuses the graph when exported (now), then torch's."""
+    precision = embed.runtime.precision
+    key = _key(model, images, images_id, precision, NUMERICS[embed.planned])
+    if embed.planned != "torch" and _existing(folder / f"{key}.npy", (len(images),)) is None:
+        embed(_first_batch(images, batch_size))  # exports now: a refused graph changes the key
+        if embed.used()[0] != embed.planned:
+            key = _key(model, images, images_id, precision, NUMERICS["torch"])
+    return key
 
 
 def _first_batch(images: np.ndarray, batch_size: int) -> torch.Tensor:
