@@ -3,6 +3,10 @@ backends, against a naive per-image loop (Pillow + PyTorch, batch 1) and raw ONN
 (Pillow decoding, batches of 32), all in one run on the same files, with the ratios.
 
     python -m benchmarks.predict_speed --data ../shared/datasets/animals --images 320
+
+With ``--run RUN`` (a trained run exported with --format onnx and --format onnx-int8), the run's
+own model instead of an untrained one, and the int8 rows: predict --backend onnx-int8, raw int8
+ONNX Runtime, and the int8 gate's accuracy change (parity-int8.json) beside them.
 """
 
 from __future__ import annotations
@@ -20,20 +24,46 @@ from benchmarks.common import machine
 from imgclf import api
 from imgclf.config import ModelConfig
 from imgclf.export.onnx import export_onnx, ort_session
-from imgclf.models.bundle import save_bundle
+from imgclf.models.bundle import bundle_dir, save_bundle
 from imgclf.models.network import build_model
 
 SIZE = (224, 224)
+NAIVE, RAW = "naive loop (Pillow + torch, batch 1)", "raw ONNX Runtime (Pillow, batch 32)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--images", type=int, default=320)
+    parser.add_argument("--run", type=Path, help="a trained run with both ONNX exports")
     args = parser.parse_args()
     files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     files = files[: args.images]
     print(f"machine: {machine()}; {len(files)} photos from {args.data}")
+    model, bundle = _run_model(args.run) if args.run else _untrained(files)
+    backends = ("torch", "onnx", "onnx-int8") if args.run else ("torch", "onnx")
+    rates = {}
+    for backend in backends:
+        began = time.perf_counter()
+        result = api.predict(bundle, [str(f) for f in files], backend=backend, progress=False)
+        rates[f"imgclf predict ({backend})"] = len(result) / (time.perf_counter() - began)
+    rates[NAIVE] = _naive(model, files)
+    rates[RAW] = _raw_ort(bundle / "model.onnx", files)
+    if args.run:
+        rates["raw ONNX Runtime int8 (Pillow, batch 32)"] = _raw_ort(
+            bundle / "model-int8.onnx", files
+        )
+    naive, raw = rates[NAIVE], rates[RAW]
+    for name, rate in rates.items():
+        print(
+            f"{name:40s} {rate:7.1f} img/s  x{rate / naive:4.2f} naive  x{rate / raw:4.2f} raw ORT"
+        )
+    if args.run:
+        _print_int8_gate(bundle)
+
+
+def _untrained(files: list[Path]):
+    """An untrained Lite0 bundle, exported through the fp32 gate on the first 64 photos."""
     model = build_model(ModelConfig(name="efficientnet_lite0", mode="feature_extract"),
                         ["a", "b", "c"], 3, SIZE).eval()  # fmt: skip
     bundle = save_bundle(model, Path(tempfile.mkdtemp(prefix="imgclf-p5-")) / "model")
@@ -42,21 +72,31 @@ def main() -> None:
         labels = model(torch.from_numpy(gate).permute(0, 3, 1, 2).float()).argmax(1).numpy()
     record = export_onnx(model, bundle, gate, labels, "p5 photos")
     print(f"export: {record['exporter']}, gate {record['attempts'][-1]['max_abs_logit_diff']:.1e}")
-    rates = {}
-    for backend in ("torch", "onnx"):
-        began = time.perf_counter()
-        result = api.predict(bundle, [str(f) for f in files], backend=backend, progress=False)
-        rates[f"imgclf predict ({backend})"] = len(result) / (time.perf_counter() - began)
-    rates["naive loop (Pillow + torch, batch 1)"] = _naive(model, files)
-    rates["raw ONNX Runtime (Pillow, batch 32)"] = _raw_ort(bundle / "model.onnx", files)
-    naive, raw = (
-        rates["naive loop (Pillow + torch, batch 1)"],
-        rates["raw ONNX Runtime (Pillow, batch 32)"],
+    return model, bundle
+
+
+def _run_model(run: Path):
+    """A trained run's model and bundle; both its exports must have passed their gates."""
+    from imgclf.export.onnx_int8 import passed_gate
+    from imgclf.runs.opening import open_model
+
+    bundle = bundle_dir(run)
+    if not passed_gate(bundle, "onnx-int8"):
+        raise SystemExit(f"{run}: export it first with imgclf export --format onnx-int8.")
+    return open_model(run).network.eval(), bundle
+
+
+def _print_int8_gate(bundle: Path) -> None:
+    import json
+
+    record = json.loads((bundle / "parity-int8.json").read_text(encoding="utf-8"))
+    gate = record["attempts"][-1]
+    print(
+        f"int8 gate ({record['images']} {record['split']} images): top-1 agreement "
+        f"{gate['top1_agreement']:.1%}, accuracy {gate['fp32_accuracy']:.4f} -> "
+        f"{gate['int8_accuracy']:.4f} ({gate['accuracy_change'] * 100:+.2f} points), "
+        f"{gate['nodes_excluded']} nodes in fp32"
     )
-    for name, rate in rates.items():
-        print(
-            f"{name:40s} {rate:7.1f} img/s  x{rate / naive:4.2f} naive  x{rate / raw:4.2f} raw ORT"
-        )
 
 
 def _decode(path: Path) -> np.ndarray:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 CONFIG_NAME, WEIGHTS_NAME = "model.json", "model.safetensors"  # a bundle: spec and weights
-EXPORT_NAMES = ("model.onnx", "parity.json", "onnx.json")  # what imgclf export writes beside them
-ONNX_NAME, PARITY_NAME, SPEC_NAME = EXPORT_NAMES
+# what imgclf export writes beside them: the fp32 graph, its gate and input spec; the int8 graph
+# and its gate (export/onnx_int8.py)
+EXPORT_NAMES = ("model.onnx", "parity.json", "onnx.json", "model-int8.onnx", "parity-int8.json")
+ONNX_NAME, PARITY_NAME, SPEC_NAME, INT8_NAME, INT8_PARITY_NAME = EXPORT_NAMES
 RUN_BUNDLE_DIR, RUN_CONFIG = "model", "config.yaml"  # a run folder: its bundle and its config
 
 

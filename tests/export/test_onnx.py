@@ -17,20 +17,6 @@ from imgclf.errors import ConfigError, ModelError
 from imgclf.export import onnx as onnx_export
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small cnn run on 8x8 blocks at 16 px with 54 test and 38 val images."""
-    root = tmp_path_factory.mktemp("onnx")
-    images, labels = make_blocks(n_per_class=60)
-    data = root / "blocks.npz"
-    np.savez(data, x=images, y=labels)
-    run = api.train(
-        data, model="cnn", image_size=16, epochs=2, val_split=0.3, test_split=0.3,
-        quiet=True, project=root / "runs", name="tiny",
-    )  # fmt: skip
-    return run.path
-
-
 def _session_probs(path: Path, batch: np.ndarray) -> np.ndarray:
     return onnx_export.ort_session(path).run(["probabilities"], {"images": batch})[0]
 

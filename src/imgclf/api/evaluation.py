@@ -137,9 +137,10 @@ def predict(
         workers: decoding threads, which run while the model computes (None: the cores).
         device: where to compute (auto: CUDA, then MPS, then the CPU).
         precision: 32, 16-mixed or bf16-mixed (see imgclf.runtime).
-        backend: torch, onnx (the exported model.onnx, see ``export``), or auto: ONNX Runtime
-            when the run has an exported graph that passed its gate, the onnx extra is
-            installed and the prediction is on the CPU at 32 bits; else torch.
+        backend: torch, onnx (the exported model.onnx, see ``export``), onnx-int8 (its int8
+            model-int8.onnx), or auto: ONNX Runtime when the run has an exported graph that
+            passed its gate (int8 first), the onnx extra is installed and the prediction is
+            on the CPU at 32 bits; else torch.
 
     Returns:
         Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``). Under torchrun each
@@ -194,8 +195,9 @@ def onnx_runner(model, backend: str, runtime: Runtime):
     """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch.
     predict/backend chooses; export's gate and runner are passed in from here, since predict
     does not import export."""
-    from imgclf.export.onnx import OnnxClassifier, exported
-    from imgclf.predict.backend import onnx_folder
+    from imgclf.export.onnx import OnnxClassifier
+    from imgclf.export.onnx_int8 import passed_gate
+    from imgclf.predict.backend import onnx_graph_file
 
-    folder = onnx_folder(model, backend, runtime, gated=exported)
-    return None if folder is None else OnnxClassifier(folder)
+    graph = onnx_graph_file(model, backend, runtime, gated=passed_gate)
+    return None if graph is None else OnnxClassifier(graph.parent, graph=graph.name)

@@ -36,8 +36,8 @@ def serve_app(
     ``uvicorn``, FastAPI's TestClient, or mounting in another app.
 
     Args:
-        backend: torch, onnx or auto (ONNX Runtime when the run has a gated model.onnx and the
-            onnx extra is installed; see ``predict``).
+        backend: torch, onnx, onnx-int8 or auto (ONNX Runtime on the gated model-int8.onnx,
+            else the gated model.onnx, when the onnx extra is installed; see ``predict``).
         name: the model's name in URLs (/v2/models/NAME); default: the run folder's name.
         api_key: a Bearer token that every endpoint except health needs (None: open).
         cors_origins: origins browsers may call from (none: CORS is off).

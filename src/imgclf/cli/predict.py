@@ -44,8 +44,9 @@ _LabelColumn = Annotated[
 _Backend = Annotated[
     str,
     typer.Option(
-        help="torch, onnx (after imgclf export), or auto: ONNX Runtime when the run has an "
-        "exported graph that passed its gate (CPU, 32 bits), else torch."
+        help="torch, onnx (after imgclf export), onnx-int8 (after imgclf export --format "
+        "onnx-int8), or auto: ONNX Runtime on the gated int8, else fp32, graph (CPU, 32 bits), "
+        "else torch."
     ),
 ]
 

@@ -74,14 +74,15 @@ def export_graph(model: ImageModel, path: Path, exporter: str, layout: str = "nc
 
 
 class OnnxClassifier:
-    """ONNX Runtime on an exported folder (model.onnx + onnx.json): softmax probabilities of
-    uint8 (B, H, W, C) batches, as the torch path takes them."""
+    """ONNX Runtime on an exported folder (model.onnx, or ``graph``, + onnx.json): softmax
+    probabilities of uint8 (B, H, W, C) batches, as the torch path takes them."""
 
-    def __init__(self, folder: Path, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, threads: int | None = None, graph: str = ONNX_NAME) -> None:
         require_onnx()
         self.spec = json.loads((folder / SPEC_NAME).read_text(encoding="utf-8"))
         self.layout = self.spec["input"]["layout"]
-        self.session = ort_session(folder / ONNX_NAME, threads)
+        self.graph = graph
+        self.session = ort_session(folder / graph, threads)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         feed = images if self.layout == "nhwc" else images.transpose(0, 3, 1, 2)

@@ -21,10 +21,12 @@ from imgclf.errors import ConfigError, did_you_mean
 if TYPE_CHECKING:  # importing imgclf.models imports torch; the registry stays cheap
     from imgclf.models.extras import Extra
 
-# (model, out, images, labels, split, layout) -> the parity record
+# (model, out, images, labels, split, layout, **options) -> the parity record
 ExportFn = Callable[..., dict[str, Any]]
-BUILTIN_MODULES = ("imgclf.export.onnx",)  # imported on first use: registering needs torch
-BUILTIN_FORMATS = ("onnx",)  # the names those modules register, listed without importing them
+# imported on first use (registering needs torch); BUILTIN_FORMATS: the names they register,
+# listed without importing them
+BUILTIN_MODULES = ("imgclf.export.onnx", "imgclf.export.onnx_int8")
+BUILTIN_FORMATS = ("onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Exporter:
     filename: str  # the file it keeps in the output folder
     label: str  # the format's name in messages: "ONNX"
     description: str = ""
+    calibrated: bool = False  # it takes ``calibration=``: training images (quantizers)
 
     def require(self) -> None:
         """One ConfigError naming the extra if a module the format needs is missing."""
@@ -47,15 +50,24 @@ _EXPORTERS: dict[str, Exporter] = {}
 
 
 def register_exporter(
-    name: str, *, extra: Extra, filename: str, label: str | None = None, description: str = ""
+    name: str,
+    *,
+    extra: Extra,
+    filename: str,
+    label: str | None = None,
+    description: str = "",
+    calibrated: bool = False,
 ) -> Callable[[ExportFn], ExportFn]:
-    """Register ``export(model, out, images, labels, split, layout)`` as format ``name``."""
+    """Register ``export(model, out, images, labels, split, layout, **options)`` as format
+    ``name``; ``calibrated`` ones also get ``calibration=`` (the run's training images)."""
 
     def decorate(export: ExportFn) -> ExportFn:
         if name in _EXPORTERS:
             raise ValueError(f"exporter '{name}' is already registered")
         summary = description or (export.__doc__ or "").strip().split("\n")[0]
-        _EXPORTERS[name] = Exporter(name, export, extra, filename, label or name, summary)
+        _EXPORTERS[name] = Exporter(
+            name, export, extra, filename, label or name, summary, calibrated
+        )
         return export
 
     return decorate
