@@ -54,7 +54,7 @@ def test_a_run_that_fails_after_its_folder_exists_records_why(shapes, monkeypatc
         runner.invoke(app, ["train", str(shapes), "--config", "tiny.yaml", "--name", "f"],
                       catch_exceptions=False)  # fmt: skip
     assert _status("runs/f")["status"] == "failed"
-    assert _status("runs/f")["error"] == "disk on fire"
+    assert _status("runs/f")["error"] == "RuntimeError: disk on fire"
     listed = runner.invoke(app, ["runs", "list", "--csv"])
     assert pd.read_csv(pd.io.common.StringIO(listed.stdout)).loc[0, "status"] == "failed"
     predicted = runner.invoke(app, ["predict", "runs/f", str(shapes)])

@@ -107,7 +107,17 @@ def test_a_failed_run_is_in_the_ledger_with_its_error(shapes: Path, monkeypatch)
     with pytest.raises(RuntimeError):
         _train("f")
     state = fold_runs(read_ledger("runs").records)["f"]
-    assert (state["status"], state["stop"], state["error"]) == ("failed", "failed", "disk on fire")
+    assert (state["status"], state["stop"]) == ("failed", "failed")
+    assert state["error"] == "RuntimeError: disk on fire"  # an unexpected error names its type
+
+
+def test_an_unexpected_error_is_recorded_with_its_type_and_an_imgclf_error_as_said() -> None:
+    from imgclf.errors import DataError
+    from imgclf.runs.recording import readable_error
+
+    assert readable_error(KeyError(140288553500560)) == "KeyError: 140288553500560"
+    assert readable_error(ValueError()) == "ValueError"
+    assert readable_error(DataError("data/cat has 0 images.")) == "data/cat has 0 images."
 
 
 def test_runs_list_rebuilds_a_missing_ledger_from_the_folders(shapes: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from imgclf._version import __version__
 from imgclf.config import Config
-from imgclf.errors import TrainingInterrupted
+from imgclf.errors import ImgclfError, TrainingInterrupted
 from imgclf.runs.ledger import append_record
 from imgclf.runs.rundir import RunDir
 
@@ -148,7 +148,7 @@ def recording(
         append_record(project, "interrupted", run.name, stop="interrupted")
         raise
     except Exception as exc:
-        error = " ".join((str(exc) or type(exc).__name__).split())
+        error = readable_error(exc)
         if finished_before:
             run.write_status("finished", error=error)
             metrics = _read_metrics(run)
@@ -160,6 +160,15 @@ def recording(
     run.write_status("finished")
     # error None: an error of an earlier session of the run no longer stands
     append_record(project, "finished", run.name, **finished_fields(outcome.metrics), error=None)
+
+
+def readable_error(exc: BaseException) -> str:
+    """One line for the ledger and status.json: an imgclf error's own message; any other
+    exception with its type, so a bare ``KeyError: 1402...`` never reads as the number alone."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ImgclfError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _read_metrics(run: RunDir) -> dict[str, Any]:
