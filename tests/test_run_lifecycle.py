@@ -59,7 +59,7 @@ def test_a_run_that_fails_after_its_folder_exists_records_why(shapes, monkeypatc
     assert pd.read_csv(pd.io.common.StringIO(listed.stdout)).loc[0, "status"] == "failed"
     predicted = runner.invoke(app, ["predict", "runs/f", str(shapes)])
     assert predicted.exit_code == 2
-    assert "Run runs/f failed, so it has no model: disk on fire." in predicted.output
+    assert "Run runs/f failed, so it has no model: RuntimeError: disk on fire." in predicted.output
 
 
 def test_resume_adds_epochs_and_refuses_other_changes(shapes: Path) -> None:
