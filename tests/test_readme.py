@@ -17,16 +17,21 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), 
 SERVER = "http://127.0.0.1:8000"  # the client examples' server, started here for them
 
 
+def _photos(root: Path, per_class: int) -> Path:
+    """A tiny folder of noise photos in classes a and b, standing in for the user's."""
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for k in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
+                root / cls / f"{k}.png"
+            )
+    return root
+
+
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_example_runs(code: str, tmp_path: Path, monkeypatch) -> None:
-    rng = np.random.default_rng(0)
-    photos = tmp_path / "path" / "to" / "photos"
-    for cls in ("a", "b"):
-        (photos / cls).mkdir(parents=True)
-        for k in range(10):
-            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
-                photos / cls / f"{k}.png"
-            )
+    photos = _photos(tmp_path / "path" / "to" / "photos", per_class=10)
     monkeypatch.chdir(tmp_path)
     if SERVER not in code:
         exec(compile(code, str(README), "exec"), {"__name__": "readme"})
@@ -120,15 +125,9 @@ def test_readme_v2_curl_example_runs_against_a_real_server(tmp_path: Path, monke
     first = next(i for i, line in enumerate(lines) if line.startswith("python -c"))
     last = next(i for i, line in enumerate(lines) if "@body.json" in line)
     script = "\n".join(lines[first : last + 1]).replace("python ", f"{sys.executable} ", 1)
-    rng = np.random.default_rng(0)
-    photos = tmp_path / "photos"
-    for cls in ("a", "b"):
-        (photos / cls).mkdir(parents=True)
-        for k in range(6):
-            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
-                photos / cls / f"{k}.png"
-            )
+    photos = _photos(tmp_path / "photos", per_class=6)
     monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
     big = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)  # noise: a large JPEG
     Image.fromarray(big).save(tmp_path / "cat.jpg", quality=95)
     assert (tmp_path / "cat.jpg").stat().st_size > 150_000
