@@ -97,3 +97,49 @@ def test_fast_recipes_runs_the_cli_as_a_user_does(tmp_path: Path, monkeypatch) -
     assert 0.0 <= result["test"] <= 1.0 and result["epochs"] == 1
     assert 0 < result["to_score"] < result["wall"]
     assert fast_recipes.spread([1.0, 3.0]) == "2 +- 1.4"
+
+
+def test_gpu_check_dry_run_lists_the_five_steps_on_cuda(capsys) -> None:
+    from benchmarks import gpu_check
+
+    assert gpu_check.main(["--dry-run", "--device", "cuda"]) == 0
+    printed = capsys.readouterr().out
+    steps = [line for line in printed.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in steps] == ["1", "2", "3a", "3b", "4", "5"]
+    assert "--info" in steps[0] and "-m gpu tests/test_gpu.py" in steps[1]
+    assert "--precision 16-mixed" in steps[2] and "--precision bf16-mixed" in steps[3]
+    assert "doctor ddp --device cuda" in steps[4] and "--preset fast --val-split 0" in steps[5]
+    assert all("--device cuda" in line for line in steps[2:])
+    plan = gpu_check.plan("cuda")
+    assert sum(s.limit + gpu_check.KILL_GRACE for s in plan) < gpu_check.TOTAL_LIMIT
+
+
+def test_gpu_check_writes_a_passed_and_a_failed_step(tmp_path) -> None:
+    from benchmarks.gpu_check import Step, run_step, write_results
+
+    ok = Step("1", "ok", ["sh", "-c", "echo noise; echo 'test: accuracy 0.9000, macro F1 0.9'"], 10)
+    bad = Step("2", "bad", ["sh", "-c", "echo 'val: accuracy 0.5000'; echo boom >&2; exit 3"], 10)
+    outcomes = [run_step(ok, echo=False), run_step(bad, echo=False)]
+    write_results(tmp_path / "r.txt", outcomes, "test")
+    lines = (tmp_path / "r.txt").read_text().splitlines()
+    assert lines[0].startswith("# imgclf GPU check")
+    assert lines[1].startswith("step 1 ok: ok, exit 0, ")
+    assert lines[2] == "    test: accuracy 0.9000, macro F1 0.9"  # the figures, not the noise
+    assert lines[3].startswith("step 2 bad: FAILED, exit 3, ")
+    assert "    val: accuracy 0.5000" in lines and "    boom" in lines  # a failure's last lines
+    assert lines[-1].endswith("1 ok, 1 failed, 0 skipped")
+
+
+def test_gpu_check_skips_missing_data_with_a_reason(tmp_path, monkeypatch) -> None:
+    from benchmarks import gpu_check
+
+    steps = {s.id: s for s in gpu_check.plan("cuda", tmp_path / "none", gpus=1)}
+    assert steps["3a"].skip == steps["3b"].skip == f"no data at {tmp_path / 'none' / 'animals'}"
+    assert steps["5"].skip == f"no data at {tmp_path / 'none' / 'cifar10-jpg'}"
+    assert "1 GPU" in steps["4"].skip and steps["1"].skip is None and steps["2"].skip is None
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    assert gpu_check.main(["--device", "cpu", "--data-dir", str(tmp_path / "none"),
+                           "--only", "3a", "5"]) == 0  # fmt: skip
+    text = (tmp_path / "out" / "gpu_check_results.txt").read_text()
+    assert "step 3a lite0 animals 32: skipped (no data at" in text
+    assert "step 5 fast cifar: skipped (no data at" in text and "0 ok, 0 failed, 2 skipped" in text
