@@ -42,10 +42,12 @@ def _lines(output: str) -> list[str]:
 
 
 def _table_and_note(output: str) -> tuple[list[str], str]:
-    """The table's lines (after the heading) and the note below it, unwrapped."""
+    """The table's lines (after the heading, which a long project path may wrap on a terminal)
+    and the note below it, unwrapped."""
     lines = _lines(output)
+    start = next(i for i, line in enumerate(lines) if line.startswith("┏"))
     end = next(i for i, line in enumerate(lines) if line.startswith("└"))
-    return lines[1 : end + 1], " ".join(line.strip() for line in lines[end + 1 :])
+    return lines[start : end + 1], " ".join(line.strip() for line in lines[end + 1 :])
 
 
 def test_a_pipe_gets_every_column_at_natural_width(runs) -> None:

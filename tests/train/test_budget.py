@@ -170,3 +170,70 @@ def test_the_final_reserve_counts_the_test_rows_without_a_validation_split(block
     costs = {"train": StageCost(0.1, 10, 0.0, row=0.002)}
     report = REPORT_SECONDS + REPORT_SECONDS_PER_CLASS * len(blocks.classes)
     assert final_reserve(costs, stages, 1000) == pytest.approx(2.0 + report)
+
+
+def _stripes(n_per_class: int = 8, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Colour stripes, horizontal, vertical or diagonal by class (Lite0 reads 3 channels)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images, labels = [], []
+    for label, pattern in enumerate([(yy // 4) % 2, (xx // 4) % 2, ((xx + yy) // 4) % 2]):
+        for _ in range(n_per_class):
+            image = pattern[..., None] * rng.integers(60, 255, 3) + rng.integers(
+                0, 40, (size,) * 2 + (3,)
+            )
+            images.append(np.clip(image, 0, 255).astype(np.uint8))
+            labels.append(label)
+    return np.stack(images), np.array(labels)
+
+
+STAGE_KINDS = {  # which stages a budgeted Lite0 run trains, by what they read
+    "embeddings": ({"mode": "feature_extract"}, ["head"]),
+    "activations": ({}, ["head", "finetune"]),
+    "pixels": ({"embedding_cache": False, "activation_cache": False}, ["head", "finetune"]),
+    "progressive": ({"progressive_sizes": [16, 24]}, ["head", "finetune"]),
+}
+
+
+def test_a_budgeted_staged_finetune_plans_and_trains_both_cached_stages(tmp_path) -> None:
+    """End to end, the default Lite0 run: a head on cached embeddings, then the top on cached
+    activations (issue 23: the probe did not find the head's module in its copy and crashed)."""
+    settings, names = dict(STAGE_KINDS["activations"][0]), STAGE_KINDS["activations"][1]
+    settings.update(budget=20, batch_size=8, finetune_epochs=2, project=tmp_path, name="b")
+    run = api.train(_stripes(), model="efficientnet_lite0", quiet=True, **settings)
+    plan = run.metrics["budget"]
+    assert list(plan["planned_epochs"]) == names and min(plan["planned_epochs"].values()) >= 1
+    assert all(plan["costs"][name]["step"] > 0 for name in names)
+    assert {row.get("stage", names[0]) for row in run.history} == set(names)
+    assert json.loads((tmp_path / "b" / "status.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.parametrize("kind", list(STAGE_KINDS))
+def test_the_probe_times_every_kind_of_stage_on_copies(kind: str) -> None:
+    """Embeddings, cached activations, pixels and progressive sizes: each stage is timed on a
+    copy of its module, and the model is left as it was."""
+    import torch
+
+    from imgclf.config_loader import build_config
+    from imgclf.models.network import build_model
+    from imgclf.runtime import Runtime
+    from imgclf.train.activations import FromActivations
+    from imgclf.train.budget import probe_costs
+    from imgclf.train.parts import TrainData
+    from imgclf.train.setup import configure_torch
+    from imgclf.train.stages import plan_stages
+
+    images, labels = _stripes()
+    rows = np.arange(len(labels))
+    data = TrainData(images, labels, rows[rows % 4 != 0], rows[rows % 4 == 0], ["h", "v", "d"])
+    settings, names = STAGE_KINDS[kind]
+    cfg = build_config({}, model="efficientnet_lite0", batch_size=8, seed=5, **settings)
+    configure_torch(cfg)
+    model = build_model(cfg.model, data.classes, 3, (32, 32))
+    stages, _ = plan_stages(model, data, cfg)
+    if kind == "activations":
+        assert stages[0].embeddings is not None and isinstance(stages[1].module, FromActivations)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    costs = probe_costs(model, stages, cfg, Runtime.create("cpu", "32", cfg.train.threads))
+    assert list(costs) == names and all(c.step > 0 for c in costs.values())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

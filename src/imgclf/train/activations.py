@@ -59,10 +59,6 @@ class FromActivations(nn.Module):
         modules = dict(model.features.model.named_modules())
         self._tail = [modules[name] for name in names]
 
-    def rebind(self, model: ImageModel) -> FromActivations:
-        """The same cut of another copy of the model (the budget's probe trains a copy)."""
-        return FromActivations(model, self.names, self.shape)
-
     def state_dict(self, *args, **kwargs):
         """The model's own (resume checkpoints read the same keys either way)."""
         return self.model.state_dict(*args, **kwargs)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -141,46 +142,68 @@ def _cosine(start: float, end: float, fraction: float) -> float:
 
 def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, StageCost]:
     """Time training steps of each stage on a copy of ``model`` (the median of at least
-    ``PROBE_STEPS`` and ``PROBE_SECONDS``, after ``WARMUP_STEPS``) and a validation pass on up
-    to ``PROBE_VAL_ROWS`` rows, scaled to the whole."""
-    from imgclf.train.loop import optimizer_step
-    from imgclf.train.parts import Stage
+    ``PROBE_STEPS`` and ``PROBE_SECONDS``, after ``WARMUP_STEPS``; the mean over its progressive
+    sizes) and a validation pass on up to ``PROBE_VAL_ROWS`` rows, scaled to the whole.
+
+    The model and the stages' modules are copied together, so each copied module is made of
+    the copied model's layers whatever it is: the model, its classifier (a new Sequential over
+    the head's layers, on embeddings) or a ``FromActivations`` over it."""
     from imgclf.train.setup import build_parts
 
-    twin = copy.deepcopy(model)
-    names = {id(module): name for name, module in model.named_modules()}
-    twins = dict(twin.named_modules())
+    twin, modules = copy.deepcopy((model, [stage.module for stage in stages]))
     costs = {}
-    for stage in stages:
-        if hasattr(stage.module, "rebind"):  # a module over the model (cached activations)
-            module = stage.module.rebind(twin)
-        else:
-            module = twins[names[id(stage.module)]]
+    for stage, module in zip(stages, modules, strict=True):
         if stage.policy is not None:
             apply_policy(twin, stage.policy)
-        probe = Stage(stage.name, module, stage.data, stage.train, stage.policy, stage.embeddings)
+        probe = dataclasses.replace(stage, module=module, schedule=None)
         parts = build_parts(twin, probe, cfg, runtime=runtime)
-        module.train()
-        times, batches = [], iter(parts.loader)
-        began = time.perf_counter()
-        for inputs, targets in batches:  # each step's time includes waiting for its batch
-            inputs, targets = runtime.move(inputs), runtime.move(targets)
-            with runtime.autocast():
-                logits = module(inputs)
-            optimizer_step(module, parts, parts.loss_fn(logits.float(), targets), None)
-            now = time.perf_counter()
-            times.append(now - began)
-            began = now
-            timed = times[WARMUP_STEPS:]
-            if len(timed) >= MAX_PROBE_STEPS or (
-                len(timed) >= PROBE_STEPS and sum(timed) >= PROBE_SECONDS
-            ):
-                break
-        batches.close()
-        step = float(np.median(times[WARMUP_STEPS:] or times))
+        steps = [_step_seconds(module, parts, runtime, size) for size in _epoch_sizes(stage)]
         row = _row_seconds(module, probe, cfg, runtime)
-        costs[stage.name] = StageCost(step, len(parts.loader), row * len(stage.data.val), row)
+        costs[stage.name] = StageCost(
+            float(np.mean(steps)), len(parts.loader), row * len(stage.data.val), row
+        )
     return costs
+
+
+def _epoch_sizes(stage) -> list[tuple[int, int] | None]:
+    """The input sizes the stage's epochs train at, as the loop resizes them: its progressive
+    sizes then the full size (None), each for an equal share of the epochs."""
+    from imgclf.train.loop import epoch_size
+
+    if not stage.sizes:
+        return [None]
+    steps = len(stage.sizes) + 1
+    one_each = dataclasses.replace(stage, train=stage.train.model_copy(update={"epochs": steps}))
+    return [epoch_size(one_each, index) for index in range(steps)]
+
+
+def _step_seconds(module, parts, runtime: Runtime, size: tuple[int, int] | None) -> float:
+    """The median seconds of a training step at ``size`` (None: as loaded), waiting for its
+    batch included, as the loop trains it."""
+    from torch.nn import functional as F
+
+    from imgclf.train.loop import optimizer_step
+
+    module.train()
+    times, batches = [], iter(parts.loader)
+    began = time.perf_counter()
+    for inputs, targets in batches:
+        inputs, targets = runtime.move(inputs), runtime.move(targets)
+        if size is not None:
+            inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
+        with runtime.autocast():
+            logits = module(inputs)
+        optimizer_step(module, parts, parts.loss_fn(logits.float(), targets), None)
+        now = time.perf_counter()
+        times.append(now - began)
+        began = now
+        timed = times[WARMUP_STEPS:]
+        if len(timed) >= MAX_PROBE_STEPS or (
+            len(timed) >= PROBE_STEPS and sum(timed) >= PROBE_SECONDS
+        ):
+            break
+    batches.close()
+    return float(np.median(times[WARMUP_STEPS:] or times))
 
 
 def _row_seconds(module, stage, cfg: Config, runtime: Runtime) -> float:
