@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -60,7 +61,6 @@ SHELL_BLOCKS = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8
 def _imgclf_commands(block: str) -> list[list[str]]:
     """The arguments of every imgclf command in a shell block (after env assignments,
     `torchrun ... -m`, continuation lines and comments)."""
-    import shlex
 
     commands = []
     for line in block.replace("\\\n", " ").splitlines():
@@ -124,7 +124,8 @@ def test_readme_v2_curl_example_runs_against_a_real_server(tmp_path: Path, monke
     lines = block.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("python -c"))
     last = next(i for i, line in enumerate(lines) if "@body.json" in line)
-    script = "\n".join(lines[first : last + 1]).replace("python ", f"{sys.executable} ", 1)
+    python = shlex.quote(sys.executable)  # a clone in a path with spaces
+    script = "\n".join(lines[first : last + 1]).replace("python ", f"{python} ", 1)
     photos = _photos(tmp_path / "photos", per_class=6)
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(1)
