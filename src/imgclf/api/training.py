@@ -200,11 +200,10 @@ def _preset_for_data(config, overrides: dict[str, Any], data) -> dict[str, Any]:
 def _complete_run(run, cfg: Config, saved: dict, runtime: Runtime) -> Run | None:
     """A finished run that a resume has nothing to add to, as it is (said in one line);
     None when the resume has work to do."""
-    import json
-
     from imgclf.models.bundle import load_bundle
     from imgclf.runs.resuming import complete_line
     from imgclf.runs.run import Run
+    from imgclf.runs.rundir import read_metrics
 
     line = complete_line(run, cfg, saved)
     if line is None:
@@ -213,12 +212,8 @@ def _complete_run(run, cfg: Config, saved: dict, runtime: Runtime) -> Run | None
         from imgclf.terminal import print_line
 
         print_line(line)
-    try:
-        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        metrics = {}
     history = list(saved["state"]["history"])
-    return Run(run.path, cfg, load_bundle(run.path), history, metrics, runtime, note=line)
+    return Run(run.path, cfg, load_bundle(run.path), history, read_metrics(run), runtime, note=line)
 
 
 def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: bool):

@@ -14,7 +14,7 @@ from typing import Any
 from imgclf.errors import ConfigError
 from imgclf.runs.recording import flatten_config, is_place
 from imgclf.runs.registry import COLUMNS, find_run, query_runs, run_states
-from imgclf.runs.rundir import RunDir, read_history
+from imgclf.runs.rundir import RunDir, read_history, read_metrics
 
 _ROW_KEYS = set(COLUMNS)  # the rest of a row's keys are external scores
 _MODES = frozenset({"feature_extract", "finetune", "scratch"})
@@ -182,10 +182,7 @@ def _schema_field(key: str):
 
 
 def _class_f1(run: RunDir) -> dict[str, float]:
-    try:
-        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    metrics = read_metrics(run)
     split = metrics.get("test") or metrics.get("val") or {}
     report = split.get("report", {})
     return {

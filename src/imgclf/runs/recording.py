@@ -20,7 +20,7 @@ from imgclf._version import __version__
 from imgclf.config import Config
 from imgclf.errors import ImgclfError, TrainingInterrupted
 from imgclf.runs.ledger import append_record
-from imgclf.runs.rundir import RunDir
+from imgclf.runs.rundir import RunDir, read_metrics
 
 # Where and how fast a run reads and prints: not what it trains (left out of the config hash
 # and of comparisons), with the whole run section.
@@ -151,7 +151,7 @@ def recording(
         error = readable_error(exc)
         if finished_before:
             run.write_status("finished", error=error)
-            metrics = _read_metrics(run)
+            metrics = read_metrics(run)
             append_record(project, "finished", run.name, **finished_fields(metrics), error=error)
         else:
             run.write_status("failed", error=error)
@@ -169,15 +169,6 @@ def readable_error(exc: BaseException) -> str:
     if isinstance(exc, ImgclfError) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _read_metrics(run: RunDir) -> dict[str, Any]:
-    """The run's metrics.json, or {} when it cannot be read."""
-    try:
-        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return metrics if isinstance(metrics, dict) else {}
 
 
 def git_sha(folder: Path) -> str | None:

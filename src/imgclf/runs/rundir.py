@@ -155,6 +155,15 @@ def read_status(run: RunDir) -> dict[str, Any]:
     return record
 
 
+def read_metrics(run: RunDir) -> dict[str, Any]:
+    """The run's metrics.json, or {} when it is missing or cannot be read."""
+    try:
+        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
 
