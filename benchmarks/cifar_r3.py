@@ -70,9 +70,9 @@ def run(
     watcher = StopAtTestAccuracy(model, train, test, started, TARGET if stop else None)
     callbacks = [watcher] if watch else []
     if cfg.train.time_limit:
-        from imgclf.train.callbacks import TimeBudget
+        from imgclf.train.callbacks import TimeLimit
 
-        callbacks.append(TimeBudget(cfg.train.time_limit))
+        callbacks.append(TimeLimit(cfg.train.time_limit))
     state = fit(model, [Stage("train", model, train, cfg.train)], cfg, callbacks)
     wall = time.perf_counter() - started
     probs = predict_rows(model, train.images, test, 1024)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ from tests.train.conftest import make_blocks
 
 from imgclf import api
 from imgclf.config import Config
-from imgclf.train.budget import DRIFT, BudgetSchedule, StageCost, plan_epochs
+from imgclf.train.budget import BudgetSchedule, plan_steps
+from imgclf.train.callbacks import Callback
 from imgclf.train.parts import Stage
+from imgclf.train.probe import StageCost
 
 
 def _stage(name: str, epochs: int, blocks) -> Stage:
@@ -23,12 +26,23 @@ def _stage(name: str, epochs: int, blocks) -> Stage:
 def test_the_last_stage_fills_what_the_earlier_ones_leave(blocks) -> None:
     stages = [_stage("head", 5, blocks), _stage("finetune", 3, blocks)]
     costs = {"head": StageCost(0.01, 10, 0.0), "finetune": StageCost(0.5, 10, 1.0)}
-    assert plan_epochs(costs, stages, 100.0) == {"head": 5, "finetune": 16}  # (100 - .5) / 6
+    # 99.5 s left: 165 steps of 0.5 s and the 17 validation passes they reach (16.5 epochs)
+    assert plan_steps(costs, stages, 100.0) == {"head": 50, "finetune": 165}
     # earlier stages that would take over half of the time are cut to half of it
     costs["head"] = StageCost(1.0, 10, 0.0)
-    assert plan_epochs(costs, stages, 60.0) == {"head": 3, "finetune": 5}
-    # too little time still trains one epoch (the deadline then stops inside it)
-    assert plan_epochs(costs, stages, 1.0) == {"head": 1, "finetune": 1}
+    assert plan_steps(costs, stages, 60.0) == {"head": 30, "finetune": 50}
+    # too little time still trains a step of each
+    assert plan_steps(costs, stages, 1.0) == {"head": 1, "finetune": 1}
+
+
+def test_steps_count_each_validation_pass_and_skip_a_last_sliver_of_an_epoch() -> None:
+    cost = StageCost(step=0.1, steps=10, val=0.5)
+    assert cost.seconds(25) == pytest.approx(2.5 + 3 * 0.5)  # 3 epochs, the last part-way
+    assert cost.seconds(25, done=20) == pytest.approx(0.5 + 0.5)  # from the third epoch's start
+    assert cost.steps_within(0.6) == 1  # under one epoch: the steps that fit, and one pass
+    assert cost.steps_within(1.0) == 5
+    assert cost.steps_within(3.2) == 20  # 21 would fit, but 1 step of an epoch is left out
+    assert cost.steps_within(1.25, done=20) == 27  # (from step 20 on: 7 more and a pass)
 
 
 @pytest.mark.parametrize("shape", ["constant", "cosine", "onecycle"])
@@ -85,13 +99,57 @@ def test_a_budgeted_run_ends_within_seconds_of_its_budget(tmp_path) -> None:
     assert lrs == sorted(lrs, reverse=True)  # cosine over the progress, through the re-plans
 
 
-def test_a_budget_of_one_epoch_still_trains_one_and_the_limit_cuts_it(tmp_path) -> None:
+class _SlowSteps(Callback):
+    """Every training step ``seconds`` slower than the probe saw it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_batch_end(self, batch, logs, state) -> None:
+        time.sleep(self.seconds)
+
+
+@pytest.mark.parametrize("shape", ["cosine", "onecycle"])
+def test_a_budget_under_one_epoch_trains_a_whole_schedule(tmp_path, shape: str) -> None:
+    """Issue 23: the plan is in optimizer steps, so a budget worth part of an epoch still goes
+    through warm-up, peak and anneal; the probe cannot see the slow steps, so the re-planner
+    finds them, and the run ends on its plan, not on the deadline."""
     images, labels = make_blocks(n_per_class=60)
-    run = api.train(
-        (images, labels), model="mlp", budget=0.5, project=tmp_path, quiet=True, epochs=50
-    )
-    assert run.metrics["budget"]["planned_epochs"] == {"train": 1}
-    assert run.metrics["epochs_run"] <= 1
+    budget = 7.0
+    began = time.perf_counter()
+    run = api.train((images, labels), model="mlp", budget=budget, batch_size=4, schedule=shape,
+                    project=tmp_path, quiet=True, callbacks=[_SlowSteps(0.15)])  # fmt: skip
+    wall = time.perf_counter() - began
+    plan = run.metrics["budget"]
+    per_epoch = plan["costs"]["train"]["steps"]
+    assert plan["cut"] is None and run.metrics.get("stop_reason") is None, plan
+    assert len(run.history) == 1 and plan["replans"], plan
+    assert plan["replans"][-1]["steps"] < per_epoch  # a fraction of an epoch, planned
+    peak = Config().train.lr
+    assert run.history[-1]["lr"] < peak / 1000  # the schedule ran to its end
+    assert abs(wall - budget) < 3.0, (wall, plan)
+
+
+def test_a_wrong_plan_is_cut_by_the_guard_and_said_loudly(blocks, capsys) -> None:
+    from imgclf.cli.output import print_result
+    from imgclf.train.budget import BudgetPlan, BudgetPlanner, apply_plan
+    from imgclf.train.callbacks import TrainState
+
+    stages = [_stage("train", 10, blocks)]
+    apply_plan(stages, {"train": 100}, {"train": 10})
+    plan = BudgetPlan(10.0, 1.0, 1.0, {"train": StageCost(0.08, 10, 0.0)}, {"train": 100})
+    planner = BudgetPlanner(plan, stages)
+    state = TrainState(epochs=10, steps=10, stage_epochs=10, epoch=2, stage_start=1)
+    planner.on_epoch_begin(3, state)
+    planner.on_batch_end(4, {}, state)
+    assert state.stop_reason is None  # within the plan
+    state.started -= 9.5  # 8 s planned (plus 1 s grace), 9.5 spent at step 25 of 100
+    planner.on_batch_end(4, {}, state)
+    assert state.stop_reason.startswith("budget 10.0s: the deadline cut training at step 25 ")
+    assert plan.cut["after_steps"] == 25 and plan.cut["wrong_by_percent"] > 50
+    assert "the plan was wrong by" in state.stop_reason
+    print_result({"stop_reason": state.stop_reason, "budget": plan.to_dict()}, Path("."))
+    assert "the run trained less than planned" in capsys.readouterr().err
 
 
 def test_the_budget_is_read_as_a_duration_and_must_be_positive() -> None:
@@ -100,23 +158,29 @@ def test_the_budget_is_read_as_a_duration_and_must_be_positive() -> None:
         Config.model_validate({"train": {"budget": 0}})
 
 
-def test_only_a_drift_over_ten_percent_re_plans(blocks) -> None:
-    from imgclf.train.budget import BudgetPlan, BudgetReplanner, apply_plan
+def test_the_measured_speed_re_plans_the_steps_left_all_run_long(blocks) -> None:
+    from imgclf.train.budget import CHECKS, BudgetPlan, BudgetPlanner, apply_plan
     from imgclf.train.callbacks import TrainState
 
     stages = [_stage("train", 10, blocks)]
-    apply_plan(stages, {"train": 10}, Config())
-    plan = BudgetPlan(100.0, 0.0, 0.0, {"train": StageCost(0.9, 10, 1.0)}, {"train": 10})
-    replanner = BudgetReplanner(plan, stages)
-    state = TrainState(epochs=10, steps=10, stage_epochs=10)
-    state.started -= 9.5  # 9.5 s of the 100 spent
-    state.history.append({"time": 10.0 * (1 + DRIFT * 0.9)})
-    replanner.on_epoch_end(1, state.history[-1], state)
-    assert plan.replans == [] and stages[0].epochs == 10
-    state.history.append({"time": 5.0})  # twice as fast as planned: mean 7.95 s
-    replanner.on_epoch_end(2, state.history[-1], state)
-    assert [r["epoch"] for r in plan.replans] == [2]
-    assert stages[0].epochs == state.epochs == 2 + int((100 - 9.5) // 7.95)
+    apply_plan(stages, {"train": 400}, {"train": 40})
+    plan = BudgetPlan(100.0, 0.0, 0.0, {"train": StageCost(0.25, 40, 0.0)}, {"train": 400})
+    planner = BudgetPlanner(plan, stages)
+    state = TrainState(epochs=10, steps=40, stage_epochs=10)
+    planner.on_stage_begin("train", state)
+    planner.on_epoch_begin(1, state)
+    planner._mark = (time.perf_counter() - 5 * 0.5, 0)  # 5 steps at 0.5 s: twice as slow
+    planner.on_batch_end(4, {}, state)
+    first = plan.replans[-1]
+    assert first["step_seconds"] == pytest.approx(0.375, rel=0.02)  # half the window, half before
+    assert first["steps"] == pytest.approx(100 / 0.375, rel=0.05) and stages[0].steps < 400
+    state.epoch = 7  # later on, the machine speeds up: the plan grows again
+    planner._mark = (time.perf_counter() - 20 * 0.05, 260)
+    planner._next_check = 0
+    planner.on_batch_end(19, {}, state)
+    assert len(plan.replans) == 2 and plan.replans[-1]["steps"] > first["steps"]
+    assert state.epochs == stages[0].epochs == -(-stages[0].steps // 40)
+    assert planner._next_check == 300 + max(5, stages[0].steps // CHECKS)
 
 
 def test_a_budgeted_run_resumed_finishes_the_epochs_it_planned(tmp_path) -> None:
@@ -158,7 +222,7 @@ def test_imgclf_train_budget_plans_and_a_bad_budget_is_one_line(tmp_path) -> Non
     assert "Traceback" not in bad.output and not project.exists()
     result = runner.invoke(app, [*common, "--budget", "6s"])
     assert result.exit_code == 0, result.output
-    assert "budget 6.0s: " in result.output and " epochs planned" in result.output
+    assert "budget 6.0s: " in result.output and " train steps (" in result.output
     metrics = json.loads((project / "b" / "metrics.json").read_text())
     assert metrics["budget"]["planned_epochs"]["train"] >= 1
 
@@ -218,8 +282,8 @@ def test_the_probe_times_every_kind_of_stage_on_copies(kind: str) -> None:
     from imgclf.models.network import build_model
     from imgclf.runtime import Runtime
     from imgclf.train.activations import FromActivations
-    from imgclf.train.budget import probe_costs
     from imgclf.train.parts import TrainData
+    from imgclf.train.probe import probe_costs
     from imgclf.train.setup import configure_torch
     from imgclf.train.stages import plan_stages
 

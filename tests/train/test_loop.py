@@ -19,7 +19,7 @@ from imgclf.train.callbacks import (
     Callback,
     EarlyStopping,
     StopOnSignal,
-    TimeBudget,
+    TimeLimit,
 )
 from imgclf.train.checkpoint import load_resume_state
 from imgclf.train.loop import fit
@@ -119,7 +119,7 @@ def _strip(history):
 
 def test_time_limit_spent_inside_the_first_epoch_stops_at_that_batch(blocks, monkeypatch):
     clock = Clock(monkeypatch)
-    _, state = _run(blocks, callbacks=[clock.tick(), TimeBudget(3.5)])
+    _, state = _run(blocks, callbacks=[clock.tick(), TimeLimit(3.5)])
     assert state.history == [] and state.stopped_in == (1, 4, 6)  # 4 of 6 batches, 1 s each
     assert state.stop_reason == (
         "time limit 3.5s: reached in epoch 1 at batch 4 of 6; stopped after 4.0s with 0 of 6 "
@@ -129,7 +129,7 @@ def test_time_limit_spent_inside_the_first_epoch_stops_at_that_batch(blocks, mon
 
 def test_time_limit_does_not_start_an_epoch_that_will_not_fit(blocks, monkeypatch):
     clock = Clock(monkeypatch)
-    _, state = _run(blocks, callbacks=[clock.tick(), TimeBudget(9)])
+    _, state = _run(blocks, callbacks=[clock.tick(), TimeLimit(9)])
     assert len(state.history) == 1 and state.stopped_in is None
     assert state.stop_reason.startswith("time limit 9.0s: epoch 2 would end after 12.0s;")
 
@@ -138,7 +138,7 @@ def test_first_epoch_of_a_session_is_predicted_from_a_timing_probe(blocks, monke
     _run(blocks, tmp_path, epochs=1)
     saved = load_resume_state(tmp_path / "last.pt")
     clock = Clock(monkeypatch)
-    _, state = _run(blocks, tmp_path, [clock.tick(), TimeBudget(4)], resume=saved, epochs=3)
+    _, state = _run(blocks, tmp_path, [clock.tick(), TimeLimit(4)], resume=saved, epochs=3)
     assert len(state.history) == 1 and state.stopped_in == (2, 3, 6)
     assert "epoch 2 would end after 6.0s (timed on 3 of its 6 batches)" in state.stop_reason
 

@@ -14,8 +14,8 @@ from imgclf.models.network import build_model
 from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_resume_state, save_weights
 from imgclf.train.embeddings import EmbeddingLoader, embed_images
-from imgclf.train.loop import epoch_size, fit
-from imgclf.train.parts import TrainData
+from imgclf.train.loop import fit
+from imgclf.train.parts import TrainData, epoch_size
 from imgclf.train.setup import configure_torch
 from imgclf.train.stages import plan_stages
 

@@ -35,7 +35,15 @@ def is_place(key: str) -> bool:
     return key in PLACE_KEYS or key == "run" or key.startswith("run.")
 
 
-STOP_KINDS = ("complete", "early_stop", "time_limit", "pruned", "interrupted", "failed")
+STOP_KINDS = (
+    "complete",
+    "early_stop",
+    "time_limit",
+    "budget_cut",
+    "pruned",
+    "interrupted",
+    "failed",
+)
 
 
 @dataclass
@@ -114,8 +122,9 @@ def stop_kind(status: str, reason: str | None) -> str:
     if status in ("interrupted", "failed"):
         return status
     text = (reason or "").lower()
-    for prefix, kind in (("time limit", "time_limit"), ("pruned", "pruned"),
-                         ("loss is", "failed"), ("interrupted", "interrupted")):  # fmt: skip
+    for prefix, kind in (("time limit", "time_limit"), ("budget", "budget_cut"),
+                         ("pruned", "pruned"), ("loss is", "failed"),
+                         ("interrupted", "interrupted")):  # fmt: skip
         if text.startswith(prefix):
             return kind
     return "early_stop" if text else "complete"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from imgclf.train.callbacks import Callback, TimeBudget, TrainState
+from imgclf.train.callbacks import Callback, TimeLimit, TrainState
 
 
 class TrialPruning(Callback):
@@ -28,8 +28,8 @@ class TrialPruning(Callback):
             )
 
 
-class StudyDeadline(TimeBudget):
-    """TimeBudget counted from when the trial started (data preparation included), so the
+class StudyDeadline(TimeLimit):
+    """TimeLimit counted from when the trial started (data preparation included), so the
     study's deadline also cuts the trial in flight (Optuna's ``timeout`` lets it finish)."""
 
     def __init__(self, seconds: float) -> None:

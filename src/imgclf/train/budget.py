@@ -1,85 +1,79 @@
-"""A run planned to a time budget (``train.budget``): probe, plan, schedule, re-plan.
+"""A run planned to a time budget (``train.budget``): probe, plan steps, schedule, re-plan, guard.
 
 1. **Probe.** A few training steps of each stage (about a second's worth), on a copy of the
-   model (so training itself is untouched), and part of a validation pass time what an epoch
-   costs. Early in the first epoch the real speed is checked once more (see 4).
-2. **Plan.** The epochs fill what is left of the budget once the time already spent (data,
-   embeddings, the probe) and a reserve for the final evaluation and report are taken out.
-   Stages before the last keep their epochs (or are cut to half of the time left); the last
-   stage gets the rest.
+   model (so training itself is untouched), and part of a validation pass time a step and an
+   epoch's validation.
+2. **Plan optimizer steps, not epochs.** The steps fill what is left of the budget once the
+   time already spent (data, embeddings, the probe) and a reserve for the final evaluation and
+   report are taken out; each epoch's validation pass is counted, the last epoch's too, which
+   may stop part-way. Stages before the last keep their epochs' steps (or are cut to half of
+   the time left); the last stage gets the rest. A budget smaller than one epoch still trains
+   a whole schedule: warm-up, peak and anneal all fit in the steps planned.
 3. **Schedule.** Each stage's learning rate is a function of its *progress*, a number from 0
    to 1 that grows per step by what is left over the steps left, so a new plan changes how
    fast it grows from now on, never where it is: the lr never jumps (Ultralytics' ``time=``
    rebuilt its schedule on each re-plan, so short runs never left warm-up).
-4. **Re-plan** only when the measured speed differs from the estimate by more than ``DRIFT``
-   (10 %): a tenth into a stage's first epoch, and at each epoch's end. A hard deadline
-   (TimeBudget) stops training inside an epoch when the time for training is spent.
+4. **Re-plan all the way.** A few steps into each stage, then every twentieth of its plan,
+   the measured speed (the steps since the last check, each validation pass) re-plans the
+   steps left, so the run follows a machine that slows down or speeds up to the end.
+5. **Guard.** A deadline a little past the plan's end stops training if the plan was wrong
+   anyway. That is never the normal end of a budgeted run, so it is said loudly: in the stop
+   reason ("budget ...: the plan was wrong by X %") and in metrics.json (``budget.cut``).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from imgclf.config import Config
-from imgclf.models.freeze import apply_policy
-from imgclf.models.inference import predict_rows
-from imgclf.runtime import Runtime
 from imgclf.timefmt import format_duration
 from imgclf.train.callbacks import Callback, TrainState
+from imgclf.train.probe import PROBE_STEPS, StageCost, probe_costs
 
-DRIFT = 0.10  # re-plan when an epoch's time is off the plan by more than this fraction
-PROBE_STEPS = 3  # timed training steps per stage at least (after WARMUP_STEPS untimed ones)
-PROBE_SECONDS = 1.0  # ... and at least this long, up to MAX_PROBE_STEPS
-MAX_PROBE_STEPS = 20
-WARMUP_STEPS = 2
-PROBE_VAL_ROWS = 512  # at most this many validation rows are timed
+CHECKS = 20  # re-plans per stage at most: one every twentieth of its planned steps
+SMOOTHING = 0.5  # a check's step time: this share of the speed since the last check, the rest
+# of the estimate before it (a moving average, so one noisy window does not swing the plan)
 # bundle, plots and report.html: measured on 2 cores at 2.5 s for 3 classes, 4.5-6 s for 10
 # (the confusion matrices and per-class tables grow with the classes)
 REPORT_SECONDS, REPORT_SECONDS_PER_CLASS = 1.5, 0.35
-
-
-@dataclass
-class StageCost:
-    """What one epoch of a stage costs, in seconds."""
-
-    step: float  # one training batch
-    steps: int  # batches per epoch
-    val: float  # one validation pass
-    row: float = 0.0  # scoring one image (the final evaluation's unit)
-
-    @property
-    def epoch(self) -> float:
-        return self.step * self.steps + self.val
+# the guard cuts training this far past the plan's end: 5 % of it, from 1 s up to 10 s
+GRACE_FRACTION, GRACE_MIN, GRACE_MAX = 0.05, 1.0, 10.0
 
 
 @dataclass
 class BudgetPlan:
-    """The plan of a budgeted run, recorded in its metrics: planned, then each re-plan."""
+    """The plan of a budgeted run, recorded in its metrics: planned, each re-plan, and the
+    guard's cut if the plan was wrong."""
 
     budget: float
     spent: float  # before training: data, embeddings, the probe
     reserve: float  # kept for the final evaluation and report
     costs: dict[str, StageCost]
-    epochs: dict[str, int]  # as first planned
+    steps: dict[str, int]  # optimizer steps per stage, as first planned
     replans: list[dict[str, Any]] = field(default_factory=list)
+    cut: dict[str, Any] | None = None  # where the guard stopped training, and how wrong
 
     @property
     def training_seconds(self) -> float:
-        """The seconds training may take (the hard deadline, from the loop's start)."""
+        """The seconds training may take, from the loop's start."""
         return max(0.0, self.budget - self.spent - self.reserve)
 
+    @property
+    def epochs(self) -> dict[str, int]:
+        """Epochs per stage as first planned, the last one possibly part-way."""
+        return {name: -(-n // self.costs[name].steps) for name, n in self.steps.items()}
+
     def describe(self) -> str:
-        epochs = " + ".join(f"{n} {name}" for name, n in self.epochs.items())
-        per = ", ".join(f"{name} {format_duration(c.epoch)}" for name, c in self.costs.items())
+        planned = " + ".join(
+            f"{n:,} {name} steps ({n / self.costs[name].steps:.3g} epochs)"
+            for name, n in self.steps.items()
+        )
+        per = ", ".join(f"{name} {c.step * 1000:.3g} ms" for name, c in self.costs.items())
         return (
-            f"budget {format_duration(self.budget)}: {epochs} epochs planned (per epoch: {per}; "
+            f"budget {format_duration(self.budget)}: {planned} planned (a step: {per}; "
             f"{format_duration(self.spent)} spent before training, "
             f"{format_duration(self.reserve)} kept for the final evaluation and report)"
         )
@@ -91,8 +85,10 @@ class BudgetPlan:
             "reserve": self.reserve,
             "epoch_seconds": {name: cost.epoch for name, cost in self.costs.items()},
             "costs": {name: asdict(cost) for name, cost in self.costs.items()},
-            "planned_epochs": dict(self.epochs),
+            "planned_steps": dict(self.steps),
+            "planned_epochs": self.epochs,
             "replans": list(self.replans),
+            "cut": self.cut,
         }
 
 
@@ -137,86 +133,7 @@ def _cosine(start: float, end: float, fraction: float) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * fraction))
 
 
-# ---------------------------------------------------------------- probe and plan
-
-
-def probe_costs(model, stages, cfg: Config, runtime: Runtime) -> dict[str, StageCost]:
-    """Time training steps of each stage on a copy of ``model`` (the median of at least
-    ``PROBE_STEPS`` and ``PROBE_SECONDS``, after ``WARMUP_STEPS``; the mean over its progressive
-    sizes) and a validation pass on up to ``PROBE_VAL_ROWS`` rows, scaled to the whole.
-
-    The model and the stages' modules are copied together, so each copied module is made of
-    the copied model's layers whatever it is: the model, its classifier (a new Sequential over
-    the head's layers, on embeddings) or a ``FromActivations`` over it."""
-    from imgclf.train.setup import build_parts
-
-    twin, modules = copy.deepcopy((model, [stage.module for stage in stages]))
-    costs = {}
-    for stage, module in zip(stages, modules, strict=True):
-        if stage.policy is not None:
-            apply_policy(twin, stage.policy)
-        probe = dataclasses.replace(stage, module=module, schedule=None)
-        parts = build_parts(twin, probe, cfg, runtime=runtime)
-        steps = [_step_seconds(module, parts, runtime, size) for size in _epoch_sizes(stage)]
-        row = _row_seconds(module, probe, cfg, runtime)
-        costs[stage.name] = StageCost(
-            float(np.mean(steps)), len(parts.loader), row * len(stage.data.val), row
-        )
-    return costs
-
-
-def _epoch_sizes(stage) -> list[tuple[int, int] | None]:
-    """The input sizes the stage's epochs train at, as the loop resizes them: its progressive
-    sizes then the full size (None), each for an equal share of the epochs."""
-    from imgclf.train.loop import epoch_size
-
-    if not stage.sizes:
-        return [None]
-    steps = len(stage.sizes) + 1
-    one_each = dataclasses.replace(stage, train=stage.train.model_copy(update={"epochs": steps}))
-    return [epoch_size(one_each, index) for index in range(steps)]
-
-
-def _step_seconds(module, parts, runtime: Runtime, size: tuple[int, int] | None) -> float:
-    """The median seconds of a training step at ``size`` (None: as loaded), waiting for its
-    batch included, as the loop trains it."""
-    from torch.nn import functional as F
-
-    from imgclf.train.loop import optimizer_step
-
-    module.train()
-    times, batches = [], iter(parts.loader)
-    began = time.perf_counter()
-    for inputs, targets in batches:
-        inputs, targets = runtime.move(inputs), runtime.move(targets)
-        if size is not None:
-            inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
-        with runtime.autocast():
-            logits = module(inputs)
-        optimizer_step(module, parts, parts.loss_fn(logits.float(), targets), None)
-        now = time.perf_counter()
-        times.append(now - began)
-        began = now
-        timed = times[WARMUP_STEPS:]
-        if len(timed) >= MAX_PROBE_STEPS or (
-            len(timed) >= PROBE_STEPS and sum(timed) >= PROBE_SECONDS
-        ):
-            break
-    batches.close()
-    return float(np.median(times[WARMUP_STEPS:] or times))
-
-
-def _row_seconds(module, stage, cfg: Config, runtime: Runtime) -> float:
-    """Seconds to score one image as validation does, timed on up to ``PROBE_VAL_ROWS``
-    validation rows (training rows when there are none: the final test still needs it)."""
-    rows = stage.data.val if len(stage.data.val) else stage.data.train
-    timed = rows[:PROBE_VAL_ROWS]
-    tta = cfg.train.tta if stage.data.images.ndim == 4 else "none"
-    began = time.perf_counter()
-    predict_rows(
-        module, stage.data.images, timed, cfg.train.eval_batch_size, runtime=runtime, tta=tta
-    )
-    return (time.perf_counter() - began) / max(1, len(timed))
+# ---------------------------------------------------------------- plan
 
 
 def final_reserve(costs: dict[str, StageCost], stages, evaluated_rows: int) -> float:
@@ -227,24 +144,25 @@ def final_reserve(costs: dict[str, StageCost], stages, evaluated_rows: int) -> f
     return costs[last.name].row * evaluated_rows + report
 
 
-def plan_epochs(costs: dict[str, StageCost], stages, available: float) -> dict[str, int]:
-    """Epochs per stage that fill ``available`` seconds: earlier stages keep theirs unless
-    they would take over half of it; the last stage gets what is left (at least one each)."""
-    epochs = {}
+def plan_steps(costs: dict[str, StageCost], stages, available: float) -> dict[str, int]:
+    """Optimizer steps per stage that fill ``available`` seconds: earlier stages keep their
+    epochs' steps unless they would take over half of it; the last stage gets what is left
+    (at least one step each)."""
+    steps = {}
     earlier = stages[:-1]
-    wanted = sum(costs[s.name].epoch * s.epochs for s in earlier)
+    wanted = sum(costs[s.name].seconds(s.epochs * costs[s.name].steps) for s in earlier)
     scale = min(1.0, available / 2 / wanted) if wanted > 0 else 1.0
     for stage in earlier:
-        epochs[stage.name] = max(1, math.floor(stage.epochs * scale))
-    left = available - sum(costs[s.name].epoch * epochs[s.name] for s in earlier)
+        steps[stage.name] = max(1, math.floor(stage.epochs * costs[stage.name].steps * scale))
+    left = available - sum(costs[s.name].seconds(steps[s.name]) for s in earlier)
     last = stages[-1]
-    epochs[last.name] = max(1, math.floor(left / max(costs[last.name].epoch, 1e-9)))
-    return epochs
+    steps[last.name] = costs[last.name].steps_within(left)
+    return steps
 
 
 def plan_budget(setup, cfg: Config, evaluated_rows: int) -> BudgetPlan:
-    """Probe ``setup``'s stages and plan their epochs to end the run within ``train.budget``
-    (counted from the start of ``setup``'s preparation); set the epochs and schedules on the
+    """Probe ``setup``'s stages and plan their steps to end the run within ``train.budget``
+    (counted from the start of ``setup``'s preparation); set the steps and schedules on the
     stages."""
     from imgclf.train import distributed
 
@@ -253,91 +171,130 @@ def plan_budget(setup, cfg: Config, evaluated_rows: int) -> BudgetPlan:
     spent = time.perf_counter() - setup.started
     costs, spent = distributed.from_rank0((costs, spent))  # one plan: rank 0's timings
     reserve = final_reserve(costs, setup.stages, evaluated_rows)
-    epochs = plan_epochs(costs, setup.stages, budget - spent - reserve)
-    apply_plan(setup.stages, epochs, cfg)
-    return BudgetPlan(budget, spent, reserve, costs, epochs)
+    steps = plan_steps(costs, setup.stages, budget - spent - reserve)
+    apply_plan(setup.stages, steps, {name: cost.steps for name, cost in costs.items()})
+    return BudgetPlan(budget, spent, reserve, costs, steps)
 
 
-def apply_plan(stages, epochs: dict[str, int], cfg: Config) -> None:
-    """Give each stage its planned epochs and a schedule over its progress."""
+def apply_plan(stages, steps: dict[str, int], per_epoch: dict[str, int]) -> None:
+    """Give each stage its planned steps (and the epochs they start), and a schedule over its
+    progress: warm-up, peak and anneal within those steps."""
     for stage in stages:
-        planned = epochs[stage.name]
-        warmup = stage.train.warmup_epochs / planned
-        stage.train = stage.train.model_copy(update={"epochs": planned})
-        steps = -(-len(stage.data.train) // stage.train.batch_size)
-        stage.schedule = BudgetSchedule(stage.train.schedule, planned * steps, warmup)
+        planned, each = steps[stage.name], max(1, per_epoch[stage.name])
+        stage.steps = planned
+        stage.train = stage.train.model_copy(update={"epochs": -(-planned // each)})
+        warmup = stage.train.warmup_epochs * each / planned
+        stage.schedule = BudgetSchedule(stage.train.schedule, planned, warmup)
 
 
-class BudgetReplanner(Callback):
-    """Plan a stage's remaining epochs again when its measured speed is off the estimate by
-    more than ``DRIFT``: once early in the stage's first epoch (its first tenth of batches,
-    while the schedule can still stretch), and at each epoch's end from the mean epoch time
-    (one slow epoch is noise). The schedule's progress then reaches 1 at the new end; epochs
-    are added only while it has progress left (none at lr 0). Later stages keep their plan."""
+class BudgetPlanner(Callback):
+    """Follow the plan through the run: re-plan each stage's steps from the measured speed,
+    and guard the deadline.
+
+    - **Re-plan.** A few steps into each stage (``PROBE_STEPS + 2``), then every ``CHECKS``-th
+      of its planned steps, the speed measured since the last check (and the last validation
+      pass) re-plans the steps left. The last stage fills the time left; an earlier stage only
+      shrinks, when it would take more than half of it (the last stage gets what it leaves).
+      The schedule's progress then reaches 1 at the new end, from where it is: no lr jumps.
+      Several processes re-plan from rank 0's measurements, so they keep one plan.
+    - **Guard.** Training that runs past the plan's end by more than the grace (5 %, 1 to 10
+      s) stops after the current batch, and the plan records how wrong it was.
+    """
 
     def __init__(self, plan: BudgetPlan, stages) -> None:
         self.plan, self.stages = plan, {stage.name: stage for stage in stages}
         self.order = [stage.name for stage in stages]
-        self._began, self._check_at = 0.0, None
+        training = plan.training_seconds
+        self.deadline = training + min(GRACE_MAX, max(GRACE_MIN, GRACE_FRACTION * training))
+        self._mark = (0.0, 0)  # (time, stage step) the speed's window counts from
+        self._last_batch = 0.0  # when the last batch ended (validation is timed from there)
+        self._next_check = 0
+
+    def on_stage_begin(self, stage: str, state: TrainState) -> None:
+        name = self._name(state)
+        if name == self.order[-1] and len(self.order) > 1:  # earlier stages took what they took
+            self._replan(state, self._done(state, 0), "stage start")
+        self._next_check = self._done(state, 0) + PROBE_STEPS + 2
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
-        self._began = time.perf_counter()
-        first = epoch == state.stage_start and not state.history[state.stage_start - 1 :]
-        self._check_at = max(PROBE_STEPS + 2, state.steps // 10) if first else None
+        self._mark = (time.perf_counter(), self._done(state, 0))
 
     def on_batch_end(self, batch: int, logs: dict, state: TrainState) -> None:
         from imgclf.train import distributed
 
-        # (several processes all check, stopping or not: the check is a collective)
-        stopping = state.stop_reason and not distributed.active()
-        if self._check_at is None or batch + 1 < self._check_at or stopping:
+        now = self._last_batch = time.perf_counter()
+        if now - state.started > self.deadline:
+            self._cut(state, batch)
             return
-        self._check_at = None
+        done = self._done(state, batch + 1)
+        if done < self._next_check or (state.stop_reason and not distributed.active()):
+            return  # (several processes all check, stopping or not: the check is a collective)
+        began, since = self._mark
         cost = self.plan.costs[self._name(state)]
-        step = (time.perf_counter() - self._began) / (batch + 1)
-        epoch_seconds = step * cost.steps + cost.val
-        this_epoch_left = step * (cost.steps - batch - 1) + cost.val
-        self._replan(state, state.epoch + 1, epoch_seconds, this_epoch_left, batch + 1)
+        measured = distributed.from_rank0((now - began) / max(1, done - since))
+        cost.step = SMOOTHING * measured + (1 - SMOOTHING) * cost.step
+        self._mark = (now, done)
+        self._replan(state, done, "measured")
+        every = max(PROBE_STEPS + 2, self.stages[self._name(state)].steps // CHECKS)
+        self._next_check = done + every
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
-        times = [row["time"] for row in state.history[state.stage_start - 1 :] if "time" in row]
-        if times:
-            done = epoch - state.stage_start + 1
-            self._replan(state, epoch, float(np.mean(times)), 0.0, done * state.steps)
+        from imgclf.train import distributed
+
+        if "val_loss" in logs:  # this epoch's validation pass, from its last batch on
+            val = distributed.from_rank0(time.perf_counter() - self._last_batch)
+            self.plan.costs[self._name(state)].val = val
 
     def _name(self, state: TrainState) -> str:
         return state.stage or self.order[0]
 
-    def _replan(self, state, epoch, epoch_seconds, this_epoch_left, steps_done) -> None:
-        """Re-plan from ``epoch_seconds`` (measured) if it drifted, with ``epoch`` (1-based)
-        started and ``this_epoch_left`` seconds of it to go. Several processes re-plan from
-        rank 0's measurements, so they keep one plan."""
+    def _done(self, state: TrainState, batches: int) -> int:
+        """The stage's steps done: its complete epochs' and ``batches`` of the current one."""
+        return (state.epoch - state.stage_start + 1) * state.steps + batches
+
+    def _replan(self, state: TrainState, done: int, why: str) -> None:
+        """Plan the current stage's steps from ``done`` on, from the costs as measured."""
         from imgclf.train import distributed
 
-        measured = (epoch_seconds, this_epoch_left, state.elapsed)
-        epoch_seconds, this_epoch_left, elapsed = distributed.from_rank0(measured)
         name = self._name(state)
         stage, cost = self.stages[name], self.plan.costs[name]
-        if abs(epoch_seconds / cost.epoch - 1) <= DRIFT:
+        spent = distributed.from_rank0(time.perf_counter() - state.started)
+        left = self.plan.training_seconds - spent
+        if name == self.order[-1]:
+            total = cost.steps_within(left, done)
+        else:  # an earlier stage keeps its steps unless they take over half of what is left
+            later = self.order[self.order.index(name) + 1 :]
+            left -= sum(self.plan.costs[n].seconds(1) for n in later)  # (at least one step)
+            total = min(stage.steps, cost.steps_within(left / 2, done))
+        if total == stage.steps:
             return
-        scale = epoch_seconds / cost.epoch
-        cost.step, cost.val = cost.step * scale, cost.val * scale
-        later = sum(
-            self.plan.costs[n].epoch * self.stages[n].epochs
-            for n in self.order[self.order.index(name) + 1 :]
+        self.plan.replans.append({"stage": name, "after_steps": done, "why": why,
+                                  "step_seconds": cost.step, "steps": total})  # fmt: skip
+        epochs = -(-total // cost.steps)
+        state.epochs += epochs - stage.epochs
+        state.planned[name] = state.stage_epochs = epochs
+        state.planned_steps[name] = stage.steps = total
+        stage.train = stage.train.model_copy(update={"epochs": epochs})
+        stage.schedule.replan(done, total - done)
+
+    def _cut(self, state: TrainState, batch: int) -> None:
+        """Stop training now, and say how far off the plan was: the time training would take
+        at the measured speed, against the time it had."""
+        name = self._name(state)
+        done = self._done(state, batch + 1)
+        index = self.order.index(name)
+        left = self.plan.costs[name].seconds(self.stages[name].steps, done) + sum(
+            self.plan.costs[n].seconds(self.stages[n].steps) for n in self.order[index + 1 :]
         )
-        left = self.plan.training_seconds - elapsed - later - this_epoch_left
-        started = epoch - state.stage_start + 1
-        planned = started + max(0, math.floor(left / epoch_seconds))
-        if stage.schedule.progress(steps_done) >= 0.99:
-            planned = min(planned, stage.epochs)  # no epochs at the schedule's end (lr ~0)
-        self.plan.replans.append({"epoch": epoch, "stage": name, "after_steps": steps_done,
-                                  "epoch_seconds": epoch_seconds, "epochs": planned})  # fmt: skip
-        if planned == stage.epochs:
-            return
-        state.epochs += planned - stage.epochs
-        state.planned[name] = planned
-        state.stage_epochs = planned
-        stage.train = stage.train.model_copy(update={"epochs": planned})
-        steps = cost.steps
-        stage.schedule.replan(steps_done, planned * steps - steps_done)
+        spent = time.perf_counter() - state.started
+        wrong = 100 * ((spent + left) / max(self.plan.training_seconds, 1e-9) - 1)
+        self.plan.cut = {
+            "stage": name, "after_steps": done, "steps_planned": self.stages[name].steps,
+            "seconds": spent, "training_seconds": self.plan.training_seconds,
+            "wrong_by_percent": wrong,
+        }  # fmt: skip
+        state.stop_reason = (
+            f"budget {format_duration(self.plan.budget)}: the deadline cut training at step "
+            f"{done:,} of {self.stages[name].steps:,} ({name}), with {state.epoch} of "
+            f"{state.epochs} epochs complete: the plan was wrong by {wrong:.0f} %"
+        )

@@ -135,9 +135,9 @@ class EarlyStopping(Callback):
             )
 
 
-class TimeBudget(Callback):
-    """Hold a wall-clock limit: stop inside an epoch when it is spent, and do not start (or go
-    on with) an epoch that is predicted to end after it.
+class TimeLimit(Callback):
+    """Hold a wall-clock limit (``train.time_limit``): stop inside an epoch when it is spent,
+    and do not start (or go on with) an epoch that is predicted to end after it.
 
     - At an epoch boundary, the next epoch of the same stage is predicted from this stage's
       epochs (the longest one).
@@ -148,19 +148,12 @@ class TimeBudget(Callback):
     - After every batch: the limit spent stops training at once.
 
     Stopped inside an epoch, the loop saves that epoch's place, so a resume continues it. The
-    limit is per session: a resumed run gets it again (as a platform's job limit does).
-    With ``predict=False`` (a budgeted run's deadline, whose planner decides the epochs) only
-    the hard cut applies.
+    limit is per session: a resumed run gets it again (as a platform's job limit does). A
+    budget (``train.budget``) is another thing: it plans the run to fit (``budget.py``).
     """
 
-    def __init__(
-        self,
-        seconds: float,
-        probe_batches: int = 3,
-        probe_seconds: float = 1.0,
-        predict: bool = True,
-    ):
-        self.seconds, self.predict = seconds, predict  # predict False: only the hard cut
+    def __init__(self, seconds: float, probe_batches: int = 3, probe_seconds: float = 1.0):
+        self.seconds = seconds
         self.probe_batches, self.probe_seconds = probe_batches, probe_seconds
         self._probe: list | None = None  # [started, batches timed] while probing an epoch
 
@@ -168,7 +161,7 @@ class TimeBudget(Callback):
         self._session_first = True
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
-        if self.predict and (epoch == state.stage_start or self._session_first):
+        if epoch == state.stage_start or self._session_first:
             self._probe = [time.perf_counter(), 0]
         self._session_first = False
 
@@ -192,8 +185,6 @@ class TimeBudget(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict, state: TrainState) -> None:
         self._probe = None
-        if not self.predict:
-            return
         if epoch - state.stage_start + 1 >= state.stage_epochs or state.epoch >= state.epochs:
             return  # the stage ends here: the next stage's first epoch is probed
         rows = state.history[state.stage_start - 1 :]
@@ -303,7 +294,7 @@ def standard_callbacks(
     if train.patience:
         callbacks.append(EarlyStopping(monitor, train.patience, train.min_delta))
     if train.time_limit:
-        callbacks.append(TimeBudget(train.time_limit))
+        callbacks.append(TimeLimit(train.time_limit))
     callbacks += [create_callback(name) for name in train.callbacks]
     if history is not None:
         callbacks.append(HistoryCSV(history))

@@ -39,6 +39,7 @@ class TrainState:
     dropped: int = 0  # planned epochs that early stopping took out
     stopped_in: tuple[int, int, int] | None = None  # (epoch, batches done, batches) if cut short
     planned: dict[str, int] = field(default_factory=dict)  # epochs per stage name, as planned
+    planned_steps: dict[str, int] = field(default_factory=dict)  # a budgeted stage's steps
     monitor: str = "val_accuracy"  # what best_* track (the training metric without val)
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None

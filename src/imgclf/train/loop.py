@@ -2,12 +2,13 @@
 
 Each epoch: batches from the decode cache (augmented per image, seeded) or from cached
 embeddings, forward, loss, backward, clip, step, schedule; then validation in inference mode;
-then the callbacks (best checkpoint, early stopping, time budget, history, progress) and the
-resume checkpoint. A stage ends after its epochs or when early stopping ends it; the next stage
-starts from the best weights so far. A callback that sets ``state.stop_reason`` ends the run,
-after the current batch: an epoch cut short leaves no history row, and its place in the epoch
-(batches done, running sums, RNG) goes into the resume checkpoint, so a resumed run continues
-the same epoch and ends as an uninterrupted one would.
+then the callbacks (best checkpoint, early stopping, time limit, history, progress) and the
+resume checkpoint. A stage ends after its epochs (a budgeted one after its planned steps: its
+last epoch may stop part-way, and is validated like any) or when early stopping ends it; the
+next stage starts from the best weights so far. A callback that sets ``state.stop_reason`` ends
+the run, after the current batch: an epoch cut short leaves no history row, and its place in the
+epoch (batches done, running sums, RNG) goes into the resume checkpoint, so a resumed run
+continues the same epoch and ends as an uninterrupted one would.
 
 The set-up (seeding, threads, and each stage's loader, optimizer, schedule and loss) is
 ``setup.py``'s; this module runs it.
@@ -20,6 +21,7 @@ schedule (a warm restart, as SGDR, or as calling fastai's ``fit_one_cycle`` agai
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,15 @@ from imgclf.train import distributed
 from imgclf.train.callbacks import Callback, TrainState, improved, monitored
 from imgclf.train.checkpoint import RESUME_STATE, BestWeights, save_resume_state
 from imgclf.train.efficiency import StepMeter, step_flops
-from imgclf.train.parts import EpochTally, Segment, Stage, StageParts, TrainData
+from imgclf.train.parts import (
+    EpochTally,
+    Segment,
+    Stage,
+    StageParts,
+    TrainData,
+    epoch_batches,
+    sizes_of_epoch,
+)
 from imgclf.train.resume import (
     carry_over,
     check_closed_stages,
@@ -55,19 +65,22 @@ def train_epoch(
     parts: StageParts,
     cfg: Config,
     on_batch,
-    size: tuple[int, int] | None = None,
+    size_at: Callable[[int], tuple[int, int] | None] = lambda batch: None,
     tally: EpochTally | None = None,
     stop=lambda: False,
     meter: StepMeter | None = None,
+    batches: Callable[[], int] | None = None,
 ) -> EpochTally:
-    """The epoch's (remaining) training batches, resized to ``size`` if given; stops after the
-    batch where ``stop()`` turns true. Returns the epoch's running sums; ``meter`` adds each
-    step's compute seconds, images and flops."""
+    """The epoch's (remaining) training batches, each resized to ``size_at(batch)`` unless
+    None; stops after the batch where ``stop()`` turns true, or after ``batches()`` batches (a
+    budgeted stage's last epoch: asked after each batch, as a re-plan may move it). Returns
+    the epoch's running sums; ``meter`` adds each step's compute seconds, images and flops."""
     module.train()
     tally = tally or EpochTally()
     runtime = parts.runtime
     for batch_inputs, batch_targets in parts.loader:
         inputs, targets = runtime.move(batch_inputs), runtime.move(batch_targets)
+        size = size_at(tally.batches)
         if size is not None:
             inputs = F.interpolate(inputs.float(), size=size, mode="bilinear", antialias=True)
         shape = tuple(inputs.shape[1:])
@@ -86,7 +99,7 @@ def train_epoch(
             meter.images += len(hard)
             meter.flops += parts.flops_per_image[shape] * len(hard)
         on_batch(tally.batches - 1, tally.logs())
-        if stop():
+        if stop() or (batches is not None and tally.batches >= batches()):
             break
     return tally
 
@@ -139,19 +152,6 @@ def validate(
     )
     loss, accuracy = loss_and_accuracy(probs, data.labels[data.val])
     return {"val_loss": loss, "val_accuracy": accuracy}
-
-
-def epoch_size(stage: Stage, index: int) -> tuple[int, int] | None:
-    """The training size of the stage's epoch ``index`` (0-based) under progressive resizing:
-    its epochs split evenly over ``sizes`` then the full size (None)."""
-    if not stage.sizes:
-        return None
-    steps = [*stage.sizes, None]
-    size = steps[min(len(steps) - 1, index * len(steps) // max(1, stage.epochs))]
-    if size is None:
-        return None
-    height, width = stage.data.images.shape[1:3]
-    return size, max(1, round(size * width / height))
 
 
 # ---------------------------------------------------------------- the loop
@@ -217,6 +217,7 @@ def _new_state(stages: list[Stage], cfg: Config) -> TrainState:
     """The state of a run about to start: every stage's planned epochs, the monitored metric."""
     state = TrainState(epochs=sum(stage.epochs for stage in stages))
     state.planned = {stage.name: stage.epochs for stage in stages}
+    state.planned_steps = {stage.name: stage.steps for stage in stages if stage.steps is not None}
     state.monitor = monitored(cfg.train.monitor, len(stages[0].data.val) > 0)
     return state
 
@@ -345,21 +346,23 @@ def _run_epoch(
         for callback in callbacks:
             callback.on_batch_end(batch, logs, state)
 
-    size = epoch_size(stage, epoch - state.stage_start)
+    index, per_epoch = epoch - state.stage_start, len(parts.loader)
+    size_at = sizes_of_epoch(stage, index, per_epoch)
     built = parts.loader.built_images, parts.loader.build_seconds
     tally = train_epoch(
         trained,
         parts,
         cfg,
         on_batch,
-        size,
+        size_at,
         tally,
         stop=distributed.stopping(state),
         meter=state.meter,
+        batches=lambda: epoch_batches(stage, index, per_epoch),
     )
     state.meter.data_images += parts.loader.built_images - built[0]
     state.meter.data_seconds += parts.loader.build_seconds - built[1]
-    if tally.batches < len(parts.loader):
+    if tally.batches < epoch_batches(stage, index, per_epoch):
         tally.seconds += time.perf_counter() - started
         tally.loss, tally.correct, tally.seen = distributed.sum_over_ranks(
             tally.loss, tally.correct, tally.seen
@@ -371,5 +374,5 @@ def _run_epoch(
     logs["lr"] = parts.optimizer.param_groups[0]["lr"]
     logs["time"] = tally.seconds + time.perf_counter() - started
     if stage.sizes:
-        logs["image_size"] = (size or stage.data.images.shape[1:3])[0]
+        logs["image_size"] = (size_at(tally.batches - 1) or stage.data.images.shape[1:3])[0]
     return logs, tally

@@ -3,6 +3,7 @@ sums and a schedule's segment (plain dataclasses the loop, stages, resume and lr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class Stage:
     embeddings: Embeddings | None = None
     sizes: list[int] = field(default_factory=list)  # progressive resizing, before the full size
     schedule: Any = None  # a budgeted run's BudgetSchedule (lr over the stage's progress)
+    steps: int | None = None  # a budgeted stage's training steps: its last epoch may stop early
 
     @property
     def epochs(self) -> int:
@@ -92,3 +94,44 @@ class Segment:
 
     start: int  # epochs of the stage done before it
     epochs: int
+
+
+# ---------------------------------------------------------------- a stage's epochs
+
+
+def epoch_size(stage: Stage, index: int) -> tuple[int, int] | None:
+    """The training size of the stage's epoch ``index`` (0-based) under progressive resizing:
+    its epochs split evenly over ``sizes`` then the full size (None)."""
+    if not stage.sizes:
+        return None
+    return _nth_size(stage, index * (len(stage.sizes) + 1) // max(1, stage.epochs))
+
+
+def sizes_of_epoch(stage: Stage, index: int, per_epoch: int) -> Callable[[int], Any]:
+    """The training size of each batch of the stage's epoch ``index``: the epoch's (see
+    epoch_size), or, in a budgeted stage, by its schedule's progress, so that a plan of part
+    of one epoch still goes through every size."""
+    if not stage.sizes or stage.schedule is None:
+        size = epoch_size(stage, index)
+        return lambda batch: size
+    shares = len(stage.sizes) + 1
+    return lambda batch: _nth_size(
+        stage, int(stage.schedule.progress(index * per_epoch + batch) * shares)
+    )
+
+
+def _nth_size(stage: Stage, nth: int) -> tuple[int, int] | None:
+    """Size ``nth`` of the stage's progressive sizes then its full size (None)."""
+    size = [*stage.sizes, None][min(len(stage.sizes), nth)]
+    if size is None:
+        return None
+    height, width = stage.data.images.shape[1:3]
+    return size, max(1, round(size * width / height))
+
+
+def epoch_batches(stage: Stage, index: int, per_epoch: int) -> int:
+    """The training batches of the stage's epoch ``index``: all, except the last epoch of a
+    budgeted stage, which stops at its planned steps."""
+    if stage.steps is None:
+        return per_epoch
+    return max(0, min(per_epoch, stage.steps - index * per_epoch))

@@ -81,6 +81,7 @@ def snapshot(
         "torch_rng": torch.get_rng_state(),
         "state": state.to_dict(),
         "planned": dict(state.planned),
+        "planned_steps": dict(state.planned_steps),
     }
 
 

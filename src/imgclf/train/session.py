@@ -221,17 +221,15 @@ def _interrupted(state: TrainState, resume_command: str) -> TrainingInterrupted:
 
 
 def _budget(setup: TrainingSetup, cfg: Config, saved: dict | None, progress: bool):
-    """(plan, callbacks) of a budgeted run: a new run is probed and planned (its deadline
-    and re-planner as callbacks); a resumed one finishes the epochs it planned, its schedule
-    restored from the checkpoint. (None, []) without ``train.budget``."""
-    from imgclf.train.budget import BudgetReplanner, apply_plan, plan_budget
-    from imgclf.train.callbacks import TimeBudget
+    """(plan, callbacks) of a budgeted run: a new run is probed and planned (its planner, which
+    re-plans and guards the deadline, as a callback); a resumed one finishes the steps it
+    planned, its schedule restored from the checkpoint. (None, []) without ``train.budget``."""
+    from imgclf.train.budget import BudgetPlanner, apply_plan, plan_budget
 
     if not cfg.train.budget:
         return None, []
     if saved is not None:
-        planned = {s.name: saved.get("planned", {}).get(s.name, s.epochs) for s in setup.stages}
-        apply_plan(setup.stages, planned, cfg)
+        apply_plan(setup.stages, *_saved_plan(setup.stages, saved))
         return None, []
     splits = setup.prepared.splits
     plan = plan_budget(setup, cfg, len(splits.val) + len(splits.test))
@@ -239,8 +237,21 @@ def _budget(setup: TrainingSetup, cfg: Config, saved: dict | None, progress: boo
         from imgclf.terminal import print_line
 
         print_line(plan.describe())
-    deadline = TimeBudget(plan.training_seconds, predict=False)  # the planner plans
-    return plan, [deadline, BudgetReplanner(plan, setup.stages)]
+    return plan, [BudgetPlanner(plan, setup.stages)]
+
+
+def _saved_plan(stages: list, saved: dict) -> tuple[dict, dict]:
+    """(steps, steps per epoch) of each stage as its budgeted run last planned them (a
+    checkpoint without steps planned whole epochs)."""
+    per_epoch = {s.name: -(-len(s.data.train) // s.train.batch_size) for s in stages}
+    epochs = saved.get("planned", {})
+    steps = {
+        s.name: saved.get("planned_steps", {}).get(
+            s.name, epochs.get(s.name, s.epochs) * per_epoch[s.name]
+        )
+        for s in stages
+    }
+    return steps, per_epoch
 
 
 def _print_notes(stages: list, notes: list[str]) -> None:
