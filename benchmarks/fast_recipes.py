@@ -66,9 +66,9 @@ def main() -> None:
     parser.add_argument("recipe", choices=sorted(RECIPES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--keras-epochs", type=int, help="run Keras this many epochs instead")
-    parser.add_argument("extra", nargs="*", help="more imgclf train options, after --")
     add_keras_option(parser, "keras_r5.py or keras_r3.py, as the tutorial")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # the rest: more imgclf train options
+    args.extra = [arg for arg in extra if arg != "--"]
     recipe = RECIPES[args.recipe]
     print(f"machine: {machine()}")
     runs = []
