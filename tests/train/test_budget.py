@@ -301,3 +301,22 @@ def test_the_probe_times_every_kind_of_stage_on_copies(kind: str) -> None:
     costs = probe_costs(model, stages, cfg, Runtime.create("cpu", "32", cfg.train.threads))
     assert list(costs) == names and all(c.step > 0 for c in costs.values())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_a_budgeted_stage_goes_through_every_size_within_part_of_an_epoch(blocks) -> None:
+    """Progressive sizes follow the schedule's progress, batch by batch: a plan of 30 steps
+    in an epoch of 100 still trains at 16, then 24, then the full size."""
+    from imgclf.train.parts import epoch_batches, sizes_of_epoch
+
+    stage = _stage("train", 1, blocks)
+    stage.sizes, stage.steps = [16, 24], 30
+    stage.schedule = BudgetSchedule("cosine", steps=30)
+    size_at = sizes_of_epoch(stage, 0, per_epoch=100)
+    assert [size_at(batch) for batch in (0, 9, 10, 19, 20, 29)] == [
+        (16, 16), (16, 16), (24, 24), (24, 24), None, None
+    ]  # fmt: skip
+    assert epoch_batches(stage, 0, 100) == 30
+    stage.schedule = None  # an unbudgeted stage: one size per epoch, every batch of it
+    stage.steps = None
+    assert {sizes_of_epoch(stage, 0, 100)(batch) for batch in range(100)} == {(16, 16)}
+    assert epoch_batches(stage, 0, 100) == 100

@@ -223,9 +223,8 @@ class BudgetPlanner(Callback):
         from imgclf.train import distributed
 
         now = self._last_batch = time.perf_counter()
-        if now - state.started > self.deadline:
+        if now - state.started > self.deadline and not state.stop_reason:
             self._cut(state, batch)
-            return
         done = self._done(state, batch + 1)
         if done < self._next_check or (state.stop_reason and not distributed.active()):
             return  # (several processes all check, stopping or not: the check is a collective)
