@@ -40,7 +40,7 @@ def test_a_yaml_file_names_a_preset_and_flags_still_win(tmp_path: Path) -> None:
 
 def test_the_fast_presets_are_defined_by_their_work_and_a_budget_is_the_user_s() -> None:
     """Issue 23: a preset's time budget cut CIFAR-10 short on a slower CPU; its epochs do not."""
-    assert make_config(preset="fast_mnist").train.epochs == 3
+    assert make_config(preset="fast_mnist").train.epochs == 2
     assert make_config(preset="fast_cifar").train.epochs == 1
     assert make_config(preset="fast_cifar").train.budget is None
     assert make_config(preset="fast_cifar", budget="2m").train.budget == 120.0

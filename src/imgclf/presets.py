@@ -51,7 +51,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
             "eval_batch_size": 1024,
             "label_smoothing": 0.1,
             "precision": "auto",
-            "epochs": 3,
+            "epochs": 2,
         },
     },
 }
