@@ -7,6 +7,10 @@ backends, against a naive per-image loop (Pillow + PyTorch, batch 1) and raw ONN
 With ``--run RUN`` (a trained run exported with --format onnx and --format onnx-int8), the run's
 own model instead of an untrained one, and the int8 rows: predict --backend onnx-int8, raw int8
 ONNX Runtime, and the int8 gate's accuracy change (parity-int8.json) beside them.
+
+With ``--openvino`` (``pip install openvino``; not an imgclf dependency), the same ONNX files
+on OpenVINO's CPU runtime against ONNX Runtime, network alone (decoded batches of 32, so the
+runtimes are compared, not the decoding): whether OpenVINO would be worth a backend.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--images", type=int, default=320)
     parser.add_argument("--run", type=Path, help="a trained run with both ONNX exports")
+    parser.add_argument("--openvino", action="store_true", help="OpenVINO against ORT too")
     args = parser.parse_args()
     files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     files = files[: args.images]
@@ -60,6 +65,8 @@ def main() -> None:
         )
     if args.run:
         _print_int8_gate(bundle)
+    if args.openvino:
+        _runtimes(bundle, files, int8=bool(args.run))
 
 
 def _untrained(files: list[Path]):
@@ -120,6 +127,44 @@ def _raw_ort(path: Path, files: list[Path]) -> float:
         batch = np.stack([_decode(p) for p in files[start : start + 32]]).transpose(0, 3, 1, 2)
         session.run(["probabilities"], {"images": np.ascontiguousarray(batch)})
     return len(files) / (time.perf_counter() - began)
+
+
+def _runtimes(bundle: Path, files: list[Path], int8: bool, repeats: int = 5) -> None:
+    """ONNX Runtime and OpenVINO on the same ONNX files and decoded batches of 32: the
+    network's img/s on each (median of ``repeats`` passes over the batches)."""
+    import openvino
+
+    batches = [
+        np.ascontiguousarray(
+            np.stack([_decode(p) for p in files[i : i + 32]]).transpose(0, 3, 1, 2)
+        )
+        for i in range(0, min(len(files), 128), 32)
+    ]
+    names = ["model.onnx", *(["model-int8.onnx"] if int8 else [])]
+    core = openvino.Core()
+    for name in names:
+        session = ort_session(bundle / name)
+        compiled = core.compile_model(str(bundle / name), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        runners = {
+            "ONNX Runtime": lambda b, s=session: s.run(["probabilities"], {"images": b}),
+            f"OpenVINO {openvino.__version__.split('-')[0]}": lambda b, c=compiled: c(b),
+        }
+        rates = {}
+        for runtime, run in runners.items():
+            run(batches[0])  # warm-up
+            times = []
+            for _ in range(repeats):
+                began = time.perf_counter()
+                for batch in batches:
+                    run(batch)
+                times.append(time.perf_counter() - began)
+            rates[runtime] = sum(len(b) for b in batches) / float(np.median(times))
+        ort_rate = rates["ONNX Runtime"]
+        for runtime, rate in rates.items():
+            print(
+                f"{name:16s} {runtime:18s} {rate:7.1f} img/s (network alone)  "
+                f"x{rate / ort_rate:4.2f} ORT"
+            )
 
 
 if __name__ == "__main__":

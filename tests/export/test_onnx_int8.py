@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from imgclf import api
 from imgclf.api.evaluation import onnx_runner
+from imgclf.api.serving import served_model
 from imgclf.cli import app
 from imgclf.errors import ConfigError, ModelError
 from imgclf.export import onnx_int8
@@ -92,7 +93,9 @@ def test_backend_auto_picks_the_gated_int8_graph(tiny_run, tmp_path) -> None:
     assert onnx_runner(run, "onnx", runtime).graph == "model.onnx"
     int8 = api.predict(run, [folder], backend="onnx-int8", progress=False)
     auto = api.predict(run, [folder], progress=False)
-    assert auto.backend == int8.backend == "onnx" and np.allclose(auto.probs, int8.probs)
+    assert auto.backend == int8.backend == "onnx-int8" and np.allclose(auto.probs, int8.probs)
+    served = served_model(run)  # serve names the graph it runs the same way
+    assert served.backend == "onnx-int8" and served.platform == "onnxruntime_onnx"
     assert int8.probs.shape == (15, 3) and np.allclose(int8.probs.sum(1), 1, atol=1e-4)
     # a re-trained model marks parity.json stale: the int8 graph made from it no longer counts
     parity = run / "model" / "parity.json"

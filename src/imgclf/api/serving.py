@@ -155,6 +155,7 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
     from imgclf.layout import WEIGHTS_NAME
     from imgclf.models.bundle import bundle_dir, read_bundle_json
     from imgclf.predict import scorer
+    from imgclf.predict.backend import backend_name
     from imgclf.runs.opening import open_model
     from imgclf.runtime import Runtime
     from imgclf.serve import ServedModel
@@ -169,7 +170,7 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
         version=digest,
         classes=list(network.classes),
         spec=network.preprocess_spec,
-        backend="torch" if onnx is None else "onnx",
+        backend=backend_name(onnx),
         score=scorer(network, "none", runtime, onnx),
         metrics=read_bundle_json(folder).get("extra") or {},
         versions=_versions(onnx is not None),

@@ -44,6 +44,14 @@ CacheDirOpt = Annotated[
     Path | None,
     typer.Option(help="Decoded-image cache (default: $IMGCLF_CACHE_DIR, else ~/.cache/imgclf)."),
 ]
+BackendOpt = Annotated[  # predict's and serve's
+    str,
+    typer.Option(
+        help="torch, onnx (after imgclf export), onnx-int8 (after imgclf export --format "
+        "onnx-int8), or auto: ONNX Runtime on the gated int8, else fp32, graph (CPU, 32 bits), "
+        "else torch."
+    ),
+]
 FloatOpt = Annotated[float | None, typer.Option()]
 IntOpt = Annotated[int | None, typer.Option()]
 StrOpt = Annotated[str | None, typer.Option()]

@@ -9,7 +9,7 @@ import typer
 
 from imgclf import api, terminal
 from imgclf.cli.app import user_errors
-from imgclf.cli.options import NnodesOpt, NodeRankOpt, NprocOpt, RdzvOpt, relaunch
+from imgclf.cli.options import BackendOpt, NnodesOpt, NodeRankOpt, NprocOpt, RdzvOpt, relaunch
 
 # The schema's help and choices, with predict's own defaults (not a run's settings).
 _Device = Annotated[str, typer.Option(help=api.setting_help("train.device"))]
@@ -41,14 +41,6 @@ _LabelColumn = Annotated[
         "('' ignores it)."
     ),
 ]
-_Backend = Annotated[
-    str,
-    typer.Option(
-        help="torch, onnx (after imgclf export), onnx-int8 (after imgclf export --format "
-        "onnx-int8), or auto: ONNX Runtime on the gated int8, else fp32, graph (CPU, 32 bits), "
-        "else torch."
-    ),
-]
 
 
 def predict(
@@ -65,7 +57,7 @@ def predict(
     label_column: _LabelColumn = "label",
     device: _Device = "auto",
     precision: _Precision = "32",
-    backend: _Backend = "auto",
+    backend: BackendOpt = "auto",
     nproc_per_node: NprocOpt = None,
     nnodes: NnodesOpt = 1,
     node_rank: NodeRankOpt = 0,
@@ -97,5 +89,7 @@ def predict(
         )
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")
-    on = " on ONNX Runtime" if result.backend == "onnx" else ""
+    on = {"onnx": " on ONNX Runtime", "onnx-int8": " on ONNX Runtime (int8)"}.get(
+        result.backend, ""
+    )
     terminal.print_line(f"{result.summary()}{on}; wrote {target}")

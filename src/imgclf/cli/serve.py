@@ -8,6 +8,7 @@ import typer
 
 from imgclf import api, terminal
 from imgclf.cli.app import user_errors
+from imgclf.cli.options import BackendOpt
 
 
 def serve(
@@ -18,9 +19,7 @@ def serve(
         str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    backend: Annotated[
-        str, typer.Option(help="auto (ONNX Runtime when a gated model.onnx exists), torch, onnx.")
-    ] = "auto",
+    backend: BackendOpt = "auto",
     name: Annotated[
         str | None,
         typer.Option(

@@ -60,3 +60,11 @@ def onnx_graph_file(
     plain = runtime.device.type == "cpu" and runtime.precision == "32"
     usable = ready and plain and ONNX.installed("onnxruntime")
     return folder / GRAPHS[ready[0]] if usable else None
+
+
+def backend_name(onnx) -> str:
+    """The backend a prediction ran on, as ``--backend`` names it: torch, onnx (fp32) or
+    onnx-int8, from the ONNX Runtime runner (None: torch) and the graph file it runs."""
+    if onnx is None:
+        return "torch"
+    return next(name for name, file in GRAPHS.items() if getattr(onnx, "graph", ONNX_NAME) == file)

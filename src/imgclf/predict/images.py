@@ -34,6 +34,7 @@ from imgclf.data.source import Skipped
 from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
+from imgclf.predict.backend import backend_name
 from imgclf.predict.predictions import Predictions, check_positive
 from imgclf.runtime import Runtime
 
@@ -95,7 +96,7 @@ def predict(
         raise DataError(no_images_message(expanded.inputs, skipped))
     found = true_labels if any(label is not None for label in true_labels) else None
     probs = _concat(chunks, len(model.classes))
-    backend = "torch" if onnx is None else "onnx"
+    backend = backend_name(onnx)
     return Predictions(kept, probs, model.classes, skipped, top_k, found, backend, positions)
 
 
@@ -180,7 +181,7 @@ def predict_arrays(
             for start in range(0, len(images), batch_size)
         ]
     names = [f"array[{i}]" for i in range(len(images))]
-    probs, backend = _concat(chunks, len(model.classes)), "torch" if onnx is None else "onnx"
+    probs, backend = _concat(chunks, len(model.classes)), backend_name(onnx)
     return Predictions(names, probs, model.classes, [], top_k, backend=backend)
 
 

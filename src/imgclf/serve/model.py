@@ -28,7 +28,7 @@ class ServedModel:
 
     @property
     def platform(self) -> str:
-        return "onnxruntime_onnx" if self.backend == "onnx" else "pytorch"
+        return "pytorch" if self.backend == "torch" else "onnxruntime_onnx"
 
     def decode(self, data: bytes, max_pixels: int) -> np.ndarray:
         """One encoded image fitted to the model as ``imgclf predict`` fits files.
