@@ -10,6 +10,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
   ``export`` / ``export_formats``: a registered format (onnx) with its parity gate
   (api/exporting.py); ``serve`` / ``serve_app``: the model behind FastAPI (api/serving.py).
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
+  ``audit``: duplicates and leaks across splits, class balance and image properties, written
+  as audit.html, audit.json and issues.csv (api/auditing.py, over the audit room);
   ``make_config``, ``setting_type``, ``setting_help``: the settings and their schema
   (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger
@@ -17,6 +19,7 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
   (api/sweeping.py, over sweep/runner.py's trial loop).
 """
 
+from imgclf.api.auditing import audit, audit_setting_help, default_audit_dir
 from imgclf.api.describe import (
     data_label,
     data_name,
@@ -53,7 +56,8 @@ from imgclf.api.sweeping import SweepResult, sweep, sweep_report
 from imgclf.api.training import lr_find, train, write_lr_find
 
 __all__ = [
-    "RUN_COLUMNS", "check_ddp", "compare", "data_label", "data_name", "default_inspect_dir",
+    "RUN_COLUMNS", "audit", "audit_setting_help", "check_ddp", "compare", "data_label",
+    "data_name", "default_audit_dir", "default_inspect_dir",
     "evaluate",
     "export", "export_formats", "launch", "under_torchrun", "without_launch_options",
     "evaluate_model", "inspect", "load_data", "lr_find", "make_config", "predict",

@@ -6,6 +6,7 @@ the traceback instead (see ``cli/app.py``). The commands are registered here, in
 """
 
 from imgclf.cli import (
+    audit,
     demo,
     doctor,
     evaluate,
@@ -23,6 +24,7 @@ from imgclf.cli.app import app, main
 
 for _name, _command in (
     ("inspect", inspect.inspect),
+    ("audit", audit.audit),
     ("summary", summary.summary),
     ("train", train.train),
     ("lr-find", lr_find.lr_find),

@@ -46,3 +46,4 @@ class Extra:
 
 
 ONNX = Extra("onnx", ("onnx", "onnxruntime", "onnxscript"))
+AUDIT = Extra("audit", ("imagehash",))  # the perceptual hash of imgclf audit's near-duplicates

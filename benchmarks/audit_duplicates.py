@@ -1,0 +1,169 @@
+"""Near-duplicates on real photos (issue 24): altered copies of random photos planted in a test
+split, then how many the audit pairs with their original (recall) and which other pairs it
+makes (false pairs), at the default thresholds and on a grid around them, with each step's time.
+
+The copies follow the issue's recipe: cropped up to 10 %, resized 0.7-1.3x, mirrored half the
+time, a colour shift of up to 15 levels per channel, saved as JPEG at quality 60-90. Pairs
+between two of the unaltered photos are counted apart and printed: a web-crawled set has real
+repeats, so they are checked by eye.
+
+    python -m benchmarks.audit_duplicates --data ../shared/datasets/animals --copies 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from benchmarks.common import machine
+from imgclf.data.formats.files import is_image_name
+
+
+def random_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """An altered copy: cropped, resized, maybe mirrored, colour-shifted (then saved as JPEG
+    by the caller at ``copy_quality``)."""
+    image = image.convert("RGB")
+    width, height = image.size
+    crop = rng.uniform(0.0, 0.10)  # of each side's length, split between its two ends
+    left, top = rng.uniform(0.0, crop), rng.uniform(0.0, crop)
+    box = (
+        left * width,
+        top * height,
+        width - (crop - left) * width,
+        height - (crop - top) * height,
+    )
+    image = image.crop(tuple(round(v) for v in box))
+    scale = rng.uniform(0.7, 1.3)
+    image = image.resize((max(8, round(image.width * scale)), max(8, round(image.height * scale))))
+    if rng.random() < 0.5:
+        image = ImageOps.mirror(image)
+    shift = rng.integers(-15, 16, 3)
+    pixels = np.clip(np.asarray(image).astype(np.int16) + shift, 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+def copy_quality(rng: np.random.Generator) -> int:
+    return int(rng.integers(60, 91))
+
+
+def plant(data: Path, out: Path, copies: int, seed: int = 0) -> dict[str, str]:
+    """``out/train/<class>/`` holds every photo of ``data`` (class folders), ``out/test/<class>/``
+    an altered copy of ``copies`` random ones; returns {copy path: its original's path}."""
+    rng = np.random.default_rng(seed)
+    photos = sorted(p for p in data.rglob("*") if p.is_file() and is_image_name(p.name))
+    for photo in photos:
+        target = out / "train" / photo.parent.name / photo.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(photo, target)
+    planted = {}
+    for index in rng.choice(len(photos), size=copies, replace=False):
+        photo = photos[index]
+        original = out / "train" / photo.parent.name / photo.name
+        target = out / "test" / photo.parent.name / f"copy_{photo.stem}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(original) as image:
+            random_copy(image, rng).save(target, quality=copy_quality(rng))
+        planted[str(target)] = str(original)
+    return planted
+
+
+def signals(folder: Path, cache: Path, image_size: int | None, neighbors: int) -> dict:
+    """The audit's signals on ``folder``: data, hashes, embeddings, candidate pairs, timings."""
+    from imgclf.api.settings import make_config
+    from imgclf.audit.duplicates import candidate_pairs
+    from imgclf.audit.embedding import audit_embeddings, backbone_size
+    from imgclf.audit.hashing import hash_distance, perceptual_hashes
+    from imgclf.audit.inputs import audit_data
+    from imgclf.data.pipeline.prepare import prepare_data
+
+    cfg = make_config(None, cache_dir=cache, image_size=image_size)
+    times = {}
+    started = time.perf_counter()
+    prepared = prepare_data(folder, cfg, progress=False, default_size=backbone_size(cfg.model))
+    data = audit_data(prepared)
+    times["scan + decode"] = time.perf_counter() - started
+    started = time.perf_counter()
+    hashes = perceptual_hashes(data.images, data.rows)
+    times["hashes"] = time.perf_counter() - started
+    started = time.perf_counter()
+    embeddings = audit_embeddings(data, cfg.model, cache_dir=cache)
+    times["embeddings"] = time.perf_counter() - started
+    started = time.perf_counter()
+    a, b, similarity = candidate_pairs(embeddings, data.rows, neighbors)
+    distance = hash_distance(hashes, a, b)
+    times["neighbours + distances"] = time.perf_counter() - started
+    return {"data": data, "a": a, "b": b, "similarity": similarity, "distance": distance,
+            "times": times}  # fmt: skip
+
+
+def judge(found: dict, planted: dict[str, str]) -> dict[str, np.ndarray]:
+    """Each candidate pair's truth: 'planted' (a copy and its original), 'false' (a copy and
+    anything else) or 'originals' (two unaltered photos: checked by eye)."""
+    names = found["data"].names
+    left = np.array([names[i] for i in found["a"]])
+    right = np.array([names[i] for i in found["b"]])
+    is_copy = np.vectorize(lambda n: n in planted)
+    copy_left, copy_right = is_copy(left), is_copy(right)
+    planted_pair = np.array(
+        [planted.get(x) == y or planted.get(y) == x for x, y in zip(left, right, strict=True)],
+        dtype=bool,
+    )
+    return {
+        "planted": planted_pair,
+        "false": (copy_left | copy_right) & ~planted_pair,
+        "originals": ~copy_left & ~copy_right,
+    }
+
+
+def rule_table(truth: dict, copies: int, rules: list[tuple[str, np.ndarray]]) -> None:
+    """Recall, false pairs and pairs among the originals of each accepted-pair rule."""
+    print(f"{'rule':<36} {'recall':>7} {'false':>6} {'originals':>10}")
+    for name, accepted in rules:
+        found, false, originals = (int((accepted & truth[k]).sum()) for k in truth)
+        print(f"{name:<36} {found / copies:7.3f} {false:6d} {originals:10d}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--copies", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--neighbors", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    out = args.out or Path(tempfile.mkdtemp(prefix="imgclf-audit-"))
+    planted = plant(args.data, out / "planted", args.copies, args.seed)
+    found = signals(out / "planted", out / "cache", args.image_size, args.neighbors)
+    truth = judge(found, planted)
+    s, d = found["similarity"], found["distance"]
+    for kind in ("planted", "false", "originals"):
+        chosen = truth[kind]
+        if chosen.any():
+            print(f"{kind:>9} candidate pairs: {int(chosen.sum()):5d}, cosine "
+                  f"{s[chosen].min():.3f}-{s[chosen].max():.3f}, pHash distance "
+                  f"{d[chosen].min()}-{d[chosen].max()}")  # fmt: skip
+    rules = [("embedding alone, cosine >= 0.861", s >= 0.861),
+             ("pHash alone, distance <= 10", d <= 10)]  # fmt: skip
+    for distance in (8, 9, 10, 12, 14):
+        for similarity in (0.7, 0.8, 0.85):
+            rules.append((f"pHash <= {distance} and cosine >= {similarity}",
+                          (d <= distance) & (s >= similarity)))  # fmt: skip
+    rule_table(truth, len(planted), rules)
+    default = (d <= 10) & (s >= 0.8) & truth["originals"]
+    for i, j in zip(found["a"][default], found["b"][default], strict=True):
+        print(f"pair among the originals: {found['data'].names[i]} {found['data'].names[j]}")
+    for step, seconds in found["times"].items():
+        print(f"{step:>24}: {seconds:6.1f} s")
+    print(f"planted data and cache kept in {out}")
+
+
+if __name__ == "__main__":
+    main()

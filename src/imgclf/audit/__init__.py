@@ -1,0 +1,19 @@
+"""Know your data (``imgclf audit``): duplicates and leaks across splits, class balance and
+image properties, read from the decoded-image cache and the embed-once features.
+
+One module per job:
+
+- ``settings``: AuditSettings, the checks and their thresholds (and the ``audit`` extra)
+- ``inputs``: AuditData, the rows as every check sees them (names, labels, splits, pixels)
+- ``embedding``: the frozen backbone's features, through the models room's embed-once cache
+- ``hashing``: the flip-invariant perceptual hash, the instance signal beside the embeddings
+- ``duplicates``: exact and near-duplicates, their groups, leaks and conflicting labels
+- ``balance``: counts per class and split, the imbalance ratio
+- ``properties``: dark, bright, uniform, blurry, tiny, odd aspect ratio
+- ``issues``: the kinds of issue and the Issue; ``result``: the Audit holding every finding
+- ``runner``: the checks in order; ``page`` and ``writer``: audit.html, audit.json, issues.csv
+
+Later slices add ``labels`` (out-of-sample label issues with cleanlab) and ``outliers`` as
+checks in the runner, and decisions (keep, drop, relabel) that training applies at read time.
+Nothing heavy is imported here: the package's modules are imported where they are used.
+"""

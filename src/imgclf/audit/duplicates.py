@@ -1,0 +1,270 @@
+"""Duplicates and leaks: exact copies, altered copies, the groups they form, and the copies
+that cross from train into val or test.
+
+- **Exact**: the same file bytes. The scan already hashes every file's bytes while it reads
+  them (blake2b, cached with the scan), so exact copies cost nothing more. Bytes rather than
+  decoded pixels: the cache holds pixels resized to the audit's size, and equal small pixels
+  do not prove equal images; a lossless re-save (same pixels, other bytes) is found by the
+  near-duplicate rule below at distance 0.
+- **Near**: a candidate pair is two images among each other's ``neighbors`` nearest in
+  embedding space (scikit-learn's NearestNeighbors, brute force on unit vectors: one matrix
+  product, not a Python loop over pairs). A candidate is a copy when the flip-invariant pHash
+  distance is at most ``hash_distance`` and the embedding cosine at least
+  ``min_similarity``: the embedding finds what looks alike, the hash tells a copy of one
+  picture from another picture of the same subject.
+- Pairs join into groups (connected components); a group spanning splits is a leak, a group
+  with more than one label has conflicting labels.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imgclf.audit.hashing import HASH_BITS, Hashes, hash_distance
+from imgclf.audit.inputs import SPLIT_ORDER, AuditData, split_rank
+from imgclf.audit.issues import Issue
+from imgclf.audit.settings import AuditSettings
+
+
+@dataclass
+class Pairs:
+    """Pairs of rows found to be copies, with their hash distance and embedding cosine."""
+
+    a: np.ndarray
+    b: np.ndarray
+    distance: np.ndarray
+    similarity: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+@dataclass
+class DuplicateGroup:
+    """Rows that are copies of each other (directly or through a chain of copies)."""
+
+    id: int
+    members: list[int]  # by split (train, val, test), then row
+    closest: dict[int, int]  # member -> pHash distance to its closest copy (0: same pixels)
+    exact: bool  # every member has the same bytes
+    splits: list[str]
+    labels: list[str]
+
+    @property
+    def conflicting(self) -> bool:
+        return len(set(self.labels)) > 1
+
+    def to_dict(self, data: AuditData) -> dict[str, Any]:
+        members = [
+            {
+                "path": data.names[row],
+                "split": data.split[row],
+                "label": data.label_name(row),
+                "distance": self.closest[row],
+            }
+            for row in self.members
+        ]
+        return {"id": self.id, "exact": self.exact, "conflicting_labels": self.conflicting,
+                "splits": sorted(set(self.splits), key=split_rank),
+                "members": members}  # fmt: skip
+
+
+@dataclass
+class Leak:
+    """Images of split ``split`` with a copy in the earlier split ``source``."""
+
+    split: str
+    source: str
+    rows: list[int]
+    exact: int  # of them, with a byte-identical copy there
+
+    def sentence(self) -> str:
+        n = len(self.rows)
+        images = f"{n} {self.split} image{'s' if n != 1 else ''}"
+        verb = "has" if n == 1 else "have"
+        copies = "an exact copy" if self.exact == 1 else "exact copies"
+        exact = f" ({self.exact} of them {copies})" if self.exact else ""
+        return f"{images} {verb} near-duplicates in {self.source}{exact}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "source": self.source, "images": len(self.rows),
+                "exact": self.exact, "summary": self.sentence()}  # fmt: skip
+
+
+@dataclass
+class DuplicateFindings:
+    """What the duplicates check found: the groups, the leaks between splits, the issues."""
+
+    groups: list[DuplicateGroup]
+    leaks: list[Leak]
+    issues: list[Issue]
+
+
+def find_duplicates(
+    data: AuditData, embeddings: np.ndarray, hashes: Hashes, settings: AuditSettings
+) -> DuplicateFindings:
+    """Exact and near-duplicates of the usable rows, their groups, leaks and issues."""
+    digests = [record.digest for record in data.records]
+    exact = exact_pairs(digests, data.rows)
+    near = near_pairs(
+        embeddings,
+        hashes,
+        data.rows,
+        settings.neighbors,
+        settings.hash_distance,
+        settings.min_similarity,
+    )
+    groups = duplicate_groups(exact, near, data, digests)
+    issues = duplicate_issues(groups, data, digests, hashes)
+    return DuplicateFindings(groups, find_leaks(groups, digests), issues)
+
+
+def exact_pairs(digests: list[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (first row of a digest, another row with it) among ``rows``."""
+    first: dict[str, int] = {}
+    a, b = [], []
+    for row in rows:
+        key = digests[row]
+        if key in first:
+            a.append(first[key])
+            b.append(int(row))
+        else:
+            first[key] = int(row)
+    return np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
+
+
+def near_pairs(
+    embeddings: np.ndarray,
+    hashes: Hashes,
+    rows: np.ndarray,
+    neighbors: int,
+    max_distance: int,
+    min_similarity: float,
+) -> Pairs:
+    """The pairs of ``rows`` that are altered copies (see the module's rule)."""
+    a, b, similarity = candidate_pairs(embeddings, rows, neighbors)
+    distance = hash_distance(hashes, a, b)
+    keep = (distance <= max_distance) & (similarity >= min_similarity)
+    return Pairs(a[keep], b[keep], distance[keep], similarity[keep])
+
+
+def candidate_pairs(
+    embeddings: np.ndarray, rows: np.ndarray, neighbors: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row paired with its ``neighbors`` nearest (unit-length embeddings), each pair once
+    (a < b), with its cosine (from the search's own distances: no pair's vectors are copied)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(neighbors + 1, len(rows))
+    if k < 2:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.float32)
+    points = np.ascontiguousarray(embeddings[rows], dtype=np.float32)
+    index = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(points)
+    distance, found = index.kneighbors(points)
+    left, right = np.repeat(np.arange(len(rows)), k), found.ravel()
+    cosine = 1.0 - distance.ravel() ** 2 / 2.0  # |x - y|^2 = 2 - 2 cos for unit vectors
+    other = left != right
+    pairs = np.sort(np.stack([left[other], right[other]], axis=1), axis=1)
+    pairs, first = np.unique(pairs, axis=0, return_index=True)
+    return rows[pairs[:, 0]], rows[pairs[:, 1]], cosine[other][first].astype(np.float32)
+
+
+def duplicate_groups(
+    exact: tuple[np.ndarray, np.ndarray], near: Pairs, data: AuditData, digests: list[str]
+) -> list[DuplicateGroup]:
+    """The groups that exact and near pairs join into, leaks and conflicts first."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    a = np.concatenate([exact[0], near.a])
+    b = np.concatenate([exact[1], near.b])
+    distance = np.concatenate([np.zeros(len(exact[0]), dtype=np.int64), near.distance])
+    n = len(data)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    closest: dict[int, int] = defaultdict(lambda: HASH_BITS)
+    for left, right, d in zip(a.tolist(), b.tolist(), distance.tolist(), strict=True):
+        closest[left] = min(closest[left], d)
+        closest[right] = min(closest[right], d)
+    members: dict[int, list[int]] = defaultdict(list)
+    for row in sorted(closest, key=lambda r: (split_rank(data.split[r]), r)):
+        members[int(component[row])].append(row)
+    groups = [
+        DuplicateGroup(
+            id=0,
+            members=rows,
+            closest={row: closest[row] for row in rows},
+            exact=len({digests[row] for row in rows}) == 1,
+            splits=[str(data.split[row]) for row in rows],
+            labels=[data.label_name(row) for row in rows],
+        )
+        for rows in members.values()
+    ]
+    groups.sort(key=lambda g: (len(set(g.splits)) == 1, not g.conflicting, g.members[0]))
+    for number, group in enumerate(groups, start=1):
+        group.id = number
+    return groups
+
+
+def find_leaks(groups: list[DuplicateGroup], digests: list[str]) -> list[Leak]:
+    """For each later split and each earlier one, its images with a copy there."""
+    found: dict[tuple[str, str], Leak] = {}
+    for group in groups:
+        for row, split in zip(group.members, group.splits, strict=True):
+            for source in SPLIT_ORDER[: split_rank(split)]:
+                there = [m for m, s in zip(group.members, group.splits, strict=True) if s == source]
+                if not there:
+                    continue
+                leak = found.setdefault((split, source), Leak(split, source, [], 0))
+                leak.rows.append(row)
+                leak.exact += any(digests[m] == digests[row] for m in there)
+    return [found[key] for key in sorted(found, key=_leak_order)]
+
+
+def _leak_order(key: tuple[str, str]) -> tuple[int, int]:
+    split, source = key
+    return (-split_rank(split), split_rank(source))  # test first: it matters most
+
+
+def duplicate_issues(
+    groups: list[DuplicateGroup], data: AuditData, digests: list[str], hashes: Hashes
+) -> list[Issue]:
+    """Every member of a group is a duplicate (exact when another has its bytes); a member
+    with a copy in an earlier split also leaks; every member of a mixed-label group conflicts."""
+    issues = []
+    for group in groups:
+        labels = ", ".join(sorted(set(group.labels)))
+        for row in group.members:
+            twins = [m for m in group.members if m != row and digests[m] == digests[row]]
+            score = 1.0 - group.closest[row] / HASH_BITS
+            kind = "exact_duplicate" if twins else "near_duplicate"
+            issues.append(Issue(row, kind, score, group.id, _group_detail(group)))
+            leak = _leak_issue(group, row, data, hashes)
+            if leak is not None:
+                issues.append(leak)
+            if group.conflicting:
+                issues.append(Issue(row, "conflicting_labels", score, group.id, f"labels {labels}"))
+    return issues
+
+
+def _group_detail(group: DuplicateGroup) -> str:
+    counts = {s: group.splits.count(s) for s in sorted(set(group.splits), key=split_rank)}
+    return f"group of {len(group.members)}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def _leak_issue(group: DuplicateGroup, row: int, data: AuditData, hashes: Hashes) -> Issue | None:
+    """The leak of ``row`` from its closest copy in an earlier split, if it has one."""
+    rank = split_rank(data.split[row])
+    earlier = [m for m in group.members if split_rank(data.split[m]) < rank]
+    if not earlier:
+        return None
+    distance = hash_distance(hashes, np.full(len(earlier), row), np.array(earlier))
+    closest = earlier[int(np.argmin(distance))]
+    score = 1.0 - int(distance.min()) / HASH_BITS
+    detail = f"copy in {data.split[closest]}: {data.names[closest]}"
+    return Issue(row, "leak", score, group.id, detail)

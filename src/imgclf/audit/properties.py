@@ -1,0 +1,101 @@
+"""Image properties: too dark, too bright, almost uniform, blurry (cheap statistics of the
+decoded pixels), tiny and odd aspect ratio (the original sizes the scan recorded).
+
+The pixel statistics read the decoded-image cache in chunks, with NumPy only: the luminance's
+histogram gives its percentiles exactly (it is 8-bit) and its standard deviation; blur is the
+spread of the Laplacian (fine detail) relative to the spread of the luminance (contrast), so a
+dim but sharp photo is not called blurry. The cache holds images at the audit's size, so
+sizes come from the scan, which read each file's header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imgclf.audit.issues import Issue
+from imgclf.audit.settings import AuditSettings
+from imgclf.data.pipeline.decode import FileRecord
+
+_CHUNK = 64  # images per NumPy batch: a few MB of floats at 224 px
+_RGB_TO_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, as Pillow's L
+
+
+@dataclass
+class PixelStats:
+    """Per image, luminance on 0-1: 1st and 99th percentiles, standard deviation, and the
+    Laplacian's standard deviation over it (sharpness)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    std: np.ndarray
+    sharpness: np.ndarray
+
+
+def image_properties(
+    images: np.ndarray, rows: np.ndarray, records: list[FileRecord], settings: AuditSettings
+) -> list[Issue]:
+    """The property issues of ``rows``: each kind where its statistic passes its threshold."""
+    stats = pixel_statistics(images, rows)
+    width = np.array([records[r].width for r in rows], dtype=np.float64)
+    height = np.array([records[r].height for r in rows], dtype=np.float64)
+    side = np.minimum(width, height)
+    aspect = np.maximum(width, height) / np.maximum(side, 1.0)
+    flat = stats.std < settings.uniform
+    flags = {
+        "dark": (stats.high < settings.dark, stats.high),
+        "bright": (stats.low > settings.bright, stats.low),
+        "uniform": (flat, stats.std),
+        "blurry": (~flat & (stats.sharpness < settings.blurry), stats.sharpness),
+        "tiny": (side < settings.min_side, side),
+        "odd_aspect": (aspect > settings.max_aspect, aspect),
+    }
+    return [
+        Issue(int(rows[k]), kind, float(score[k]))
+        for kind, (flagged, score) in flags.items()
+        for k in np.flatnonzero(flagged)
+    ]
+
+
+def pixel_statistics(images: np.ndarray, rows: np.ndarray) -> PixelStats:
+    """PixelStats of ``rows`` of a (N, H, W, C) uint8 array, read ``_CHUNK`` rows at a time."""
+    starts = range(0, len(rows), _CHUNK)
+    parts = [_chunk_stats(np.asarray(images[rows[i : i + _CHUNK]])) for i in starts]
+    if not parts:
+        empty = np.empty(0, dtype=np.float32)
+        return PixelStats(empty, empty, empty, empty)
+    return PixelStats(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def _chunk_stats(batch: np.ndarray) -> tuple[np.ndarray, ...]:
+    luma = _luminance(batch)  # (B, H, W) on 0-1
+    levels = np.rint(luma * 255).astype(np.int64).reshape(len(batch), -1)
+    offsets = (np.arange(len(batch)) * 256)[:, None]
+    histogram = np.bincount((levels + offsets).ravel(), minlength=256 * len(batch))
+    cumulative = np.cumsum(histogram.reshape(len(batch), 256), axis=1) / levels.shape[1]
+    low = np.argmax(cumulative >= 0.01, axis=1) / 255.0
+    high = np.argmax(cumulative >= 0.99, axis=1) / 255.0
+    std = luma.std(axis=(1, 2))
+    return low, high, std, _sharpness(luma, std)
+
+
+def _sharpness(luma: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The Laplacian's spread over the luminance's (inf for images too small to have one)."""
+    if min(luma.shape[1:]) < 3:
+        return np.full(len(luma), np.inf)
+    laplacian = (
+        4 * luma[:, 1:-1, 1:-1]
+        - luma[:, :-2, 1:-1]
+        - luma[:, 2:, 1:-1]
+        - luma[:, 1:-1, :-2]
+        - luma[:, 1:-1, 2:]
+    )
+    return laplacian.std(axis=(1, 2)) / np.maximum(std, 1e-6)
+
+
+def _luminance(batch: np.ndarray) -> np.ndarray:
+    pixels = batch.astype(np.float32) / 255.0
+    if pixels.shape[-1] == 1:
+        return pixels[..., 0]
+    return pixels @ _RGB_TO_LUMA

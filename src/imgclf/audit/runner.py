@@ -1,0 +1,89 @@
+"""The audit, check by check, over one AuditData: the files that could not be read, then the
+checks the settings name, each a function of the decoded images, embeddings, labels and splits
+that returns its findings. A check that cannot run on this data says why in one note.
+
+Later checks slot in here the same way: label issues (K-fold heads on the same embeddings,
+cleanlab), then outliers (distance to every class in embedding space).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from imgclf.audit.balance import class_balance
+from imgclf.audit.duplicates import find_duplicates
+from imgclf.audit.embedding import audit_embeddings
+from imgclf.audit.hashing import perceptual_hashes
+from imgclf.audit.inputs import AuditData
+from imgclf.audit.issues import Issue
+from imgclf.audit.properties import image_properties
+from imgclf.audit.result import Audit
+from imgclf.audit.settings import AuditSettings
+from imgclf.config import Config
+from imgclf.runtime import Runtime
+
+
+def run_audit(
+    data: AuditData,
+    settings: AuditSettings,
+    config: Config,
+    runtime: Runtime | None = None,
+    progress: bool = False,
+) -> Audit:
+    """Every check ``settings.checks`` names, over ``data``.
+
+    Args:
+        config: the model that embeds the images (``model``), the cache folder, the embedding
+            backend and batch size (``train.embed_backend``, ``train.eval_batch_size``).
+        runtime: the device the embeddings are computed on (default: the CPU).
+    """
+    audit = Audit(data, settings, issues=unreadable_issues(data))
+    if "duplicates" in settings.checks:
+        _duplicates(audit, config, runtime, progress)
+    if "balance" in settings.checks:
+        with _timed(audit, "balance"):
+            audit.balance = class_balance(data.labels, data.classes, data.split, data.usable)
+    if "properties" in settings.checks:
+        with _timed(audit, "properties"):
+            audit.issues += image_properties(data.images, data.rows, data.records, settings)
+    return audit
+
+
+def unreadable_issues(data: AuditData) -> list[Issue]:
+    """One issue per row the scan or the decoder refused, with its reason."""
+    return [Issue(row, "unreadable", detail=why) for row, why in sorted(data.problems.items())]
+
+
+def _duplicates(audit: Audit, config: Config, runtime: Runtime | None, progress: bool) -> None:
+    data = audit.data
+    if len(data.rows) < 2:
+        audit.notes.append(
+            f"duplicates: need two usable images to compare, the data has {len(data.rows)}"
+        )
+        return
+    with _timed(audit, "hashes"):
+        hashes = perceptual_hashes(data.images, data.rows, progress)
+    with _timed(audit, "embeddings"):
+        embeddings = audit_embeddings(
+            data,
+            config.model,
+            fit=config.data.fit,
+            cache_dir=config.data.cache_dir,
+            batch_size=config.train.eval_batch_size,
+            backend=config.train.embed_backend,
+            runtime=runtime,
+            progress=progress,
+        )
+    with _timed(audit, "duplicates"):
+        found = find_duplicates(data, embeddings, hashes, audit.settings)
+    audit.groups, audit.leaks = found.groups, found.leaks
+    audit.issues += found.issues
+
+
+@contextmanager
+def _timed(audit: Audit, name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    audit.timings[name] = time.perf_counter() - started

@@ -1,0 +1,34 @@
+"""The audit tests' planted data, audited once per session at 64 px (one embedding pass of the
+offline Lite0 over 48 small images); the CLI tests reuse its cache, so they embed nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.audit.planted import Planted, make_planted
+
+from imgclf import api
+
+SIZE = 64  # the audit's image size in these tests: small, and Lite0 still runs on it
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
+    return make_planted(tmp_path_factory.mktemp("planted") / "data")
+
+
+@pytest.fixture(scope="session")
+def audit_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audit-cache")
+
+
+@pytest.fixture(scope="session")
+def planted_audit(planted: Planted, audit_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("audit-out") / "planted"
+    return api.audit(planted.root, out=out, image_size=SIZE, cache_dir=audit_cache, progress=False)
+
+
+def relative(planted: Planted, path: str) -> str:
+    """A printed path relative to the planted root, with forward slashes."""
+    return Path(path).relative_to(planted.root).as_posix()

@@ -1,0 +1,78 @@
+"""The audit's files: audit.json, issues.csv (one row per flagged image and kind) and a
+self-contained audit.html; and where they go by default."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imgclf import api
+from imgclf.audit.writer import COLUMNS
+
+
+def test_audit_json_holds_the_findings(planted_audit):
+    report = json.loads(Path(planted_audit.files["report"]).read_text(encoding="utf-8"))
+    assert report["n_images"] == 50 and report["n_usable"] == 48
+    assert report["counts"] == planted_audit.counts()
+    assert [leak["summary"] for leak in report["leaks"]] == [
+        "2 test images have near-duplicates in train (1 of them an exact copy)",
+        "1 val image has near-duplicates in train",
+    ]
+    assert report["settings"]["hash_distance"] == planted_audit.settings.hash_distance
+    assert {"data", "hashes", "embeddings", "duplicates", "properties"} <= set(report["timings"])
+    assert len(report["issues"]) == len(planted_audit.issues)
+    assert all(len(group["members"]) >= 2 for group in report["groups"])
+
+
+def test_issues_csv_is_one_row_per_flagged_image_and_kind(planted_audit):
+    with open(planted_audit.files["issues"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == COLUMNS
+    assert len(rows) == len(planted_audit.issues)
+    assert len({(r["path"], r["kind"]) for r in rows}) == len(rows)
+    leak = next(
+        r for r in rows if r["path"].endswith("flipped_square01.jpg") and r["kind"] == "leak"
+    )
+    assert leak["split"] == "test" and leak["given_label"] == "squares"
+    assert leak["suggested_label"] == "" and leak["group"] != ""
+    unreadable = [r for r in rows if r["kind"] == "unreadable"]
+    assert len(unreadable) == 2 and all(r["detail"] and r["score"] == "" for r in unreadable)
+
+
+def test_the_page_is_self_contained_and_shows_the_flagged_images(planted_audit):
+    page = Path(planted_audit.files["page"]).read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert page.count('<div class="tile"') >= len(planted_audit.counts())
+    assert "data:image/jpeg;base64," in page
+    for heading in ("Duplicates and leaks", "Class balance", "Image properties", "Unreadable"):
+        assert heading in page
+    assert "1 val image has near-duplicates in train" in page
+
+
+def test_user_text_on_the_page_is_escaped(tmp_path, audit_cache):
+    rng = np.random.default_rng(0)
+    for name in ("<b>bold</b>", "plain & simple"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    result = api.audit(
+        tmp_path / "data", out=tmp_path / "out", checks="balance,properties",
+        cache_dir=audit_cache, progress=False,
+    )  # fmt: skip
+    page = Path(result.files["page"]).read_text(encoding="utf-8")
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "plain &amp; simple" in page
+
+
+def test_the_default_folder_is_a_new_numbered_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = api.default_audit_dir("data/my photos")
+    assert first == Path("runs/audit/my_photos-1")
+    first.mkdir(parents=True)
+    assert api.default_audit_dir("data/my photos") == Path("runs/audit/my_photos-2")
+    assert api.default_audit_dir("x", project=tmp_path / "p") == tmp_path / "p/audit/x-1"
