@@ -120,26 +120,33 @@ def image_corpus(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def shapes(tmp_path: Path, monkeypatch) -> Path:
-    """Two classes of 16x16 images (a bright square left or right) in data/, a tiny model
-    config in tiny.yaml beside it, and the working directory there (CLI tests)."""
+def make_shapes(root: Path) -> Path:
+    """Two classes of 16x16 images (a bright square left or right) in ROOT/data, a tiny model
+    config in ROOT/tiny.yaml beside it; returns ROOT/data."""
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for label, left in (("left", 0), ("right", 8)):
-        (tmp_path / "data" / label).mkdir(parents=True)
+        (root / "data" / label).mkdir(parents=True)
         for k in range(12):
             pixels = rng.integers(0, 50, (16, 16, 3), dtype=np.uint8)
             pixels[4:12, left : left + 8] = 220
-            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{k}.png")
-    (tmp_path / "tiny.yaml").write_text(
+            Image.fromarray(pixels).save(root / "data" / label / f"{k}.png")
+    (root / "tiny.yaml").write_text(
         "model:\n  name: custom\n  layers:\n"
         "    - {type: conv, filters: 4, padding: same}\n    - {type: maxpool, size: 4}\n"
         "    - {type: flatten}\n"
         "train: {epochs: 3, batch_size: 8, lr: 0.01}\n"
         "data: {val_split: 0.25, test_split: 0.25}\n"
     )
+    return root / "data"
+
+
+@pytest.fixture
+def shapes(tmp_path: Path, monkeypatch) -> Path:
+    """Two classes of 16x16 images (a bright square left or right) in data/, a tiny model
+    config in tiny.yaml beside it, and the working directory there (CLI tests)."""
+    data = make_shapes(tmp_path)
     monkeypatch.chdir(tmp_path)
-    return tmp_path / "data"
+    return data

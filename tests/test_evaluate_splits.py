@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import make_shapes
 from typer.testing import CliRunner
 
 from imgclf.classifier import ImageClassifier, load
@@ -17,9 +18,30 @@ from imgclf.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ImageClassifier]:
+    """A folder with the shapes data and run r in runs/, trained once for the module (the
+    tests only read it): the folder and the fitted classifier."""
+    root = tmp_path_factory.mktemp("splits")
+    data = make_shapes(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("IMGCLF_CACHE_DIR", str(root / "cache"))
+        classifier = ImageClassifier(config="tiny.yaml", quiet=True, name="r", epochs=1)
+        return root, classifier.fit(data)
+
+
 @pytest.fixture
-def trained(shapes: Path) -> ImageClassifier:
-    return ImageClassifier(config="tiny.yaml", quiet=True, name="r", epochs=1).fit(shapes)
+def shapes(trained_once, monkeypatch) -> Path:
+    """The shared folder's data, and the working directory there (this module's own shapes)."""
+    root, _ = trained_once
+    monkeypatch.chdir(root)
+    return root / "data"
+
+
+@pytest.fixture
+def trained(trained_once, shapes: Path) -> ImageClassifier:
+    return trained_once[1]
 
 
 def _json(*args: str) -> dict:

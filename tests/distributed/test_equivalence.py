@@ -6,11 +6,12 @@ statistics over both ranks, the same decisions. Parameters and metrics agree wit
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-from tests.distributed.conftest import history, imgclf, train
+from tests.distributed.conftest import history, imgclf_here, train
 
 from imgclf import api
 
@@ -51,49 +52,53 @@ def _assert_same_training(one: Path, two: Path) -> None:
     assert metrics[1]["runtime"]["world_size"] == 2
 
 
-@pytest.mark.parametrize(
-    ("case", "args"),
-    [
-        (
-            "deep_cnn-dropout-flip",
-            ["--model", "deep_cnn", "--augment", "horizontal_flip=true", "--epochs", "2"],
-        ),  # fmt: skip
-        ("batchnorm-mixup", ["--config", "bn.yaml", "--epochs", "3"]),
-        (
-            "lite0-staged",
-            [
-                "--model",
-                "efficientnet_lite0",
-                "--image-size",
-                "32",
-                "--epochs",
-                "2",
-                "--finetune-epochs",
-                "2",
-                "--batch-size",
-                "8",
-                "--augment",
-                "horizontal_flip=true",
-            ],
-        ),  # fmt: skip
+CASES = {
+    "deep_cnn-dropout-flip": [
+        "--model", "deep_cnn", "--augment", "horizontal_flip=true", "--epochs", "2"
     ],
-)
-def test_two_processes_train_what_one_trains(colours: Path, tmp_path: Path, case, args) -> None:
-    (tmp_path / "bn.yaml").write_text(BATCHNORM_MIXUP)
-    args = ["--batch-size", "16", *args] if "--batch-size" not in args else args
-    one = train(colours, tmp_path, f"{case}-1", *args)
-    two = train(colours, tmp_path, f"{case}-2", *args, procs=2)
+    "batchnorm-mixup": ["--config", "bn.yaml", "--epochs", "3"],
+    "lite0-staged": [
+        "--model", "efficientnet_lite0", "--image-size", "32", "--epochs", "2",
+        "--finetune-epochs", "2", "--batch-size", "8", "--augment", "horizontal_flip=true",
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def case_runs(colours: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``case_runs(case, procs)``: the case's run in ``procs`` processes, trained once for the
+    module (a case's two runs side by side in one project, as the equivalence test made them)."""
+    roots: dict[str, Path] = {}
+    runs: dict[tuple[str, int], Path] = {}
+
+    def case_run(case: str, procs: int) -> Path:
+        if case not in roots:
+            roots[case] = tmp_path_factory.mktemp(case)
+            (roots[case] / "bn.yaml").write_text(BATCHNORM_MIXUP)
+        if (case, procs) not in runs:
+            args = CASES[case]
+            args = ["--batch-size", "16", *args] if "--batch-size" not in args else args
+            runs[case, procs] = train(colours, roots[case], f"{case}-{procs}", *args, procs=procs)
+        return runs[case, procs]
+
+    return case_run
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_two_processes_train_what_one_trains(case_runs, case) -> None:
+    one, two = case_runs(case, 1), case_runs(case, 2)
     _assert_same_training(one, two)
     # only rank 0 wrote: one folder each, one ledger entry each
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == [
-        f"{case}-1", f"{case}-2"]  # fmt: skip
-    assert sorted(row["name"] for row in api.runs(tmp_path / "runs")) == [f"{case}-1", f"{case}-2"]
+    project = one.parent
+    assert sorted(p.name for p in project.iterdir() if p.is_dir()) == [f"{case}-1", f"{case}-2"]
+    assert sorted(row["name"] for row in api.runs(project)) == [f"{case}-1", f"{case}-2"]
 
 
-def test_a_distributed_run_resumes_in_one_process(colours: Path, tmp_path: Path) -> None:
-    two = train(colours, tmp_path, "two", "--model", "cnn", "--epochs", "2", "--batch-size", "16",
-                procs=2)  # fmt: skip
-    resumed = imgclf("train", "--resume", str(two), "--epochs", "3", "--quiet", cwd=tmp_path)
+def test_a_distributed_run_resumes_in_one_process(case_runs, tmp_path: Path) -> None:
+    """A copy of the deep_cnn case's 2-process run (2 epochs) resumed here to a third."""
+    two = tmp_path / "runs" / "two"
+    shutil.copytree(case_runs("deep_cnn-dropout-flip", 2), two)
+    resumed = imgclf_here("train", "--resume", str(two), "--epochs", "3", "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert [row["epoch"] for row in history(two)] == ["1", "2", "3"]
 

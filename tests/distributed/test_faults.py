@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.distributed.conftest import imgclf
+from tests.distributed.conftest import imgclf_here
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +64,6 @@ def test_killing_one_rank_ends_the_run_resumably(colours: Path, tmp_path: Path) 
     assert f"resume with: imgclf train --resume {run}" in output
     assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
     assert (run / "checkpoints" / "last.pt").is_file()
-    resumed = imgclf("train", "--resume", str(run), "--time-limit", "2s", "--quiet",
-                     cwd=tmp_path)  # fmt: skip
+    resumed = imgclf_here("train", "--resume", str(run), "--time-limit", "2s", "--quiet",
+                          cwd=tmp_path)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.distributed.conftest import imgclf, train
+from tests.distributed.conftest import imgclf, imgclf_here, train
 from tests.serve.conftest import COLOURS
 
 pytestmark = pytest.mark.slow
@@ -25,9 +25,11 @@ def test_sharded_prediction_writes_the_one_process_csv(colours: Path, tmp_path: 
     outputs = {}
     for procs in (1, 2):
         out = tmp_path / f"{procs}.csv"
-        launch = ["--nproc-per-node", str(procs)] if procs > 1 else []
-        result = imgclf("predict", str(run), str(photos), "--output", str(out), *launch,
-                        cwd=tmp_path)  # fmt: skip
+        command = ("predict", str(run), str(photos), "--output", str(out))
+        if procs > 1:
+            result = imgclf(*command, "--nproc-per-node", str(procs), cwd=tmp_path)
+        else:  # in this process: the one-process CSV
+            result = imgclf_here(*command, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         outputs[procs] = (out.read_bytes(), result.stdout + result.stderr)
     assert outputs[1][0] == outputs[2][0]
