@@ -36,6 +36,7 @@ def test_audit_prints_a_short_summary_and_writes_three_files(planted, audit_cach
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert "leak: 2 test images have near-duplicates in train (1 of them an exact copy)" in lines
+    assert any(line.startswith("label issues: ") for line in lines)
     assert "unreadable: 2 files (left out of every check)" in lines
     assert any(line.startswith("image properties: 1 dark") for line in lines)
     assert lines[-2] == f"Report: {(out / 'audit.html').resolve()}"
@@ -67,6 +68,7 @@ def test_one_class_data_runs_every_check_that_needs_one(tmp_path, audit_cache):
     assert result.exit_code == 0, result.output
     assert "class balance: one class (cat, 5 images), no ratio to give" in result.output
     assert "duplicates: none found" in result.output
+    assert "labels: need two classes to compare, the data has one" in result.output
     assert "image properties: 1 dark, 1 uniform" in result.output
     assert "unreadable: 1 files" in result.output
 
@@ -79,6 +81,8 @@ def test_one_class_data_runs_every_check_that_needs_one(tmp_path, audit_cache):
         (["--hash-distance", "-1"], "hash_distance"),
         (["--min-similarity", "2"], "min_similarity"),
         (["--neighbors", "0"], "neighbors"),
+        (["--folds", "1"], "folds"),
+        (["--set", "label_threshold=2"], "label_threshold"),
         (["--set", "darkk=0.1"], "Did you mean 'dark'?"),
         (["--set", "max_shown=0"], "max_shown"),
         (["--set", "nonsense"], "KEY=VALUE"),

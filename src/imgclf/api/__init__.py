@@ -10,8 +10,8 @@ CLI flags and the YAML keys), or a ``config`` file / dict underneath them.
   ``export`` / ``export_formats``: a registered format (onnx) with its parity gate
   (api/exporting.py); ``serve`` / ``serve_app``: the model behind FastAPI (api/serving.py).
 - ``inspect`` / ``load_data`` / ``summarize``: looking at data and models (api/describe.py);
-  ``audit``: duplicates and leaks across splits, class balance and image properties, written
-  as audit.html, audit.json and issues.csv (api/auditing.py, over the audit room);
+  ``audit``: label issues, duplicates and leaks across splits, class balance and image properties,
+  written as audit.html, audit.json and issues.csv (api/auditing.py, over the audit room);
   ``make_config``, ``setting_type``, ``setting_help``: the settings and their schema
   (api/settings.py).
 - ``runs`` / ``show_run`` / ``score_run`` / ``remove_runs``: the project's ledger

@@ -23,7 +23,8 @@ def audit(
     progress: bool = True,
     **options: Any,
 ) -> Audit:
-    """Audit ``data``: duplicates and leaks across splits, class balance, image properties.
+    """Audit ``data``: label issues, duplicates and leaks across splits, class balance, image
+    properties.
 
     Args:
         data: folder, CSV, .npz, built-in set name, DataFrame or (images, labels).
@@ -31,10 +32,11 @@ def audit(
             (``default_audit_dir`` gives the CLI's default, a new ``runs/audit/<data>-<n>``).
         config: a YAML file, dict or Config under the keyword options.
         progress: show progress bars.
-        **options: audit settings (``checks``, ``hash_distance``, ``min_similarity``,
-            ``neighbors``, ``dark``, ... see ``imgclf.audit.settings.AuditSettings``) and
-            config keys for reading and embedding the data (``image_size``, ``val_split``,
-            ``seed``, ``cache_dir``, ``model``, ``device``, ...).
+        **options: audit settings (``checks``, ``folds``, ``label_threshold``,
+            ``hash_distance``, ``min_similarity``, ``neighbors``, ``dark``, ... see
+            ``imgclf.audit.settings.AuditSettings``) and config keys for reading and
+            embedding the data (``image_size``, ``val_split``, ``seed``, ``cache_dir``,
+            ``model``, ``device``, ...).
 
     Returns:
         The Audit: ``summary_lines()``, ``rows()`` (issues.csv), ``to_dict()`` (audit.json).

@@ -1,7 +1,7 @@
 """The kinds of issue the audit flags, what each score measures, and the Issue: one flagged
 image and one kind (an image with two problems has two issues).
 
-The label-issue and outlier checks of later slices add their kinds here; issues.csv, audit.json
+The outlier check of a later slice adds its kind here; issues.csv, audit.json
 and audit.html list every kind from this table, in its order.
 """
 
@@ -22,6 +22,11 @@ class Kind(NamedTuple):
 _COPY_SCORE = "1 - pHash distance to its closest copy / 64"
 KINDS: dict[str, Kind] = {
     "unreadable": Kind("cannot be read or decoded (detail says why)", "none"),
+    "label_issue": Kind(
+        "a given label the other images do not back (suggested: the likeliest class)",
+        "out-of-sample probability of the given label",
+        "low",
+    ),
     "exact_duplicate": Kind("the same file bytes as another image", _COPY_SCORE),
     "near_duplicate": Kind(
         "an altered copy of another image: re-encoded, resized, cropped, flipped or recoloured",
@@ -46,13 +51,15 @@ PROPERTY_KINDS = ("dark", "bright", "uniform", "blurry", "tiny", "odd_aspect")
 @dataclass(frozen=True)
 class Issue:
     """One flagged image and why: the row, the kind (a key of KINDS), its score, the duplicate
-    group it belongs to and a short detail (a reason, the copy it leaks from)."""
+    group it belongs to, a short detail (a reason, the copy it leaks from) and, for a label
+    issue, the suggested label."""
 
     row: int
     kind: str
     score: float | None = None
     group: int | None = None
     detail: str = ""
+    suggested: str = ""
 
     def severity(self) -> float:
         """Sorts the likeliest problem of a kind first (closest copies, darkest images)."""

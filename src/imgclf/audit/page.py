@@ -37,6 +37,8 @@ def render_page(audit: Audit) -> str:
     """The audit page as a string."""
     thumbs = _Thumbnails(audit.data.images)
     parts = [_STYLE, _header(audit)]
+    if "labels" in audit.settings.checks and audit.label_folds:
+        parts.append(_labels(audit, thumbs))
     if "duplicates" in audit.settings.checks:
         parts.append(_duplicates(audit, thumbs))
     if audit.balance is not None:
@@ -138,6 +140,25 @@ def _balance(audit: Audit) -> str:
     numeric = set(range(1, len(splits) + 1))
     body = f"<p>{esc(balance.summary())}</p>" + table(["class", *splits], rows, numeric)
     return section("balance", "Class balance", body)
+
+
+def _labels(audit: Audit, thumbs: _Thumbnails) -> str:
+    found = sorted((i for i in audit.issues if i.kind == "label_issue"),
+                   key=lambda i: (i.severity(), i.row))  # fmt: skip
+    shown = found[: audit.settings.max_shown]
+    tiles = "".join(
+        _tile(audit, thumbs, i.row, f"suggested {i.suggested} (p(given) {i.score:.2f})")
+        for i in shown
+    )
+    meaning = KINDS["label_issue"]
+    body = (
+        f'<p class="muted">{esc(meaning.meaning)}; score: {esc(meaning.score)}, from '
+        f"{audit.label_folds}-fold cross-validation of a logistic head on the embeddings, "
+        "ranked by cleanlab; the least backed first.</p>"
+        + (f'<div class="grid">{tiles}</div>' if found else "<p>No label was flagged.</p>")
+        + more(len(found), len(shown), "images")
+    )
+    return section("labels", f"Label issues: {len(found)}", body)
 
 
 def _properties(audit: Audit, thumbs: _Thumbnails) -> str:

@@ -1,7 +1,7 @@
 """The Audit: every check's findings over one data source, as plain data, and the ways they
 are said: a few lines for the terminal, the rows of issues.csv, the dict of audit.json.
 
-The later checks (label issues with a suggested label, outliers) add their findings here; the
+The later checks (outliers) add their findings here; the
 writer and the page read only this and the issue kinds (``issues.py``).
 """
 
@@ -28,6 +28,7 @@ class Audit:
     groups: list[DuplicateGroup] = field(default_factory=list)
     leaks: list[Leak] = field(default_factory=list)
     balance: Balance | None = None
+    label_folds: int = 0  # the folds the label check used (0: it did not run)
     notes: list[str] = field(default_factory=list)  # checks that could not run, and why
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
@@ -51,7 +52,7 @@ class Audit:
             "kind": issue.kind,
             "score": "" if issue.score is None else round(float(issue.score), 4),
             "given_label": data.label_name(issue.row),
-            "suggested_label": "",  # the label-issue check (a later slice) fills it
+            "suggested_label": issue.suggested,
             "group": "" if issue.group is None else issue.group,
             "detail": issue.detail,
         }
@@ -66,6 +67,12 @@ class Audit:
             f"{len(data.classes)} classes ({shares})"
         ]
         counts = self.counts()
+        if "labels" in self.settings.checks and self.label_folds:
+            n = counts.get("label_issue", 0)
+            lines.append(
+                f"label issues: {n} image{'s' if n != 1 else ''} whose label the others do not "
+                f"back ({self.label_folds}-fold out-of-sample, cleanlab)"
+            )
         if "duplicates" in self.settings.checks:
             lines += _duplicate_lines(self.groups, self.leaks)
         if self.balance is not None:

@@ -2,8 +2,9 @@
 checks the settings name, each a function of the decoded images, embeddings, labels and splits
 that returns its findings. A check that cannot run on this data says why in one note.
 
-Later checks slot in here the same way: label issues (K-fold heads on the same embeddings,
-cleanlab), then outliers (distance to every class in embedding space).
+The embeddings are computed (or read from their cache) once, for the label and duplicate checks
+alike. Later checks slot in here the same way: outliers (distance to every class in embedding
+space).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from imgclf.audit.balance import class_balance
 from imgclf.audit.duplicates import find_duplicates
 from imgclf.audit.embedding import audit_embeddings
 from imgclf.audit.hashing import perceptual_hashes
 from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
+from imgclf.audit.labels import find_label_issues
 from imgclf.audit.properties import image_properties
 from imgclf.audit.result import Audit
 from imgclf.audit.settings import AuditSettings
@@ -40,8 +44,23 @@ def run_audit(
         runtime: the device the embeddings are computed on (default: the CPU).
     """
     audit = Audit(data, settings, issues=unreadable_issues(data))
+    embeddings = None
+    if {"labels", "duplicates"} & set(settings.checks) and len(data.rows):
+        with _timed(audit, "embeddings"):
+            embeddings = audit_embeddings(
+                data,
+                config.model,
+                fit=config.data.fit,
+                cache_dir=config.data.cache_dir,
+                batch_size=config.train.eval_batch_size,
+                backend=config.train.embed_backend,
+                runtime=runtime,
+                progress=progress,
+            )
+    if "labels" in settings.checks:
+        _labels(audit, embeddings, config.seed)
     if "duplicates" in settings.checks:
-        _duplicates(audit, config, runtime, progress)
+        _duplicates(audit, embeddings, progress)
     if "balance" in settings.checks:
         with _timed(audit, "balance"):
             audit.balance = class_balance(data.labels, data.classes, data.split, data.usable)
@@ -56,26 +75,30 @@ def unreadable_issues(data: AuditData) -> list[Issue]:
     return [Issue(row, "unreadable", detail=why) for row, why in sorted(data.problems.items())]
 
 
-def _duplicates(audit: Audit, config: Config, runtime: Runtime | None, progress: bool) -> None:
+def _labels(audit: Audit, embeddings: np.ndarray | None, seed: int) -> None:
+    if embeddings is None:
+        audit.notes.append("labels: no usable image to check")
+        return
+    settings = audit.settings
+    with _timed(audit, "labels"):
+        found = find_label_issues(
+            audit.data, embeddings, settings.folds, settings.label_threshold, seed
+        )
+    audit.issues += found.issues
+    audit.label_folds = found.folds
+    if found.note:
+        audit.notes.append(found.note)
+
+
+def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool) -> None:
     data = audit.data
-    if len(data.rows) < 2:
+    if embeddings is None or len(data.rows) < 2:
         audit.notes.append(
             f"duplicates: need two usable images to compare, the data has {len(data.rows)}"
         )
         return
     with _timed(audit, "hashes"):
         hashes = perceptual_hashes(data.images, data.rows, progress)
-    with _timed(audit, "embeddings"):
-        embeddings = audit_embeddings(
-            data,
-            config.model,
-            fit=config.data.fit,
-            cache_dir=config.data.cache_dir,
-            batch_size=config.train.eval_batch_size,
-            backend=config.train.embed_backend,
-            runtime=runtime,
-            progress=progress,
-        )
     with _timed(audit, "duplicates"):
         found = find_duplicates(data, embeddings, hashes, audit.settings)
     audit.groups, audit.leaks = found.groups, found.leaks

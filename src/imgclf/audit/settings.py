@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from imgclf.errors import ConfigError, did_you_mean
 
-Check = Literal["duplicates", "balance", "properties"]  # later: labels, outliers
+Check = Literal["labels", "duplicates", "balance", "properties"]  # later: outliers
 CHECKS: tuple[str, ...] = get_args(Check)
 
 
@@ -29,6 +29,16 @@ class AuditSettings(BaseModel):
 
     checks: tuple[Check, ...] = Field(
         CHECKS, description=f"The checks to run, comma-separated: {', '.join(CHECKS)}."
+    )
+    folds: int = Field(
+        5, ge=2, le=20, description="Cross-validation folds of the label check's head."
+    )
+    label_threshold: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Also flag a label whose out-of-sample probability is below this share of "
+        "1 / classes.",
     )
     neighbors: int = Field(
         10, ge=1, le=100, description="Nearest neighbours in embedding space searched per image."
@@ -80,6 +90,8 @@ class AuditSettings(BaseModel):
 
         if "duplicates" in self.checks:
             AUDIT.require("The near-duplicate check of imgclf audit")
+        if "labels" in self.checks:
+            AUDIT.require("The label check of imgclf audit")
 
 
 def audit_settings(**values: Any) -> AuditSettings:

@@ -1,5 +1,5 @@
-"""`imgclf audit DATA`: duplicates and leaks across splits, class balance and image properties,
-written as audit.html, audit.json and issues.csv."""
+"""`imgclf audit DATA`: label issues, duplicates and leaks across splits, class balance and image
+properties, written as audit.html, audit.json and issues.csv."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ _HashDistance = Annotated[
 _MinSimilarity = Annotated[
     float | None, typer.Option(help=api.audit_setting_help("min_similarity"), show_default=False)
 ]
+_Folds = Annotated[
+    int | None, typer.Option(help=api.audit_setting_help("folds"), show_default=False)
+]
 _Neighbors = Annotated[
     int | None, typer.Option(help=api.audit_setting_help("neighbors"), show_default=False)
 ]
@@ -56,8 +59,8 @@ _Set = Annotated[
     typer.Option(
         "--set",
         metavar="KEY=VALUE",
-        help="Any audit setting (dark, bright, uniform, blurry, min_side, max_aspect, "
-        "max_shown) or config key, repeatable: --set dark=0.15",
+        help="Any audit setting (label_threshold, dark, bright, uniform, blurry, min_side, "
+        "max_aspect, max_shown) or config key, repeatable: --set dark=0.15",
     ),
 ]
 _Workers = Annotated[
@@ -71,6 +74,7 @@ def audit(
     output: _Output = None,
     checks: _Checks = None,
     image_size: ImageSizeOpt = None,
+    folds: _Folds = None,
     hash_distance: _HashDistance = None,
     min_similarity: _MinSimilarity = None,
     neighbors: _Neighbors = None,
@@ -89,11 +93,12 @@ def audit(
     workers: _Workers = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Find duplicates and leaks across splits, class imbalance and bad images."""
+    """Find wrong labels, duplicates and leaks across splits, class imbalance and bad images."""
     with user_errors():
         options = {
-            "checks": checks, "hash_distance": hash_distance, "min_similarity": min_similarity,
-            "neighbors": neighbors, "image_size": image_size, "data_dir": data_dir,
+            "checks": checks, "folds": folds, "hash_distance": hash_distance,
+            "min_similarity": min_similarity, "neighbors": neighbors, "image_size": image_size,
+            "data_dir": data_dir,
             "cache_dir": cache_dir, "val_split": val_split, "test_split": test_split,
             "seed": seed, "path_column": path_column, "label_column": label_column,
             "split_column": split_column, "workers": workers, "device": device,

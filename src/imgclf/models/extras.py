@@ -46,4 +46,5 @@ class Extra:
 
 
 ONNX = Extra("onnx", ("onnx", "onnxruntime", "onnxscript"))
-AUDIT = Extra("audit", ("imagehash",))  # the perceptual hash of imgclf audit's near-duplicates
+# imgclf audit: the perceptual hash of its near-duplicates, cleanlab for its label issues
+AUDIT = Extra("audit", ("imagehash", "cleanlab"))
