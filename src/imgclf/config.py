@@ -67,6 +67,11 @@ class DataConfig(_Section):
     path_column: str = "path"
     label_column: str = "label"
     split_column: str = "split"
+    decisions: Path | None = Field(
+        None,
+        description="A decisions CSV (path, decision, label) from audit.html, applied at read "
+        "time: drop images, change labels; no file is moved.",
+    )
     val_split: float = Field(0.2, ge=0.0, lt=1.0)
     test_split: float = Field(0.0, ge=0.0, lt=1.0)
     image_size: tuple[int, int] | None = Field(

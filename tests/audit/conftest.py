@@ -32,3 +32,20 @@ def planted_audit(planted: Planted, audit_cache: Path, tmp_path_factory: pytest.
 def relative(planted: Planted, path: str) -> str:
     """A printed path relative to the planted root, with forward slashes."""
     return Path(path).relative_to(planted.root).as_posix()
+
+
+TINY_MODEL = (
+    "model:\n  name: custom\n  layers:\n"
+    "    - {type: conv, filters: 4, padding: same}\n    - {type: maxpool, size: 4}\n"
+    "    - {type: flatten}\n"
+    "train: {epochs: 1, batch_size: 8, lr: 0.01}\n"
+    "data: {image_size: 16}\n"
+)
+
+
+def tiny_config(folder: Path) -> Path:
+    """A one-epoch model of a few hundred weights at 16 px (training on the planted data:
+    a second or two), as ``folder/tiny.yaml``."""
+    path = folder / "tiny.yaml"
+    path.write_text(TINY_MODEL, encoding="utf-8")
+    return path

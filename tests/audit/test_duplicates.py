@@ -120,3 +120,16 @@ def test_an_image_file_that_cannot_be_decoded_is_left_out_of_the_pairs(planted, 
     assert not paired & unreadable
     with Image.open(planted.root / "train/squares/square00.png") as image:  # left untouched
         assert image.size == (96, 96)
+
+
+def test_the_batched_phash_is_imagehash_bit_for_bit():
+    import imagehash
+
+    from imgclf.audit.hashing import phash
+
+    rng = np.random.default_rng(5)
+    pictures = [picture(rng, shape).convert("L").resize((32, 32)) for shape in ["circle"] * 20]
+    pictures.append(Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)))
+    expected = [int(str(imagehash.phash(p)), 16) for p in pictures]
+    batched = phash(np.stack([np.asarray(p) for p in pictures]))
+    assert [int(h) for h in batched] == expected

@@ -45,7 +45,7 @@ def test_issues_csv_is_one_row_per_flagged_image_and_kind(planted_audit):
 
 def test_the_page_is_self_contained_and_shows_the_flagged_images(planted_audit):
     page = Path(planted_audit.files["page"]).read_text(encoding="utf-8")
-    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert page.count('<div class="tile"') >= len(planted_audit.counts())
     assert "data:image/jpeg;base64," in page
     for heading in ("Duplicates and leaks", "Class balance", "Image properties", "Unreadable"):
@@ -67,6 +67,25 @@ def test_user_text_on_the_page_is_escaped(tmp_path, audit_cache):
     page = Path(result.files["page"]).read_text(encoding="utf-8")
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
     assert "plain &amp; simple" in page
+    # the classes the relabel controls offer: JSON with <, > and & escaped inside the script
+    start = page.index('id="audit-classes">') + len('id="audit-classes">')
+    names = page[start : page.index("</script>", start)]
+    assert "<" not in names and "&" not in names and json.loads(names) == result.data.classes
+
+
+def test_each_tile_carries_what_the_decision_controls_need(planted, planted_audit):
+    page = Path(planted_audit.files["page"]).read_text(encoding="utf-8")
+    assert page.count("<script") == 2  # the class names (JSON) and the controls' script
+    assert 'id="save-decisions">Save decisions.csv</button>' in page
+    issue = next(i for i in planted_audit.issues if i.kind == "label_issue")
+    path = planted_audit.data.names[issue.row]
+    given = planted_audit.data.label_name(issue.row)
+    assert (
+        f'<div class="tile" data-path="{path}" data-label="{given}" '
+        f'data-suggested="{issue.suggested}">' in page
+    )
+    leak = str(planted.root / "test/circles/exact_circle00.png")
+    assert f'<div class="tile" data-path="{leak}" data-label="circles">' in page
 
 
 def test_the_default_folder_is_a_new_numbered_one(tmp_path, monkeypatch):

@@ -124,10 +124,11 @@ def _browser_binaries() -> tuple[str, str]:
     pytest.skip(message)
 
 
-@pytest.fixture
-def browser() -> Iterator:
+def chromium_driver(downloads: Path | None = None):
     """A headless Chromium driven through Debian's chromedriver (the binaries are named
-    explicitly: Selenium Manager is never asked to download anything)."""
+    explicitly: Selenium Manager is never asked to download anything); skips or fails as
+    ``_browser_binaries`` says. ``downloads``: the folder a page's downloads are saved in,
+    without asking. The caller quits it."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -138,7 +139,23 @@ def browser() -> Iterator:
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--window-size=1280,1200", "--disable-gpu"):  # fmt: skip
         options.add_argument(arg)
+    if downloads is not None:
+        options.add_experimental_option(
+            "prefs",
+            {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+        )
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    if downloads is not None:  # headless Chromium saves downloads only when told where
+        driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+    return driver
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """A headless Chromium (``chromium_driver``), quit after the test."""
+    driver = chromium_driver()
     try:
         yield driver
     finally:

@@ -21,6 +21,7 @@ def audit(
     out: str | Path | None = None,
     config: str | Path | dict | Config | None = None,
     progress: bool = True,
+    write_clean: str | Path | None = None,
     **options: Any,
 ) -> Audit:
     """Audit ``data``: label issues, duplicates and leaks across splits, class balance, image
@@ -32,6 +33,9 @@ def audit(
             (``default_audit_dir`` gives the CLI's default, a new ``runs/audit/<data>-<n>``).
         config: a YAML file, dict or Config under the keyword options.
         progress: show progress bars.
+        write_clean: a CSV to write of the usable images less every flagged one (columns
+            path, label, and split when the data has its own splits), which ``train`` reads
+            as data; a folder or CSV of image files only.
         **options: audit settings (``checks``, ``folds``, ``label_threshold``,
             ``hash_distance``, ``min_similarity``, ``neighbors``, ``dark``, ... see
             ``imgclf.audit.settings.AuditSettings``) and config keys for reading and
@@ -41,6 +45,8 @@ def audit(
     Returns:
         The Audit: ``summary_lines()``, ``rows()`` (issues.csv), ``to_dict()`` (audit.json).
     """
+    from imgclf.audit.clean import check_target
+    from imgclf.audit.clean import write_clean as write_clean_csv
     from imgclf.audit.embedding import backbone_size
     from imgclf.audit.inputs import audit_data
     from imgclf.audit.runner import run_audit
@@ -57,8 +63,13 @@ def audit(
     started = time.perf_counter()
     prepared = prepare_data(data, cfg, progress=progress, default_size=backbone_size(cfg.model))
     read = time.perf_counter() - started
-    result = run_audit(audit_data(prepared), settings, cfg, runtime, progress)
+    rows = audit_data(prepared)
+    if write_clean is not None:
+        check_target(rows, write_clean)  # before the checks' minutes
+    result = run_audit(rows, settings, cfg, runtime, progress)
     result.timings = {"data": read, **result.timings}
+    if write_clean is not None:
+        write_clean_csv(result, write_clean)
     if out is not None:
         write_audit(result, out)
     return result

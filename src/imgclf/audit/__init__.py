@@ -12,8 +12,11 @@ One module per job:
 - ``properties``: dark, bright, uniform, blurry, tiny, odd aspect ratio
 - ``issues``: the kinds of issue and the Issue; ``result``: the Audit holding every finding
 - ``runner``: the checks in order; ``page`` and ``writer``: audit.html, audit.json, issues.csv
+- ``controls``: the page's keep / drop / relabel controls, which save decisions.csv (training
+  applies it at read time: ``data.formats.decisions``)
+- ``clean``: ``--write-clean``, the usable images less every flagged one, as a table
 
 Later slices add ``labels`` (out-of-sample label issues with cleanlab) and ``outliers`` as
-checks in the runner, and decisions (keep, drop, relabel) that training applies at read time.
+checks in the runner.
 Nothing heavy is imported here: the package's modules are imported where they are used.
 """

@@ -10,6 +10,7 @@ it instead of failing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,8 @@ class AuditData:
     records: list[FileRecord]  # the scan's facts: original size, mode, content digest
     images: np.ndarray  # the decoded-image cache (N, H, W, C) uint8; unusable rows are zeros
     images_id: str | None  # the image cache's file name (keys the embeddings' cache)
+    paths: list[Path] | None = None  # the image files (None: an array source)
+    fixed_splits: bool = False  # the source named its splits (folders, a split column)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -72,4 +75,6 @@ def audit_data(prepared: PreparedData) -> AuditData:
         records=prepared.records,
         images=cache.images,
         images_id=cache.path.name if cache.path is not None else None,
+        paths=source.paths,
+        fixed_splits=source.splits is not None,
     )

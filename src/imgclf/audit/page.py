@@ -3,8 +3,9 @@
 The page shell, style and escaping are the run report's (``evaluate/html_parts``); pictures
 are thumbnails of the decoded-image cache embedded as data URIs, as report.html embeds its
 plots, so the file is the whole page and nothing is decoded again. Everything from the user
-(paths, class names) is escaped. Each tile carries its image's path (``data-path``), which
-the keep / drop / relabel controls of a later slice will attach to.
+(paths, class names) is escaped. Each tile carries its image's path (``data-path``, as
+issues.csv prints it), its label and a label issue's suggestion, which the keep / drop /
+relabel controls (``controls``: a script inside the page) attach to.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from datetime import datetime
 import numpy as np
 
 from imgclf._version import __version__
+from imgclf.audit.controls import STYLE as CONTROLS_STYLE
+from imgclf.audit.controls import decisions_bar, decisions_script
 from imgclf.audit.duplicates import DuplicateGroup
 from imgclf.audit.issues import KINDS, PROPERTY_KINDS, Issue
 from imgclf.audit.result import Audit
@@ -36,7 +39,8 @@ _STYLE = """<style>
 def render_page(audit: Audit) -> str:
     """The audit page as a string."""
     thumbs = _Thumbnails(audit.data.images)
-    parts = [_STYLE, _header(audit)]
+    created = datetime.now().astimezone().isoformat(timespec="seconds")
+    parts = [_STYLE, CONTROLS_STYLE, decisions_bar(audit, created), _header(audit, created)]
     if "labels" in audit.settings.checks and audit.label_folds:
         parts.append(_labels(audit, thumbs))
     if "duplicates" in audit.settings.checks:
@@ -45,7 +49,7 @@ def render_page(audit: Audit) -> str:
         parts.append(_balance(audit))
     if "properties" in audit.settings.checks:
         parts.append(_properties(audit, thumbs))
-    parts += [_unreadable(audit), _settings(audit)]
+    parts += [_unreadable(audit), _settings(audit), decisions_script(audit)]
     return page(f"Data audit: {audit.data.source}", [p for p in parts if p])
 
 
@@ -75,15 +79,20 @@ def _tile(audit: Audit, thumbs: _Thumbnails, row: int, note: str = "") -> str:
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     caption = f"{esc(data.split[row] or '-')} · {esc(data.label_name(row))}"
     extra = f"<br>{esc(note)}" if note else ""
+    suggested = next(
+        (i.suggested for i in audit.issues if i.row == row and i.kind == "label_issue"), ""
+    )
+    label = f' data-label="{esc(data.label_name(row))}"'
+    label += f' data-suggested="{esc(suggested)}"' if suggested else ""
     return (
-        f'<div class="tile" data-path="{esc(path)}"><img src="{thumbs(row)}" alt="{esc(path)}" '
-        f'title="{esc(path)}">{caption}{extra}<br><span class="path">{esc(name)}</span></div>'
+        f'<div class="tile" data-path="{esc(path)}"{label}>'
+        f'<img src="{thumbs(row)}" alt="{esc(path)}" title="{esc(path)}">'
+        f'{caption}{extra}<br><span class="path">{esc(name)}</span></div>'
     )
 
 
-def _header(audit: Audit) -> str:
+def _header(audit: Audit, created: str) -> str:
     data = audit.data
-    created = datetime.now().astimezone().isoformat(timespec="seconds")
     counts = audit.counts()
     cards = "".join(
         f'<div class="card"><div class="split">{esc(kind.replace("_", " "))}</div>'

@@ -32,6 +32,7 @@ class Audit:
     notes: list[str] = field(default_factory=list)  # checks that could not run, and why
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    clean: int | None = None  # images clean.csv lists (written with --write-clean)
 
     def counts(self) -> dict[str, int]:
         """Flagged images per kind, in KINDS order (kinds with none left out)."""

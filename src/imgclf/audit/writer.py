@@ -23,7 +23,7 @@ COLUMNS = ("path", "split", "kind", "score", "given_label", "suggested_label", "
 
 def write_audit(audit: Audit, folder: str | Path) -> dict[str, Path]:
     """Write the three files into ``folder`` (made if missing); their paths are also recorded
-    in ``audit.files``, so audit.json names them."""
+    in ``audit.files`` (beside clean.csv's, when written), so audit.json names them."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -31,7 +31,7 @@ def write_audit(audit: Audit, folder: str | Path) -> dict[str, Path]:
         "issues": folder / "issues.csv",
         "page": folder / "audit.html",
     }
-    audit.files = {name: str(path) for name, path in paths.items()}
+    audit.files = {**audit.files, **{name: str(path) for name, path in paths.items()}}
     atomic_write_text(paths["issues"], issues_csv(audit))
     atomic_write_text(paths["page"], render_page(audit))
     atomic_write_text(paths["report"], json.dumps(audit.to_dict(), indent=2))

@@ -63,6 +63,15 @@ _Set = Annotated[
         "max_aspect, max_shown) or config key, repeatable: --set dark=0.15",
     ),
 ]
+_WriteClean = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="CSV",
+        help="Also write a path,label table (and split, for data with its own splits) of the "
+        "usable images less every flagged one; imgclf train CSV reads it.",
+        show_default=False,
+    ),
+]
 _Workers = Annotated[
     int | None,
     typer.Option(help="Decoding processes.  [default: all cores]", show_default=False),
@@ -79,6 +88,7 @@ def audit(
     min_similarity: _MinSimilarity = None,
     neighbors: _Neighbors = None,
     settings: _Set = None,
+    write_clean: _WriteClean = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print audit.json.")] = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -109,6 +119,7 @@ def audit(
             out=output or api.default_audit_dir(data),
             config=config,
             progress=not (quiet or as_json),
+            write_clean=write_clean,
             **options,
         )
     if as_json:
@@ -118,3 +129,8 @@ def audit(
         terminal.print_line(line)
     terminal.print_line(f"Report: {Path(result.files['page']).resolve()}")
     terminal.print_line(f"Issues: {Path(result.files['issues']).resolve()}")
+    if result.clean is not None:
+        terminal.print_line(
+            f"Clean: {Path(result.files['clean']).resolve()} ({result.clean} images, every "
+            "flagged one left out)"
+        )

@@ -8,7 +8,10 @@ from imgclf import terminal
 
 
 def print_result(metrics: dict, run_dir: Path, quiet: bool = False) -> None:
-    """The scores and the report's path (the stop reason too when no progress printed it)."""
+    """The scores and the report's path (the stop reason and the decisions applied too when
+    no progress printed them)."""
+    if quiet and metrics.get("decisions"):
+        terminal.print_line(metrics["decisions"]["summary"])
     for split in ("val", "test"):
         if split in metrics:
             m = metrics[split]

@@ -229,6 +229,9 @@ def _show_lines(state: dict[str, Any]) -> list[str]:
         f"config hash: {state.get('config_hash')}, seed: {state.get('seed')}, imgclf "
         f"{state.get('imgclf_version')}" + (f", git {sha}" if sha else ""),
     ]
+    if state.get("decisions"):
+        decided = state["decisions"]
+        lines.append(f"decisions: {decided.get('file')} (sha256 {decided.get('sha256')})")
     if state.get("runtime"):
         lines += _nested_lines("runtime", state["runtime"])
     if state.get("cpu"):

@@ -113,6 +113,15 @@ _Name = Annotated[
 ]
 _Project = Annotated[Path | None, schema_option("run.project", "Folder of run folders.")]
 _Resume = Annotated[Path | None, typer.Option(help="Continue this run folder.")]
+_Decisions = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="CSV",
+        help="Apply the decisions saved from audit.html (path, decision, label): drop images "
+        "and change labels at read time; no file is moved.",
+        show_default=False,
+    ),
+]
 
 
 def train(
@@ -137,6 +146,7 @@ def train(
     path_column: PathColumnOpt = None,
     label_column: LabelColumnOpt = None,
     split_column: SplitColumnOpt = None,
+    decisions: _Decisions = None,
     patience: _Patience = None,
     finetune_epochs: _FinetuneEpochs = None,
     finetune_lr: _FinetuneLr = None,

@@ -26,10 +26,14 @@ from imgclf.train.session import TrainResult
 def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: bool) -> None:
     """Write the run's config and data report, and say what the data left out."""
     run.write_config(cfg)
-    run.write_json(run.data_report, prepared.report.to_dict())
+    decided = prepared.decisions
+    decisions = {"decisions": decided.to_dict()} if decided is not None else {}
+    run.write_json(run.data_report, {**prepared.report.to_dict(), **decisions})
     if progress:
         from imgclf.terminal import print_line, print_warning
 
+        if decided is not None:
+            print_line(decided.summary())
         line, warnings = prepared.report.left_out()
         for warning in warnings:
             print_warning(warning)
@@ -105,11 +109,13 @@ def run_metrics(
     efficiency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """metrics.json's content: the run's course (epochs, best, stop reason), where it ran, its
-    timings in seconds, its efficiency (see train.efficiency) and the ``scores`` per split.
+    timings in seconds, its efficiency (see train.efficiency), the decisions file it applied
+    (its sha256 and counts) and the ``scores`` per split.
     ``best_val`` is the monitored value at the best epoch, ``final_val`` the last epoch's
     validation metrics."""
     best = result.state.best_value
     last = result.state.history[-1] if result.state.history else {}
+    decided = result.prepared.decisions
     return {
         "best_epoch": result.state.best_epoch,
         "epochs_run": result.state.epoch,
@@ -121,6 +127,7 @@ def run_metrics(
         "timings": dict(result.timings) if timings is None else timings,
         **({"efficiency": efficiency} if efficiency else {}),
         **({"budget": result.plan.to_dict()} if result.plan is not None else {}),
+        **({"decisions": decided.to_dict()} if decided is not None else {}),
         **scores,
     }
 

@@ -74,7 +74,8 @@ def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def started_fields(cfg: Config, data: str, runtime: dict[str, Any], **extra: Any) -> dict:
-    """The ``started`` event's fields: versions, the config and its hash, the data, where."""
+    """The ``started`` event's fields: versions, the config and its hash, the data (and the
+    decisions applied to it), where."""
     from imgclf.runtime import cpu_model
 
     return {
@@ -89,8 +90,22 @@ def started_fields(cfg: Config, data: str, runtime: dict[str, Any], **extra: Any
         "study": cfg.run.study,
         "trial": cfg.run.trial,
         "parent": cfg.run.parent,
+        **decisions_fields(cfg),
         **extra,
     }
+
+
+def decisions_fields(cfg: Config) -> dict[str, Any]:
+    """The decisions file a run applies (``data.decisions``), by name and content: its sha256
+    says which decisions the run trained with even after the file is edited. {} without one."""
+    from imgclf.data.formats.decisions import file_sha256
+    from imgclf.data.formats.files import display_path
+
+    path = cfg.data.decisions
+    if path is None:
+        return {}
+    digest = file_sha256(path) if path.is_file() else None  # (read moments ago, unless removed)
+    return {"decisions": {"file": display_path(path), "sha256": digest}}
 
 
 def finished_fields(metrics: dict[str, Any]) -> dict[str, Any]:

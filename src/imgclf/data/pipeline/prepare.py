@@ -1,7 +1,8 @@
 """From any data to what training needs: scanned, split and decoded once.
 
-``prepare_data`` reads the source, runs the (cached) scan so bad files are found once and left
-out with their reason, makes the splits, and builds (or reuses) the decoded-image cache.
+``prepare_data`` reads the source (with the decisions file of ``data.decisions`` applied: rows
+dropped, labels changed), runs the (cached) scan so bad files are found once and left out with
+their reason, makes the splits, and builds (or reuses) the decoded-image cache.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imgclf.config import Config
+from imgclf.data.formats.decisions import Decisions, decide
 from imgclf.data.formats.files import display_path
 from imgclf.data.formats.resolve import DataLike, read_source
 from imgclf.data.pipeline.cache import ImageCache, build_image_cache
@@ -34,6 +36,7 @@ class PreparedData:
     image_size: tuple[int, int]
     color_mode: str
     cache: ImageCache | None = None
+    decisions: Decisions | None = None  # what data.decisions applied, if it names a file
 
     @property
     def classes(self) -> list[str]:
@@ -49,7 +52,7 @@ def prepare_data(
 ) -> PreparedData:
     """Read, scan, split and (when ``decode``) cache the images of ``data``."""
     cfg = config.data
-    source = read_source(data, cfg)
+    source, decisions = decide(read_source(data, cfg), cfg.decisions)
     records = scan_source(source, cfg.cache_dir, cfg.workers, progress)
     usable = np.array([r.ok for r in records], dtype=bool)
     splits = make_splits(
@@ -68,6 +71,7 @@ def prepare_data(
         report=build_report(source, records, splits),
         image_size=resolve_image_size(cfg.image_size, records, default_size),
         color_mode=resolve_color_mode(cfg.color_mode, records),
+        decisions=decisions,
     )
     if decode:
         prepared.cache = build_image_cache(
