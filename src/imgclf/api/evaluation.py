@@ -74,18 +74,21 @@ def evaluate_model(
     - other plain data: every usable image, named ``data``; asking it for a split is an error.
     Class names must be among the model's.
     """
-    from imgclf.evaluate.metrics import evaluate_predictions
+    from imgclf.evaluate.metrics import evaluate_predictions, leak_free_score
     from imgclf.models.inference import predict_rows
     from imgclf.runtime import Runtime
 
-    name, images, rows, labels, cfg = split_images(
+    name, images, rows, labels, cfg, leaked = scored_split(
         model, data, split, progress, config, **overrides
     )
     runtime = runtime or Runtime.from_config(cfg.train)
     model.to(runtime.device)
     batch_size = cfg.train.eval_batch_size
     probs = predict_rows(model, images, rows, batch_size, progress, runtime)
-    return evaluate_predictions(labels, probs, model.classes, name)
+    evaluation = evaluate_predictions(labels, probs, model.classes, name)
+    if leaked is not None:
+        evaluation.without_leaks = leak_free_score(labels, probs, rows, leaked, model.classes, name)
+    return evaluation
 
 
 def split_images(
@@ -99,6 +102,19 @@ def split_images(
     """The images of the split ``evaluate_model`` scores, decoded with the model's own
     preprocessing: (split name, the decoded images (N, H, W, C uint8), the split's rows, their
     labels as indices of the model's classes, the config they were read with)."""
+    return scored_split(model, data, split, progress, config, **overrides)[:5]
+
+
+def scored_split(
+    model,
+    data: DataLike,
+    split: str | None = None,
+    progress: bool = True,
+    config: str | Path | dict | Config | None = None,
+    **overrides: Any,
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, Config, np.ndarray | None]:
+    """``split_images``'s five, and the split's rows that leak from an earlier split of the
+    run's own data (the quick audit training makes; None for other data or no leak)."""
     from imgclf.data.pipeline.prepare import prepare_data
     from imgclf.evaluate.splits import check_split, class_indices, scored_rows, scoring_config
 
@@ -108,7 +124,16 @@ def split_images(
     prepared = prepare_data(data, cfg, progress=progress)
     remap = class_indices(prepared, model.classes)
     name, rows = scored_rows(prepared, split, own, data_label(data))
-    return name, prepared.cache.images, rows, remap[prepared.source.labels[rows]], cfg
+    leaked = _own_leaks(prepared).get(name) if own else None
+    images, labels = prepared.cache.images, remap[prepared.source.labels[rows]]
+    return name, images, rows, labels, cfg, leaked
+
+
+def _own_leaks(prepared) -> dict[str, np.ndarray]:
+    from imgclf.audit.inputs import audit_data
+    from imgclf.audit.quick import leaked_rows, quick_audit
+
+    return leaked_rows(quick_audit(audit_data(prepared)))
 
 
 def predict(

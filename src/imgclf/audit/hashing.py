@@ -41,8 +41,11 @@ class Hashes:
     windows: np.ndarray
 
 
-def perceptual_hashes(images: np.ndarray, rows: np.ndarray, progress: bool = False) -> Hashes:
-    """The hashes of ``rows`` of the decoded images (N, H, W, C); other rows stay 0.
+def perceptual_hashes(
+    images: np.ndarray, rows: np.ndarray, progress: bool = False, crops: bool = True
+) -> Hashes:
+    """The hashes of ``rows`` of the decoded images (N, H, W, C); other rows stay 0. Without
+    ``crops`` every window is the whole picture (a cheaper check, blind to crops).
 
     Batched: the rows are made grey and resized with torch, chunk by chunk, and ``phash``
     hashes all of a chunk's pictures, mirrors and windows at once."""
@@ -53,12 +56,13 @@ def perceptual_hashes(images: np.ndarray, rows: np.ndarray, progress: bool = Fal
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             grey = _grey(images[chunk])
-            parts = [grey, grey.flip(-1)] + [grey[:, y0:y1, x0:x1] for x0, y0, x1, y1 in _BOXES]
+            boxes = _BOXES if crops else []
+            parts = [grey, grey.flip(-1)] + [grey[:, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
             small = [_resized(part, _HASH_SIDE) for part in parts]
             hashed = phash(np.stack([s.numpy() for s in small], axis=1))  # (n, 7)
             whole[chunk] = hashed[:, :2]
             windows[chunk, 0] = hashed[:, 0]
-            windows[chunk, 1:] = hashed[:, 2:]
+            windows[chunk, 1:] = hashed[:, 2:] if crops else hashed[:, :1]
             advance(len(chunk))
     return Hashes(whole, windows)
 

@@ -56,6 +56,8 @@ def evaluate(
         typer.echo(json.dumps(evaluation.to_dict(), indent=2))
         return
     terminal.print_line(evaluation.summary_line())
+    if evaluation.without_leaks:
+        terminal.print_warning(evaluation.without_leaks["summary"])
     console = terminal.console()
     console.print(per_class_table(evaluation))
     if len(evaluation.classes) <= CONFUSION_MAX_CLASSES:

@@ -19,6 +19,8 @@ def print_result(metrics: dict, run_dir: Path, quiet: bool = False) -> None:
                 f"{split}: accuracy {m['accuracy']:.4f}, macro F1 "
                 f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}"
             )
+            if m.get("without_leaks"):
+                terminal.print_warning(m["without_leaks"]["summary"])
     if (metrics.get("budget") or {}).get("cut"):  # never the normal end of a budgeted run
         terminal.print_warning(f"{metrics['stop_reason']}: the run trained less than planned")
     elif metrics.get("stop_reason") and quiet:

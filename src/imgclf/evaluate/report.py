@@ -117,6 +117,12 @@ def _metric_card(split: str, ev: dict[str, Any]) -> str:
     details += [f"{esc(k.replace('_', '-'))} {num(v)}" for k, v in _top_k(ev).items()]
     if ev.get("n_images") is not None:
         details.append(f"{num(ev.get('n_images'))} images")
+    clean = ev.get("without_leaks")
+    if clean:  # copies of training images score for free: the number without them
+        details.append(
+            f"<b>{num(clean.get('accuracy'))} without the {num(clean.get('leaked'))} that leak "
+            f"from {esc(clean.get('source'))}</b> (see audit.html)"
+        )
     return (
         f'<div class="card"><div class="split">{esc(split)}</div>'
         f'<div class="big">{num(ev.get("accuracy"))}</div>'

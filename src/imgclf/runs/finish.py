@@ -29,16 +29,35 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
     decided = prepared.decisions
     decisions = {"decisions": decided.to_dict()} if decided is not None else {}
     run.write_json(run.data_report, {**prepared.report.to_dict(), **decisions})
+    leaks = _quick_audit(run, prepared)
     if progress:
         from imgclf.terminal import print_line, print_warning
 
         if decided is not None:
             print_line(decided.summary())
+        for leak in leaks:
+            print_warning(f"{leak}; see {run.path / 'audit.html'}")
         line, warnings = prepared.report.left_out()
         for warning in warnings:
             print_warning(warning)
         if line:
             print_line(f"{line}; see {run.data_report}")
+
+
+def _quick_audit(run: RunDir, prepared: PreparedData) -> list[str]:
+    """The cheap checks (copies leaking across the run's splits, balance) into the run folder
+    as audit.html, audit.json and issues.csv; ``prepared.leaks`` gets the leaked rows, so the
+    scores can leave them out. Returns a sentence per leak."""
+    if prepared.cache is None:
+        return []
+    from imgclf.audit.inputs import audit_data
+    from imgclf.audit.quick import leaked_rows, quick_audit
+    from imgclf.audit.writer import write_audit
+
+    audit = quick_audit(audit_data(prepared))
+    write_audit(audit, run.path)
+    prepared.leaks = leaked_rows(audit)
+    return [leak.sentence() for leak in audit.leaks]
 
 
 def finishing(progress: bool):
@@ -62,7 +81,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     metrics.json is written once the splits are scored and the bundle saved (so a failed plot
     still leaves it) and again at the end with every part.
     """
-    from imgclf.evaluate.metrics import evaluate_predictions
+    from imgclf.evaluate.metrics import evaluate_predictions, leak_free_score
 
     started = time.perf_counter()
     prepared, model = result.prepared, result.model
@@ -81,10 +100,14 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
             result.runtime,
             tta=tta,
         )
-        evaluations[split] = (
-            rows,
-            evaluate_predictions(prepared.source.labels[rows], probs, prepared.classes, split),
-        )
+        labels = prepared.source.labels[rows]
+        evaluation = evaluate_predictions(labels, probs, prepared.classes, split)
+        if split in prepared.leaks:  # scored again without the copies of earlier splits' images
+            leaked = prepared.leaks[split]
+            evaluation.without_leaks = leak_free_score(
+                labels, probs, rows, leaked, prepared.classes, split
+            )
+        evaluations[split] = (rows, evaluation)
     timings = {**result.timings, "evaluate": time.perf_counter() - started}
     scores = {split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()}
     metrics = run_metrics(result, scores, timings, _efficiency(result, cfg))

@@ -117,6 +117,8 @@ def finished_fields(metrics: dict[str, Any]) -> dict[str, Any]:
             macro = scores.get("report", {}).get("macro avg", {}).get("f1-score")
             summary[split] = {"accuracy": scores.get("accuracy"), "loss": scores.get("loss"),
                               "macro_f1": macro}  # fmt: skip
+            if scores.get("without_leaks"):
+                summary[split]["without_leaks"] = scores["without_leaks"]
     return {
         "epochs_planned": metrics.get("epochs_planned"),
         "epochs_run": metrics.get("epochs_run"),

@@ -7,7 +7,7 @@ their reason, makes the splits, and builds (or reuses) the decoded-image cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class PreparedData:
     color_mode: str
     cache: ImageCache | None = None
     decisions: Decisions | None = None  # what data.decisions applied, if it names a file
+    # rows of val and test with a copy in an earlier split, found by the run's quick audit
+    leaks: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def classes(self) -> list[str]:

@@ -1,0 +1,89 @@
+"""The cheap checks every training run makes: copies that leak across its own splits, and class
+balance, written into the run folder as the audit's files.
+
+No embedding here: a run that trains a small CNN has no backbone features, and embedding every
+image would cost more than the training. Exact copies come from the scan's byte digests (free);
+altered copies from the perceptual hash of each picture and its mirror against the pictures of
+the earlier splits, all pairs at once (a chunked matrix product of +-1 bit vectors). Without
+the crop windows and the embedding's second opinion it finds re-encoded, resized, recoloured and
+mirrored copies, not cropped ones, and its distance is stricter than the full audit's: the full
+audit (`imgclf audit`, `train --audit full`) finds the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imgclf.audit.balance import class_balance
+from imgclf.audit.duplicates import (
+    Pairs,
+    duplicate_groups,
+    duplicate_issues,
+    exact_pairs,
+    find_leaks,
+)
+from imgclf.audit.hashing import HASH_BITS, Hashes, perceptual_hashes
+from imgclf.audit.inputs import SPLIT_ORDER, AuditData
+from imgclf.audit.result import Audit
+from imgclf.audit.runner import unreadable_issues
+from imgclf.audit.settings import AuditSettings
+
+QUICK_DISTANCE = 6  # bits of 64: whole pictures only, no embedding to confirm a pair
+_CHUNK = 4096  # query pictures compared at once
+
+
+def quick_audit(data: AuditData) -> Audit:
+    """Leaks across ``data``'s splits (exact and altered copies) and class balance."""
+    settings = AuditSettings(checks=("duplicates", "balance"), hash_distance=QUICK_DISTANCE)
+    audit = Audit(data, settings, issues=unreadable_issues(data))
+    digests = [record.digest for record in data.records]
+    rows = data.rows
+    hashes = perceptual_hashes(data.images, rows, crops=False)
+    near = hash_pairs(hashes, data.split, rows, QUICK_DISTANCE)
+    groups = duplicate_groups(exact_pairs(digests, rows), near, data, digests)
+    audit.groups, audit.leaks = groups, find_leaks(groups, digests)
+    audit.issues += duplicate_issues(groups, data, digests, hashes)
+    audit.balance = class_balance(data.labels, data.classes, data.split, data.usable)
+    return audit
+
+
+def leaked_rows(audit: Audit) -> dict[str, np.ndarray]:
+    """Per split (val, test), its rows with a copy in an earlier split, sorted."""
+    found: dict[str, set[int]] = {}
+    for leak in audit.leaks:
+        found.setdefault(leak.split, set()).update(leak.rows)
+    return {split: np.array(sorted(rows), dtype=np.int64) for split, rows in found.items()}
+
+
+def hash_pairs(hashes: Hashes, split: np.ndarray, rows: np.ndarray, max_distance: int) -> Pairs:
+    """Pairs (earlier-split row, later-split row) whose pictures (or one's mirror image) are
+    within ``max_distance`` bits."""
+    a, b, distance = [], [], []
+    signs = _signs(hashes.whole)  # (N, 2, 64): +-1 per bit
+    for rank, later in enumerate(SPLIT_ORDER[1:], start=1):
+        queries = rows[split[rows] == later]
+        targets = rows[np.isin(split[rows], SPLIT_ORDER[:rank])]
+        if len(queries) == 0 or len(targets) == 0:
+            continue
+        known = signs[targets, 0]  # (T, 64)
+        for start in range(0, len(queries), _CHUNK):
+            chunk = queries[start : start + _CHUNK]
+            both = signs[chunk].reshape(-1, HASH_BITS)  # picture and mirror, interleaved
+            agree = both @ known.T  # 64 - 2 * distance
+            bits = (HASH_BITS - agree) / 2
+            bits = bits.reshape(len(chunk), 2, len(targets)).min(axis=1)
+            q, t = np.nonzero(bits <= max_distance)
+            a.append(targets[t])
+            b.append(chunk[q])
+            distance.append(bits[q, t].astype(np.int64))
+    if not a:
+        empty = np.empty(0, dtype=np.int64)
+        return Pairs(empty, empty, empty, np.empty(0, dtype=np.float32))
+    a_all, b_all, d_all = np.concatenate(a), np.concatenate(b), np.concatenate(distance)
+    return Pairs(a_all, b_all, d_all, np.full(len(a_all), np.nan, dtype=np.float32))
+
+
+def _signs(packed: np.ndarray) -> np.ndarray:
+    """(N, K) uint64 hashes as (N, K, 64) float32 +-1 bits."""
+    bits = np.unpackbits(packed.astype(">u8").view(np.uint8).reshape(*packed.shape, 8), axis=-1)
+    return bits.astype(np.float32) * 2 - 1
