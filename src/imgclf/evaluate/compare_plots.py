@@ -43,8 +43,8 @@ def curves_figure(
         ax.set(title=title, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # "best" searches for seconds with many runs
+            ax.legend(fontsize=8, loc="lower right" if ax is acc_ax else "upper right")
     return fig
 
 
@@ -77,7 +77,7 @@ def pareto_figure(
         ax.scatter([seconds[i] for i in front], [scores[i] for i in front], color="tab:green",
                    zorder=3)  # fmt: skip
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower right")  # scores rise to the right, as a rule
     named = set(front) if len(names) > MANY else set(range(len(names)))
     for i, (name, x, y) in enumerate(zip(names, seconds, scores, strict=True)):
         if i in named:
