@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from imgclf.data.pipeline.splits import Splits, make_splits
 from imgclf.errors import DataError
@@ -182,3 +185,47 @@ def test_assignment_of_a_real_split_matches_its_indices(seed):
 
     for name, index in splits.as_dict().items():
         assert np.flatnonzero(names == name).tolist() == index.tolist()
+
+
+def test_copies_stay_on_one_side_of_every_carved_split():
+    labels = np.repeat(np.arange(3), 40)
+    groups = np.arange(120)
+    groups[1::4] = groups[0::4]  # every pair (4k, 4k+1) is a copy
+    groups[[7, 50, 90]] = 3  # a group of four across classes
+    for seed in range(5):
+        splits = make_splits(labels, ["a", "b", "c"], None, 0.2, 0.2, seed, groups=groups)
+        side = splits.assignment(120)
+        for group in np.unique(groups):
+            assert len(set(side[groups == group])) == 1, (seed, group)
+        assert sorted(np.concatenate([splits.train, splits.val, splits.test])) == list(range(120))
+        assert set(labels[splits.test]) == {0, 1, 2}
+
+
+def test_without_copies_the_groups_change_nothing():
+    labels = np.repeat(np.arange(4), 25)
+    plain = make_splits(labels, list("abcd"), None, 0.2, 0.1, 3)
+    grouped = make_splits(labels, list("abcd"), None, 0.2, 0.1, 3, groups=np.arange(100))
+    for name in ("train", "val", "test"):
+        assert getattr(plain, name).tolist() == getattr(grouped, name).tolist()
+
+
+def test_prepared_data_keeps_byte_copies_together(tmp_path):
+    from imgclf.api.settings import make_config
+    from imgclf.data.pipeline.prepare import prepare_data
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for k in range(10):
+            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{k}.png")
+            if k < 4:  # a copy under another name
+                Image.fromarray(pixels).save(tmp_path / label / f"copy{k}.png")
+    for seed in range(4):
+        cfg = make_config(None, val_split=0.3, seed=seed, cache_dir=tmp_path / "cache")
+        prepared = prepare_data(tmp_path, cfg, decode=False, progress=False)
+        names = [f"{Path(p).parent.name}/{Path(p).name}" for p in prepared.source.paths]
+        side = dict(zip(names, prepared.splits.assignment(28), strict=True))
+        for label in ("a", "b"):
+            for k in range(4):
+                assert side[f"{label}/{k}.png"] == side[f"{label}/copy{k}.png"]

@@ -65,6 +65,7 @@ def prepare_data(
         cfg.test_split,
         config.seed,
         usable,
+        copy_groups(records),
     )
     prepared = PreparedData(
         source=source,
@@ -87,6 +88,16 @@ def prepare_data(
         )
         _drop_rows_that_failed(prepared)
     return prepared
+
+
+def copy_groups(records: list[FileRecord]) -> np.ndarray:
+    """A group id per row, shared by rows with the same bytes (the scan's digest), so the
+    splits keep copies together; a row that could not be read is its own group."""
+    ids: dict[str, int] = {}
+    return np.array(
+        [ids.setdefault(r.digest, i) if r.ok and r.digest else i for i, r in enumerate(records)],
+        dtype=np.int64,
+    )
 
 
 def resolve_image_size(

@@ -4,6 +4,10 @@ A split the source already has (val/test folders, a CSV split column, MNIST's te
 A split it lacks is carved out of the training items with scikit-learn's stratified
 ``train_test_split``. Classes too small to give every split an image stay in train, with a
 warning that names them, instead of a stack trace.
+
+Copies stay together: given ``groups`` (the same id for items with the same bytes), a split is
+carved from one representative per group, and every copy follows its representative, so no
+copy of a training image lands in val or test. Without copies the split is what it was.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def make_splits(
     test_split: float = 0.0,
     seed: int = 0,
     usable: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Splits:
     """Split item indices into train/val/test, stratified by label.
 
@@ -54,6 +59,7 @@ def make_splits(
         test_split: fraction of all items for test when there is no explicit test.
         seed: the random seed; the same seed gives the same split.
         usable: boolean mask of items to use (bad files are False).
+        groups: an id per item, equal for copies (None: every item on its own).
     """
     everything = np.arange(len(labels))
     usable = np.ones(len(labels), bool) if usable is None else np.asarray(usable, bool)
@@ -64,13 +70,37 @@ def make_splits(
         raise DataError("There are no usable training images. Check the data report.")
     warnings: list[str] = []
     train, test = given["train"], given["test"]
+    groups = everything if groups is None else np.asarray(groups)
     if len(test) == 0 and test_split > 0:
-        train, test = _carve(train, labels, classes, test_split, seed, "test", warnings)
+        train, test = _carve_groups(train, labels, groups, classes, test_split, seed, "test",
+                                    warnings)  # fmt: skip
     val = given["val"]
     if len(val) == 0 and val_split > 0:
         fraction = val_split / (1.0 - test_split) if len(given["test"]) == 0 else val_split
-        train, val = _carve(train, labels, classes, min(fraction, 0.9), seed + 1, "val", warnings)
+        train, val = _carve_groups(train, labels, groups, classes, min(fraction, 0.9), seed + 1,
+                                   "val", warnings)  # fmt: skip
     return Splits(np.sort(train), np.sort(val), np.sort(test), warnings)
+
+
+def _carve_groups(
+    pool: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    classes: list[str],
+    fraction: float,
+    seed: int,
+    name: str,
+    warnings: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_carve`` over one representative (the first) of each group in ``pool``; every other
+    member goes where its representative went."""
+    _, first = np.unique(groups[pool], return_index=True)
+    representatives = pool[np.sort(first)]
+    if len(representatives) == len(pool):
+        return _carve(pool, labels, classes, fraction, seed, name, warnings)
+    keep, out = _carve(representatives, labels, classes, fraction, seed, name, warnings)
+    taken = np.isin(groups[pool], groups[out])
+    return pool[~taken], pool[taken]
 
 
 def _carve(
