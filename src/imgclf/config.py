@@ -72,6 +72,11 @@ class DataConfig(_Section):
         description="A decisions CSV (path, decision, label) from audit.html, applied at read "
         "time: drop images, change labels; no file is moved.",
     )
+    audit: Literal["quick", "full"] = Field(
+        "quick",
+        description="Before training: quick (copies leaking across the splits, balance) or "
+        "full (imgclf audit's every check, with a pretrained backbone's embeddings).",
+    )
     val_split: float = Field(0.2, ge=0.0, lt=1.0)
     test_split: float = Field(0.0, ge=0.0, lt=1.0)
     image_size: tuple[int, int] | None = Field(

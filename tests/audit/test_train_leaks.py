@@ -50,6 +50,26 @@ def test_a_run_names_its_leaks_and_scores_without_them(planted, tmp_path, monkey
     assert api.evaluate(run).to_dict()["without_leaks"] == clean
 
 
+def test_audit_full_runs_every_check_into_the_run_folder(planted, tmp_path, monkeypatch):
+    data = shutil.copytree(planted.root, tmp_path / "data")
+    tiny_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMGCLF_CACHE_DIR", str(tmp_path / "cache"))
+    result = runner.invoke(app, ["train", str(data), "--config", "tiny.yaml", "--image-size",
+                                 "64", "--name", "r", "--audit", "full"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "audit: label issues: " in output
+    assert "audit: leak: 1 val image has near-duplicates in train" in output  # the cropped copy
+    report = json.loads(Path("runs/r/audit-full/audit.json").read_text(encoding="utf-8"))
+    assert report["settings"]["checks"] == ["labels", "duplicates", "balance", "properties"]
+    metrics = json.loads(Path("runs/r/metrics.json").read_text(encoding="utf-8"))
+    assert metrics["val"]["without_leaks"]["leaked"] == 1
+    assert metrics["test"]["without_leaks"]["leaked"] == 2  # the quick check's and the audit's
+    config = Path("runs/r/config.yaml").read_text(encoding="utf-8")
+    assert "audit: full" in config
+
+
 def test_a_run_without_copies_says_nothing_about_leaks(shapes):
     result = runner.invoke(app, ["train", "data", "--config", "tiny.yaml", "--name", "r"])
     assert result.exit_code == 0, result.output

@@ -223,7 +223,34 @@ def _create_run(cfg: Config, data: DataLike, prepared: PreparedData, progress: b
 
     run = create_run_dir(cfg, data_name(data))
     describe_run(run, cfg, prepared, progress)
+    if cfg.data.audit == "full":
+        _full_audit(run, cfg, data, prepared, progress)
     return run
+
+
+def _full_audit(run, cfg: Config, data: DataLike, prepared: PreparedData, progress: bool) -> None:
+    """``imgclf audit``'s every check on the run's data, read and split as the run reads it but
+    embedded by the audit's own backbone at its size, into RUN/audit-full/ (beside the quick
+    check's files); the final scores leave out the leaks either found."""
+    import numpy as np
+
+    from imgclf.api.auditing import audit
+    from imgclf.audit.quick import leaked_rows
+    from imgclf.config import ModelConfig
+
+    settings = cfg.model_copy(
+        update={"model": ModelConfig(), "data": cfg.data.model_copy(update={"image_size": None})}
+    )
+    folder = run.path / "audit-full"
+    result = audit(data, out=folder, config=settings, progress=progress)
+    for split, rows in leaked_rows(result).items():
+        prepared.leaks[split] = np.union1d(prepared.leaks.get(split, rows), rows)
+    if progress:
+        from imgclf.terminal import print_line
+
+        for line in result.summary_lines()[1:]:
+            print_line(f"audit: {line}")
+        print_line(f"audit: see {folder / 'audit.html'}")
 
 
 def _recorded(run, cfg: Config, setup, saved: dict | None):

@@ -113,6 +113,7 @@ _Name = Annotated[
 ]
 _Project = Annotated[Path | None, schema_option("run.project", "Folder of run folders.")]
 _Resume = Annotated[Path | None, typer.Option(help="Continue this run folder.")]
+_Audit = schema_choice("data.audit")
 _Decisions = Annotated[
     Path | None,
     typer.Option(
@@ -147,6 +148,7 @@ def train(
     label_column: LabelColumnOpt = None,
     split_column: SplitColumnOpt = None,
     decisions: _Decisions = None,
+    audit: _Audit = None,
     patience: _Patience = None,
     finetune_epochs: _FinetuneEpochs = None,
     finetune_lr: _FinetuneLr = None,
