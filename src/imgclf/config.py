@@ -26,6 +26,7 @@ TrainMode = Literal["feature_extract", "finetune", "scratch"]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
 Schedule = Literal["constant", "cosine", "onecycle"]
 EmbedBackend = Literal["auto", "torch", "onnx"]
+Sampler = Literal["shuffle", "balanced"]  # the training epoch's order
 Precision = Literal["32", "16-mixed", "bf16-mixed"]  # what a Runtime computes in
 PrecisionSetting = Literal[Precision, "auto"]  # auto: the Runtime picks one per device
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
@@ -261,6 +262,11 @@ class TrainConfig(_Section):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     grad_clip: float | None = Field(None, gt=0.0, description="Max gradient norm.")
     class_weight: Literal["balanced"] | dict[str, float] | None = None
+    sampler: Sampler = Field(
+        "shuffle",
+        description="Each epoch's training images: shuffle (each once) or balanced (drawn "
+        "with replacement, every class equally likely).",
+    )
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     patience: int | None = Field(None, ge=1, description="Early stopping after N flat epochs.")
     min_delta: float = Field(0.0, ge=0.0)
@@ -336,6 +342,17 @@ class TrainConfig(_Section):
         if any(size < 8 for size in value) or value != sorted(set(value)):
             raise ValueError(f"progressive_sizes must increase and be >= 8, received {value}")
         return value
+
+    @model_validator(mode="after")
+    def _one_imbalance_correction(self) -> TrainConfig:
+        """Balanced sampling and balanced loss weights each undo the imbalance; together they
+        weight a class by 1 / count squared, so the rarest class outweighs the largest."""
+        if self.sampler == "balanced" and self.class_weight == "balanced":
+            raise ValueError(
+                "sampler balanced and class_weight balanced both correct class imbalance and "
+                "together over-correct it (received both): keep one"
+            )
+        return self
 
 
 class RunConfig(_Section):

@@ -51,6 +51,7 @@ _Data = Annotated[
 ]
 _Optimizer = schema_choice("train.optimizer", "The optimizer.")
 _Schedule = schema_choice("train.schedule", "Learning rate over the steps, after any warmup.")
+_Sampler = schema_choice("train.sampler")
 _Weights = Annotated[Path | None, typer.Option(help="Local pretrained weight file.")]
 _Unfreeze = Annotated[
     str | None, schema_option("model.unfreeze", "finetune: N last blocks, 'all' or a,b.")
@@ -136,6 +137,7 @@ def train(
     optimizer: _Optimizer = None,
     lr: LrOpt = None,
     schedule: _Schedule = None,
+    sampler: _Sampler = None,
     weights: _Weights = None,
     unfreeze: _Unfreeze = None,
     augment: AugmentOpt = None,

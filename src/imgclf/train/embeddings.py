@@ -57,7 +57,8 @@ class EmbeddingLoader(BatchLoader):
     """Shuffled, seeded, resumable batches of cached features (a head's or a fine-tune's
     training input).
 
-    Order, sharding and resume are BatchLoader's. With augmented views (``embeddings`` with
+    Order (shuffled, or class-balanced with ``balanced``), sharding and resume are
+    BatchLoader's. With augmented views (``embeddings`` with
     views), each epoch draws for every image one of its 1 + K stored versions (the plain one
     or an augmented view). ``features`` instead gives plain rows (N, D) without views, such as
     the frozen part of a backbone's activations (``train.activations``).
@@ -71,6 +72,7 @@ class EmbeddingLoader(BatchLoader):
         labels: np.ndarray,
         indices: np.ndarray,
         batch_size: int,
+        balanced: bool = False,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
@@ -83,6 +85,7 @@ class EmbeddingLoader(BatchLoader):
             labels=labels,
             indices=indices,
             batch_size=batch_size,
+            balanced=balanced,
             seed=seed,
             rank=rank,
             world_size=world_size,

@@ -27,6 +27,7 @@ from imgclf.train import distributed
 from imgclf.train.budget import BudgetPlan
 from imgclf.train.callbacks import Callback, StopOnSignal, TrainState, standard_callbacks
 from imgclf.train.checkpoint import BEST_WEIGHTS, BestWeights
+from imgclf.train.imbalance import imbalance_hint
 from imgclf.train.loop import fit
 from imgclf.train.parts import Stage, TrainData
 from imgclf.train.setup import configure_torch, default_runtime
@@ -114,6 +115,8 @@ def prepare_training(
     started = time.perf_counter()
     images_id = prepared.cache.path.name if prepared.cache.path else None
     stages, notes = plan_stages(model, train_data, cfg, images_id, progress, runtime)
+    hint = imbalance_hint(train_data.labels, train_data.train, train_data.classes, cfg.train)
+    notes += [hint] if hint else []
     cached = sum(getattr(stage.module, "cache_seconds", 0.0) for stage in stages)
     if any(stage.embeddings is not None for stage in stages):
         timings["embed"] = time.perf_counter() - started - cached

@@ -57,7 +57,8 @@ def build_parts(
 
 
 def _loader(stage: Stage, train: TrainConfig, cfg: Config, shard: dict[str, int]) -> BatchLoader:
-    """The stage's training batches: of cached features, or of pixels (augmented, mixed)."""
+    """The stage's training batches: of cached features, or of pixels (augmented, mixed);
+    shuffled, or class-balanced by ``train.sampler``."""
     data = stage.data
     if data.images.ndim == 2:  # cached features: embeddings, or a frozen prefix's activations
         emb = stage.embeddings
@@ -67,6 +68,7 @@ def _loader(stage: Stage, train: TrainConfig, cfg: Config, shard: dict[str, int]
             labels=data.labels,
             indices=data.train,
             batch_size=train.batch_size,
+            balanced=train.sampler == "balanced",
             seed=cfg.seed,
             **shard,
         )
@@ -77,6 +79,7 @@ def _loader(stage: Stage, train: TrainConfig, cfg: Config, shard: dict[str, int]
         labels=data.labels,
         indices=data.train,
         batch_size=train.batch_size,
+        balanced=train.sampler == "balanced",
         seed=cfg.seed,
         augment=augment,
         mix=mix,

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from imgclf.data.batches.augment import BatchAugment, BatchMix
+from imgclf.data.batches.sampling import balanced_order
 from imgclf.errors import ConfigError, DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -62,6 +63,8 @@ class BatchLoader:
         indices: rows of ``images`` to use (a split); default all.
         batch_size: images per batch.
         shuffle: reshuffle every epoch; False keeps ``indices`` order.
+        balanced: draw each epoch's ``len(indices)`` rows with replacement, every class equally
+            likely (``sampling.balanced_order``), instead of a permutation.
         seed: base seed of the order and of the per-batch augmentation generators.
         augment: per-image augmentation on the uint8 batch.
         mix: MixUp / CutMix; labels become soft (N, K) float. Needs ``rescale``.
@@ -81,6 +84,7 @@ class BatchLoader:
         indices: np.ndarray | None = None,
         batch_size: int,
         shuffle: bool = True,
+        balanced: bool = False,
         seed: int = 0,
         augment: BatchAugment | None = None,
         mix: BatchMix | None = None,
@@ -96,6 +100,7 @@ class BatchLoader:
         self.indices = np.arange(len(images)) if indices is None else np.asarray(indices)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.balanced = balanced
         self.seed = seed
         self.augment = augment
         self.mix = mix
@@ -153,6 +158,8 @@ class BatchLoader:
                 f"rank must be in [0, {self.world_size}) for world_size={self.world_size}, "
                 f"received {self.rank}."
             )
+        if self.balanced and not self.shuffle:
+            raise ConfigError("a balanced loader draws its own order: it needs shuffle=True.")
         if self.mix is not None and self.rescale is None:
             raise ConfigError(
                 "mixup/cutmix blend float pixels: pass rescale (e.g. 1/255) so the loader "
@@ -191,13 +198,16 @@ class BatchLoader:
 
     def shard(self, epoch: int | None = None) -> np.ndarray:
         """The epoch's order of row indices (default: the current epoch), the same on every
-        rank; batch ``b`` is ``shard[b * batch_size : (b + 1) * batch_size]``."""
+        rank; batch ``b`` is ``shard[b * batch_size : (b + 1) * batch_size]``. A balanced
+        loader's order draws rows with replacement, so a row may come twice or not at all."""
         epoch = self.epoch if epoch is None else epoch
         order = self.indices
-        if self.shuffle:
-            rng = np.random.default_rng(_entropy(self.seed, epoch))
-            order = order[rng.permutation(len(order))]
-        return order
+        if not self.shuffle:
+            return order
+        rng = np.random.default_rng(_entropy(self.seed, epoch))
+        if self.balanced:
+            return balanced_order(order, self.labels[order], rng)
+        return order[rng.permutation(len(order))]
 
     def __iter__(self) -> Iterator[Batch]:
         """Yield the remaining batches of the current epoch (all of them after a full pass)."""
