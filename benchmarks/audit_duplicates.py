@@ -8,6 +8,8 @@ between two of the unaltered photos are counted apart and printed: a web-crawled
 repeats, so they are checked by eye.
 
     python -m benchmarks.audit_duplicates --data ../shared/datasets/animals --copies 120
+    python -m benchmarks.audit_duplicates --data ../shared/datasets/cifar10-jpg/train \
+        --subset 10000 --copies 200 --image-size 64
 """
 
 from __future__ import annotations
@@ -52,11 +54,15 @@ def copy_quality(rng: np.random.Generator) -> int:
     return int(rng.integers(60, 91))
 
 
-def plant(data: Path, out: Path, copies: int, seed: int = 0) -> dict[str, str]:
+def plant(
+    data: Path, out: Path, copies: int, seed: int = 0, subset: int | None = None
+) -> dict[str, str]:
     """``out/train/<class>/`` holds every photo of ``data`` (class folders), ``out/test/<class>/``
     an altered copy of ``copies`` random ones; returns {copy path: its original's path}."""
     rng = np.random.default_rng(seed)
     photos = sorted(p for p in data.rglob("*") if p.is_file() and is_image_name(p.name))
+    if subset is not None and subset < len(photos):  # a random subset (classes keep their share)
+        photos = sorted(photos[i] for i in rng.choice(len(photos), size=subset, replace=False))
     for photo in photos:
         target = out / "train" / photo.parent.name / photo.name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--copies", type=int, default=120)
+    parser.add_argument("--subset", type=int, default=None, help="a random subset of the photos")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--neighbors", type=int, default=10)
@@ -140,7 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}")
     out = args.out or Path(tempfile.mkdtemp(prefix="imgclf-audit-"))
-    planted = plant(args.data, out / "planted", args.copies, args.seed)
+    planted = plant(args.data, out / "planted", args.copies, args.seed, args.subset)
     found = signals(out / "planted", out / "cache", args.image_size, args.neighbors)
     truth = judge(found, planted)
     s, d = found["similarity"], found["distance"]

@@ -59,9 +59,12 @@ def audit(
     settings = audit_settings(**ours)
     settings.require_extras()  # before any decoding: a missing package fails at once
     cfg = make_config(config, **overrides)
+    if cfg.data.image_size is None:  # the backbone's own size, even for images that share one
+        size = backbone_size(cfg.model)  # (CIFAR-10's 32 px embedded at 32 px lost the labels)
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"image_size": size})})
     runtime = Runtime.from_config(cfg.train)
     started = time.perf_counter()
-    prepared = prepare_data(data, cfg, progress=progress, default_size=backbone_size(cfg.model))
+    prepared = prepare_data(data, cfg, progress=progress)
     read = time.perf_counter() - started
     rows = audit_data(prepared)
     if write_clean is not None:

@@ -19,8 +19,8 @@ from imgclf.runtime import Runtime
 
 
 def backbone_size(model: ModelConfig) -> tuple[int, int]:
-    """The backbone's pretrained input size, the audit's image size when the images differ in
-    size (as training's); a recipe (random weights, nothing learned) is refused."""
+    """The backbone's pretrained input size, the audit's image size unless one is given; a
+    recipe (random weights, nothing learned) is refused."""
     from imgclf.models.backbones import backbone_preprocess
     from imgclf.models.recipes import is_recipe
 
