@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from tests.audit.conftest import relative
+from tests.audit.planted import picture
 
 from imgclf.audit.balance import class_balance
 from imgclf.audit.issues import PROPERTY_KINDS
@@ -34,6 +35,19 @@ def test_the_statistics_of_flat_dark_bright_and_sharp_images():
     assert stats.high[0] == 0.0 and stats.low[1] == 1.0
     assert stats.std[0] == 0.0 and stats.std[2] > 0.1
     assert stats.sharpness[2] > 1.0 > 0.1 > stats.sharpness[3]  # noise is all detail
+
+
+def test_an_upscaled_thumbnail_is_judged_sharp_at_its_own_size():
+    from PIL import Image, ImageFilter
+
+    rng = np.random.default_rng(1)
+    thumbnail = picture(rng, "circle", side=32).resize((128, 128), Image.Resampling.BICUBIC)
+    blurred = picture(rng, "square", side=128).filter(ImageFilter.GaussianBlur(4))
+    images = np.stack([np.asarray(thumbnail), np.asarray(blurred)])
+    cache_size = pixel_statistics(images, np.arange(2)).sharpness
+    own_size = pixel_statistics(images, np.arange(2), np.array([[32, 32], [128, 128]])).sharpness
+    assert own_size[0] > 5 * cache_size[0]  # smooth at 128 px, sharp at its own 32
+    assert own_size[1] == cache_size[1] < 0.1  # a blurred photo stays blurry
 
 
 def test_grayscale_and_two_pixel_images_have_statistics():

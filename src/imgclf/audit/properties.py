@@ -5,7 +5,10 @@ The pixel statistics read the decoded-image cache in chunks, with NumPy only: th
 histogram gives its percentiles exactly (it is 8-bit) and its standard deviation; blur is the
 spread of the Laplacian (fine detail) relative to the spread of the luminance (contrast), so a
 dim but sharp photo is not called blurry. The cache holds images at the audit's size, so
-sizes come from the scan, which read each file's header.
+sizes come from the scan, which read each file's header; and sharpness is measured at the
+image's own resolution where that is smaller, since an upscaled thumbnail is smooth at the
+cache's size but not blurry (CIFAR-10's 32-pixel pictures at 224 pixels: 9,939 of 10,000
+were flagged before).
 """
 
 from __future__ import annotations
@@ -37,9 +40,9 @@ def image_properties(
     images: np.ndarray, rows: np.ndarray, records: list[FileRecord], settings: AuditSettings
 ) -> list[Issue]:
     """The property issues of ``rows``: each kind where its statistic passes its threshold."""
-    stats = pixel_statistics(images, rows)
     width = np.array([records[r].width for r in rows], dtype=np.float64)
     height = np.array([records[r].height for r in rows], dtype=np.float64)
+    stats = pixel_statistics(images, rows, np.stack([height, width], axis=1))
     side = np.minimum(width, height)
     aspect = np.maximum(width, height) / np.maximum(side, 1.0)
     flat = stats.std < settings.uniform
@@ -58,17 +61,27 @@ def image_properties(
     ]
 
 
-def pixel_statistics(images: np.ndarray, rows: np.ndarray) -> PixelStats:
-    """PixelStats of ``rows`` of a (N, H, W, C) uint8 array, read ``_CHUNK`` rows at a time."""
+def pixel_statistics(
+    images: np.ndarray, rows: np.ndarray, sizes: np.ndarray | None = None
+) -> PixelStats:
+    """PixelStats of ``rows`` of a (N, H, W, C) uint8 array, read ``_CHUNK`` rows at a time;
+    ``sizes`` (len(rows), 2): each image's own (height, width), where sharpness is measured
+    when it is smaller than the array's."""
     starts = range(0, len(rows), _CHUNK)
-    parts = [_chunk_stats(np.asarray(images[rows[i : i + _CHUNK]])) for i in starts]
+    parts = [
+        _chunk_stats(
+            np.asarray(images[rows[i : i + _CHUNK]]),
+            None if sizes is None else sizes[i : i + _CHUNK],
+        )
+        for i in starts
+    ]
     if not parts:
         empty = np.empty(0, dtype=np.float32)
         return PixelStats(empty, empty, empty, empty)
     return PixelStats(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
-def _chunk_stats(batch: np.ndarray) -> tuple[np.ndarray, ...]:
+def _chunk_stats(batch: np.ndarray, sizes: np.ndarray | None) -> tuple[np.ndarray, ...]:
     luma = _luminance(batch)  # (B, H, W) on 0-1
     levels = np.rint(luma * 255).astype(np.int64).reshape(len(batch), -1)
     offsets = (np.arange(len(batch)) * 256)[:, None]
@@ -77,7 +90,23 @@ def _chunk_stats(batch: np.ndarray) -> tuple[np.ndarray, ...]:
     low = np.argmax(cumulative >= 0.01, axis=1) / 255.0
     high = np.argmax(cumulative >= 0.99, axis=1) / 255.0
     std = luma.std(axis=(1, 2))
-    return low, high, std, _sharpness(luma, std)
+    sharpness = _sharpness(luma, std)
+    if sizes is not None:
+        for k in np.flatnonzero((sizes < luma.shape[1:]).any(axis=1)):
+            own = _own_size(luma[k], sizes[k])
+            sharpness[k] = _sharpness(own[None], np.array([own.std()]))[0]
+    return low, high, std, sharpness
+
+
+def _own_size(luma: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """``luma`` (H, W) resized down to the image's own (height, width), each side at most its
+    size here and at least 3 pixels (box filter: no new detail, none smoothed away)."""
+    from PIL import Image
+
+    height = int(min(max(size[0], 3), luma.shape[0]))
+    width = int(min(max(size[1], 3), luma.shape[1]))
+    picture = Image.fromarray(luma.astype(np.float32))  # mode F
+    return np.asarray(picture.resize((width, height), Image.Resampling.BOX), dtype=np.float32)
 
 
 def _sharpness(luma: np.ndarray, std: np.ndarray) -> np.ndarray:
