@@ -55,7 +55,7 @@ def perceptual_hashes(
     with progress_bar(progress, "hashing images", len(rows)) as advance:
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
-            grey = _grey(images[chunk])
+            grey = _grey(images[chunk], _GREY_SIDE if crops else _HASH_SIDE)
             boxes = _BOXES if crops else []
             parts = [grey, grey.flip(-1)] + [grey[:, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
             small = [_resized(part, _HASH_SIDE) for part in parts]
@@ -93,9 +93,9 @@ def hash_distance(hashes: Hashes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return bits.astype(np.int64)
 
 
-def _grey(pixels: np.ndarray):
-    """(n, GREY_SIDE, GREY_SIDE) float32 luminance (ITU-R 601, PIL's "L") of uint8 images,
-    resized by area averaging."""
+def _grey(pixels: np.ndarray, side: int):
+    """(n, side, side) float32 luminance (ITU-R 601, PIL's "L") of uint8 images, resized by
+    area averaging."""
     import torch
 
     batch = torch.from_numpy(np.ascontiguousarray(pixels)).float()
@@ -103,7 +103,7 @@ def _grey(pixels: np.ndarray):
         batch = batch @ torch.tensor([0.299, 0.587, 0.114])
     else:
         batch = batch[..., 0]
-    return _resized(batch, _GREY_SIDE, area=True)
+    return _resized(batch, side, area=True)
 
 
 def _resized(batch, side: int, area: bool = False):

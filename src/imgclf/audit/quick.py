@@ -29,7 +29,7 @@ from imgclf.audit.runner import unreadable_issues
 from imgclf.audit.settings import AuditSettings
 
 QUICK_DISTANCE = 6  # bits of 64: whole pictures only, no embedding to confirm a pair
-_CHUNK = 4096  # query pictures compared at once
+_CHUNK = 512  # query pictures compared at once (a float32 block of 2 x 512 x targets)
 
 
 def quick_audit(data: AuditData) -> Audit:
@@ -69,13 +69,11 @@ def hash_pairs(hashes: Hashes, split: np.ndarray, rows: np.ndarray, max_distance
         for start in range(0, len(queries), _CHUNK):
             chunk = queries[start : start + _CHUNK]
             both = signs[chunk].reshape(-1, HASH_BITS)  # picture and mirror, interleaved
-            agree = both @ known.T  # 64 - 2 * distance
-            bits = (HASH_BITS - agree) / 2
-            bits = bits.reshape(len(chunk), 2, len(targets)).min(axis=1)
-            q, t = np.nonzero(bits <= max_distance)
+            agree = (both @ known.T).reshape(len(chunk), 2, len(targets)).max(axis=1)
+            q, t = np.nonzero(agree >= HASH_BITS - 2 * max_distance)  # agree = 64 - 2 distance
             a.append(targets[t])
             b.append(chunk[q])
-            distance.append(bits[q, t].astype(np.int64))
+            distance.append(((HASH_BITS - agree[q, t]) / 2).astype(np.int64))
     if not a:
         empty = np.empty(0, dtype=np.int64)
         return Pairs(empty, empty, empty, np.empty(0, dtype=np.float32))
