@@ -49,3 +49,17 @@ def tiny_config(folder: Path) -> Path:
     path = folder / "tiny.yaml"
     path.write_text(TINY_MODEL, encoding="utf-8")
     return path
+
+
+def noise_folder(root: Path, classes: tuple[str, ...], per_class: int = 3, side: int = 16) -> Path:
+    """Class folders of random-noise PNGs under ``root`` (made), seeded; returns ``root``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root

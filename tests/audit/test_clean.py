@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.audit.conftest import SIZE, relative, tiny_config
+from tests.audit.conftest import SIZE, noise_folder, relative, tiny_config
 from typer.testing import CliRunner
 
 from imgclf import api
@@ -69,12 +69,7 @@ def test_write_clean_from_the_cli_and_train_reads_it(planted, audit_cache, tmp_p
 
 
 def test_write_clean_from_python_writes_paths_under_its_folder_relatively(tmp_path, audit_cache):
-    rng = np.random.default_rng(0)
-    for label in ("a", "b"):
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for i in range(3):
-            pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
+    noise_folder(tmp_path / "data", ("a", "b"), side=40)
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "data/a/black.png")
     audit = api.audit(tmp_path / "data", checks="balance,properties", cache_dir=audit_cache,
                       progress=False, write_clean=tmp_path / "clean.csv")  # fmt: skip

@@ -7,8 +7,7 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from tests.audit.conftest import noise_folder
 
 from imgclf import api
 from imgclf.audit.writer import COLUMNS
@@ -54,12 +53,7 @@ def test_the_page_is_self_contained_and_shows_the_flagged_images(planted_audit):
 
 
 def test_user_text_on_the_page_is_escaped(tmp_path, audit_cache):
-    rng = np.random.default_rng(0)
-    for name in ("<b>bold</b>", "plain & simple"):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(3):
-            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    noise_folder(tmp_path / "data", ("<b>bold</b>", "plain & simple"))
     result = api.audit(
         tmp_path / "data", out=tmp_path / "out", checks="balance,properties",
         cache_dir=audit_cache, progress=False,
