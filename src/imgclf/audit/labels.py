@@ -19,6 +19,7 @@ import numpy as np
 
 from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
+from imgclf.audit.memo import Memo, fingerprint
 
 HEAD_C = 4.0  # inverse L2 strength of the head on unit-length features (chosen on animals
 # and imagenette: 1.0 was too soft for 10 classes, 16 too sure for 3)
@@ -34,7 +35,12 @@ class LabelFindings:
 
 
 def find_label_issues(
-    data: AuditData, embeddings: np.ndarray, folds: int, threshold: float, seed: int = 0
+    data: AuditData,
+    embeddings: np.ndarray,
+    folds: int,
+    threshold: float,
+    seed: int = 0,
+    memo: Memo | None = None,
 ) -> LabelFindings:
     """Label issues among the usable rows (see the module's rule); a note instead when the
     data has one class or a class too small for two folds."""
@@ -57,7 +63,14 @@ def find_label_issues(
         if used < folds
         else ""
     )
-    probs = out_of_sample_probabilities(embeddings[rows], labels, present, used, seed)
+    features = embeddings[rows]
+    key = {"features": fingerprint(features), "labels": fingerprint(labels), "folds": used,
+           "seed": seed, "C": HEAD_C}  # fmt: skip
+    probs = (memo or Memo(None))(
+        "label-probabilities",
+        key,
+        lambda: {"probs": out_of_sample_probabilities(features, labels, present, used, seed)},
+    )["probs"]
     flagged = flag_labels(labels, probs, present, threshold)
     given = probs[np.arange(len(rows)), np.searchsorted(present, labels)]
     suggested = present[probs.argmax(axis=1)]

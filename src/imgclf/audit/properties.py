@@ -37,12 +37,17 @@ class PixelStats:
 
 
 def image_properties(
-    images: np.ndarray, rows: np.ndarray, records: list[FileRecord], settings: AuditSettings
+    images: np.ndarray,
+    rows: np.ndarray,
+    records: list[FileRecord],
+    settings: AuditSettings,
+    stats: PixelStats | None = None,
 ) -> list[Issue]:
-    """The property issues of ``rows``: each kind where its statistic passes its threshold."""
-    width = np.array([records[r].width for r in rows], dtype=np.float64)
-    height = np.array([records[r].height for r in rows], dtype=np.float64)
-    stats = pixel_statistics(images, rows, np.stack([height, width], axis=1))
+    """The property issues of ``rows``: each kind where its statistic passes its threshold
+    (``stats``: the rows' pixel statistics, when already known)."""
+    width, height = own_sizes(records, rows).T
+    if stats is None:
+        stats = pixel_statistics(images, rows, np.stack([height, width], axis=1))
     side = np.minimum(width, height)
     aspect = np.maximum(width, height) / np.maximum(side, 1.0)
     flat = stats.std < settings.uniform
@@ -59,6 +64,12 @@ def image_properties(
         for kind, (flagged, score) in flags.items()
         for k in np.flatnonzero(flagged)
     ]
+
+
+def own_sizes(records: list[FileRecord], rows: np.ndarray) -> np.ndarray:
+    """(len(rows), 2) float: each row's original (width, height), as the scan read them."""
+    sizes = [(records[r].width, records[r].height) for r in rows]
+    return np.array(sizes, dtype=np.float64).reshape(len(sizes), 2)
 
 
 def pixel_statistics(

@@ -29,6 +29,7 @@ class Audit:
     leaks: list[Leak] = field(default_factory=list)
     balance: Balance | None = None
     label_folds: int = 0  # the folds the label check used (0: it did not run)
+    cached: list[str] = field(default_factory=list)  # results read from the audit's store
     notes: list[str] = field(default_factory=list)  # checks that could not run, and why
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
@@ -101,6 +102,7 @@ class Audit:
             "kinds": {kind: k._asdict() for kind, k in KINDS.items()},
             "issues": self.rows(),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "read_from_cache": self.cached,
             "files": self.files,
         }
 

@@ -18,11 +18,12 @@ import numpy as np
 from imgclf.audit.balance import class_balance
 from imgclf.audit.duplicates import find_duplicates
 from imgclf.audit.embedding import audit_embeddings
-from imgclf.audit.hashing import perceptual_hashes
+from imgclf.audit.hashing import Hashes, perceptual_hashes
 from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
 from imgclf.audit.labels import find_label_issues
-from imgclf.audit.properties import image_properties
+from imgclf.audit.memo import Memo, fingerprint
+from imgclf.audit.properties import PixelStats, image_properties, own_sizes, pixel_statistics
 from imgclf.audit.result import Audit
 from imgclf.audit.settings import AuditSettings
 from imgclf.config import Config
@@ -44,6 +45,7 @@ def run_audit(
         runtime: the device the embeddings are computed on (default: the CPU).
     """
     audit = Audit(data, settings, issues=unreadable_issues(data))
+    memo = _memo(data, config)
     embeddings = None
     if {"labels", "duplicates"} & set(settings.checks) and len(data.rows):
         with _timed(audit, "embeddings"):
@@ -58,16 +60,45 @@ def run_audit(
                 progress=progress,
             )
     if "labels" in settings.checks:
-        _labels(audit, embeddings, config.seed)
+        _labels(audit, embeddings, config.seed, memo)
     if "duplicates" in settings.checks:
-        _duplicates(audit, embeddings, progress)
+        _duplicates(audit, embeddings, progress, memo)
     if "balance" in settings.checks:
         with _timed(audit, "balance"):
             audit.balance = class_balance(data.labels, data.classes, data.split, data.usable)
     if "properties" in settings.checks:
         with _timed(audit, "properties"):
-            audit.issues += image_properties(data.images, data.rows, data.records, settings)
+            stats = _pixel_statistics(data, memo)
+            audit.issues += image_properties(data.images, data.rows, data.records, settings, stats)
+    audit.cached = memo.hits
     return audit
+
+
+def _memo(data: AuditData, config: Config) -> Memo:
+    """The audit's store beside the image cache (none for images held only in memory)."""
+    from imgclf.data.pipeline.cache import resolve_cache_dir
+
+    if data.images_id is None:
+        return Memo(None)
+    return Memo(resolve_cache_dir(config.data.cache_dir) / "audit")
+
+
+def _pixel_statistics(data: AuditData, memo: Memo) -> PixelStats:
+    rows = data.rows
+    sizes = own_sizes(data.records, rows)[:, ::-1]  # (height, width)
+    key = {"images": data.images_id, "rows": fingerprint(rows), "sizes": fingerprint(sizes)}
+    stored = memo(
+        "pixel-statistics",
+        key,
+        lambda: vars(pixel_statistics(data.images, rows, np.ascontiguousarray(sizes))),
+    )
+    return PixelStats(**stored)
+
+
+def _hashes(data: AuditData, memo: Memo, progress: bool) -> Hashes:
+    key = {"images": data.images_id, "rows": fingerprint(data.rows), "crops": True}
+    stored = memo("hashes", key, lambda: vars(perceptual_hashes(data.images, data.rows, progress)))
+    return Hashes(**stored)
 
 
 def unreadable_issues(data: AuditData) -> list[Issue]:
@@ -75,14 +106,14 @@ def unreadable_issues(data: AuditData) -> list[Issue]:
     return [Issue(row, "unreadable", detail=why) for row, why in sorted(data.problems.items())]
 
 
-def _labels(audit: Audit, embeddings: np.ndarray | None, seed: int) -> None:
+def _labels(audit: Audit, embeddings: np.ndarray | None, seed: int, memo: Memo) -> None:
     if embeddings is None:
         audit.notes.append("labels: no usable image to check")
         return
     settings = audit.settings
     with _timed(audit, "labels"):
         found = find_label_issues(
-            audit.data, embeddings, settings.folds, settings.label_threshold, seed
+            audit.data, embeddings, settings.folds, settings.label_threshold, seed, memo
         )
     audit.issues += found.issues
     audit.label_folds = found.folds
@@ -90,7 +121,7 @@ def _labels(audit: Audit, embeddings: np.ndarray | None, seed: int) -> None:
         audit.notes.append(found.note)
 
 
-def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool) -> None:
+def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool, memo: Memo) -> None:
     data = audit.data
     if embeddings is None or len(data.rows) < 2:
         audit.notes.append(
@@ -98,7 +129,7 @@ def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool) -> 
         )
         return
     with _timed(audit, "hashes"):
-        hashes = perceptual_hashes(data.images, data.rows, progress)
+        hashes = _hashes(data, memo, progress)
     with _timed(audit, "duplicates"):
         found = find_duplicates(data, embeddings, hashes, audit.settings)
     audit.groups, audit.leaks = found.groups, found.leaks
