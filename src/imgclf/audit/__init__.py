@@ -1,11 +1,12 @@
-"""Know your data (``imgclf audit``): duplicates and leaks across splits, class balance and
-image properties, read from the decoded-image cache and the embed-once features.
+"""Know your data (``imgclf audit``): label issues, duplicates and leaks across splits, class
+balance and image properties, read from the decoded-image cache and the embed-once features.
 
 One module per job:
 
 - ``settings``: AuditSettings, the checks and their thresholds (and the ``audit`` extra)
 - ``inputs``: AuditData, the rows as every check sees them (names, labels, splits, pixels)
 - ``embedding``: the frozen backbone's features, through the models room's embed-once cache
+- ``labels``: out-of-sample label issues (K-fold heads on the embeddings, cleanlab)
 - ``hashing``: the flip-invariant perceptual hash, the instance signal beside the embeddings
 - ``duplicates``: exact and near-duplicates, their groups, leaks and conflicting labels
 - ``balance``: counts per class and split, the imbalance ratio
@@ -15,8 +16,7 @@ One module per job:
 - ``controls``: the page's keep / drop / relabel controls, which save decisions.csv (training
   applies it at read time: ``data.formats.decisions``)
 - ``clean``: ``--write-clean``, the usable images less every flagged one, as a table
-
-Later slices add ``labels`` (out-of-sample label issues with cleanlab) and ``outliers`` as
-checks in the runner.
+- ``quick``: the cheap leak check every training run makes; ``memo``: results kept beside the
+  image cache, so an audit run again reads them
 Nothing heavy is imported here: the package's modules are imported where they are used.
 """

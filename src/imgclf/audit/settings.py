@@ -1,10 +1,9 @@
 """The audit's settings: which checks run and the threshold of each flag, validated once.
 
 Importing this module is cheap (pydantic only): the CLI's help reads the descriptions. They are
-the audit's own model, not a section of the training Config: a run's config (and its
-hash in the ledger) stays what it was until training runs the audit itself (``train --audit
-full``, a later slice, which can make this the Config's ``audit`` section). The API's keyword
-arguments, the CLI's options and ``--set`` use these names.
+the audit's own model, not a section of the training Config: a run's config (and its hash in
+the ledger) only records which audit ran (``data.audit``: quick or full, at the defaults
+here). The API's keyword arguments, the CLI's options and ``--set`` use these names.
 
 The thresholds were chosen on planted copies of real photos and on the animals set (see
 docs/architecture.md, "The audit room"); each is a setting, so a user can tighten or loosen it.
