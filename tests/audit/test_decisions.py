@@ -167,3 +167,14 @@ def _yaml(path: Path) -> dict:
     loaded = yaml.safe_load(path.read_text())
     loaded.pop("imgclf_version", None)
     return loaded
+
+
+def test_a_resume_refuses_a_decisions_file_changed_since_the_run(shapes: Path) -> None:
+    path = _decisions(HEADER + "data/left/0.png,drop,\n")
+    assert _train("--decisions", str(path), "--name", "r").exit_code == 0
+    path.write_text(HEADER + "data/left/1.png,drop,\n", encoding="utf-8")
+    line = _one_error_line(runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "2"]))
+    assert "decisions.csv has changed since" in line and "restore it" in line
+    path.write_text(HEADER + "data/left/0.png,drop,\n", encoding="utf-8")  # restored
+    resumed = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "2"])
+    assert resumed.exit_code == 0, resumed.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from imgclf.config import Config
@@ -56,6 +57,7 @@ def resume_config(run: RunDir, requested: dict[str, Any], data: DataLike | None)
             f"imgclf train --config {run.config} {sets}"
         )
     cfg = build_config(saved, **changed)
+    _check_decisions(run, cfg)
     after = dotted_overrides(cfg.model_dump(mode="json"))
     for key in ("train.epochs", "train.finetune_epochs"):
         if after[key] < before[key]:
@@ -64,6 +66,27 @@ def resume_config(run: RunDir, requested: dict[str, Any], data: DataLike | None)
                 f"{after[key]}. Pass at least {before[key]}."
             )
     return cfg
+
+
+def _check_decisions(run: RunDir, cfg: Config) -> None:
+    """A resume reads the run's decisions file again: it must be the file the run trained on
+    (its sha256 in data_report.json), or the data would change under the run unsaid."""
+    import json
+
+    from imgclf.data.formats.decisions import file_sha256
+    from imgclf.errors import ConfigError
+
+    path = cfg.data.decisions
+    if path is None or not Path(path).is_file() or not run.data_report.is_file():
+        return  # no decisions, or a missing file that reading the data reports in one line
+    recorded = json.loads(run.data_report.read_text(encoding="utf-8")).get("decisions") or {}
+    if recorded.get("sha256") and recorded["sha256"] != file_sha256(path):
+        raise ConfigError(
+            f"--resume continues {run.path} with the decisions it trained on, but {path} has "
+            f"changed since (sha256 {recorded['sha256'][:12]}... then, "
+            f"{file_sha256(path)[:12]}... now): restore it, or train a new run with the new "
+            f"file: imgclf train --config {run.config} --decisions {path}"
+        )
 
 
 def _json(value: Any) -> Any:
