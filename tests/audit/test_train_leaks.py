@@ -48,6 +48,10 @@ def test_a_run_names_its_leaks_and_scores_without_them(planted, tmp_path, monkey
     assert evaluated.exit_code == 0, evaluated.output
     assert clean["summary"] in " ".join(evaluated.output.split())
     assert api.evaluate(run).to_dict()["without_leaks"] == clean
+    resumed = runner.invoke(app, ["train", "--resume", "runs/r", "--epochs", "2"])
+    assert resumed.exit_code == 0, resumed.output
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["epochs_run"] == 2 and metrics["test"]["without_leaks"]["leaked"] == 2
 
 
 def test_audit_full_runs_every_check_into_the_run_folder(planted, tmp_path, monkeypatch):

@@ -75,6 +75,10 @@ def train(
     setup = _prepare(data, cfg, progress, runtime, began)
     if runtime.is_main and run is None:  # only now: bad data or models leave no folder
         run = _create_run(cfg, data, setup.prepared, progress)
+    elif runtime.is_main:  # a resumed run: its final scores leave out its leaks too
+        from imgclf.runs.finish import check_leaks
+
+        check_leaks(run, setup.prepared)
     extra = _callbacks(callbacks, cfg, run)
     result, metrics = _train_and_finish(setup, cfg, run, saved, extra, progress)
     history = result.state.history

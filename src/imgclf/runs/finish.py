@@ -29,7 +29,7 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
     decided = prepared.decisions
     decisions = {"decisions": decided.to_dict()} if decided is not None else {}
     run.write_json(run.data_report, {**prepared.report.to_dict(), **decisions})
-    leaks = _quick_audit(run, prepared)
+    leaks = check_leaks(run, prepared)
     if progress:
         from imgclf.terminal import print_line, print_warning
 
@@ -44,10 +44,11 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
             print_line(f"{line}; see {run.data_report}")
 
 
-def _quick_audit(run: RunDir, prepared: PreparedData) -> list[str]:
+def check_leaks(run: RunDir, prepared: PreparedData) -> list[str]:
     """The cheap checks (copies leaking across the run's splits, balance) into the run folder
     as audit.html, audit.json and issues.csv; ``prepared.leaks`` gets the leaked rows, so the
-    scores can leave them out. Returns a sentence per leak."""
+    scores can leave them out (a resumed session calls it again for its own scores). Returns a
+    sentence per leak."""
     if prepared.cache is None:
         return []
     from imgclf.audit.inputs import audit_data
