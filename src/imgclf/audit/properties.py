@@ -45,9 +45,10 @@ def image_properties(
 ) -> list[Issue]:
     """The property issues of ``rows``: each kind where its statistic passes its threshold
     (``stats``: the rows' pixel statistics, when already known)."""
-    width, height = own_sizes(records, rows).T
+    sizes = own_sizes(records, rows)
+    height, width = sizes.T
     if stats is None:
-        stats = pixel_statistics(images, rows, np.stack([height, width], axis=1))
+        stats = pixel_statistics(images, rows, sizes)
     side = np.minimum(width, height)
     aspect = np.maximum(width, height) / np.maximum(side, 1.0)
     flat = stats.std < settings.uniform
@@ -67,8 +68,8 @@ def image_properties(
 
 
 def own_sizes(records: list[FileRecord], rows: np.ndarray) -> np.ndarray:
-    """(len(rows), 2) float: each row's original (width, height), as the scan read them."""
-    sizes = [(records[r].width, records[r].height) for r in rows]
+    """(len(rows), 2) float: each row's original (height, width), as the scan read them."""
+    sizes = [(records[r].height, records[r].width) for r in rows]
     return np.array(sizes, dtype=np.float64).reshape(len(sizes), 2)
 
 

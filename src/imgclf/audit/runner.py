@@ -85,12 +85,12 @@ def _memo(data: AuditData, config: Config) -> Memo:
 
 def _pixel_statistics(data: AuditData, memo: Memo) -> PixelStats:
     rows = data.rows
-    sizes = own_sizes(data.records, rows)[:, ::-1]  # (height, width)
+    sizes = own_sizes(data.records, rows)
     key = {"images": data.images_id, "rows": fingerprint(rows), "sizes": fingerprint(sizes)}
     stored = memo(
         "pixel-statistics",
         key,
-        lambda: vars(pixel_statistics(data.images, rows, np.ascontiguousarray(sizes))),
+        lambda: vars(pixel_statistics(data.images, rows, sizes)),
     )
     return PixelStats(**stored)
 
