@@ -87,8 +87,6 @@ class AuditSettings(BaseModel):
         """A one-line error naming ``pip install 'imgclf[audit]'`` when a check needs it."""
         from imgclf.models.extras import AUDIT
 
-        if "duplicates" in self.checks:
-            AUDIT.require("The near-duplicate check of imgclf audit")
         if "labels" in self.checks:
             AUDIT.require("The label check of imgclf audit")
 

@@ -46,5 +46,4 @@ class Extra:
 
 
 ONNX = Extra("onnx", ("onnx", "onnxruntime", "onnxscript"))
-# imgclf audit: the perceptual hash of its near-duplicates, cleanlab for its label issues
-AUDIT = Extra("audit", ("imagehash", "cleanlab"))
+AUDIT = Extra("audit", ("cleanlab",))  # imgclf audit's label issues
