@@ -66,7 +66,13 @@ def test_audit_full_runs_every_check_into_the_run_folder(planted, tmp_path, monk
     assert "audit: label issues: " in output
     assert "audit: leak: 1 val image has near-duplicates in train" in output  # the cropped copy
     report = json.loads(Path("runs/r/audit-full/audit.json").read_text(encoding="utf-8"))
-    assert report["settings"]["checks"] == ["labels", "duplicates", "balance", "properties"]
+    assert report["settings"]["checks"] == [
+        "labels",
+        "duplicates",
+        "outliers",
+        "balance",
+        "properties",
+    ]
     metrics = json.loads(Path("runs/r/metrics.json").read_text(encoding="utf-8"))
     assert metrics["val"]["without_leaks"]["leaked"] == 1
     assert metrics["test"]["without_leaks"]["leaked"] == 2  # the quick check's and the audit's

@@ -1,8 +1,7 @@
 """The kinds of issue the audit flags, what each score measures, and the Issue: one flagged
 image and one kind (an image with two problems has two issues).
 
-The outlier check of a later slice adds its kind here; issues.csv, audit.json
-and audit.html list every kind from this table, in its order.
+issues.csv, audit.json and audit.html list every kind from this table, in its order.
 """
 
 from __future__ import annotations
@@ -37,6 +36,11 @@ KINDS: dict[str, Kind] = {
         "1 - pHash distance to its closest copy there / 64",
     ),
     "conflicting_labels": Kind("one of a group of copies that carry different labels", _COPY_SCORE),
+    "outlier": Kind(
+        "far from every class in embedding space: off-topic, blank or unlike the rest",
+        "cleanlab's outlier score: exp(-mean cosine distance to its nearest images / median)",
+        "low",
+    ),
     "dark": Kind("too dark", "99th-percentile luminance, 0-1", "low"),
     "bright": Kind("too bright (washed out)", "1st-percentile luminance, 0-1"),
     "uniform": Kind("almost one flat colour", "luminance standard deviation, 0-1", "low"),

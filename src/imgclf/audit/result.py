@@ -1,8 +1,7 @@
 """The Audit: every check's findings over one data source, as plain data, and the ways they
 are said: a few lines for the terminal, the rows of issues.csv, the dict of audit.json.
 
-The later checks (outliers) add their findings here; the
-writer and the page read only this and the issue kinds (``issues.py``).
+The writer and the page read only this and the issue kinds (``issues.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ class Audit:
     leaks: list[Leak] = field(default_factory=list)
     balance: Balance | None = None
     label_folds: int = 0  # the folds the label check used (0: it did not run)
+    outlier_fence: float | None = None  # an outlier scores below it (None: the check did not run)
     cached: list[str] = field(default_factory=list)  # results read from the audit's store
     notes: list[str] = field(default_factory=list)  # checks that could not run, and why
     timings: dict[str, float] = field(default_factory=dict)
@@ -77,6 +77,12 @@ class Audit:
             )
         if "duplicates" in self.settings.checks:
             lines += _duplicate_lines(self.groups, self.leaks)
+        if self.outlier_fence is not None:
+            n = counts.get("outlier", 0)
+            lines.append(
+                f"outliers: {n} image{'s' if n != 1 else ''} far from every class (cleanlab "
+                f"kNN score below {self.outlier_fence:.3f})"
+            )
         if self.balance is not None:
             lines.append(self.balance.summary())
         if "properties" in self.settings.checks:
@@ -95,6 +101,7 @@ class Audit:
             "classes": data.classes,
             "settings": self.settings.model_dump(mode="json"),
             "counts": self.counts(),
+            "outlier_fence": self.outlier_fence,
             "leaks": [leak.to_dict() for leak in self.leaks],
             "groups": [group.to_dict(data) for group in self.groups],
             "balance": self.balance.to_dict() if self.balance is not None else None,

@@ -2,9 +2,8 @@
 checks the settings name, each a function of the decoded images, embeddings, labels and splits
 that returns its findings. A check that cannot run on this data says why in one note.
 
-The embeddings are computed (or read from their cache) once, for the label and duplicate checks
-alike. Later checks slot in here the same way: outliers (distance to every class in embedding
-space).
+The embeddings are computed (or read from their cache) once, for the label, duplicate and
+outlier checks alike.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
 from imgclf.audit.labels import find_label_issues
 from imgclf.audit.memo import Memo, fingerprint
+from imgclf.audit.outliers import MIN_IMAGES, find_outliers
 from imgclf.audit.properties import PixelStats, image_properties, own_sizes, pixel_statistics
 from imgclf.audit.result import Audit
 from imgclf.audit.settings import AuditSettings
@@ -47,7 +47,7 @@ def run_audit(
     audit = Audit(data, settings, issues=unreadable_issues(data))
     memo = _memo(data, config)
     embeddings = None
-    if {"labels", "duplicates"} & set(settings.checks) and len(data.rows):
+    if {"labels", "duplicates", "outliers"} & set(settings.checks) and len(data.rows):
         with _timed(audit, "embeddings"):
             embeddings = audit_embeddings(
                 data,
@@ -63,6 +63,8 @@ def run_audit(
         _labels(audit, embeddings, config.seed, memo)
     if "duplicates" in settings.checks:
         _duplicates(audit, embeddings, progress, memo)
+    if "outliers" in settings.checks:
+        _outliers(audit, embeddings)
     if "balance" in settings.checks:
         with _timed(audit, "balance"):
             audit.balance = class_balance(data.labels, data.classes, data.split, data.usable)
@@ -134,6 +136,21 @@ def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool, mem
         found = find_duplicates(data, embeddings, hashes, audit.settings)
     audit.groups, audit.leaks = found.groups, found.leaks
     audit.issues += found.issues
+
+
+def _outliers(audit: Audit, embeddings: np.ndarray | None) -> None:
+    settings = audit.settings
+    if embeddings is None or len(audit.data.rows) < MIN_IMAGES:
+        n = len(audit.data.rows)
+        audit.notes.append(
+            f"outliers: need {MIN_IMAGES} usable images to compare, the data has {n}"
+        )
+        return
+    with _timed(audit, "outliers"):
+        found, audit.outlier_fence = find_outliers(
+            audit.data, embeddings, settings.neighbors, settings.outlier_iqr
+        )
+    audit.issues += found
 
 
 @contextmanager

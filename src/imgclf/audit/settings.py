@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from imgclf.errors import ConfigError, did_you_mean
 
-Check = Literal["labels", "duplicates", "balance", "properties"]  # later: outliers
+Check = Literal["labels", "duplicates", "outliers", "balance", "properties"]
 CHECKS: tuple[str, ...] = get_args(Check)
 
 
@@ -50,6 +50,12 @@ class AuditSettings(BaseModel):
     )
     min_similarity: float = Field(
         0.8, ge=-1.0, le=1.0, description="Smallest embedding cosine of a near-duplicate."
+    )
+    outlier_iqr: float = Field(
+        1.7,
+        ge=0.0,
+        description="Outlier: mean cosine distance to its nearest neighbours above the third "
+        "quartile plus this many interquartile ranges (higher flags fewer).",
     )
     dark: float = Field(
         0.2, ge=0.0, le=1.0, description="Too dark: 99th-percentile luminance (0-1) below this."
@@ -87,8 +93,9 @@ class AuditSettings(BaseModel):
         """A one-line error naming ``pip install 'imgclf[audit]'`` when a check needs it."""
         from imgclf.models.extras import AUDIT
 
-        if "labels" in self.checks:
-            AUDIT.require("The label check of imgclf audit")
+        for check in ("labels", "outliers"):
+            if check in self.checks:
+                AUDIT.require(f"The {check} check of imgclf audit")
 
 
 def audit_settings(**values: Any) -> AuditSettings:
