@@ -252,6 +252,11 @@ class TrainConfig(_Section):
     tta: Literal["none", "flip"] = Field(
         "none", description="Test-time augmentation of validation and the final scores: flip."
     )
+    calibrate: bool = Field(
+        True,
+        description="After training, fit a temperature on the validation split so that the "
+        "probabilities are calibrated (temperature scaling); needs a validation split.",
+    )
     optimizer: Optimizer = "adam"
     lr: float = Field(1e-3, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd and rmsprop.")

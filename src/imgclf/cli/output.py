@@ -15,9 +15,10 @@ def print_result(metrics: dict, run_dir: Path, quiet: bool = False) -> None:
     for split in ("val", "test"):
         if split in metrics:
             m = metrics[split]
+            ece = f", ECE {100 * m['ece']:.1f}%" if m.get("ece") is not None else ""
             terminal.print_line(
                 f"{split}: accuracy {m['accuracy']:.4f}, macro F1 "
-                f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}"
+                f"{m['report']['macro avg']['f1-score']:.4f}, loss {m['loss']:.4f}{ece}"
             )
             if m.get("without_leaks"):
                 terminal.print_warning(m["without_leaks"]["summary"])

@@ -43,6 +43,13 @@ _LabelColumn = Annotated[
 ]
 
 
+UNCALIBRATED = (
+    "note: this model has no calibration (no temperature in its model.json: trained without a "
+    "validation split, with train.calibrate false, or by an older imgclf), so its "
+    "probabilities are the network's own softmax"
+)
+
+
 def predict(
     model: _Model,
     inputs: _Inputs,
@@ -93,3 +100,5 @@ def predict(
         result.backend, ""
     )
     terminal.print_line(f"{result.summary()}{on}; wrote {target}")
+    if result.temperature is None:
+        terminal.print_line(UNCALIBRATED)

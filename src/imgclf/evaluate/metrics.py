@@ -43,6 +43,7 @@ class Evaluation:
     y_pred: np.ndarray
     confidence: np.ndarray
     without_leaks: dict[str, Any] | None = None  # the scores without leaked images (if any)
+    ece: float = math.nan  # expected calibration error, 15 bins of top-label confidence
 
     @property
     def n_images(self) -> int:
@@ -58,10 +59,11 @@ class Evaluation:
         return f"Evaluation({self.summary_line()})"
 
     def summary_line(self) -> str:
-        """One line for the terminal, e.g. 'test: accuracy 0.9853, macro F1 0.9850, ...'."""
+        """One line for the terminal, e.g. 'test: accuracy 0.9853, macro F1 0.9850, ...'
+        (ECE: the expected calibration error, 15 bins)."""
         return (
             f"{self.split}: accuracy {self.accuracy:.4f}, macro F1 {self.macro_f1:.4f}, "
-            f"loss {self.loss:.4f} ({self.n_images} images)"
+            f"loss {self.loss:.4f}, ECE {100 * self.ece:.1f}% ({self.n_images} images)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +76,7 @@ class Evaluation:
                 "classes": list(self.classes),
                 "accuracy": self.accuracy,
                 "loss": self.loss,
+                "ece": self.ece,
                 "top_k": {f"top_{k}": v for k, v in self.top_k.items()},
                 "report": self.report,
                 "per_class_accuracy": self.per_class_accuracy,
@@ -139,6 +142,8 @@ def evaluate_predictions(
     """
     from sklearn.metrics import classification_report, confusion_matrix
 
+    from imgclf.evaluate.calibration import ece
+
     y_true, probs = _check_inputs(y_true, probs, classes)
     n_classes = len(classes)
     labels = list(range(n_classes))
@@ -166,6 +171,7 @@ def evaluate_predictions(
         y_true=y_true,
         y_pred=y_pred,
         confidence=probs.max(axis=1),
+        ece=ece(probs, y_true) if len(y_true) else math.nan,
     )
 
 

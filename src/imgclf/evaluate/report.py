@@ -114,6 +114,8 @@ def _header(title: str, evaluations: dict[str, dict[str, Any]], timings: dict[st
 def _metric_card(split: str, ev: dict[str, Any]) -> str:
     """Headline numbers of one split: accuracy big, then macro F1, loss, top-k and size."""
     details = [f"macro F1 {num(_macro_f1(ev))}", f"loss {num(ev.get('loss'))}"]
+    if ev.get("ece") is not None:
+        details.append(f"ECE {100 * ev['ece']:.1f}%")
     details += [f"{esc(k.replace('_', '-'))} {num(v)}" for k, v in _top_k(ev).items()]
     if ev.get("n_images") is not None:
         details.append(f"{num(ev.get('n_images'))} images")

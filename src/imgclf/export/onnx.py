@@ -197,7 +197,8 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
         "resize": {"size": [height, width], "fit": spec.fit, "interpolation": spec.interpolation,
                    "crop_pct": spec.crop_pct, "note": "decode and fit with Pillow as imgclf does"},
         "inside_the_graph": {"rescale": spec.rescale, "mean": list(spec.mean),
-                             "std": list(spec.std), "softmax": True},
+                             "std": list(spec.std), "softmax": True,
+                             "temperature": (model.calibration or {}).get("temperature")},
     }  # fmt: skip
 
 

@@ -42,6 +42,8 @@ class ImageModel(nn.Module):
         self.head = head
         self.spec = spec
         self.frozen_bn: list[str] = []
+        calibration = spec.get("calibration") or {}
+        self.temperature: float | None = calibration.get("temperature")  # logits / T
 
     @property
     def classes(self) -> list[str]:
@@ -52,7 +54,24 @@ class ImageModel(nn.Module):
         return PreprocessSpec.from_dict(self.spec["preprocess"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(self.preprocess(x)))
+        logits = self.head(self.features(self.preprocess(x)))
+        return logits if self.temperature is None else logits / self.temperature
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The temperature fitted after training and how it was measured (None: uncalibrated,
+        e.g. a bundle from before calibration, or a run without a validation split)."""
+        return self.spec.get("calibration")
+
+    def calibrate(self, temperature: float, **measured: Any) -> None:
+        """Divide the logits by ``temperature`` from now on (in ``forward`` and ``classifier``,
+        so every path that runs the network, ONNX included, gives calibrated probabilities),
+        and record it with ``measured`` (ECE and NLL before and after) in the spec the bundle
+        saves."""
+        if not temperature > 0:
+            raise ValueError(f"a temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.spec["calibration"] = {"temperature": float(temperature), **measured}
 
     @property
     def has_backbone(self) -> bool:
@@ -66,8 +85,10 @@ class ImageModel(nn.Module):
 
     @property
     def classifier(self) -> nn.Sequential:
-        """The head after its pooling: the part that trains on cached embeddings."""
-        return self.head[_fixed_prefix(self.head) :]
+        """The head after its pooling: the part that trains on cached embeddings (with the
+        calibration's temperature last, once there is one)."""
+        layers = self.head[_fixed_prefix(self.head) :]
+        return layers if self.temperature is None else layers.append(Temperature(self.temperature))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Pixels to the pooled features the classifier reads (what feature extraction caches)."""
@@ -89,6 +110,21 @@ class ImageModel(nn.Module):
         if print_table:
             result.print()
         return result
+
+
+class Temperature(nn.Module):
+    """Logits / T, the calibration's temperature, as a layer (``ImageModel.classifier``'s
+    last). It holds no tensor: the bundle's weights are the same with or without it."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = float(value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / self.value
+
+    def extra_repr(self) -> str:
+        return f"{self.value:.4g}"
 
 
 def _fixed_prefix(head: nn.Sequential) -> int:

@@ -97,7 +97,9 @@ def predict(
     found = true_labels if any(label is not None for label in true_labels) else None
     probs = _concat(chunks, len(model.classes))
     backend = backend_name(onnx)
-    return Predictions(kept, probs, model.classes, skipped, top_k, found, backend, positions)
+    return Predictions(
+        kept, probs, model.classes, skipped, top_k, found, backend, positions, _temperature(model)
+    )
 
 
 def _sharded(
@@ -182,7 +184,13 @@ def predict_arrays(
         ]
     names = [f"array[{i}]" for i in range(len(images))]
     probs, backend = _concat(chunks, len(model.classes)), backend_name(onnx)
-    return Predictions(names, probs, model.classes, [], top_k, backend=backend)
+    return Predictions(
+        names, probs, model.classes, [], top_k, backend=backend, temperature=_temperature(model)
+    )
+
+
+def _temperature(model: ImageModel) -> float | None:
+    return (model.calibration or {}).get("temperature")
 
 
 def predict_image(

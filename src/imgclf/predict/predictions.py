@@ -40,6 +40,7 @@ class Predictions:
     true_labels: list[str | None] | None = None
     backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
     positions: list[int] | None = None  # each row's place among the inputs (a shard's rows)
+    temperature: float | None = None  # the model's calibration (None: an uncalibrated model)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -213,4 +214,5 @@ def merge_shards(parts: list[Predictions]) -> Predictions:
         if labelled
         else None,  # fmt: skip
         backend=first.backend,
+        temperature=first.temperature,
     )

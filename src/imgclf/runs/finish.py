@@ -18,6 +18,7 @@ from imgclf.data.pipeline.prepare import PreparedData
 from imgclf.layout import ONNX_NAME, PARITY_NAME
 from imgclf.models.bundle import save_bundle
 from imgclf.models.inference import predict_rows
+from imgclf.runs.calibrating import Calibrated, calibrate, calibration_sentence
 from imgclf.runs.rundir import RunDir
 from imgclf.train.callbacks import monitored, signals_noted
 from imgclf.train.session import TrainResult
@@ -90,34 +91,42 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     tta = cfg.train.tta
     if result.features is not None and tta == "none":  # the same numbers, without the backbone
         network, inputs = model.classifier, result.features
+    rows_of = evaluation_rows(prepared)
+    labels = {split: prepared.source.labels[rows] for split, rows in rows_of.items()}
+
+    def scored(split: str) -> np.ndarray:
+        return predict_rows(
+            network, inputs, rows_of[split], cfg.train.eval_batch_size, not cfg.run.quiet,
+            result.runtime, tta=tta,
+        )  # fmt: skip
+
+    calibrated = calibrate(model, {s: scored(s) for s in rows_of}, labels, cfg.train.calibrate)
+    probs = calibrated.probs
+    if tta == "flip" and calibrated.temperature is not None:  # the mean of calibrated mirrors
+        probs = {split: scored(split) for split in rows_of}
     evaluations = {}
-    for split, rows in evaluation_rows(prepared).items():
-        probs = predict_rows(
-            network,
-            inputs,
-            rows,
-            cfg.train.eval_batch_size,
-            not cfg.run.quiet,
-            result.runtime,
-            tta=tta,
-        )
-        labels = prepared.source.labels[rows]
-        evaluation = evaluate_predictions(labels, probs, prepared.classes, split)
+    for split, rows in rows_of.items():
+        evaluation = evaluate_predictions(labels[split], probs[split], prepared.classes, split)
         if split in prepared.leaks:  # scored again without the copies of earlier splits' images
             leaked = prepared.leaks[split]
             evaluation.without_leaks = leak_free_score(
-                labels, probs, rows, leaked, prepared.classes, split
+                labels[split], probs[split], rows, leaked, prepared.classes, split
             )
         evaluations[split] = (rows, evaluation)
     timings = {**result.timings, "evaluate": time.perf_counter() - started}
     scores = {split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()}
     metrics = run_metrics(result, scores, timings, _efficiency(result, cfg))
+    metrics["calibration"] = calibrated.record
+    if not cfg.run.quiet:
+        from imgclf.terminal import print_line
+
+        print_line(calibrated.sentence())
     started = time.perf_counter()
     save_bundle(model, run.model, overwrite=True, extra=_headline(metrics))
     run.write_json(run.metrics, metrics)  # after the bundle: a failed save leaves the two agreeing
     if not cfg.run.quiet:
         _warn_stale_export(run)
-    plots = _plots(result, cfg, run, evaluations)
+    plots = _plots(result, cfg, run, evaluations, calibrated)
     # up to the page itself: its rendering (milliseconds) cannot be in the page it renders
     timings["report"] = time.perf_counter() - started
     timings["total"] = sum(seconds for name, seconds in timings.items() if name != "total")
@@ -168,8 +177,11 @@ def _efficiency(result: TrainResult, cfg: Config) -> dict[str, Any]:
     return meter.summary(peak)
 
 
-def _plots(result: TrainResult, cfg: Config, run: RunDir, evaluations: dict) -> dict[str, Path]:
+def _plots(
+    result: TrainResult, cfg: Config, run: RunDir, evaluations: dict, calibrated: Calibrated
+) -> dict[str, Path]:
     from imgclf.data.views.preview import sample_images, save_image_grid
+    from imgclf.evaluate.calibration_plot import plot_reliability
     from imgclf.evaluate.plots import plot_confusion_matrix, plot_learning_curves, plot_mistakes
 
     prepared = result.prepared
@@ -193,6 +205,11 @@ def _plots(result: TrainResult, cfg: Config, run: RunDir, evaluations: dict) -> 
             images, evaluation.y_true, evaluation.y_pred, evaluation.confidence, prepared.classes,
             run.plots / "mistakes.png",
         )  # fmt: skip
+        if split in calibrated.reliability:
+            before, after = calibrated.reliability[split]
+            plots[f"reliability ({split})"] = plot_reliability(
+                before, after, calibrated.temperature, split, run.plots / "reliability.png"
+            )
     images, titles = sample_images(prepared.source, prepared.records, seed=cfg.seed)
     plots["samples"] = save_image_grid(images, titles, run.plots / "samples.png")
     return plots
@@ -214,6 +231,8 @@ def _report(
         notes.append(f"stages as planned: {', then '.join(parts)}")
     if result.state.best_epoch:
         notes.append(f"best epoch {result.state.best_epoch} of {result.state.epoch}")
+    if metrics.get("calibration"):
+        notes.append(calibration_sentence(metrics["calibration"]))
     write_report(
         run.report,
         title=f"imgclf run {run.name}",

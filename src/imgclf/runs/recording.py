@@ -131,6 +131,7 @@ def finished_fields(metrics: dict[str, Any]) -> dict[str, Any]:
         "timings": metrics.get("timings", {}),
         "wall_seconds": metrics.get("timings", {}).get("total"),
         "efficiency": metrics.get("efficiency", {}),
+        "calibration": metrics.get("calibration"),
     }
 
 

@@ -1,0 +1,97 @@
+"""The end of training's calibration: fit a temperature on the validation split's
+probabilities, put it in the model (so the bundle, predict, export and serve all use it) and
+measure the expected calibration error and NLL of every scored split before and after.
+
+A run without a validation split, or with one too small to fit on (one image, one class), is
+not calibrated, and metrics.json says why; so does ``train.calibrate: false``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from imgclf.evaluate.calibration import (
+    BINS,
+    Reliability,
+    fit_temperature,
+    nll,
+    reliability,
+    rescale,
+    why_not_calibrate,
+)
+from imgclf.models.network import ImageModel
+
+
+@dataclass
+class Calibrated:
+    """metrics.json's ``calibration``, the splits' probabilities after it, and each split's
+    reliability before and after (what the diagram draws)."""
+
+    record: dict[str, Any]
+    probs: dict[str, np.ndarray]
+    reliability: dict[str, tuple[Reliability, Reliability]] = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float | None:
+        return self.record.get("temperature")
+
+    def sentence(self) -> str:
+        return calibration_sentence(self.record)
+
+
+def calibration_sentence(record: dict[str, Any]) -> str:
+    """One line from metrics.json's ``calibration``: the temperature and what it did to the
+    ECE (on test when the run has one: val fitted it), or why the run was not calibrated."""
+    if record.get("temperature") is None:
+        return f"calibration: skipped ({record.get('skipped', 'not recorded')})"
+    shown = "test" if "test" in record["splits"] else "val"
+    measured = record["splits"][shown]
+    return (
+        f"calibration: temperature {record['temperature']:.3f} fitted on val "
+        f"({record['fitted_on_images']} images); {shown} ECE "
+        f"{100 * measured['ece_before']:.1f}% -> {100 * measured['ece_after']:.1f}%"
+    )
+
+
+def calibrate(
+    model: ImageModel,
+    probs: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    enabled: bool = True,
+) -> Calibrated:
+    """Fit on ``probs["val"]`` and calibrate ``model``; ``probs`` and ``labels`` per split."""
+    reason = "" if enabled else "train.calibrate is false"
+    if enabled:
+        reason = (
+            why_not_calibrate(labels["val"])
+            if "val" in probs
+            else "the run has no validation split"
+        )
+    if reason:
+        return Calibrated({"skipped": reason}, probs)
+    temperature = fit_temperature(probs["val"], labels["val"])
+    after = {split: rescale(p, temperature) for split, p in probs.items()}
+    splits, tables = {}, {}
+    for split, before in probs.items():
+        tables[split] = (
+            reliability(before, labels[split]),
+            reliability(after[split], labels[split]),
+        )
+        splits[split] = {
+            "ece_before": tables[split][0].ece,
+            "ece_after": tables[split][1].ece,
+            "nll_before": nll(before, labels[split]),
+            "nll_after": nll(after[split], labels[split]),
+        }
+    record = {
+        "temperature": temperature,
+        "method": "temperature scaling (NLL on val)",
+        "fitted_on_images": len(labels["val"]),
+        "bins": BINS,
+        "splits": splits,
+    }
+    model.calibrate(temperature, fitted_on="val", images=len(labels["val"]), **splits["val"])
+    return Calibrated(record, after, tables)
