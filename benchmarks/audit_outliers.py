@@ -55,6 +55,15 @@ def plant(
     return set(picked)
 
 
+def ranking(result, planted: set[str]) -> float:
+    """The AUROC of the outlier score over every usable image, planted against the rest."""
+    from sklearn.metrics import roc_auc_score
+
+    names = result.data.names
+    truth = [str(Path(names[row]).resolve()) in planted for row in result.data.rows]
+    return float(roc_auc_score(truth, result.outlier_scores))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -65,7 +74,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=30, help="off-topic photos planted")
     parser.add_argument("--frames", type=int, default=6, help="flat or noise frames planted")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--iqr", type=float, default=None, help="outlier_iqr (default imgclf's)")
+    parser.add_argument(
+        "--quantile", type=float, default=None, help="outlier_quantile (default imgclf's)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     from imgclf import api
@@ -81,7 +92,7 @@ def main() -> None:
         started = time.perf_counter()
         result = api.audit(
             folder / "table.csv", out=folder / "audit", checks="outliers", cache_dir=out / "cache",
-            outlier_iqr=args.iqr, progress=False,
+            outlier_quantile=args.quantile, progress=False,
         )  # fmt: skip
         seconds = time.perf_counter() - started
         flagged = {
@@ -92,8 +103,8 @@ def main() -> None:
         found = len(planted & set(flagged))
         print(f"seed {seed}: {len(rows)} photos + {len(planted)} planted; flagged {len(flagged)}, "
               f"of them {found} planted: recall {found / len(planted):.3f}, precision "
-              f"{found / max(len(flagged), 1):.3f}; fence {result.outlier_fence:.3f}, "
-              f"{seconds:.1f} s")  # fmt: skip
+              f"{found / max(len(flagged), 1):.3f}; AUROC of the score "
+              f"{ranking(result, planted):.4f}, {seconds:.1f} s")  # fmt: skip
         missed = sorted(Path(p).name for p in planted - set(flagged))
         print(f"  missed: {', '.join(missed) or 'none'}")
         unplanted = sorted((s, p) for p, s in flagged.items() if p not in planted)

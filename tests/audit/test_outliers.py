@@ -10,23 +10,25 @@ import pytest
 from tests.audit.conftest import relative
 
 from imgclf.audit.inputs import AuditData
-from imgclf.audit.outliers import fence, find_outliers, outlier_scores
+from imgclf.audit.outliers import class_distances, find_outliers, outlier_scores
 
 
 def clustered(rng: np.random.Generator, per_class: int = 40, strangers: int = 3) -> np.ndarray:
-    """Unit vectors: three tight classes around random centres, then ``strangers`` lone ones."""
+    """Unit vectors: three classes of one kind (centres near a shared direction, as photos of
+    three animals are), then ``strangers`` lone ones in random directions."""
     dim = 64
-    centres = rng.normal(size=(3, dim))
-    members = [c + 0.35 * rng.normal(size=(per_class, dim)) for c in centres]
+    centres = rng.normal(size=dim) + 0.5 * rng.normal(size=(3, dim))
+    members = [c + 0.3 * rng.normal(size=(per_class, dim)) for c in centres]
     points = np.concatenate([*members, rng.normal(size=(strangers, dim)) * 3])
     return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
 
 
 def data_of(n: int) -> AuditData:
+    """``n`` rows; from 120 on, the labels are clustered()'s classes (strangers spread)."""
     return AuditData(
         source="planted",
         names=[f"x[{i}]" for i in range(n)],
-        labels=np.arange(n) % 3,
+        labels=np.arange(n) % 3 if n < 120 else np.r_[np.arange(120) // 40, np.arange(n - 120) % 3],
         classes=["a", "b", "c"],
         split=np.array(["train"] * n, dtype=object),
         usable=np.ones(n, dtype=bool),
@@ -39,40 +41,61 @@ def data_of(n: int) -> AuditData:
 
 def test_lone_points_far_from_every_class_are_the_outliers():
     embeddings = clustered(np.random.default_rng(0))
-    found, below = find_outliers(data_of(len(embeddings)), embeddings, neighbors=10, iqr=1.7)
-    assert sorted(i.row for i in found) == [120, 121, 122]
-    assert all(0 < i.score < below < 1 for i in found)
+    found, scores, note = find_outliers(data_of(len(embeddings)), embeddings, 5, 0.5)
+    assert sorted(i.row for i in found) == [120, 121, 122] and note == ""
+    assert all(i.score > 1 for i in found) and (scores[:120] < 1).all()
 
 
 def test_an_unusable_row_is_never_scored():
     embeddings = clustered(np.random.default_rng(1))
     data = data_of(len(embeddings))
     data.usable[121] = False
-    found, _ = find_outliers(data, embeddings, neighbors=10, iqr=1.7)
-    assert sorted(i.row for i in found) == [120, 122]
+    found, scores, _ = find_outliers(data, embeddings, 5, 0.5)
+    assert sorted(i.row for i in found) == [120, 122] and len(scores) == len(embeddings) - 1
 
 
-def test_the_fence_is_tukeys_on_the_distances_and_a_wider_one_flags_fewer():
-    scores = outlier_scores(clustered(np.random.default_rng(2)), neighbors=10)
-    distance = -np.log(scores)
-    q1, q3 = np.percentile(distance, [25, 75])
-    assert fence(scores, 1.7) == pytest.approx(np.exp(-(q3 + 1.7 * (q3 - q1))))
-    assert (scores < fence(scores, 10.0)).sum() <= (scores < fence(scores, 1.7)).sum()
+def test_a_class_distance_leaves_the_image_itself_out_even_beside_an_exact_copy():
+    points = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    distances = class_distances(points, np.array([0, 0, 1, 1]), k=1)
+    assert distances[0, 0] == 0.0  # its copy, not itself
+    assert distances[2, 1] == pytest.approx(np.linalg.norm(points[2] - points[3]))
+    lone = class_distances(points, np.array([0, 0, 0, 1]), k=3)
+    assert np.isinf(lone[:, 1]).all()  # a class of one image is no neighbourhood
 
 
-def test_too_few_images_give_one_note(planted_audit):
+def test_a_higher_quantile_flags_fewer():
+    embeddings = clustered(np.random.default_rng(2), strangers=6)
+    labels = np.r_[np.arange(120) // 40, np.arange(6) % 3]  # the classes, strangers spread
+    low = outlier_scores(embeddings, labels, 5, 0.2)
+    high = outlier_scores(embeddings, labels, 5, 0.8)
+    assert (high > 1).sum() <= (low > 1).sum() and np.allclose(low / high, (low / high)[0])
+
+
+@pytest.mark.parametrize(
+    ("n", "labels", "note"),
+    [
+        (5, None, "outliers: need 10 usable images to compare, the data has 5"),
+        (12, np.zeros(12, dtype=np.int64), "outliers: need two classes to measure against, "
+         "the data has one"),
+    ],
+)  # fmt: skip
+def test_data_that_cannot_be_measured_gets_one_note(planted_audit, n, labels, note):
     from imgclf.audit.result import Audit
     from imgclf.audit.runner import _outliers
 
-    audit = Audit(data_of(5), planted_audit.settings)
-    _outliers(audit, clustered(np.random.default_rng(3))[:5])
-    assert audit.notes == ["outliers: need 10 usable images to compare, the data has 5"]
-    assert audit.outlier_fence is None and not audit.issues
+    data = data_of(n)
+    if labels is not None:
+        data.labels = labels
+    audit = Audit(data, planted_audit.settings)
+    _outliers(audit, clustered(np.random.default_rng(3))[:n])
+    assert audit.notes == [note]
+    assert audit.outlier_scores is None and not audit.issues
+    assert not any(line.startswith("outliers:") for line in audit.summary_lines()[:-1])
 
 
 def test_the_planted_audit_runs_the_check_and_lists_its_outliers_everywhere(planted, planted_audit):
     outliers = [i for i in planted_audit.issues if i.kind == "outlier"]
-    assert planted_audit.outlier_fence is not None
+    assert len(planted_audit.outlier_scores) == len(planted_audit.data.rows)
     line = next(s for s in planted_audit.summary_lines() if s.startswith("outliers:"))
     assert line.startswith(f"outliers: {len(outliers)} image")
     in_csv = {relative(planted, r["path"]) for r in planted_audit.rows() if r["kind"] == "outlier"}

@@ -38,8 +38,7 @@ KINDS: dict[str, Kind] = {
     "conflicting_labels": Kind("one of a group of copies that carry different labels", _COPY_SCORE),
     "outlier": Kind(
         "far from every class in embedding space: off-topic, blank or unlike the rest",
-        "cleanlab's outlier score: exp(-mean cosine distance to its nearest images / median)",
-        "low",
+        "distance to the nearest class / the median image's distance to a wrong class",
     ),
     "dark": Kind("too dark", "99th-percentile luminance, 0-1", "low"),
     "bright": Kind("too bright (washed out)", "1st-percentile luminance, 0-1"),

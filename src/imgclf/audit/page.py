@@ -45,7 +45,7 @@ def render_page(audit: Audit) -> str:
         parts.append(_labels(audit, thumbs))
     if "duplicates" in audit.settings.checks:
         parts.append(_duplicates(audit, thumbs))
-    if audit.outlier_fence is not None:
+    if audit.outlier_scores is not None:
         parts.append(_outliers(audit, thumbs))
     if audit.balance is not None:
         parts.append(_balance(audit))
@@ -176,12 +176,11 @@ def _outliers(audit: Audit, thumbs: _Thumbnails) -> str:
     found = sorted((i for i in audit.issues if i.kind == "outlier"),
                    key=lambda i: (i.severity(), i.row))  # fmt: skip
     shown = found[: audit.settings.max_shown]
-    tiles = "".join(_tile(audit, thumbs, i.row, f"score {i.score:.3f}") for i in shown)
+    tiles = "".join(_tile(audit, thumbs, i.row, f"score {i.score:.2f}") for i in shown)
     meaning = KINDS["outlier"]
     body = (
-        f'<p class="muted">{esc(meaning.meaning)}; score: {esc(meaning.score)}; flagged below '
-        f"{audit.outlier_fence:.3f} (Tukey's fence, {audit.settings.outlier_iqr:g} "
-        "interquartile ranges); the strangest first.</p>"
+        f'<p class="muted">{esc(meaning.meaning)}; score: {esc(meaning.score)} (above 1 is '
+        "flagged); the strangest first.</p>"
         + (f'<div class="grid">{tiles}</div>' if found else "<p>No image was flagged.</p>")
         + more(len(found), len(shown), "images")
     )

@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from imgclf.audit.balance import Balance
 from imgclf.audit.duplicates import DuplicateGroup, Leak
 from imgclf.audit.inputs import AuditData
@@ -28,7 +30,7 @@ class Audit:
     leaks: list[Leak] = field(default_factory=list)
     balance: Balance | None = None
     label_folds: int = 0  # the folds the label check used (0: it did not run)
-    outlier_fence: float | None = None  # an outlier scores below it (None: the check did not run)
+    outlier_scores: np.ndarray | None = None  # per usable row (None: the check did not run)
     cached: list[str] = field(default_factory=list)  # results read from the audit's store
     notes: list[str] = field(default_factory=list)  # checks that could not run, and why
     timings: dict[str, float] = field(default_factory=dict)
@@ -77,11 +79,11 @@ class Audit:
             )
         if "duplicates" in self.settings.checks:
             lines += _duplicate_lines(self.groups, self.leaks)
-        if self.outlier_fence is not None:
+        if self.outlier_scores is not None:
             n = counts.get("outlier", 0)
             lines.append(
-                f"outliers: {n} image{'s' if n != 1 else ''} far from every class (cleanlab "
-                f"kNN score below {self.outlier_fence:.3f})"
+                f"outliers: {n} image{'s' if n != 1 else ''} farther from every class than "
+                "most images are from a wrong one"
             )
         if self.balance is not None:
             lines.append(self.balance.summary())
@@ -101,7 +103,6 @@ class Audit:
             "classes": data.classes,
             "settings": self.settings.model_dump(mode="json"),
             "counts": self.counts(),
-            "outlier_fence": self.outlier_fence,
             "leaks": [leak.to_dict() for leak in self.leaks],
             "groups": [group.to_dict(data) for group in self.groups],
             "balance": self.balance.to_dict() if self.balance is not None else None,

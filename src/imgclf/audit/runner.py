@@ -22,7 +22,7 @@ from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
 from imgclf.audit.labels import find_label_issues
 from imgclf.audit.memo import Memo, fingerprint
-from imgclf.audit.outliers import MIN_IMAGES, find_outliers
+from imgclf.audit.outliers import find_outliers
 from imgclf.audit.properties import PixelStats, image_properties, own_sizes, pixel_statistics
 from imgclf.audit.result import Audit
 from imgclf.audit.settings import AuditSettings
@@ -140,17 +140,16 @@ def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool, mem
 
 def _outliers(audit: Audit, embeddings: np.ndarray | None) -> None:
     settings = audit.settings
-    if embeddings is None or len(audit.data.rows) < MIN_IMAGES:
-        n = len(audit.data.rows)
-        audit.notes.append(
-            f"outliers: need {MIN_IMAGES} usable images to compare, the data has {n}"
-        )
+    if embeddings is None:
+        audit.notes.append("outliers: no usable image to check")
         return
     with _timed(audit, "outliers"):
-        found, audit.outlier_fence = find_outliers(
-            audit.data, embeddings, settings.neighbors, settings.outlier_iqr
+        found, audit.outlier_scores, note = find_outliers(
+            audit.data, embeddings, settings.outlier_neighbors, settings.outlier_quantile
         )
     audit.issues += found
+    if note:
+        audit.notes.append(note)
 
 
 @contextmanager

@@ -51,11 +51,18 @@ class AuditSettings(BaseModel):
     min_similarity: float = Field(
         0.8, ge=-1.0, le=1.0, description="Smallest embedding cosine of a near-duplicate."
     )
-    outlier_iqr: float = Field(
-        1.7,
-        ge=0.0,
-        description="Outlier: mean cosine distance to its nearest neighbours above the third "
-        "quartile plus this many interquartile ranges (higher flags fewer).",
+    outlier_neighbors: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Outlier: an image's distance to a class is to its k-th nearest image there.",
+    )
+    outlier_quantile: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Outlier: farther from every class than this quantile of the images' "
+        "distances to a class they do not belong to (higher flags fewer).",
     )
     dark: float = Field(
         0.2, ge=0.0, le=1.0, description="Too dark: 99th-percentile luminance (0-1) below this."
@@ -93,9 +100,8 @@ class AuditSettings(BaseModel):
         """A one-line error naming ``pip install 'imgclf[audit]'`` when a check needs it."""
         from imgclf.models.extras import AUDIT
 
-        for check in ("labels", "outliers"):
-            if check in self.checks:
-                AUDIT.require(f"The {check} check of imgclf audit")
+        if "labels" in self.checks:
+            AUDIT.require("The label check of imgclf audit")
 
 
 def audit_settings(**values: Any) -> AuditSettings:
