@@ -24,7 +24,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 DATASETS = Path(os.environ.get("IMGCLF_DATA_DIR", SHARED))
 SETUPS = {  # how a user trains each: the README's commands, with the default val split
     "cifar": (DATASETS / "cifar10-jpg", {"preset": "fast"}),
-    "animals": (DATASETS / "animals", {}),  # Lite0, embed once, the default
+    "animals": (DATASETS / "animals", {"test_split": 0.2}),  # Lite0, embed once, the default
     "mnist": ("mnist", {"preset": "fast"}),
 }
 

@@ -146,7 +146,7 @@ def far(project: Path, seed: int, n: int) -> None:
     from PIL import Image
 
     from imgclf import api
-    from imgclf.data.formats.mnist import load_mnist
+    from imgclf.data.formats.idx import read_idx
     from imgclf.runs.opening import open_model
 
     started = time.perf_counter()
@@ -162,8 +162,8 @@ def far(project: Path, seed: int, n: int) -> None:
     val = [rows[i][0] for i in picks[n : 2 * n]]  # training photos stand in for val here
     test_rows = photos_of(DATASETS / "cifar10-jpg" / "test", None, rng)
     test = [test_rows[i][0] for i in rng.choice(len(test_rows), size=n, replace=False)]
-    digits = load_mnist(DATASETS / "mnist", split="test")[0][:n]
-    mnist = np.stack([np.asarray(Image.fromarray(d.squeeze()).convert("RGB").resize((32, 32)))
+    digits = read_idx(DATASETS / "mnist" / "t10k-images-idx3-ubyte.gz", 2051)[:n]
+    mnist = np.stack([np.asarray(Image.fromarray(d).convert("RGB").resize((32, 32)))
                       for d in digits])  # fmt: skip
     out = {
         "train": logits_and_features(model, decode([p for p, _ in train], model)),

@@ -124,6 +124,9 @@ def test_demo_trains_cnn_on_digits_and_prints_the_report_path(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     accuracy = float(result.output.split("test: accuracy ")[1].split(",")[0])
     assert accuracy >= 0.97  # the README's promise
+    output = " ".join(result.output.split())  # 8x8 digits hash alike: exact copies only
+    assert "leak check: altered copies not looked for: different pictures here hash alike" in output
+    assert "near-duplicates in train" not in output
     report = next((tmp_path / "runs").glob("cnn-digits-*/report.html"))
     assert str(report.resolve()) in result.output
 

@@ -18,7 +18,8 @@ that cross from train into val or test.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,14 +216,16 @@ def find_leaks(groups: list[DuplicateGroup], digests: list[str]) -> list[Leak]:
     """For each later split and each earlier one, its images with a copy there."""
     found: dict[tuple[str, str], Leak] = {}
     for group in groups:
+        digests_in: dict[str, set[str]] = defaultdict(set)  # split -> its members' digests
+        for row, split in zip(group.members, group.splits, strict=True):
+            digests_in[split].add(digests[row])
         for row, split in zip(group.members, group.splits, strict=True):
             for source in SPLIT_ORDER[: split_rank(split)]:
-                there = [m for m, s in zip(group.members, group.splits, strict=True) if s == source]
-                if not there:
+                if source not in digests_in:
                     continue
                 leak = found.setdefault((split, source), Leak(split, source, [], 0))
                 leak.rows.append(row)
-                leak.exact += any(digests[m] == digests[row] for m in there)
+                leak.exact += digests[row] in digests_in[source]
     return [found[key] for key in sorted(found, key=_leak_order)]
 
 
@@ -239,14 +242,16 @@ def duplicate_issues(
     issues = []
     for group in groups:
         labels = ", ".join(sorted(set(group.labels)))
-        for row in group.members:
-            twins = [m for m in group.members if m != row and digests[m] == digests[row]]
+        copies = Counter(digests[m] for m in group.members)
+        detail = _group_detail(group)
+        ranks = [split_rank(split) for split in group.splits]  # members are in split order
+        for row, rank in zip(group.members, ranks, strict=True):
             score = 1.0 - group.closest[row] / HASH_BITS
-            kind = "exact_duplicate" if twins else "near_duplicate"
-            issues.append(Issue(row, kind, score, group.id, _group_detail(group)))
-            leak = _leak_issue(group, row, data, hashes)
-            if leak is not None:
-                issues.append(leak)
+            kind = "exact_duplicate" if copies[digests[row]] > 1 else "near_duplicate"
+            issues.append(Issue(row, kind, score, group.id, detail))
+            earlier = group.members[: bisect_left(ranks, rank)]
+            if earlier:
+                issues.append(_leak_issue(group, row, earlier, data, hashes))
             if group.conflicting:
                 issues.append(Issue(row, "conflicting_labels", score, group.id, f"labels {labels}"))
     return issues
@@ -257,12 +262,11 @@ def _group_detail(group: DuplicateGroup) -> str:
     return f"group of {len(group.members)}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
-def _leak_issue(group: DuplicateGroup, row: int, data: AuditData, hashes: Hashes) -> Issue | None:
-    """The leak of ``row`` from its closest copy in an earlier split, if it has one."""
-    rank = split_rank(data.split[row])
-    earlier = [m for m in group.members if split_rank(data.split[m]) < rank]
-    if not earlier:
-        return None
+def _leak_issue(
+    group: DuplicateGroup, row: int, earlier: list[int], data: AuditData, hashes: Hashes
+) -> Issue:
+    """The leak of ``row`` from its closest copy among ``earlier`` (its group's members in
+    earlier splits)."""
     distance = hash_distance(hashes, np.full(len(earlier), row), np.array(earlier))
     closest = earlier[int(np.argmin(distance))]
     score = 1.0 - int(distance.min()) / HASH_BITS

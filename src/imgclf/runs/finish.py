@@ -59,7 +59,7 @@ def check_leaks(run: RunDir, prepared: PreparedData) -> list[str]:
     audit = quick_audit(audit_data(prepared))
     write_audit(audit, run.path)
     prepared.leaks = leaked_rows(audit)
-    return [leak.sentence() for leak in audit.leaks]
+    return [leak.sentence() for leak in audit.leaks] + [f"leak check: {n}" for n in audit.notes]
 
 
 def finishing(progress: bool):
