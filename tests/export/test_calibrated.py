@@ -100,3 +100,12 @@ def test_a_run_without_val_is_not_calibrated_and_predict_says_so(shapes: Path) -
                                  "--set", "train.calibrate=false", "--name", "off"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "calibration: skipped (train.calibrate is false)" in result.output
+
+
+def test_with_flip_tta_the_measures_after_are_the_final_scores(shapes: Path) -> None:
+    run = api.train(shapes, config="tiny.yaml", epochs=1, tta="flip", quiet=True, name="flip")
+    record = run.metrics["calibration"]
+    for split in ("val", "test"):
+        assert run.metrics[split]["ece"] == pytest.approx(
+            record["splits"][split]["ece_after"], abs=1e-6
+        )

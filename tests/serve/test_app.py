@@ -82,6 +82,7 @@ def test_predict_takes_many_files_and_answers_as_predict_does(client, colour_run
         (tmp_path / f"{colour}.png").write_bytes(encoded(colour))
     expected = api.predict(colour_run, [tmp_path / "red.png", tmp_path / "blue.png"],
                            progress=False)  # fmt: skip
+    assert expected.temperature is not None  # calibrated: the served answer carries it too
     for row, probs in zip(body["predictions"], expected.probs, strict=True):
         assert len(row["top_k"]) == 2
         top = int(np.argmax(probs))

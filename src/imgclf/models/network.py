@@ -66,8 +66,7 @@ class ImageModel(nn.Module):
     def calibrate(self, temperature: float, **measured: Any) -> None:
         """Divide the logits by ``temperature`` from now on (in ``forward`` and ``classifier``,
         so every path that runs the network, ONNX included, gives calibrated probabilities),
-        and record it with ``measured`` (ECE and NLL before and after) in the spec the bundle
-        saves."""
+        and record it with ``measured`` (what it was fitted on) in the spec the bundle saves."""
         if not temperature > 0:
             raise ValueError(f"a temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)

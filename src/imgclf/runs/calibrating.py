@@ -16,6 +16,7 @@ import numpy as np
 from imgclf.evaluate.calibration import (
     BINS,
     Reliability,
+    ece,
     fit_temperature,
     nll,
     reliability,
@@ -40,6 +41,16 @@ class Calibrated:
 
     def sentence(self) -> str:
         return calibration_sentence(self.record)
+
+    def measure(self, probs: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> None:
+        """Take ``probs`` as the probabilities after calibration and measure them (a run with
+        flip TTA scores again: the mean of two calibrated softmaxes is not the rescaled mean)."""
+        self.probs = probs
+        for split, after in probs.items():
+            table = reliability(after, labels[split])
+            self.reliability[split] = (self.reliability[split][0], table)
+            measured = self.record["splits"][split]
+            measured.update(ece_after=table.ece, nll_after=nll(after, labels[split]))
 
 
 def calibration_sentence(record: dict[str, Any]) -> str:
@@ -73,19 +84,10 @@ def calibrate(
     if reason:
         return Calibrated({"skipped": reason}, probs)
     temperature = fit_temperature(probs["val"], labels["val"])
-    after = {split: rescale(p, temperature) for split, p in probs.items()}
-    splits, tables = {}, {}
-    for split, before in probs.items():
-        tables[split] = (
-            reliability(before, labels[split]),
-            reliability(after[split], labels[split]),
-        )
-        splits[split] = {
-            "ece_before": tables[split][0].ece,
-            "ece_after": tables[split][1].ece,
-            "nll_before": nll(before, labels[split]),
-            "nll_after": nll(after[split], labels[split]),
-        }
+    splits = {
+        split: {"ece_before": ece(p, labels[split]), "nll_before": nll(p, labels[split])}
+        for split, p in probs.items()
+    }
     record = {
         "temperature": temperature,
         "method": "temperature scaling (NLL on val)",
@@ -93,5 +95,8 @@ def calibrate(
         "bins": BINS,
         "splits": splits,
     }
-    model.calibrate(temperature, fitted_on="val", images=len(labels["val"]), **splits["val"])
-    return Calibrated(record, after, tables)
+    before = {split: reliability(p, labels[split]) for split, p in probs.items()}
+    calibrated = Calibrated(record, probs, {split: (t, t) for split, t in before.items()})
+    calibrated.measure({split: rescale(p, temperature) for split, p in probs.items()}, labels)
+    model.calibrate(temperature, fitted_on="val", images=len(labels["val"]))
+    return calibrated

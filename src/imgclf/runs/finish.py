@@ -101,9 +101,9 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
         )  # fmt: skip
 
     calibrated = calibrate(model, {s: scored(s) for s in rows_of}, labels, cfg.train.calibrate)
-    probs = calibrated.probs
     if tta == "flip" and calibrated.temperature is not None:  # the mean of calibrated mirrors
-        probs = {split: scored(split) for split in rows_of}
+        calibrated.measure({split: scored(split) for split in rows_of}, labels)
+    probs = calibrated.probs
     evaluations = {}
     for split, rows in rows_of.items():
         evaluation = evaluate_predictions(labels[split], probs[split], prepared.classes, split)
