@@ -58,16 +58,18 @@ def decode(paths: list[str], model) -> np.ndarray:
 
 
 @torch.inference_mode()
-def logits_and_features(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated logits and the pooled embeddings the classifier reads, in batches."""
+def logits_and_features(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrated logits, the pooled embeddings the classifier reads and the shipped unknown
+    score (the in-distribution share ``predict --abstain`` reads), in batches."""
     model.eval()
-    logits, features = [], []
+    logits, features, shares = [], [], []
     for start in range(0, len(images), 64):
         x = torch.from_numpy(images[start : start + 64]).permute(0, 3, 1, 2).float()
         f = model.embed(x)
         logits.append(model.classifier(f).numpy())
         features.append(f.flatten(1).numpy())
-    return np.concatenate(logits), np.concatenate(features)
+        shares.append(model.unknown(f).numpy())
+    return np.concatenate(logits), np.concatenate(features), np.concatenate(shares)
 
 
 class Scores:
@@ -83,7 +85,9 @@ class Scores:
         cov = centred.T @ centred / len(unit) + 1e-3 * np.eye(unit.shape[1])
         self.precision = np.linalg.inv(cov)
 
-    def __call__(self, logits: np.ndarray, features: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(
+        self, logits: np.ndarray, features: np.ndarray, shipped: np.ndarray
+    ) -> dict[str, np.ndarray]:
         from scipy.special import logsumexp, softmax
 
         unit = _unit(features)
@@ -96,6 +100,7 @@ class Scores:
             "energy": logsumexp(logits, axis=1),
             "knn": -distance[:, -1],
             "mahalanobis": -mahalanobis,
+            "imgclf": shipped,  # Ledoit-Wolf on the raw features, fitted on the run's train/val
         }
 
 
@@ -107,7 +112,7 @@ def report(name: str, val: dict, test: dict, other: dict) -> None:
     from sklearn.metrics import roc_auc_score
 
     for score in val:
-        threshold = np.quantile(val[score], 1 - KEEP)
+        threshold = 1 - KEEP if score == "imgclf" else np.quantile(val[score], 1 - KEEP)
         y = np.r_[np.ones(len(test[score])), np.zeros(len(other[score]))]
         auroc = roc_auc_score(y, np.r_[test[score], other[score]])
         print(f"  {name} {score:12s} AUROC {auroc:.4f}; unknown at the {KEEP:.0%} threshold: "
@@ -186,6 +191,7 @@ def main() -> None:
     os.environ.setdefault("IMGCLF_DATA_DIR", str(DATASETS))
     print(f"machine: {machine()}")
     project = args.out or Path(tempfile.mkdtemp(prefix="imgclf-unknown-"))
+    project.mkdir(parents=True, exist_ok=True)
     if "near" in args.which:
         near(project, args.seed)
     if "far" in args.which:

@@ -257,6 +257,11 @@ class TrainConfig(_Section):
         description="After training, fit a temperature on the validation split so that the "
         "probabilities are calibrated (temperature scaling); needs a validation split.",
     )
+    unknown: bool = Field(
+        True,
+        description="After training, fit the unknown score on the train and validation "
+        "splits, so that predict --abstain can answer 'unknown'; needs a validation split.",
+    )
     optimizer: Optimizer = "adam"
     lr: float = Field(1e-3, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd and rmsprop.")

@@ -149,6 +149,7 @@ def predict(
     device: str = "auto",
     precision: str = "32",
     backend: str = "auto",
+    abstain: str | float | None = None,
 ):
     """Predict every image ``inputs`` name (files, folders, globs or a CSV) with ``model``.
 
@@ -165,7 +166,11 @@ def predict(
         backend: torch, onnx (the exported model.onnx, see ``export``), onnx-int8 (its int8
             model-int8.onnx), or auto: ONNX Runtime when the run has an exported graph that
             passed its gate (int8 first), the onnx extra is installed and the prediction is
-            on the CPU at 32 bits; else torch.
+            on the CPU at 32 bits; else torch (always torch with ``abstain``).
+        abstain: 'auto' or a share in (0, 1): answer "unknown" (``Predictions.answers``, the
+            CSV's label, ``unknown`` and ``in_distribution`` columns) for images stranger than
+            all but that share of the validation images; 'auto' is the model's threshold
+            (keeping 95 % of the validation images).
 
     Returns:
         Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``). Under torchrun each
@@ -178,7 +183,8 @@ def predict(
 
     runtime = Runtime.create(device, precision)
     network = _network(model)  # a failed or unfinished run says so, first
-    onnx = onnx_runner(model, backend, runtime)
+    onnx = onnx_runner(model, "torch" if abstain is not None and backend == "auto" else backend,
+                       runtime)  # fmt: skip
     joined = distributed.join(runtime)  # under torchrun: each rank predicts its share
     result = predict_images(
         network,
@@ -193,6 +199,7 @@ def predict(
         runtime=runtime,
         onnx=onnx,
         shard=(runtime.rank, runtime.world_size) if joined else None,
+        abstain=abstain,
     )
     return _gathered(result, inputs) if joined else result
 

@@ -65,6 +65,13 @@ def predict(
     device: _Device = "auto",
     precision: _Precision = "32",
     backend: BackendOpt = "auto",
+    abstain: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer 'unknown' for images unlike the training data: auto (the model's "
+            "threshold, keeping 95 % of validation images) or a share in (0, 1).",
+        ),
+    ] = None,
     nproc_per_node: NprocOpt = None,
     nnodes: NnodesOpt = 1,
     node_rank: NodeRankOpt = 0,
@@ -88,6 +95,7 @@ def predict(
             device=device,
             precision=precision,
             backend=backend,
+            abstain=abstain,
         )
         if result is None:  # another process of a sharded prediction: rank 0 writes
             return

@@ -82,6 +82,30 @@ def predict_rows(
     return torch.cat(outputs).numpy()
 
 
+def embed_rows(
+    model: nn.Module,
+    images: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int = 256,
+    runtime: Runtime | None = None,
+) -> np.ndarray:
+    """The features ``model.classifier`` reads (``model.embed``, flattened), as float32
+    (len(rows), D), of ``images[rows]`` (N, H, W, C) pixels."""
+    runtime = runtime or Runtime()
+    batch_size = inference_batch_size(batch_size, *images.shape[1:3])
+    outputs = []
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + batch_size]]))
+            batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+            with runtime.autocast():
+                features = model.embed(runtime.move(batch))
+            outputs.append(features.flatten(1).float().cpu())
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(outputs).numpy()
+
+
 def loss_and_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of probabilities against integer labels."""
     if len(labels) == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -22,6 +23,7 @@ from imgclf.models.inference import eval_mode
 from imgclf.models.layers import MapTooSmall, build_stack, smallest_input
 from imgclf.models.preprocess import Preprocess, PreprocessSpec
 from imgclf.models.recipes import is_recipe, recipe_layers
+from imgclf.models.unknown import UnknownScore
 
 SPEC_FORMAT = 1
 
@@ -44,6 +46,8 @@ class ImageModel(nn.Module):
         self.frozen_bn: list[str] = []
         calibration = spec.get("calibration") or {}
         self.temperature: float | None = calibration.get("temperature")  # logits / T
+        unknown = spec.get("unknown")
+        self.unknown = UnknownScore.from_spec(unknown) if unknown else None
 
     @property
     def classes(self) -> list[str]:
@@ -71,6 +75,28 @@ class ImageModel(nn.Module):
             raise ValueError(f"a temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
         self.spec["calibration"] = {"temperature": float(temperature), **measured}
+
+    def fit_unknown(
+        self, means: np.ndarray, precision: np.ndarray, reference: np.ndarray, **measured: Any
+    ) -> None:
+        """Keep the unknown score's statistics (``evaluate.unknown``: class means, shared
+        precision, sorted validation scores) as buffers, and say so in the spec, with
+        ``measured`` (what they were fitted on)."""
+        module = UnknownScore(len(means), means.shape[1], len(reference))
+        module.means.copy_(torch.from_numpy(means))
+        module.precision.copy_(torch.from_numpy(precision))
+        module.reference.copy_(torch.from_numpy(np.asarray(reference, dtype=np.float64)))
+        self.unknown = module.to(next(self.head.parameters()).device)
+        self.spec["unknown"] = {"score": "mahalanobis", "classes": len(means),
+                                "features": int(means.shape[1]), "reference": len(reference),
+                                **measured}  # fmt: skip
+
+    def answer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, each image's in-distribution share, or None without an unknown score),
+        from one pass: the features the classifier reads are the ones the score reads."""
+        features = self.embed(x)
+        logits = self.classifier(features)
+        return logits, (None if self.unknown is None else self.unknown(features))
 
     @property
     def has_backbone(self) -> bool:

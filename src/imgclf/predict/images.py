@@ -57,6 +57,7 @@ def predict(
     runtime: Runtime | None = None,
     onnx: Callable[[np.ndarray], np.ndarray] | None = None,
     shard: tuple[int, int] | None = None,
+    abstain: str | float | None = None,
 ) -> Predictions:
     """Predict every image the inputs name; unreadable files are skipped with their reason.
 
@@ -73,14 +74,19 @@ def predict(
             instead of the model (which still gives the classes and preprocessing).
         shard: (rank, world size): predict only inputs rank, rank + world size, ... (their
             places in ``Predictions.positions``; ``merge_shards`` joins the ranks' results).
+        abstain: 'auto' or a share in (0, 1): answer "unknown" for an image stranger than all
+            but that share of the validation images ('auto': the model's own threshold,
+            0.05); needs the model's unknown score (see ``abstention``).
 
     Raises:
         DataError: no input gave a usable image (the message counts the reasons and names the
             first inputs with theirs), or a CSV lacks the named column.
     """
     tta = _check_options(batch_size, tta, top_k)
+    threshold = abstention(model, abstain, onnx)
     runtime = _placed(model, runtime)
-    forward = scorer(model, tta, runtime, onnx)
+    forward = _answerer(model, tta, runtime) if threshold is not None else _probs_only(
+        scorer(model, tta, runtime, onnx))  # fmt: skip
     expanded = read_inputs(inputs, path_column, label_column)
     places, paths, labels, skipped = _sharded(expanded, shard)
     spec = model.preprocess_spec
@@ -89,7 +95,7 @@ def predict(
     decoded = threaded_map(job, paths, workers, "predicting", progress)
     with eval_mode(model):
         rows = zip(places, paths, labels, decoded, strict=True)
-        kept, positions, true_labels, chunks = _score_rows(
+        kept, positions, true_labels, chunks, shares = _score_rows(
             rows, forward, batch_size, model.classes, skipped
         )
     if not kept and shard is None:  # here: the CLI writes no CSV, the Python API gets it too
@@ -98,8 +104,9 @@ def predict(
     probs = _concat(chunks, len(model.classes))
     backend = backend_name(onnx)
     return Predictions(
-        kept, probs, model.classes, skipped, top_k, found, backend, positions, _temperature(model)
-    )
+        kept, probs, model.classes, skipped, top_k, found, backend, positions, _temperature(model),
+        np.concatenate(shares) if threshold is not None and shares else None, threshold,
+    )  # fmt: skip
 
 
 def _sharded(
@@ -119,19 +126,28 @@ def _sharded(
 
 def _score_rows(
     rows: Iterable[tuple[int, Path, str | None, tuple[np.ndarray | None, str | None]]],
-    forward: Callable[[np.ndarray], np.ndarray],
+    forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
     batch_size: int,
     classes: list[str],
     skipped: list[Skipped],
-) -> tuple[list[str], list[int], list[str | None], list[np.ndarray]]:
-    """(kept names, their input places, their labels, probability chunks) of the decoded
-    ``rows`` (place, path, label, (image, reason)), scored ``batch_size`` at a time; an
-    unreadable one goes into ``skipped`` with its reason."""
+) -> tuple[list[str], list[int], list[str | None], list[np.ndarray], list[np.ndarray]]:
+    """(kept names, their input places, their labels, probability chunks, in-distribution
+    chunks: none without abstention) of the decoded ``rows`` (place, path, label, (image,
+    reason)), scored ``batch_size`` at a time; an unreadable one goes into ``skipped`` with
+    its reason."""
     kept: list[str] = []
     positions: list[int] = []
     true_labels: list[str | None] = []
     chunks: list[np.ndarray] = []
+    shares: list[np.ndarray] = []
     batch: list[np.ndarray] = []
+
+    def score(images: list[np.ndarray]) -> None:
+        probs, share = forward(np.stack(images))
+        chunks.append(probs)
+        if share is not None:
+            shares.append(share)
+
     for place, path, label, (image, reason) in rows:
         if image is None:
             skipped.append((display_path(path), reason))
@@ -141,11 +157,11 @@ def _score_rows(
         true_labels.append(_class_name(label, classes))
         batch.append(image)
         if len(batch) == batch_size:
-            chunks.append(forward(np.stack(batch)))
+            score(batch)
             batch = []
     if batch:
-        chunks.append(forward(np.stack(batch)))
-    return kept, positions, true_labels, chunks
+        score(batch)
+    return kept, positions, true_labels, chunks, shares
 
 
 def predict_arrays(
@@ -259,6 +275,62 @@ def scorer(
         return probs
 
     return run
+
+
+def abstention(model: ImageModel, abstain: str | float | None, onnx=None) -> float | None:
+    """The in-distribution share below which an image is answered "unknown" (None: never),
+    or one ConfigError line: a bad value, a model without an unknown score, the ONNX path."""
+    if abstain is None:
+        return None
+    text = str(abstain).strip().lower()
+    if text != "auto":
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0.0 < value < 1.0:
+            raise ConfigError(
+                f"--abstain {abstain}: give auto (the model's threshold) or a share between 0 "
+                "and 1, e.g. 0.05 to answer unknown for images stranger than 95 % of the "
+                "validation images."
+            )
+    unknown = model.spec.get("unknown")
+    if not unknown:
+        raise ConfigError(
+            "--abstain needs the model's unknown score, and this model has none (trained "
+            "without a validation split, with train.unknown false, or by an older imgclf). "
+            "Train it again with a validation split."
+        )
+    if onnx is not None:
+        raise ConfigError(
+            "--abstain reads the features the classifier reads, which the exported graph does "
+            "not output: predict with --backend torch."
+        )
+    return float(unknown["threshold"]) if text == "auto" else value
+
+
+def _probs_only(forward: Callable[[np.ndarray], np.ndarray]):
+    return lambda images: (forward(images), None)
+
+
+def _answerer(model: ImageModel, tta: str, runtime: Runtime):
+    return partial(_answer, model, tta=tta, runtime=runtime)
+
+
+@torch.inference_mode()
+def _answer(
+    model: ImageModel, images: np.ndarray, tta: str, runtime: Runtime
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (as ``_forward``) and in-distribution shares of a uint8 batch."""
+    x = runtime.move(torch.from_numpy(images)).permute(0, 3, 1, 2)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with runtime.autocast():
+        logits, share = model.answer(x)
+        probs = torch.softmax(logits.float(), dim=1)
+        if tta == "flip":
+            mirrored = x.flip(3).contiguous(memory_format=torch.channels_last)
+            probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
+    return probs.float().cpu().numpy(), share.float().cpu().numpy()
 
 
 @torch.inference_mode()

@@ -41,6 +41,8 @@ class Predictions:
     backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
     positions: list[int] | None = None  # each row's place among the inputs (a shard's rows)
     temperature: float | None = None  # the model's calibration (None: an uncalibrated model)
+    in_distribution: np.ndarray | None = None  # per image, 0-1 (None: no --abstain)
+    abstain: float | None = None  # "unknown" below this in-distribution share (None: never)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -74,6 +76,20 @@ class Predictions:
         return [self.classes[i] for i in self.probs.argmax(axis=1)]
 
     @property
+    def unknown(self) -> np.ndarray:
+        """Which images are answered "unknown" (none without ``abstain``)."""
+        if self.in_distribution is None or self.abstain is None:
+            return np.zeros(len(self.paths), dtype=bool)
+        return self.in_distribution < self.abstain
+
+    @property
+    def answers(self) -> list[str]:
+        """The predicted class, or "unknown" where the model abstains."""
+        return [
+            "unknown" if u else label for u, label in zip(self.unknown, self.labels, strict=True)
+        ]
+
+    @property
     def confidence(self) -> np.ndarray:
         """The probability of each image's predicted class."""
         return self.probs.max(axis=1)
@@ -81,13 +97,17 @@ class Predictions:
     def to_frame(self, top_k: int | None = None) -> pd.DataFrame:
         """One row per image: path, label, probability (the best class), then ``true_label``
         when inputs had labels, then ``top2_label``, ``top2_probability``, ... up to ``top_k``
-        (the best class is not repeated; top_k=1 adds no columns)."""
+        (the best class is not repeated; top_k=1 adds no columns). With abstention, label is
+        "unknown" where the model abstains, and ``unknown`` and ``in_distribution`` (the share
+        of validation images at least as strange) follow ``probability``."""
         import pandas as pd
 
         k = min(check_positive("top_k", self.top_k if top_k is None else top_k), len(self.classes))
         order = np.argsort(-self.probs, axis=1, kind="stable")[:, :k]
         names = np.asarray(self.classes, dtype=object)
-        columns = {"path": self.paths, "label": self.labels, "probability": self.confidence}
+        columns = {"path": self.paths, "label": self.answers, "probability": self.confidence}
+        if self.abstain is not None:
+            columns.update(unknown=self.unknown, in_distribution=self.in_distribution)
         if self.labelled:
             columns[TRUE_LABEL_COLUMN] = self.true_labels
         for i in range(1, k):
@@ -141,6 +161,11 @@ class Predictions:
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
                 n = sum(self.unknown_labels.values())
                 text += f" ({n} with a label the model does not know, counted wrong: {shown})"
+        if self.abstain is not None:
+            text += (
+                f", {_count(int(self.unknown.sum()), 'image')} answered unknown (stranger than "
+                f"{1 - self.abstain:.0%} of the validation images)"
+            )
         if not self.skipped:
             return text
         counts = skip_counts(self.skipped)
@@ -215,4 +240,8 @@ def merge_shards(parts: list[Predictions]) -> Predictions:
         else None,  # fmt: skip
         backend=first.backend,
         temperature=first.temperature,
+        in_distribution=np.array([parts[r].in_distribution[i] for _, r, i in rows])
+        if first.abstain is not None
+        else None,
+        abstain=first.abstain,
     )

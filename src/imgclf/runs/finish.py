@@ -117,6 +117,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     scores = {split: evaluation.to_dict() for split, (_, evaluation) in evaluations.items()}
     metrics = run_metrics(result, scores, timings, _efficiency(result, cfg))
     metrics["calibration"] = calibrated.record
+    metrics["unknown"] = _unknown(result, cfg, rows_of)
     if not cfg.run.quiet:
         from imgclf.terminal import print_line
 
@@ -133,6 +134,19 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     _report(result, cfg, run, metrics, plots)
     run.write_json(run.metrics, metrics)
     return metrics
+
+
+def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -> dict[str, Any]:
+    if not cfg.train.unknown:
+        return {"skipped": "train.unknown is false"}
+    from imgclf.runs.unknowing import fit_unknown
+
+    prepared = result.prepared
+    rows = {"train": prepared.splits.train, **rows_of}
+    return fit_unknown(
+        result.model, rows, prepared.source.labels, prepared.cache.images, result.features,
+        result.runtime, cfg.train.eval_batch_size, cfg.seed,
+    )  # fmt: skip
 
 
 def run_metrics(

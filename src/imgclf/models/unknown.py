@@ -1,0 +1,41 @@
+"""The unknown score as a part of the network: the class means, shared precision matrix and
+validation reference of ``evaluate.unknown``, kept as buffers so they travel in the bundle's
+weights file beside the network (model.json says they are there and their sizes).
+
+``UnknownScore(features)`` gives each image's in-distribution share (0: stranger than every
+validation image). An older bundle has none; the model then cannot abstain and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class UnknownScore(nn.Module):
+    """Features (N, D) -> in-distribution share (N,), from the fitted statistics."""
+
+    def __init__(self, classes: int, features: int, reference: int) -> None:
+        super().__init__()
+        self.register_buffer("means", torch.zeros(classes, features))
+        self.register_buffer("precision", torch.zeros(features, features))
+        self.register_buffer("reference", torch.zeros(reference, dtype=torch.float64))
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> UnknownScore:
+        return cls(spec["classes"], spec["features"], spec["reference"])
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = features.flatten(1).double()
+        precision, means = self.precision.double(), self.means.double()
+        projected = x @ precision
+        own = (projected * x).sum(dim=1)
+        cross = projected @ means.T
+        centre = ((means @ precision) * means).sum(dim=1)
+        scores = -(own[:, None] - 2 * cross + centre[None, :]).min(dim=1).values
+        if len(self.reference) == 0:
+            return torch.ones_like(scores)
+        placed = torch.searchsorted(self.reference, scores.contiguous(), right=True)
+        return placed.double() / len(self.reference)
