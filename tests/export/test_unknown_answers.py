@@ -84,3 +84,13 @@ def test_a_model_without_the_score_or_the_onnx_path_is_one_line(tiny_run, mixed,
     model.unknown, model.spec = None, {k: v for k, v in spec.items() if k != "unknown"}
     with pytest.raises(ConfigError, match="needs the model's unknown score, and this model has"):
         api.predict(model, [mixed], abstain="auto", progress=False)
+
+
+def test_arrays_abstain_as_files_do(tiny_run: Path) -> None:
+    from imgclf.predict import predict_arrays
+
+    blocks = make_blocks(n_per_class=4, seed=9)[0]
+    images = np.concatenate([blocks, np.full((3, 8, 8, 1), 255, np.uint8)])
+    result = predict_arrays(load_bundle(tiny_run), images, abstain="auto")
+    assert result.unknown[-3:].all() and result.answers[-1] == "unknown"
+    assert result.in_distribution.shape == (len(images),)

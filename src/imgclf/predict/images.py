@@ -172,6 +172,7 @@ def predict_arrays(
     top_k: int = 3,
     runtime: Runtime | None = None,
     onnx: Callable[[np.ndarray], np.ndarray] | None = None,
+    abstain: str | float | None = None,
 ) -> Predictions:
     """Predict an array of images of any size, fitted to the model exactly as training fits.
 
@@ -188,21 +189,25 @@ def predict_arrays(
             (e.g. channels first), non-numeric or non-finite pixels, or no images at all.
     """
     tta = _check_options(batch_size, tta, top_k)
+    threshold = abstention(model, abstain, onnx)
     runtime = _placed(model, runtime)
-    forward = scorer(model, tta, runtime, onnx)
+    forward = _answerer(model, tta, runtime) if threshold is not None else _probs_only(
+        scorer(model, tta, runtime, onnx))  # fmt: skip
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
     with eval_mode(model):
-        chunks = [
+        answered = [
             forward(_fit_batch(images[start : start + batch_size], spec))
             for start in range(0, len(images), batch_size)
         ]
     names = [f"array[{i}]" for i in range(len(images))]
-    probs, backend = _concat(chunks, len(model.classes)), backend_name(onnx)
+    probs, backend = _concat([p for p, _ in answered], len(model.classes)), backend_name(onnx)
+    shares = np.concatenate([s for _, s in answered]) if threshold is not None else None
     return Predictions(
-        names, probs, model.classes, [], top_k, backend=backend, temperature=_temperature(model)
-    )
+        names, probs, model.classes, [], top_k, backend=backend, temperature=_temperature(model),
+        in_distribution=shares, abstain=threshold,
+    )  # fmt: skip
 
 
 def _temperature(model: ImageModel) -> float | None:
