@@ -1,5 +1,6 @@
-"""The unknown score: Mahalanobis distances to class means under a shared covariance, placed
-among the validation images' scores; the model's torch module gives the numpy numbers."""
+"""The unknown score: Mahalanobis distances of unit-length features to class means under a
+shared covariance, placed among the validation images' scores; the model's torch module gives
+the numpy numbers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from imgclf.evaluate.unknown import (
     fit_mahalanobis,
     in_distribution,
     mahalanobis_scores,
+    unit,
     why_not_fit,
 )
 from imgclf.models.unknown import UnknownScore
@@ -55,7 +57,8 @@ def test_the_models_module_gives_the_numpy_shares():
 def test_a_mean_and_a_shared_covariance_per_class():
     train, labels, val, _ = classes_and_strangers(2)
     fit = fit_mahalanobis(train, labels, val)
-    assert np.allclose(fit.means, [train[labels == c].mean(0) for c in range(3)], atol=1e-5)
+    scaled = unit(train)  # the class means of the unit-length features
+    assert np.allclose(fit.means, [scaled[labels == c].mean(0) for c in range(3)], atol=1e-5)
     assert fit.precision.shape == (16, 16) and np.allclose(fit.precision, fit.precision.T)
     assert (np.diff(fit.reference) >= 0).all()
 

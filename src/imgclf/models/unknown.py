@@ -29,6 +29,7 @@ class UnknownScore(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features.flatten(1).double()
+        x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # the fit's unit-length features
         precision, means = self.precision.double(), self.means.double()
         projected = x @ precision
         own = (projected * x).sum(dim=1)
