@@ -94,3 +94,8 @@ def test_arrays_abstain_as_files_do(tiny_run: Path) -> None:
     result = predict_arrays(load_bundle(tiny_run), images, abstain="auto")
     assert result.unknown[-3:].all() and result.answers[-1] == "unknown"
     assert result.in_distribution.shape == (len(images),)
+
+
+def test_serve_refuses_a_bad_abstain_value_before_it_starts(tiny_run: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", str(tiny_run), "--abstain", "2"])
+    assert result.exit_code == 2 and "--abstain 2: give auto" in result.output

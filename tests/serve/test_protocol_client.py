@@ -85,3 +85,60 @@ def test_refusals_reach_the_client_as_its_exception(http, triton) -> None:
     wrong.set_data_from_numpy(np.zeros((1, 8, 8, 3), np.uint8))
     with pytest.raises(InferenceServerException, match=r"expected \[N, 16, 16, 3\]"):
         triton.infer("colours", [wrong])
+
+
+@pytest.fixture(scope="module")
+def abstaining(http, colour_run) -> Iterator[tuple]:
+    """A second server, started with --abstain auto: (tritonclient, base URL)."""
+    from tests.serve.conftest import start_server, stop_server
+
+    process, url = start_server(colour_run, "--abstain", "auto")
+    client = http.InferenceServerClient(url=url.removeprefix("http://"))
+    yield client, url
+    client.close()
+    stop_server(process)
+
+
+def test_an_abstaining_server_says_unknown_on_v2_and_v1(http, abstaining) -> None:
+    import httpx
+    from tests.serve.conftest import colour_images
+
+    triton, url = abstaining
+    noisy = colour_images(n_per_class=1, size=12, seed=5)[0]  # red, green, blue, as trained
+    checker = np.repeat((np.indices((12, 12)).sum(0) % 2 * 255).astype(np.uint8)[..., None], 3, 2)
+    files = np.array([_png(image) for image in [*noisy, checker]], dtype=np.object_)
+    tensor = http.InferInput("image_bytes", [len(files)], "BYTES")
+    tensor.set_data_from_numpy(files)
+    asked = [http.InferRequestedOutput(n, binary_data=True)
+             for n in ("labels", "unknown", "in_distribution")]  # fmt: skip
+    result = triton.infer("colours", [tensor], outputs=asked)
+    assert result.as_numpy("unknown").tolist() == [False, False, False, True]
+    shares = result.as_numpy("in_distribution")
+    assert shares.dtype == np.float32 and shares[3] < 0.05 <= shares[:3].min()
+    meta = triton.get_model_metadata("colours")
+    assert [t["name"] for t in meta["outputs"]][-2:] == ["unknown", "in_distribution"]
+    files = [("files", ("red.png", _png(noisy[0]))), ("files", ("c.png", _png(checker)))]
+    body = httpx.post(f"{url}/v1/predict", files=files, timeout=30).json()
+    red, strange = body["predictions"]
+    assert red["label"] == "red" and red["unknown"] is False
+    assert strange["label"] is None and strange["unknown"] is True
+    assert strange["in_distribution"] == pytest.approx(float(shares[3]), abs=1e-6)
+
+
+def test_a_plain_server_names_the_abstain_outputs_it_lacks(http, triton) -> None:
+    from tritonclient.utils import InferenceServerException
+
+    tensor = http.InferInput("images", [1, 16, 16, 3], "UINT8")
+    tensor.set_data_from_numpy(_pixels("red"))
+    with pytest.raises(InferenceServerException, match="serve --abstain adds unknown"):
+        triton.infer("colours", [tensor], outputs=[http.InferRequestedOutput("unknown")])
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -30,6 +30,7 @@ def serve_app(
     name: str | None = None,
     api_key: str | None = None,
     cors_origins: tuple[str, ...] | list[str] = (),
+    abstain: str | float | None = None,
     **limits: Any,
 ):
     """The FastAPI app serving ``model`` (a run or bundle folder), not yet running: for
@@ -41,6 +42,9 @@ def serve_app(
         name: the model's name in URLs (/v2/models/NAME); default: the run folder's name.
         api_key: a Bearer token that every endpoint except health needs (None: open).
         cors_origins: origins browsers may call from (none: CORS is off).
+        abstain: 'auto' or a share in (0, 1), as ``predict``'s: answer "unknown" (/v1:
+            ``"label": null, "unknown": true``; /v2: the ``unknown`` and ``in_distribution``
+            outputs) for images stranger than all but that share of the validation images.
         **limits: ServeSettings fields: max_upload_mb, max_files, max_pixels, max_batch,
             max_wait_ms, top_k.
     """
@@ -48,7 +52,7 @@ def serve_app(
     from imgclf.serve import ServeSettings, create_app
 
     settings = ServeSettings(api_key=api_key, cors_origins=tuple(cors_origins), **limits)
-    return create_app(served_model(model, backend, name), settings)
+    return create_app(served_model(model, backend, name, abstain), settings)
 
 
 def serve(
@@ -149,20 +153,25 @@ def require_serve() -> None:
             raise ConfigError(f"imgclf serve needs the {pip} package: pip install 'imgclf[serve]'.")
 
 
-def served_model(model: str | Path, backend: str = "auto", name: str | None = None):
+def served_model(model: str | Path, backend: str = "auto", name: str | None = None, abstain=None):
     """A run's or bundle's model, ready for ``create_app``: loaded, on the backend asked for."""
     from imgclf.api.evaluation import onnx_runner
     from imgclf.layout import WEIGHTS_NAME
     from imgclf.models.bundle import bundle_dir, read_bundle_json
-    from imgclf.predict import scorer
+    from imgclf.predict import answerer, scorer
     from imgclf.predict.backend import backend_name
+    from imgclf.predict.images import abstention
     from imgclf.runs.opening import open_model
     from imgclf.runtime import Runtime
     from imgclf.serve import ServedModel
 
     network = open_model(model).network.eval()  # a served network never trains
     runtime = Runtime()
-    onnx = onnx_runner(model, backend, runtime)
+    onnx = onnx_runner(model, "torch" if abstain is not None and backend == "auto" else backend,
+                       runtime)  # fmt: skip
+    threshold = abstention(network, abstain, onnx)
+    score = scorer(network, "none", runtime, onnx) if threshold is None else answerer(
+        network, "none", runtime, joined=True)  # fmt: skip
     folder = bundle_dir(model)
     digest = hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest()[:12]
     return ServedModel(
@@ -171,9 +180,10 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
         classes=list(network.classes),
         spec=network.preprocess_spec,
         backend=backend_name(onnx),
-        score=scorer(network, "none", runtime, onnx),
+        score=score,
         metrics=read_bundle_json(folder).get("extra") or {},
         versions=_versions(onnx is not None),
+        abstain=threshold,
     )
 
 

@@ -51,6 +51,13 @@ def serve(
         ),
     ] = None,  # fmt: skip
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    abstain: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer unknown (/v1: label null) for images unlike the training data: auto "
+            "(the model's threshold) or a share in (0, 1), as predict --abstain.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a trained model: /v1/predict (multipart or base64 JSON), the Open Inference
     Protocol under /v2, OpenAPI docs at /docs and a drag-and-drop page at /."""
@@ -59,6 +66,6 @@ def serve(
             model, host=host, port=port, backend=backend, name=name, api_key_env=api_key_env,
             max_upload_mb=max_upload_mb, max_files=max_files, max_pixels=max_pixels,
             max_batch=max_batch, max_wait_ms=max_wait_ms, top_k=top_k,
-            cors_origins=tuple(cors_origin or ()), log_level=log_level,
+            cors_origins=tuple(cors_origin or ()), log_level=log_level, abstain=abstain,
             announce=lambda url: terminal.print_line(f"Serving {model} on {url} (Ctrl-C stops)"),
         )  # fmt: skip

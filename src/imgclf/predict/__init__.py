@@ -4,10 +4,10 @@
 """
 
 from imgclf.data.formats.inputs import expand_inputs
-from imgclf.predict.images import predict, predict_arrays, predict_image, scorer
+from imgclf.predict.images import answerer, predict, predict_arrays, predict_image, scorer
 from imgclf.predict.predictions import Predictions, merge_shards
 
 __all__ = [
-    "Predictions", "expand_inputs", "merge_shards", "predict", "predict_arrays", "predict_image",
-    "scorer",
+    "Predictions", "answerer", "expand_inputs", "merge_shards", "predict", "predict_arrays",
+    "predict_image", "scorer",
 ]  # fmt: skip

@@ -85,7 +85,7 @@ def predict(
     tta = _check_options(batch_size, tta, top_k)
     threshold = abstention(model, abstain, onnx)
     runtime = _placed(model, runtime)
-    forward = _answerer(model, tta, runtime) if threshold is not None else _probs_only(
+    forward = answerer(model, tta, runtime) if threshold is not None else _probs_only(
         scorer(model, tta, runtime, onnx))  # fmt: skip
     expanded = read_inputs(inputs, path_column, label_column)
     places, paths, labels, skipped = _sharded(expanded, shard)
@@ -191,7 +191,7 @@ def predict_arrays(
     tta = _check_options(batch_size, tta, top_k)
     threshold = abstention(model, abstain, onnx)
     runtime = _placed(model, runtime)
-    forward = _answerer(model, tta, runtime) if threshold is not None else _probs_only(
+    forward = answerer(model, tta, runtime) if threshold is not None else _probs_only(
         scorer(model, tta, runtime, onnx))  # fmt: skip
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
@@ -318,8 +318,18 @@ def _probs_only(forward: Callable[[np.ndarray], np.ndarray]):
     return lambda images: (forward(images), None)
 
 
-def _answerer(model: ImageModel, tta: str, runtime: Runtime):
-    return partial(_answer, model, tta=tta, runtime=runtime)
+def answerer(model: ImageModel, tta: str = "none", runtime: Runtime | None = None, joined=False):
+    """uint8 (B, H, W, C) batch -> (probabilities, in-distribution shares) on torch; with
+    ``joined``, one (B, K + 1) array, the shares last (what the server's worker batches)."""
+    answer = partial(_answer, model, tta=tta, runtime=runtime or Runtime())
+    if not joined:
+        return answer
+
+    def joined_answer(images: np.ndarray) -> np.ndarray:
+        probs, share = answer(images)
+        return np.concatenate([probs, share[:, None]], axis=1)
+
+    return joined_answer
 
 
 @torch.inference_mode()

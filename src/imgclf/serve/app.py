@@ -136,6 +136,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                        "max_pixels": settings.max_pixels},
             "batching": {"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms},
             "top_k": settings.top_k, "metrics": model.metrics, "versions": model.versions,
+            "abstain": model.abstain,
         }  # fmt: skip
 
     @router.post(
@@ -160,21 +161,27 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
                 "with 'files', or application/json with base64 'images'."
             )  # fmt: skip
-        probs = await _infer(request, named)
+        probs, shares = model.outputs(await _infer(request, named))
         k = top_k or settings.top_k
         rows = [model.top(row, k) for row in probs]
-        return {
-            "model": model.name, "version": model.version, "backend": model.backend,
-            "predictions": [{"file": name, "label": top[0]["label"], "top_k": top}
-                            for (name, _), top in zip(named, rows, strict=True)],
-        }  # fmt: skip
+        predictions = [{"file": name, "label": top[0]["label"], "top_k": top}
+                       for (name, _), top in zip(named, rows, strict=True)]  # fmt: skip
+        if shares is not None:  # abstaining: "label": null for an image unlike the training data
+            for row, share in zip(predictions, shares.tolist(), strict=True):
+                row["unknown"] = share < model.abstain
+                row["in_distribution"] = share
+                if row["unknown"]:
+                    row["label"] = None
+        return {"model": model.name, "version": model.version, "backend": model.backend,
+                "predictions": predictions}  # fmt: skip
 
     return router
 
 
 def _v2_routes(model: ServedModel, worker: InferenceWorker) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["v2"])
-    specs = protocol.tensor_specs(model.spec.image_size, model.spec.channels, len(model.classes))
+    specs = protocol.tensor_specs(model.spec.image_size, model.spec.channels, len(model.classes),
+                                  abstains=model.abstain is not None)  # fmt: skip
 
     def known(name: str, version: str | None = None) -> None:
         """404 unless this is the served model; the reply names the one that is."""
@@ -213,11 +220,15 @@ def _v2_routes(model: ServedModel, worker: InferenceWorker) -> APIRouter:
         _check_encoding(request)
         try:
             body = protocol.read_request(await request.body(), request.headers.get(binary.HEADER))
-            protocol.requested_outputs(body)  # an unknown output is refused before computing
-            probs = await _protocol_probs(request, protocol.the_input(body))
+            available = protocol.OUTPUTS + (
+                protocol.ABSTAIN_OUTPUTS if model.abstain is not None else ()
+            )
+            protocol.requested_outputs(body, available)  # refused before computing
+            probs, shares = model.outputs(await _protocol_probs(request, protocol.the_input(body)))
         except (protocol.ProtocolError, binary.BinaryDataError) as exc:
             raise ServeError(400, str(exc)) from None
-        reply, data = protocol.infer_response(body, model.name, model.version, probs, model.classes)
+        reply, data = protocol.infer_response(body, model.name, model.version, probs,
+                                              model.classes, shares, model.abstain)  # fmt: skip
         return _v2_reply(reply, data)
 
     return router

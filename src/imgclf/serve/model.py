@@ -15,7 +15,9 @@ from imgclf.models.preprocess import PreprocessSpec
 @dataclass(frozen=True)
 class ServedModel:
     """Everything the app needs of a model; ``score`` maps uint8 (B, H, W, C) batches to
-    probabilities (the torch model or its gated ONNX graph: ``imgclf.predict.scorer``)."""
+    probabilities (the torch model or its gated ONNX graph: ``imgclf.predict.scorer``), then,
+    when the server abstains, one more column: each image's in-distribution share (see
+    ``outputs``). ``abstain`` is the share below which an image is answered "unknown"."""
 
     name: str
     version: str
@@ -25,6 +27,7 @@ class ServedModel:
     score: Callable[[np.ndarray], np.ndarray]
     metrics: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    abstain: float | None = None
 
     @property
     def platform(self) -> str:
@@ -43,6 +46,12 @@ class ServedModel:
         """Black images at the input size: the warm-up batch."""
         height, width = self.spec.image_size
         return np.zeros((count, height, width, self.spec.channels), dtype=np.uint8)
+
+    def outputs(self, scored: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, in-distribution shares or None) of what ``score`` returned."""
+        if self.abstain is None:
+            return scored, None
+        return scored[:, :-1], scored[:, -1]
 
     def top(self, probs: np.ndarray, k: int) -> list[dict[str, Any]]:
         """The k most probable classes of one image, most probable first."""

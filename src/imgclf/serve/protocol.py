@@ -22,6 +22,7 @@ from imgclf.serve import binary
 
 PIXELS_INPUT, BYTES_INPUT = "images", "image_bytes"
 OUTPUTS = ("probabilities", "labels")
+ABSTAIN_OUTPUTS = ("unknown", "in_distribution")  # served when the server abstains
 
 
 class ProtocolError(Exception):
@@ -88,9 +89,13 @@ def read_request(body: bytes, header_length: str | None) -> InferRequest:
     return request
 
 
-def tensor_specs(image_size: tuple[int, int], channels: int, classes: int) -> dict[str, list]:
+def tensor_specs(
+    image_size: tuple[int, int], channels: int, classes: int, abstains: bool = False
+) -> dict[str, list]:
     """The metadata's ``inputs`` and ``outputs`` (-1: any batch size)."""
     height, width = image_size
+    extra = [{"name": "unknown", "datatype": "BOOL", "shape": [-1]},
+             {"name": "in_distribution", "datatype": "FP32", "shape": [-1]}]  # fmt: skip
     return {
         "inputs": [
             {"name": PIXELS_INPUT, "datatype": "UINT8", "shape": [-1, height, width, channels]},
@@ -99,6 +104,7 @@ def tensor_specs(image_size: tuple[int, int], channels: int, classes: int) -> di
         "outputs": [
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
             {"name": "labels", "datatype": "BYTES", "shape": [-1]},
+            *(extra if abstains else []),
         ],
     }
 
@@ -181,8 +187,10 @@ def byte_strings(tensor: RequestInput) -> list[str] | list[bytes]:
     return list(tensor.data)
 
 
-def requested_outputs(request: InferRequest) -> list[tuple[str, bool]]:
-    """(name, as binary data) of each output to answer: those named, else all of them.
+def requested_outputs(
+    request: InferRequest, available: tuple[str, ...] = OUTPUTS
+) -> list[tuple[str, bool]]:
+    """(name, as binary data) of each output to answer: those named, else all ``available``.
 
     ``binary_data_output`` in the request's parameters is every output's default;
     ``binary_data`` in an output's parameters overrides it.
@@ -190,11 +198,15 @@ def requested_outputs(request: InferRequest) -> list[tuple[str, bool]]:
     params = request.parameters or {}
     default = binary.as_bool(params.get("binary_data_output"), "parameters.binary_data_output")
     if not request.outputs:
-        return [(name, default) for name in OUTPUTS]
+        return [(name, default) for name in available]
     chosen = []
     for output in request.outputs:
-        if output.name not in OUTPUTS:
-            raise ProtocolError(f"unknown output '{output.name}'; outputs: {', '.join(OUTPUTS)}")
+        if output.name not in available:
+            raise ProtocolError(
+                f"unknown output '{output.name}'; outputs: {', '.join(available)}"
+                + (" (imgclf serve --abstain adds unknown and in_distribution)"
+                   if output.name in ABSTAIN_OUTPUTS else "")
+            )  # fmt: skip
         flag = (output.parameters or {}).get("binary_data")
         where = f"output '{output.name}' parameters.binary_data"
         chosen.append((output.name, default if flag is None else binary.as_bool(flag, where)))
@@ -202,18 +214,37 @@ def requested_outputs(request: InferRequest) -> list[tuple[str, bool]]:
 
 
 def infer_response(
-    request: InferRequest, model: str, version: str, probs: np.ndarray, classes: list[str]
+    request: InferRequest,
+    model: str,
+    version: str,
+    probs: np.ndarray,
+    classes: list[str],
+    shares: np.ndarray | None = None,
+    abstain: float | None = None,
 ) -> tuple[dict[str, Any], bytes | None]:
     """``$inference_response`` with the requested outputs (JSON data flattened row-major),
-    and the binary data that follows it (None when every output is JSON)."""
+    and the binary data that follows it (None when every output is JSON). With ``shares``
+    (each image's in-distribution share) the ``unknown`` (below ``abstain``) and
+    ``in_distribution`` outputs can be asked for too."""
     probs = probs.astype("<f4")
     labels = [classes[i] for i in probs.argmax(1)] if len(probs) else []
     forms = {  # name: datatype, shape, JSON data, binary data
         "probabilities": ("FP32", list(probs.shape), probs.reshape(-1).tolist(), probs.tobytes()),
         "labels": ("BYTES", [len(probs)], labels, binary.pack_bytes([t.encode() for t in labels])),
     }
+    available = OUTPUTS
+    if shares is not None and abstain is not None:
+        unknown, shares = shares < abstain, shares.astype("<f4")
+        forms["unknown"] = (
+            "BOOL",
+            [len(probs)],
+            unknown.tolist(),
+            unknown.astype(np.uint8).tobytes(),
+        )
+        forms["in_distribution"] = ("FP32", [len(probs)], shares.tolist(), shares.tobytes())
+        available = OUTPUTS + ABSTAIN_OUTPUTS
     outputs, chunks = [], []
-    for name, as_binary in requested_outputs(request):
+    for name, as_binary in requested_outputs(request, available):
         datatype, shape, data, raw = forms[name]
         tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
         if as_binary:
