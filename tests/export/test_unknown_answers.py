@@ -99,3 +99,25 @@ def test_arrays_abstain_as_files_do(tiny_run: Path) -> None:
 def test_serve_refuses_a_bad_abstain_value_before_it_starts(tiny_run: Path) -> None:
     result = CliRunner().invoke(app, ["serve", str(tiny_run), "--abstain", "2"])
     assert result.exit_code == 2 and "--abstain 2: give auto" in result.output
+
+
+def test_prediction_sets_from_the_run_and_predict(tiny_run: Path, mixed, tmp_path) -> None:
+    record = json.loads((tiny_run / "metrics.json").read_text())["sets"]
+    assert record["method"] == "lac" and record["coverage_target"] == 0.9
+    assert 0 <= record["splits"]["test"]["coverage"] <= 1
+    result = api.predict(tiny_run, [mixed], sets=0.9, progress=False)
+    assert result.sets.shape == (len(result.paths), 3) and result.sets.any(axis=1).all()
+    out = tmp_path / "p.csv"
+    cli = CliRunner().invoke(app, ["predict", str(tiny_run), str(mixed), "--output", str(out),
+                                   "--sets", "0.9"])  # fmt: skip
+    assert cli.exit_code == 0 and "prediction sets at 90%: mean size" in cli.output
+    header, first, *_ = out.read_text().splitlines()
+    assert ",set,set_size," in header
+    for value in ("0", "1", "1.5"):
+        bad = CliRunner().invoke(app, ["predict", str(tiny_run), str(mixed), "--output",
+                                       str(tmp_path / "b.csv"), "--sets", value])  # fmt: skip
+        assert bad.exit_code == 2 and "give a coverage between 0 and 1" in bad.output
+    model = load_bundle(tiny_run)
+    model.conformal = None
+    with pytest.raises(ConfigError, match="--sets needs the model's conformal scores"):
+        api.predict(model, [mixed], sets=0.9, progress=False)

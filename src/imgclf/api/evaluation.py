@@ -150,6 +150,7 @@ def predict(
     precision: str = "32",
     backend: str = "auto",
     abstain: str | float | None = None,
+    sets: float | None = None,
 ):
     """Predict every image ``inputs`` name (files, folders, globs or a CSV) with ``model``.
 
@@ -171,6 +172,8 @@ def predict(
             CSV's label, ``unknown`` and ``in_distribution`` columns) for images stranger than
             all but that share of the validation images; 'auto' is the model's threshold
             (keeping 95 % of the validation images).
+        sets: a coverage in (0, 1), e.g. 0.9: each image's prediction set (split conformal on
+            the validation split: ``Predictions.sets``, the CSV's ``set`` column).
 
     Returns:
         Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``). Under torchrun each
@@ -200,6 +203,7 @@ def predict(
         onnx=onnx,
         shard=(runtime.rank, runtime.world_size) if joined else None,
         abstain=abstain,
+        sets=sets,
     )
     return _gathered(result, inputs) if joined else result
 

@@ -72,6 +72,13 @@ def predict(
             "threshold, keeping 95 % of validation images) or a share in (0, 1).",
         ),
     ] = None,
+    sets: Annotated[
+        float | None,
+        typer.Option(
+            help="Give each image the smallest set of classes that holds the true one with "
+            "this probability, e.g. 0.9 (conformal, on the validation split).",
+        ),
+    ] = None,
     nproc_per_node: NprocOpt = None,
     nnodes: NnodesOpt = 1,
     node_rank: NodeRankOpt = 0,
@@ -96,6 +103,7 @@ def predict(
             precision=precision,
             backend=backend,
             abstain=abstain,
+            sets=sets,
         )
         if result is None:  # another process of a sharded prediction: rank 0 writes
             return

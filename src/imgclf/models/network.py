@@ -17,6 +17,7 @@ from imgclf._version import __version__
 from imgclf.config import ModelConfig
 from imgclf.errors import ModelError
 from imgclf.models.backbones import backbone_preprocess, create_backbone
+from imgclf.models.conformal import ConformalScores
 from imgclf.models.freeze import apply_policy
 from imgclf.models.heads import build_head
 from imgclf.models.inference import eval_mode
@@ -48,6 +49,8 @@ class ImageModel(nn.Module):
         self.temperature: float | None = calibration.get("temperature")  # logits / T
         unknown = spec.get("unknown")
         self.unknown = UnknownScore.from_spec(unknown) if unknown else None
+        conformal = spec.get("sets")
+        self.conformal = ConformalScores(conformal["scores"]) if conformal else None
 
     @property
     def classes(self) -> list[str]:
@@ -90,6 +93,14 @@ class ImageModel(nn.Module):
         self.spec["unknown"] = {"score": "mahalanobis", "classes": len(means),
                                 "features": int(means.shape[1]), "reference": len(reference),
                                 **measured}  # fmt: skip
+
+    def fit_sets(self, scores: np.ndarray, **measured: Any) -> None:
+        """Keep the validation split's conformity scores (``evaluate.conformal``) as a buffer,
+        and say so in the spec with ``measured`` (the method, what they were fitted on)."""
+        module = ConformalScores(len(scores))
+        module.scores.copy_(torch.from_numpy(np.sort(np.asarray(scores, dtype=np.float64))))
+        self.conformal = module.to(next(self.head.parameters()).device)
+        self.spec["sets"] = {"scores": len(scores), **measured}
 
     def answer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, each image's in-distribution share, or None without an unknown score),

@@ -32,6 +32,7 @@ from imgclf.data.pipeline.decode import ImageDecodeError, decode_file
 from imgclf.data.pipeline.parallel import threaded_map
 from imgclf.data.source import Skipped
 from imgclf.errors import ConfigError, DataError, did_you_mean
+from imgclf.models.conformal import sets as conformal_sets
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
 from imgclf.predict.backend import backend_name
@@ -58,6 +59,7 @@ def predict(
     onnx: Callable[[np.ndarray], np.ndarray] | None = None,
     shard: tuple[int, int] | None = None,
     abstain: str | float | None = None,
+    sets: float | None = None,
 ) -> Predictions:
     """Predict every image the inputs name; unreadable files are skipped with their reason.
 
@@ -77,6 +79,9 @@ def predict(
         abstain: 'auto' or a share in (0, 1): answer "unknown" for an image stranger than all
             but that share of the validation images ('auto': the model's own threshold,
             0.05); needs the model's unknown score (see ``abstention``).
+        sets: a coverage in (0, 1), e.g. 0.9: each image's prediction set, the smallest set
+            of classes that holds the true class with that probability (``Predictions.sets``);
+            needs the model's conformal scores (``set_coverage``).
 
     Raises:
         DataError: no input gave a usable image (the message counts the reasons and names the
@@ -84,6 +89,7 @@ def predict(
     """
     tta = _check_options(batch_size, tta, top_k)
     threshold = abstention(model, abstain, onnx)
+    coverage = set_coverage(model, sets)
     runtime = _placed(model, runtime)
     forward = answerer(model, tta, runtime) if threshold is not None else _probs_only(
         scorer(model, tta, runtime, onnx))  # fmt: skip
@@ -106,6 +112,7 @@ def predict(
     return Predictions(
         kept, probs, model.classes, skipped, top_k, found, backend, positions, _temperature(model),
         np.concatenate(shares) if threshold is not None and shares else None, threshold,
+        _sets(model, probs, coverage), coverage,
     )  # fmt: skip
 
 
@@ -312,6 +319,34 @@ def abstention(model: ImageModel, abstain: str | float | None, onnx=None) -> flo
             "not output: predict with --backend torch."
         )
     return float(unknown["threshold"]) if text == "auto" else value
+
+
+def set_coverage(model: ImageModel, coverage: float | None) -> float | None:
+    """``coverage`` checked (None: no sets), or one ConfigError line: a value outside (0, 1), a
+    model without conformal scores."""
+    if coverage is None:
+        return None
+    try:
+        value = float(coverage)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise ConfigError(
+            f"--sets {coverage}: give a coverage between 0 and 1, e.g. 0.9 for sets that hold "
+            "the true class 9 times in 10."
+        )
+    if model.conformal is None:
+        raise ConfigError(
+            "--sets needs the model's conformal scores, and this model has none (trained "
+            "without a validation split, or by an older imgclf). Train it again with one."
+        )
+    return value
+
+
+def _sets(model: ImageModel, probs: np.ndarray, coverage: float | None) -> np.ndarray | None:
+    if coverage is None:
+        return None
+    return conformal_sets(probs, model.conformal.scores.cpu().numpy(), coverage)
 
 
 def _probs_only(forward: Callable[[np.ndarray], np.ndarray]):

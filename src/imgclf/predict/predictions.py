@@ -43,6 +43,8 @@ class Predictions:
     temperature: float | None = None  # the model's calibration (None: an uncalibrated model)
     in_distribution: np.ndarray | None = None  # per image, 0-1 (None: no --abstain)
     abstain: float | None = None  # "unknown" below this in-distribution share (None: never)
+    sets: np.ndarray | None = None  # (N, K) bool: each image's prediction set (None: no --sets)
+    set_coverage: float | None = None  # the coverage the sets were made for
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -108,6 +110,14 @@ class Predictions:
         columns = {"path": self.paths, "label": self.answers, "probability": self.confidence}
         if self.abstain is not None:
             columns.update(unknown=self.unknown, in_distribution=self.in_distribution)
+        if self.sets is not None:  # the classes of each set, most probable first
+            columns["set"] = [
+                "|".join(self.classes[i] for i in row_order if members[i])
+                for row_order, members in zip(
+                    np.argsort(-self.probs, axis=1, kind="stable"), self.sets, strict=True
+                )
+            ]
+            columns["set_size"] = self.sets.sum(axis=1)
         if self.labelled:
             columns[TRUE_LABEL_COLUMN] = self.true_labels
         for i in range(1, k):
@@ -161,6 +171,11 @@ class Predictions:
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
                 n = sum(self.unknown_labels.values())
                 text += f" ({n} with a label the model does not know, counted wrong: {shown})"
+        if self.sets is not None:
+            text += (
+                f", prediction sets at {self.set_coverage:.0%}: mean size "
+                f"{self.sets.sum(axis=1).mean():.2f}"
+            )
         if self.abstain is not None:
             text += (
                 f", {_count(int(self.unknown.sum()), 'image')} answered unknown (stranger than "
@@ -244,4 +259,6 @@ def merge_shards(parts: list[Predictions]) -> Predictions:
         if first.abstain is not None
         else None,
         abstain=first.abstain,
+        sets=np.stack([parts[r].sets[i] for _, r, i in rows]) if first.sets is not None else None,
+        set_coverage=first.set_coverage,
     )

@@ -1,6 +1,7 @@
 """The end of training's calibration: fit a temperature on the validation split's
 probabilities, put it in the model (so the bundle, predict, export and serve all use it) and
-measure the expected calibration error and NLL of every scored split before and after.
+measure the expected calibration error and NLL of every scored split before and after; then
+keep the validation split's conformity scores for prediction sets (``fit_sets``).
 
 A run without a validation split, or with one too small to fit on (one image, one class), is
 not calibrated, and metrics.json says why; so does ``train.calibrate: false``.
@@ -23,6 +24,7 @@ from imgclf.evaluate.calibration import (
     rescale,
     why_not_calibrate,
 )
+from imgclf.models.conformal import coverage_and_size, scores_of, sets
 from imgclf.models.network import ImageModel
 
 
@@ -100,3 +102,41 @@ def calibrate(
     calibrated.measure({split: rescale(p, temperature) for split, p in probs.items()}, labels)
     model.calibrate(temperature, fitted_on="val", images=len(labels["val"]))
     return calibrated
+
+
+SET_COVERAGE = 0.9  # the coverage metrics.json and the report measure the sets at
+MIN_SET_IMAGES = 10
+
+
+def fit_sets(
+    model: ImageModel, probs: dict[str, np.ndarray], labels: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Keep the validation split's conformity scores (of the calibrated probabilities) in ``model``;
+    metrics.json's ``sets``: the coverage and mean size of each other split's sets at 90 %."""
+    if "val" not in probs:
+        return {"skipped": "the run has no validation split"}
+    if len(labels["val"]) < MIN_SET_IMAGES:
+        n = len(labels["val"])
+        return {"skipped": f"the validation split has {n} images ({MIN_SET_IMAGES} needed)"}
+    scores = scores_of(probs["val"], labels["val"])
+    model.fit_sets(scores, method="lac", fitted_on="val")
+    measured = {}
+    for split, p in probs.items():
+        if split != "val":
+            covered, size = coverage_and_size(sets(p, scores, SET_COVERAGE), labels[split])
+            measured[split] = {"coverage": covered, "mean_size": size}
+    return {"method": "lac", "fitted_on_images": len(scores), "coverage_target": SET_COVERAGE,
+            "splits": measured}  # fmt: skip
+
+
+def sets_sentence(record: dict[str, Any]) -> str:
+    """One line from metrics.json's ``sets``: the coverage and mean size on test (or why not)."""
+    if "skipped" in record:
+        return f"prediction sets: none ({record['skipped']})"
+    if "test" not in record["splits"]:
+        return f"prediction sets: fitted on val ({record['fitted_on_images']} images)"
+    test = record["splits"]["test"]
+    return (
+        f"prediction sets at {record['coverage_target']:.0%}: test coverage "
+        f"{test['coverage']:.3f}, mean size {test['mean_size']:.2f} classes"
+    )

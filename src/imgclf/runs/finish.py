@@ -18,7 +18,13 @@ from imgclf.data.pipeline.prepare import PreparedData
 from imgclf.layout import ONNX_NAME, PARITY_NAME
 from imgclf.models.bundle import save_bundle
 from imgclf.models.inference import predict_rows
-from imgclf.runs.calibrating import Calibrated, calibrate, calibration_sentence
+from imgclf.runs.calibrating import (
+    Calibrated,
+    calibrate,
+    calibration_sentence,
+    fit_sets,
+    sets_sentence,
+)
 from imgclf.runs.rundir import RunDir
 from imgclf.train.callbacks import monitored, signals_noted
 from imgclf.train.session import TrainResult
@@ -118,10 +124,12 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     metrics = run_metrics(result, scores, timings, _efficiency(result, cfg))
     metrics["calibration"] = calibrated.record
     metrics["unknown"] = _unknown(result, cfg, rows_of)
+    metrics["sets"] = fit_sets(result.model, probs, labels)
     if not cfg.run.quiet:
         from imgclf.terminal import print_line
 
         print_line(calibrated.sentence())
+        print_line(sets_sentence(metrics["sets"]))
     started = time.perf_counter()
     save_bundle(model, run.model, overwrite=True, extra=_headline(metrics))
     run.write_json(run.metrics, metrics)  # after the bundle: a failed save leaves the two agreeing
@@ -247,6 +255,8 @@ def _report(
         notes.append(f"best epoch {result.state.best_epoch} of {result.state.epoch}")
     if metrics.get("calibration"):
         notes.append(calibration_sentence(metrics["calibration"]))
+    if metrics.get("sets"):
+        notes.append(sets_sentence(metrics["sets"]))
     write_report(
         run.report,
         title=f"imgclf run {run.name}",
