@@ -151,6 +151,7 @@ def predict(
     backend: str = "auto",
     abstain: str | float | None = None,
     sets: float | None = None,
+    explain: str | Path | None = None,
 ):
     """Predict every image ``inputs`` name (files, folders, globs or a CSV) with ``model``.
 
@@ -174,6 +175,8 @@ def predict(
             (keeping 95 % of the validation images).
         sets: a coverage in (0, 1), e.g. 0.9: each image's prediction set (split conformal on
             the validation split: ``Predictions.sets``, the CSV's ``set`` column).
+        explain: a folder: write each image with the Grad-CAM map of its predicted class over
+            it, as a PNG there (computed on torch; needs the explain extra).
 
     Returns:
         Predictions (``to_csv``, ``summary``, ``skipped``, ``accuracy``). Under torchrun each
@@ -184,6 +187,10 @@ def predict(
     from imgclf.runtime import Runtime
     from imgclf.train import distributed
 
+    if explain is not None:  # before any work: nothing is written without it
+        from imgclf.models.extras import EXPLAIN
+
+        EXPLAIN.require("--explain")
     runtime = Runtime.create(device, precision)
     network = _network(model)  # a failed or unfinished run says so, first
     onnx = onnx_runner(model, "torch" if abstain is not None and backend == "auto" else backend,
@@ -205,7 +212,12 @@ def predict(
         abstain=abstain,
         sets=sets,
     )
-    return _gathered(result, inputs) if joined else result
+    result = _gathered(result, inputs) if joined else result
+    if explain is not None and result is not None:
+        from imgclf.predict.explain import write_explanations
+
+        write_explanations(network, result, explain)
+    return result
 
 
 def _network(model):

@@ -72,6 +72,13 @@ def predict(
             "threshold, keeping 95 % of validation images) or a share in (0, 1).",
         ),
     ] = None,
+    explain: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each image with a heatmap of what the model looked at "
+            "(Grad-CAM of the predicted class) as a PNG into this folder."
+        ),
+    ] = None,
     sets: Annotated[
         float | None,
         typer.Option(
@@ -104,6 +111,7 @@ def predict(
             backend=backend,
             abstain=abstain,
             sets=sets,
+            explain=explain,
         )
         if result is None:  # another process of a sharded prediction: rank 0 writes
             return

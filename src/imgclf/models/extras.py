@@ -47,3 +47,4 @@ class Extra:
 
 ONNX = Extra("onnx", ("onnx", "onnxruntime", "onnxscript"))
 AUDIT = Extra("audit", ("cleanlab",))  # imgclf audit's label issues
+EXPLAIN = Extra("explain", ("captum",))  # class activation maps (predict --explain)

@@ -45,6 +45,7 @@ class Predictions:
     abstain: float | None = None  # "unknown" below this in-distribution share (None: never)
     sets: np.ndarray | None = None  # (N, K) bool: each image's prediction set (None: no --sets)
     set_coverage: float | None = None  # the coverage the sets were made for
+    explanations: list[str] | None = None  # each image's overlay PNG (predict --explain)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -118,6 +119,8 @@ class Predictions:
                 )
             ]
             columns["set_size"] = self.sets.sum(axis=1)
+        if self.explanations is not None:
+            columns["explanation"] = self.explanations
         if self.labelled:
             columns[TRUE_LABEL_COLUMN] = self.true_labels
         for i in range(1, k):

@@ -1,0 +1,55 @@
+"""``predict --explain DIR``: one PNG per predicted image, the image with the Grad-CAM map of
+its predicted class drawn over it (``models.attribution``), named after the image (a second
+image of the same name gets -2, -3, ...). The maps are computed on torch whatever backend
+predicted: the exported graph has no gradients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from imgclf.data.pipeline.decode import decode_file
+from imgclf.fileio import atomic_path
+from imgclf.models.attribution import class_activation_maps, find_target, overlay
+from imgclf.models.network import ImageModel
+from imgclf.predict.predictions import Predictions
+
+BATCH = 8  # images per backward pass: Lite0 at 224 px keeps its activations in the caches
+
+
+def write_explanations(model: ImageModel, result: Predictions, folder: str | Path) -> list[Path]:
+    """Write the overlays of ``result``'s images into ``folder`` (made); returns their paths,
+    in ``result``'s order (also kept in ``result.explanations``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = model.preprocess_spec
+    mode = "grayscale" if spec.channels == 1 else "rgb"
+    classes = result.probs.argmax(axis=1)
+    target, written, taken = None, [], set()
+    for start in range(0, len(result.paths), BATCH):
+        paths = result.paths[start : start + BATCH]
+        images = np.stack([decode_file(Path(p), tuple(spec.image_size), spec.fit, mode)
+                           for p in paths])  # fmt: skip
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+        target = target or find_target(model, x)
+        picked = torch.from_numpy(classes[start : start + BATCH])
+        maps = class_activation_maps(model, x, picked, target)
+        for path, image, cam in zip(paths, images, maps, strict=True):
+            out = _unique(folder, Path(path).stem, taken)
+            with atomic_path(out) as tmp:
+                Image.fromarray(overlay(image, cam)).save(tmp, format="PNG")
+            written.append(out)
+    result.explanations = [str(p) for p in written]
+    return written
+
+
+def _unique(folder: Path, stem: str, taken: set[str]) -> Path:
+    name, n = f"{stem}.png", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}.png"
+    taken.add(name)
+    return folder / name
