@@ -140,3 +140,11 @@ def test_a_missing_extra_is_one_line_before_any_work(tiny_run, tmp_path, monkeyp
     with pytest.raises(ConfigError, match=r"pip install 'imgclf\[explain\]'"):
         api.predict(tiny_run, [tmp_path], explain=tmp_path / "cams", progress=False)
     assert not (tmp_path / "cams").exists()
+
+
+def test_the_report_shows_mistakes_and_right_answers_with_their_heatmaps(shapes: Path) -> None:
+    run = api.train(shapes, config="tiny.yaml", epochs=2, quiet=True, name="cams")
+    assert (run.path / "plots" / "mistakes.png").is_file()
+    assert (run.path / "plots" / "looks_at.png").is_file()
+    page = (run.path / "report.html").read_text(encoding="utf-8")
+    assert "what the model looks at (test)" in page and "mistakes (test)" in page

@@ -74,6 +74,8 @@ def class_activation_maps(
     EXPLAIN.require("Explanations (--explain)")
     from captum.attr import LayerAttribution, LayerGradCam
 
+    tensors = [*model.parameters(), *model.buffers()]
+    x = x.to(tensors[0].device if tensors else "cpu")
     target = target or find_target(model, x)
     model.eval()
     if target.tokens:

@@ -25,6 +25,7 @@ from imgclf.runs.calibrating import (
     fit_sets,
     sets_sentence,
 )
+from imgclf.runs.explaining import heatmap_grids
 from imgclf.runs.rundir import RunDir
 from imgclf.train.callbacks import monitored, signals_noted
 from imgclf.train.session import TrainResult
@@ -223,10 +224,13 @@ def _plots(
             evaluation.confusion, prepared.classes, run.plots / "confusion_norm.png", normalize=True
         )
         images = np.asarray(prepared.cache.images[rows])
-        plots[f"mistakes ({split})"] = plot_mistakes(
-            images, evaluation.y_true, evaluation.y_pred, evaluation.confidence, prepared.classes,
-            run.plots / "mistakes.png",
-        )  # fmt: skip
+        heatmaps = heatmap_grids(result.model, images, evaluation, split, run.plots)
+        plots.update(heatmaps)  # the mistakes with their heatmaps, when the extra is there
+        if f"mistakes ({split})" not in plots:
+            plots[f"mistakes ({split})"] = plot_mistakes(
+                images, evaluation.y_true, evaluation.y_pred, evaluation.confidence,
+                prepared.classes, run.plots / "mistakes.png",
+            )  # fmt: skip
         if split in calibrated.reliability:
             before, after = calibrated.reliability[split]
             plots[f"reliability ({split})"] = plot_reliability(
