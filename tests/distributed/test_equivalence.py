@@ -35,7 +35,10 @@ augment:
 def _max_param_diff(one: Path, two: Path) -> float:
     a, b = (load_file(run / "model" / "model.safetensors") for run in (one, two))
     assert a.keys() == b.keys()
-    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+    # the network's weights; the unknown score's and the sets' statistics are fitted after
+    # training on its features (an inverted covariance magnifies a 1e-5 difference tenfold)
+    trained = [k for k in a if not k.startswith(("unknown.", "conformal."))]
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in trained)
 
 
 def _assert_same_training(one: Path, two: Path) -> None:
