@@ -86,7 +86,8 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
 
     ``metrics["timings"]`` holds the run's parts in seconds: ``data``, ``embed`` (when the run
     embeds) and ``train`` from ``result.timings``, then ``evaluate`` (the final val/test
-    scoring) and ``report`` (bundle, plots and report) measured here, and ``total``, their sum.
+    scoring, calibration, the unknown score and the prediction sets) and ``report`` (bundle,
+    plots and report) measured here, and ``total``, their sum.
     metrics.json is written once the splits are scored and the bundle saved (so a failed plot
     still leaves it) and again at the end with every part.
     """
@@ -126,6 +127,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     metrics["calibration"] = calibrated.record
     metrics["unknown"] = _unknown(result, cfg, rows_of)
     metrics["sets"] = fit_sets(result.model, probs, labels)
+    timings["evaluate"] = time.perf_counter() - started  # with the fits after training
     if not cfg.run.quiet:
         from imgclf.terminal import print_line
 
