@@ -148,3 +148,21 @@ def test_the_report_shows_mistakes_and_right_answers_with_their_heatmaps(shapes:
     assert (run.path / "plots" / "looks_at.png").is_file()
     page = (run.path / "report.html").read_text(encoding="utf-8")
     assert "what the model looks at (test)" in page and "mistakes (test)" in page
+
+
+def test_an_mlp_has_nothing_to_explain_its_report_stays_plain_and_predict_says_so(
+    tmp_path: Path,
+) -> None:
+    images, labels = make_blocks(n_per_class=10)
+    np.savez(tmp_path / "b.npz", x=images, y=labels)
+    run = api.train(tmp_path / "b.npz", model="mlp", epochs=1, quiet=True, val_split=0.3,
+                    test_split=0.3, project=tmp_path / "runs", name="mlp")  # fmt: skip
+    assert (run.path / "plots" / "mistakes.png").is_file()
+    assert not (run.path / "plots" / "looks_at.png").exists()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(images[0][..., 0]).save(folder / "a.png")
+    args = ["predict", str(run.path), str(folder), "--output", str(tmp_path / "p.csv"),
+            "--explain", str(tmp_path / "c")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "no spatial feature map to explain" in result.output

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from imgclf.errors import ModelError
 from imgclf.models.extras import EXPLAIN
 
 
@@ -56,7 +57,10 @@ def find_target(model: nn.Module, example: torch.Tensor) -> Target:
         for handle in handles:
             handle.remove()
     if not found:
-        raise ValueError("the network has no spatial feature map to explain")
+        raise ModelError(
+            "This network has no spatial feature map to explain (an MLP reads the pixels as "
+            "one vector): Grad-CAM needs a convolutional network or a transformer."
+        )
     name, module, tokens = found[-1]
     return Target(name, module, tokens)
 

@@ -1,6 +1,7 @@
 """The report's heatmaps: the mistakes grid with each mistake's Grad-CAM map drawn over it, and
 "what the model looks at": the most confident right answers of each class with theirs
-(``models.attribution``). Without the explain extra the mistakes grid stays plain."""
+(``models.attribution``). Without the explain extra, or for a network with no spatial map (an
+MLP), the mistakes grid stays plain."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from imgclf.errors import ModelError
 from imgclf.evaluate.metrics import Evaluation
 from imgclf.evaluate.plots import GRID_COLUMNS, plot_mistakes, save_png
 from imgclf.models.attribution import class_activation_maps, find_target, overlay
@@ -34,7 +36,10 @@ def heatmap_grids(
     worst = evaluation.mistakes(MISTAKES)
     right = _right_answers(evaluation)
     chosen = np.concatenate([worst, right]).astype(np.int64)
-    drawn = _overlays(model, images[chosen], evaluation.y_pred[chosen])
+    try:
+        drawn = _overlays(model, images[chosen], evaluation.y_pred[chosen])
+    except ModelError:  # an MLP: nothing spatial to draw, the plain grid stays
+        return {}
     mistakes, correct = drawn[: len(worst)], drawn[len(worst) :]
     e = evaluation
     plots = {
