@@ -166,3 +166,4 @@ def test_an_mlp_has_nothing_to_explain_its_report_stays_plain_and_predict_says_s
             "--explain", str(tmp_path / "c")]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "no spatial feature map to explain" in result.output
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "c").exists()  # before work

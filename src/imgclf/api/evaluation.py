@@ -193,6 +193,10 @@ def predict(
         EXPLAIN.require("--explain")
     runtime = Runtime.create(device, precision)
     network = _network(model)  # a failed or unfinished run says so, first
+    if explain is not None:  # a network with nothing to explain (an MLP) says so before work
+        from imgclf.predict.explain import check_explainable
+
+        check_explainable(network)
     onnx = onnx_runner(model, "torch" if abstain is not None and backend == "auto" else backend,
                        runtime)  # fmt: skip
     joined = distributed.join(runtime)  # under torchrun: each rank predicts its share

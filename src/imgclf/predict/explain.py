@@ -46,6 +46,12 @@ def write_explanations(model: ImageModel, result: Predictions, folder: str | Pat
     return written
 
 
+def check_explainable(model: ImageModel) -> None:
+    """A one-line ModelError for a network with no spatial map to explain (an MLP)."""
+    height, width = model.preprocess_spec.image_size
+    find_target(model, torch.zeros(1, model.preprocess_spec.channels, height, width))
+
+
 def _unique(folder: Path, stem: str, taken: set[str]) -> Path:
     name, n = f"{stem}.png", 1
     while name in taken:
