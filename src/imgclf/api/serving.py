@@ -160,7 +160,7 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
     from imgclf.models.bundle import bundle_dir, read_bundle_json
     from imgclf.predict import answerer, scorer
     from imgclf.predict.backend import backend_name
-    from imgclf.predict.images import abstention
+    from imgclf.predict.scoring import abstention
     from imgclf.runs.opening import open_model
     from imgclf.runtime import Runtime
     from imgclf.serve import ServedModel

@@ -53,7 +53,7 @@ def quick_audit(data: AuditData) -> Audit:
     if chance >= 3 * QUICK_DISTANCE:
         near = hash_pairs(hashes, data.split, rows, QUICK_DISTANCE)
     else:
-        near = hash_pairs(hashes, data.split, rows[:0], QUICK_DISTANCE)
+        near = _no_pairs()
         audit.notes.append(
             "altered copies not looked for: different pictures here hash alike (1 random pair "
             f"in {1 / CHANCE:.0f} within {chance} bits of 64); exact copies checked"
@@ -93,10 +93,14 @@ def hash_pairs(hashes: Hashes, split: np.ndarray, rows: np.ndarray, max_distance
             b.append(chunk[q])
             distance.append(((HASH_BITS - agree[q, t]) / 2).astype(np.int64))
     if not a:
-        empty = np.empty(0, dtype=np.int64)
-        return Pairs(empty, empty, empty, np.empty(0, dtype=np.float32))
+        return _no_pairs()
     a_all, b_all, d_all = np.concatenate(a), np.concatenate(b), np.concatenate(distance)
     return Pairs(a_all, b_all, d_all, np.full(len(a_all), np.nan, dtype=np.float32))
+
+
+def _no_pairs() -> Pairs:
+    empty = np.empty(0, dtype=np.int64)
+    return Pairs(empty, empty, empty, np.empty(0, dtype=np.float32))
 
 
 def chance_distance(hashes: Hashes, rows: np.ndarray, seed: int = 0) -> int:

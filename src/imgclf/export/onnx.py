@@ -198,7 +198,7 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
                    "crop_pct": spec.crop_pct, "note": "decode and fit with Pillow as imgclf does"},
         "inside_the_graph": {"rescale": spec.rescale, "mean": list(spec.mean),
                              "std": list(spec.std), "softmax": True,
-                             "temperature": (model.calibration or {}).get("temperature")},
+                             "temperature": model.temperature},
     }  # fmt: skip
 
 

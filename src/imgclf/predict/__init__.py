@@ -4,8 +4,9 @@
 """
 
 from imgclf.data.formats.inputs import expand_inputs
-from imgclf.predict.images import answerer, predict, predict_arrays, predict_image, scorer
+from imgclf.predict.images import predict, predict_arrays, predict_image
 from imgclf.predict.predictions import Predictions, merge_shards
+from imgclf.predict.scoring import answerer, scorer
 
 __all__ = [
     "Predictions", "answerer", "expand_inputs", "merge_shards", "predict", "predict_arrays",

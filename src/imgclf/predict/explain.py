@@ -13,11 +13,9 @@ from PIL import Image
 
 from imgclf.data.pipeline.decode import decode_file
 from imgclf.fileio import atomic_path
-from imgclf.models.attribution import class_activation_maps, find_target, overlay
+from imgclf.models.attribution import BATCH, find_target, overlays
 from imgclf.models.network import ImageModel
 from imgclf.predict.predictions import Predictions
-
-BATCH = 8  # images per backward pass: Lite0 at 224 px keeps its activations in the caches
 
 
 def write_explanations(model: ImageModel, result: Predictions, folder: str | Path) -> list[Path]:
@@ -29,18 +27,17 @@ def write_explanations(model: ImageModel, result: Predictions, folder: str | Pat
     mode = "grayscale" if spec.channels == 1 else "rgb"
     classes = result.probs.argmax(axis=1)
     target, written, taken = None, [], set()
-    for start in range(0, len(result.paths), BATCH):
+    for start in range(0, len(result.paths), BATCH):  # decoded a batch at a time
         paths = result.paths[start : start + BATCH]
         images = np.stack([decode_file(Path(p), tuple(spec.image_size), spec.fit, mode)
                            for p in paths])  # fmt: skip
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-        target = target or find_target(model, x)
-        picked = torch.from_numpy(classes[start : start + BATCH])
-        maps = class_activation_maps(model, x, picked, target)
-        for path, image, cam in zip(paths, images, maps, strict=True):
+        if target is None:
+            target = find_target(model, torch.from_numpy(images[:1]).permute(0, 3, 1, 2).float())
+        drawn = overlays(model, images, classes[start : start + BATCH], target)
+        for path, picture in zip(paths, drawn, strict=True):
             out = _unique(folder, Path(path).stem, taken)
             with atomic_path(out) as tmp:
-                Image.fromarray(overlay(image, cam)).save(tmp, format="PNG")
+                Image.fromarray(picture).save(tmp, format="PNG")
             written.append(out)
     result.explanations = [str(p) for p in written]
     return written

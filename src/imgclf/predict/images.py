@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from imgclf.data.formats.arrays import to_uint8_images
 from imgclf.data.formats.files import display_path
@@ -32,11 +31,16 @@ from imgclf.data.pipeline.decode import ImageDecodeError, decode_file
 from imgclf.data.pipeline.parallel import threaded_map
 from imgclf.data.source import Skipped
 from imgclf.errors import ConfigError, DataError, did_you_mean
-from imgclf.models.conformal import sets as conformal_sets
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
 from imgclf.predict.backend import backend_name
 from imgclf.predict.predictions import Predictions, check_positive
+from imgclf.predict.scoring import (
+    abstention,
+    forward_for,
+    prediction_sets,
+    set_coverage,
+)
 from imgclf.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -91,8 +95,7 @@ def predict(
     threshold = abstention(model, abstain, onnx)
     coverage = set_coverage(model, sets)
     runtime = _placed(model, runtime)
-    forward = answerer(model, tta, runtime) if threshold is not None else _probs_only(
-        scorer(model, tta, runtime, onnx))  # fmt: skip
+    forward = forward_for(model, tta, runtime, onnx, threshold)
     expanded = read_inputs(inputs, path_column, label_column)
     places, paths, labels, skipped = _sharded(expanded, shard)
     spec = model.preprocess_spec
@@ -110,9 +113,9 @@ def predict(
     probs = _concat(chunks, len(model.classes))
     backend = backend_name(onnx)
     return Predictions(
-        kept, probs, model.classes, skipped, top_k, found, backend, positions, _temperature(model),
+        kept, probs, model.classes, skipped, top_k, found, backend, positions, model.temperature,
         np.concatenate(shares) if threshold is not None and shares else None, threshold,
-        _sets(model, probs, coverage), coverage,
+        prediction_sets(model, probs, coverage), coverage,
     )  # fmt: skip
 
 
@@ -198,8 +201,7 @@ def predict_arrays(
     tta = _check_options(batch_size, tta, top_k)
     threshold = abstention(model, abstain, onnx)
     runtime = _placed(model, runtime)
-    forward = answerer(model, tta, runtime) if threshold is not None else _probs_only(
-        scorer(model, tta, runtime, onnx))  # fmt: skip
+    forward = forward_for(model, tta, runtime, onnx, threshold)
     images = _read_arrays(images, "images")
     spec = model.preprocess_spec
     batch_size = inference_batch_size(batch_size, *spec.image_size)
@@ -212,13 +214,9 @@ def predict_arrays(
     probs, backend = _concat([p for p, _ in answered], len(model.classes)), backend_name(onnx)
     shares = np.concatenate([s for _, s in answered]) if threshold is not None else None
     return Predictions(
-        names, probs, model.classes, [], top_k, backend=backend, temperature=_temperature(model),
+        names, probs, model.classes, [], top_k, backend=backend, temperature=model.temperature,
         in_distribution=shares, abstain=threshold,
     )  # fmt: skip
-
-
-def _temperature(model: ImageModel) -> float | None:
-    return (model.calibration or {}).get("temperature")
 
 
 def predict_image(
@@ -268,132 +266,6 @@ def _placed(model: ImageModel, runtime: Runtime | None) -> Runtime:
     runtime = runtime or Runtime()
     model.to(runtime.device)
     return runtime
-
-
-def scorer(
-    model: ImageModel, tta: str = "none", runtime: Runtime | None = None, onnx=None
-) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 (B, H, W, C) batch -> probabilities, averaged over the TTA views: the model on
-    the runtime (in eval mode: the caller's ``eval_mode``), or the exported graph on ONNX
-    Runtime. Prediction and the server compute through this one function."""
-    runtime = runtime or Runtime()
-    if onnx is None:
-        return partial(_forward, model, tta=tta, runtime=runtime)
-
-    def run(images: np.ndarray) -> np.ndarray:
-        probs = onnx(images)
-        if tta == "flip":
-            probs = (probs + onnx(np.ascontiguousarray(images[:, :, ::-1]))) / 2
-        return probs
-
-    return run
-
-
-def abstention(model: ImageModel, abstain: str | float | None, onnx=None) -> float | None:
-    """The in-distribution share below which an image is answered "unknown" (None: never),
-    or one ConfigError line: a bad value, a model without an unknown score, the ONNX path."""
-    if abstain is None:
-        return None
-    text = str(abstain).strip().lower()
-    if text != "auto":
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not 0.0 < value < 1.0:
-            raise ConfigError(
-                f"--abstain {abstain}: give auto (the model's threshold) or a share between 0 "
-                "and 1, e.g. 0.05 to answer unknown for images stranger than 95 % of the "
-                "validation images."
-            )
-    unknown = model.spec.get("unknown")
-    if not unknown:
-        raise ConfigError(
-            "--abstain needs the model's unknown score, and this model has none (trained "
-            "without a validation split, with train.unknown false, or by an older imgclf). "
-            "Train it again with a validation split."
-        )
-    if onnx is not None:
-        raise ConfigError(
-            "--abstain reads the features the classifier reads, which the exported graph does "
-            "not output: predict with --backend torch."
-        )
-    return float(unknown["threshold"]) if text == "auto" else value
-
-
-def set_coverage(model: ImageModel, coverage: float | None) -> float | None:
-    """``coverage`` checked (None: no sets), or one ConfigError line: a value outside (0, 1), a
-    model without conformal scores."""
-    if coverage is None:
-        return None
-    try:
-        value = float(coverage)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not 0.0 < value < 1.0:
-        raise ConfigError(
-            f"--sets {coverage}: give a coverage between 0 and 1, e.g. 0.9 for sets that hold "
-            "the true class 9 times in 10."
-        )
-    if model.conformal is None:
-        raise ConfigError(
-            "--sets needs the model's conformal scores, and this model has none (trained "
-            "without a validation split, or by an older imgclf). Train it again with one."
-        )
-    return value
-
-
-def _sets(model: ImageModel, probs: np.ndarray, coverage: float | None) -> np.ndarray | None:
-    if coverage is None:
-        return None
-    return conformal_sets(probs, model.conformal.scores.cpu().numpy(), coverage)
-
-
-def _probs_only(forward: Callable[[np.ndarray], np.ndarray]):
-    return lambda images: (forward(images), None)
-
-
-def answerer(model: ImageModel, tta: str = "none", runtime: Runtime | None = None, joined=False):
-    """uint8 (B, H, W, C) batch -> (probabilities, in-distribution shares) on torch; with
-    ``joined``, one (B, K + 1) array, the shares last (what the server's worker batches)."""
-    answer = partial(_answer, model, tta=tta, runtime=runtime or Runtime())
-    if not joined:
-        return answer
-
-    def joined_answer(images: np.ndarray) -> np.ndarray:
-        probs, share = answer(images)
-        return np.concatenate([probs, share[:, None]], axis=1)
-
-    return joined_answer
-
-
-@torch.inference_mode()
-def _answer(
-    model: ImageModel, images: np.ndarray, tta: str, runtime: Runtime
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (as ``_forward``) and in-distribution shares of a uint8 batch."""
-    x = runtime.move(torch.from_numpy(images)).permute(0, 3, 1, 2)
-    x = x.contiguous(memory_format=torch.channels_last)
-    with runtime.autocast():
-        logits, share = model.answer(x)
-        probs = torch.softmax(logits.float(), dim=1)
-        if tta == "flip":
-            mirrored = x.flip(3).contiguous(memory_format=torch.channels_last)
-            probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
-    return probs.float().cpu().numpy(), share.float().cpu().numpy()
-
-
-@torch.inference_mode()
-def _forward(model: ImageModel, images: np.ndarray, tta: str, runtime: Runtime) -> np.ndarray:
-    """Softmax probabilities of a (B, H, W, C) uint8 batch, averaged over the TTA views."""
-    x = runtime.move(torch.from_numpy(images)).permute(0, 3, 1, 2)
-    x = x.contiguous(memory_format=torch.channels_last)
-    with runtime.autocast():
-        probs = torch.softmax(model(x).float(), dim=1)
-        if tta == "flip":
-            mirrored = x.flip(3).contiguous(memory_format=torch.channels_last)
-            probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
-    return probs.float().cpu().numpy()
 
 
 def _check_options(batch_size: int, tta: str | None, top_k: int) -> str:

@@ -8,19 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from imgclf.errors import ModelError
 from imgclf.evaluate.metrics import Evaluation
 from imgclf.evaluate.plots import GRID_COLUMNS, plot_mistakes, save_png
-from imgclf.models.attribution import class_activation_maps, find_target, overlay
+from imgclf.models.attribution import overlays
 from imgclf.models.extras import EXPLAIN
 from imgclf.models.network import ImageModel
 
 MISTAKES = 25
 RIGHT_PER_CLASS = 2
 RIGHT_AT_MOST = 10
-BATCH = 8
 
 
 def heatmap_grids(
@@ -37,7 +35,7 @@ def heatmap_grids(
     right = _right_answers(evaluation)
     chosen = np.concatenate([worst, right]).astype(np.int64)
     try:
-        drawn = _overlays(model, images[chosen], evaluation.y_pred[chosen])
+        drawn = overlays(model, images[chosen], evaluation.y_pred[chosen])
     except ModelError:  # an MLP: nothing spatial to draw, the plain grid stays
         return {}
     mistakes, correct = drawn[: len(worst)], drawn[len(worst) :]
@@ -68,16 +66,3 @@ def _right_answers(evaluation: Evaluation) -> np.ndarray:
         order = np.argsort(-evaluation.confidence[members], kind="stable")
         picked += members[order][:RIGHT_PER_CLASS].tolist()
     return np.array(picked[:RIGHT_AT_MOST], dtype=np.int64)
-
-
-def _overlays(model: ImageModel, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    if not len(images):
-        return images
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    target = find_target(model, x[:1])
-    drawn = []
-    for start in range(0, len(images), BATCH):
-        picked = torch.from_numpy(classes[start : start + BATCH].astype(np.int64))
-        maps = class_activation_maps(model, x[start : start + BATCH], picked, target)
-        drawn += [overlay(i, m) for i, m in zip(images[start : start + BATCH], maps, strict=True)]
-    return np.stack(drawn)

@@ -50,16 +50,17 @@ def fit_unknown(
             return np.asarray(features[part]).reshape(len(part), -1)
         return embed_rows(model, images, part, batch_size, runtime)
 
-    fit = fit_mahalanobis(features_of(train), labels[train], features_of(val), seed)
+    scored = {split: features_of(part) for split, part in rows.items() if split != "train"}
+    fit = fit_mahalanobis(features_of(train), labels[train], scored["val"], seed)
     threshold = round(1.0 - KEEP, 6)
     fitted = {"train": len(train), "val": len(val)}
     model.fit_unknown(fit.means, fit.precision, fit.reference, keep=KEEP, threshold=threshold,
                       fitted_on=fitted)  # fmt: skip
     shares = {}
-    for split, part in rows.items():
-        if split != "train" and len(part):
+    for split, part_features in scored.items():
+        if len(part_features):
             with torch.inference_mode():
-                share = model.unknown(torch.from_numpy(features_of(part))).cpu().numpy()
+                share = model.unknown(torch.from_numpy(part_features)).cpu().numpy()
             shares[split] = float(np.mean(share < threshold))
     return {"score": "mahalanobis", "keep": KEEP, "threshold": threshold, "fitted_on": fitted,
             "unknown_share": shares}  # fmt: skip
