@@ -56,7 +56,8 @@ def test_a_tampered_graph_fails_the_gate_and_nothing_is_kept(tiny_run, tmp_path,
     def tampered(model, path, exporter, layout="nchw"):
         export_graph(model, path, exporter, layout)
         graph = onnx.load(str(path))
-        weights = max(graph.graph.initializer, key=lambda t: np.prod(t.dims))
+        floats = [t for t in graph.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+        weights = max(floats, key=lambda t: np.prod(t.dims))
         values = numpy_helper.to_array(weights) * 1.5  # a changed weight
         weights.CopyFrom(numpy_helper.from_array(values.astype(np.float32), weights.name))
         onnx.save(graph, str(path))
@@ -67,7 +68,8 @@ def test_a_tampered_graph_fails_the_gate_and_nothing_is_kept(tiny_run, tmp_path,
     assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "onnx.json").exists()
     parity = json.loads((tmp_path / "parity.json").read_text())
     assert not parity["passed"] and len(parity["attempts"]) == 2  # both exporters tried
-    assert all(a["max_abs_logit_diff"] > 1e-4 for a in parity["attempts"])
+    for attempt in parity["attempts"]:  # the changed weight moves the logits or the shares
+        assert attempt["max_abs_logit_diff"] > 1e-4 or attempt["shares_within_tolerance"] < 1
 
 
 def test_the_torchscript_exporter_is_the_fallback(tiny_run, tmp_path, monkeypatch) -> None:

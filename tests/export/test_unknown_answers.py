@@ -1,6 +1,7 @@
 """predict --abstain: a run with a validation split carries its unknown score in the bundle,
 and predict answers "unknown" for pictures unlike its training data, in the CSV and in
-Python; a bad value, a model without the score and the ONNX path are one line each."""
+Python, and the exported graph abstains the same way; a bad value, a model without the score
+and a graph without it are one line each."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 from imgclf import api
 from imgclf.cli import app
 from imgclf.errors import ConfigError
+from imgclf.export.onnx import export_graph
+from imgclf.layout import ONNX_NAME, SPEC_NAME
 from imgclf.models.bundle import load_bundle
 
 
@@ -73,17 +76,33 @@ def test_a_bad_abstain_value_is_one_line_exit_2(tiny_run, mixed, tmp_path, value
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_a_model_without_the_score_or_the_onnx_path_is_one_line(tiny_run, mixed, tmp_path):
+def test_the_exported_graph_abstains_as_torch_does(tiny_run, mixed, tmp_path):
     run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
     api.export(run, progress=False)
-    with pytest.raises(ConfigError, match="does not output: predict with --backend torch"):
-        api.predict(run, [mixed], abstain="auto", backend="onnx", progress=False)
-    assert api.predict(run, [mixed], abstain="auto", progress=False).backend == "torch"
+    spec = json.loads((run / "model" / SPEC_NAME).read_text())
+    assert spec["outputs"][-1] == "in_distribution" and spec["abstain"]["threshold"] == 0.05
+    torch_answer = api.predict(run, [mixed], abstain="auto", backend="torch", progress=False)
+    onnx_answer = api.predict(run, [mixed], abstain="auto", backend="onnx", progress=False)
+    assert onnx_answer.backend == "onnx"
+    np.testing.assert_allclose(onnx_answer.in_distribution, torch_answer.in_distribution, atol=0.1)
+    assert (onnx_answer.unknown == torch_answer.unknown).mean() >= 0.9
+    assert onnx_answer.unknown[[Path(p).name.startswith("z_") for p in onnx_answer.paths]].all()
+    parity = json.loads((run / "model" / "parity.json").read_text())["attempts"][-1]
+    assert parity["shares_within_tolerance"] == 1.0
+
+
+def test_a_model_without_the_score_or_a_graph_without_it_is_one_line(tiny_run, mixed, tmp_path):
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
     spec = json.loads((run / "model" / "model.json").read_text())
     model = load_bundle(run)
     model.unknown, model.spec = None, {k: v for k, v in spec.items() if k != "unknown"}
     with pytest.raises(ConfigError, match="needs the model's unknown score, and this model has"):
         api.predict(model, [mixed], abstain="auto", progress=False)
+    api.export(run, progress=False)  # then the graph of a model without the score replaces it
+    export_graph(model, run / "model" / ONNX_NAME, "torchscript")
+    with pytest.raises(ConfigError, match="has no in_distribution output"):
+        api.predict(run, [mixed], abstain="auto", backend="onnx", progress=False)
+    assert api.predict(run, [mixed], abstain="auto", progress=False).backend == "torch"
 
 
 def test_arrays_abstain_as_files_do(tiny_run: Path) -> None:

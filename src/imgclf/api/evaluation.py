@@ -197,8 +197,7 @@ def predict(
         from imgclf.predict.explain import check_explainable
 
         check_explainable(network)
-    onnx = onnx_runner(model, "torch" if abstain is not None and backend == "auto" else backend,
-                       runtime)  # fmt: skip
+    onnx = onnx_runner(model, backend, runtime, abstain=abstain is not None)
     joined = distributed.join(runtime)  # under torchrun: each rank predicts its share
     result = predict_images(
         network,
@@ -243,13 +242,17 @@ def _gathered(result, inputs):
     return None if parts is None else joined_predictions(parts, inputs)
 
 
-def onnx_runner(model, backend: str, runtime: Runtime):
-    """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch.
-    predict/backend chooses; export's gate and runner are passed in from here, since predict
-    does not import export."""
+def onnx_runner(model, backend: str, runtime: Runtime, abstain: bool = False):
+    """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch (and
+    for auto when abstaining on a graph without the in_distribution output). predict/backend
+    chooses; export's gate and runner are passed in from here, since predict does not import
+    export."""
     from imgclf.export.onnx import OnnxClassifier
     from imgclf.export.onnx_int8 import passed_gate
     from imgclf.predict.backend import onnx_graph_file
 
     graph = onnx_graph_file(model, backend, runtime, gated=passed_gate)
-    return None if graph is None else OnnxClassifier(graph.parent, graph=graph.name)
+    if graph is None:
+        return None
+    runner = OnnxClassifier(graph.parent, graph=graph.name)
+    return None if abstain and backend == "auto" and not runner.abstains else runner

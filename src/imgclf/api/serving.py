@@ -167,11 +167,10 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
 
     network = open_model(model).network.eval()  # a served network never trains
     runtime = Runtime()
-    onnx = onnx_runner(model, "torch" if abstain is not None and backend == "auto" else backend,
-                       runtime)  # fmt: skip
+    onnx = onnx_runner(model, backend, runtime, abstain=abstain is not None)
     threshold = abstention(network, abstain, onnx)
     score = scorer(network, "none", runtime, onnx) if threshold is None else answerer(
-        network, "none", runtime, joined=True)  # fmt: skip
+        network, "none", runtime, joined=True, onnx=onnx)  # fmt: skip
     folder = bundle_dir(model)
     digest = hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest()[:12]
     return ServedModel(

@@ -1,16 +1,21 @@
 """ONNX export with a parity gate: the exporter registered as ``onnx``.
 
 The graph takes what a decoder gives: uint8 pixels at the trained size, NCHW or NHWC, and does
-the rest inside (``rescale``, mean/std, the network, softmax): two outputs, ``logits`` and
-``probabilities``, with a dynamic batch axis, in one file (no external data), opset >= 18.
+the rest inside (``rescale``, mean/std, the network, the calibration's temperature, softmax):
+outputs ``logits`` and ``probabilities``, and for a model with an unknown score a third,
+``in_distribution`` (the share ``predict --abstain`` compares with the threshold onnx.json
+names), with a dynamic batch axis, in one file (no external data), opset >= 18.
 Resizing stays outside (Pillow's and ONNX's Resize differ): the bundle's PreprocessSpec says
 how, and ``onnx.json`` repeats it beside the graph.
 
 An exported file is kept only if it passes the gate: real images of the run's own split through
 both PyTorch and ONNX Runtime, max |logit difference| <= ``MAX_LOGIT_DIFF``, every top-1 equal,
-the same accuracy. The current exporter (torch.export, ``dynamo=True``) is tried first, then the
-TorchScript-based one; ``parity.json`` records which passed. Building the graph and the ONNX
-Runtime session are ``models/onnx_graph.py``'s (the embed-once pass uses them too).
+the same accuracy, and every in-distribution share one that torch gives for an unknown score
+within ``SCORE_TOLERANCE`` of its own (a validation image's score is itself a reference point,
+which a 1e-6 difference puts on either side). The current exporter (torch.export,
+``dynamo=True``) is tried first, then the TorchScript-based one; ``parity.json`` records which
+passed. Building the graph and the ONNX Runtime session are ``models/onnx_graph.py``'s (the
+embed-once pass uses them too).
 """
 
 from __future__ import annotations
@@ -34,21 +39,30 @@ from imgclf.models.onnx_graph import EXPORTERS, OPSET, onnx_graph, ort_session
 
 MAX_LOGIT_DIFF = 1e-4
 MIN_IMAGES = 64
+SCORE_TOLERANCE = 1e-4  # relative: the unknown scores of torch and the graph, float32 features
+SHARE = "in_distribution"
 LAYOUTS = ("nchw", "nhwc")
 
 
 class Deployable(nn.Module):
-    """uint8 pixels (NCHW or NHWC) in; logits and softmax probabilities out."""
+    """uint8 pixels (NCHW or NHWC) in; logits and softmax probabilities out, and each image's
+    in-distribution share when the model has an unknown score."""
 
     def __init__(self, model: ImageModel, layout: str = "nchw") -> None:
         super().__init__()
         self.model, self.layout = model, layout
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.layout == "nhwc":
             images = images.permute(0, 3, 1, 2)
-        logits = self.model(images.float())
-        return logits, torch.softmax(logits, dim=1)
+        logits, share = self.model.answer(images.float())
+        probs = torch.softmax(logits, dim=1)
+        return (logits, probs) if share is None else (logits, probs, share.float())
+
+
+def outputs(model: ImageModel) -> tuple[str, ...]:
+    """The graph's outputs, in order."""
+    return ("logits", "probabilities") + (() if model.unknown is None else (SHARE,))
 
 
 def require_onnx() -> None:
@@ -68,14 +82,15 @@ def export_graph(model: ImageModel, path: Path, exporter: str, layout: str = "nc
     example = torch.zeros(shape, dtype=torch.uint8)
     wrapper = Deployable(model.eval(), layout).eval()
     with atomic_path(path) as tmp:
-        graph = onnx_graph(wrapper, example, ("logits", "probabilities"), exporter)
+        graph = onnx_graph(wrapper, example, outputs(model), exporter)
         onnx.save_model(graph, str(tmp), save_as_external_data=False)
     onnx.checker.check_model(str(path))
 
 
 class OnnxClassifier:
     """ONNX Runtime on an exported folder (model.onnx, or ``graph``, + onnx.json): softmax
-    probabilities of uint8 (B, H, W, C) batches, as the torch path takes them."""
+    probabilities of uint8 (B, H, W, C) batches, as the torch path takes them, and with
+    ``answer`` the in-distribution shares too, when the graph has them (``abstains``)."""
 
     def __init__(self, folder: Path, threads: int | None = None, graph: str = ONNX_NAME) -> None:
         require_onnx()
@@ -83,11 +98,19 @@ class OnnxClassifier:
         self.layout = self.spec["input"]["layout"]
         self.graph = graph
         self.session = ort_session(folder / graph, threads)
+        self.abstains = SHARE in {output.name for output in self.session.get_outputs()}
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(["probabilities"], self._feed(images))[0]
+
+    def answer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, in-distribution shares) of one batch (a graph that ``abstains``)."""
+        probs, shares = self.session.run(["probabilities", SHARE], self._feed(images))
+        return probs, shares
+
+    def _feed(self, images: np.ndarray) -> dict[str, np.ndarray]:
         feed = images if self.layout == "nhwc" else images.transpose(0, 3, 1, 2)
-        inputs = {"images": np.ascontiguousarray(feed)}
-        return self.session.run(["probabilities"], inputs)[0]
+        return {"images": np.ascontiguousarray(feed)}
 
 
 def exported(folder: Path) -> bool:
@@ -107,12 +130,13 @@ def check_parity(
     nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     feed = np.ascontiguousarray(images) if layout == "nhwc" else nchw
     chunks = range(0, len(images), 64)
+    names = ["logits"] + ([] if model.unknown is None else [SHARE])
     with torch.inference_mode():
-        expected = np.concatenate(
-            [model.eval()(torch.from_numpy(nchw[i : i + 64]).float()).numpy() for i in chunks]
-        )
+        features = [model.eval().embed(torch.from_numpy(nchw[i : i + 64]).float()) for i in chunks]
+        expected = np.concatenate([model.classifier(f).numpy() for f in features])
     session = ort_session(path)
-    got = np.concatenate([session.run(["logits"], {"images": feed[i : i + 64]})[0] for i in chunks])
+    runs = [session.run(names, {"images": feed[i : i + 64]}) for i in chunks]
+    got = np.concatenate([run[0] for run in runs])
     torch_top, onnx_top = expected.argmax(1), got.argmax(1)
     diff = float(np.abs(expected - got).max())
     result = {
@@ -123,10 +147,16 @@ def check_parity(
         "onnx_accuracy": float((onnx_top == labels).mean()),
         "max_allowed_logit_diff": MAX_LOGIT_DIFF,
     }
+    shares_agree = True
+    if model.unknown is not None:
+        shares = np.concatenate([run[1] for run in runs])
+        result.update(_share_agreement(model, torch.cat(features), shares))
+        shares_agree = result["shares_within_tolerance"] == 1.0
     result["passed"] = bool(
         diff <= MAX_LOGIT_DIFF
         and result["top1_agreement"] == 1.0
         and result["torch_accuracy"] == result["onnx_accuracy"]
+        and shares_agree
     )
     return result
 
@@ -192,8 +222,9 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
         "batch", height, width, spec.channels]  # fmt: skip
     return {
         "input": {"name": "images", "dtype": "uint8", "layout": layout, "shape": shape},
-        "outputs": ["logits", "probabilities"],
+        "outputs": list(outputs(model)),
         "classes": model.classes,
+        "abstain": _abstain_spec(model),
         "resize": {"size": [height, width], "fit": spec.fit, "interpolation": spec.interpolation,
                    "crop_pct": spec.crop_pct, "note": "decode and fit with Pillow as imgclf does"},
         "inside_the_graph": {"rescale": spec.rescale, "mean": list(spec.mean),
@@ -202,14 +233,45 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _share_agreement(model: ImageModel, features: torch.Tensor, shares: np.ndarray):
+    """Whether each graph share is one torch gives for a score within ``SCORE_TOLERANCE``
+    (relative) of torch's: an image whose score sits on a validation image's (as every
+    validation image's does) may be placed either side of it."""
+    with torch.inference_mode():
+        scores = model.unknown.scores(features)
+        slack = SCORE_TOLERANCE * scores.abs().clamp_min(1.0)
+        low = model.unknown.place(scores - slack).numpy()
+        high = model.unknown.place(scores + slack).numpy()
+        exact = model.unknown.place(scores).numpy()
+    inside = (shares >= low - 1e-6) & (shares <= high + 1e-6)
+    return {"shares_within_tolerance": float(inside.mean()),
+            "max_abs_share_diff": float(np.abs(shares - exact).max()),
+            "score_tolerance": SCORE_TOLERANCE}  # fmt: skip
+
+
+def _abstain_spec(model: ImageModel) -> dict[str, Any] | None:
+    """How the graph abstains (None: it has no unknown score): the output, the threshold."""
+    unknown = model.spec.get("unknown")
+    if model.unknown is None or not unknown:
+        return None
+    return {
+        "output": SHARE,
+        "threshold": unknown["threshold"],
+        "score": unknown["score"],
+        "rule": f"answer unknown when {SHARE} < threshold (imgclf predict --abstain auto)",
+    }
+
+
 def _why(attempts: list[dict[str, Any]]) -> str:
     parts = []
     for attempt in attempts:
         if "error" in attempt:
             parts.append(f"{attempt['exporter']}: {attempt['error'][:160]}")
         else:
+            shares = attempt.get("shares_within_tolerance")
             parts.append(
                 f"{attempt['exporter']}: max |logit diff| {attempt['max_abs_logit_diff']:.2g} "
                 f"(allowed {MAX_LOGIT_DIFF:g}), top-1 agreement {attempt['top1_agreement']:.3f}"
+                + ("" if shares is None else f", shares in tolerance {shares:.3f}")
             )
     return "; ".join(parts) or "no exporter ran"

@@ -28,6 +28,10 @@ class UnknownScore(nn.Module):
         return cls(spec["classes"], spec["features"], spec["reference"])
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.place(self.scores(features))
+
+    def scores(self, features: torch.Tensor) -> torch.Tensor:
+        """Minus the smallest squared Mahalanobis distance to a class mean (float64)."""
         x = features.flatten(1).double()
         x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # the fit's unit-length features
         precision, means = self.precision.double(), self.means.double()
@@ -35,8 +39,12 @@ class UnknownScore(nn.Module):
         own = (projected * x).sum(dim=1)
         cross = projected @ means.T
         centre = ((means @ precision) * means).sum(dim=1)
-        scores = -(own[:, None] - 2 * cross + centre[None, :]).min(dim=1).values
+        return -(own[:, None] - 2 * cross + centre[None, :]).min(dim=1).values
+
+    def place(self, scores: torch.Tensor) -> torch.Tensor:
+        """The share of reference scores at or below each score (searchsorted, right side),
+        written as a comparison the ONNX exporters translate."""
         if len(self.reference) == 0:
             return torch.ones_like(scores)
-        placed = torch.searchsorted(self.reference, scores.contiguous(), right=True)
-        return placed.double() / len(self.reference)
+        placed = (self.reference[None, :] <= scores[:, None]).double().sum(dim=1)
+        return placed / len(self.reference)

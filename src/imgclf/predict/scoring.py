@@ -40,7 +40,8 @@ def scorer(
 
 def abstention(model: ImageModel, abstain: str | float | None, onnx=None) -> float | None:
     """The in-distribution share below which an image is answered "unknown" (None: never),
-    or one ConfigError line: a bad value, a model without an unknown score, the ONNX path."""
+    or one ConfigError line: a bad value, a model without an unknown score, an exported graph
+    without the in_distribution output."""
     if abstain is None:
         return None
     text = str(abstain).strip().lower()
@@ -62,10 +63,11 @@ def abstention(model: ImageModel, abstain: str | float | None, onnx=None) -> flo
             "without a validation split, with train.unknown false, or by an older imgclf). "
             "Train it again with a validation split."
         )
-    if onnx is not None:
+    if onnx is not None and not getattr(onnx, "abstains", False):
         raise ConfigError(
-            "--abstain reads the features the classifier reads, which the exported graph does "
-            "not output: predict with --backend torch."
+            "--abstain: this exported graph has no in_distribution output (exported before the "
+            "model had an unknown score, or by an older imgclf): export it again, or predict "
+            "with --backend torch."
         )
     return float(unknown["threshold"]) if text == "auto" else value
 
@@ -104,17 +106,29 @@ def prediction_sets(
 def forward_for(
     model: ImageModel, tta: str, runtime: Runtime, onnx, threshold: float | None
 ) -> Callable[[np.ndarray], Answer]:
-    """uint8 batch -> (probabilities, shares): the shares only when abstaining (torch)."""
+    """uint8 batch -> (probabilities, shares): the shares only when abstaining."""
     if threshold is not None:
-        return answerer(model, tta, runtime)
+        return answerer(model, tta, runtime, onnx=onnx)
     score = scorer(model, tta, runtime, onnx)
     return lambda images: (score(images), None)
 
 
-def answerer(model: ImageModel, tta: str = "none", runtime: Runtime | None = None, joined=False):
-    """uint8 (B, H, W, C) batch -> (probabilities, in-distribution shares) on torch; with
-    ``joined``, one (B, K + 1) array, the shares last (what the server's worker batches)."""
-    answer = partial(_forward, model, tta=tta, runtime=runtime or Runtime(), shares=True)
+def answerer(
+    model: ImageModel, tta: str = "none", runtime: Runtime | None = None, joined=False, onnx=None
+):
+    """uint8 (B, H, W, C) batch -> (probabilities, in-distribution shares), on torch or on an
+    exported graph that abstains; with ``joined``, one (B, K + 1) array, the shares last (what
+    the server's worker batches). The shares are the first view's, as on torch."""
+    if onnx is None:
+        answer = partial(_forward, model, tta=tta, runtime=runtime or Runtime(), shares=True)
+    else:
+
+        def answer(images: np.ndarray) -> Answer:
+            probs, share = onnx.answer(images)
+            if tta == "flip":
+                probs = (probs + onnx(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+            return probs, share
+
     if not joined:
         return answer
 
