@@ -292,3 +292,48 @@ def test_concurrent_requests_share_batches(colour_run: Path) -> None:
 def test_bad_settings_are_config_errors(colour_run: Path, options, says) -> None:
     with pytest.raises(ConfigError, match=says):
         api.serve_app(colour_run, **options)
+
+
+def test_explain_returns_an_overlay_per_image_computed_between_batches(client) -> None:
+    response = client.post("/v1/predict?explain=true", files=_files(_png("red"), _png("blue")))
+    assert response.status_code == 200
+    rows = response.json()["predictions"]
+    for row in rows:
+        prefix, _, data = row["explanation"].partition(",")
+        assert prefix == "data:image/png;base64"
+        picture = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert picture.size == (16, 16) and picture.mode == "RGB"
+    assert [row["label"] for row in rows] == ["red", "blue"]  # the maps change no answer
+    assert client.get("/v1/model").json()["explain"] is True
+    plain = client.post("/v1/predict", files=_files(_png("red"))).json()["predictions"][0]
+    assert "explanation" not in plain
+
+
+def test_sets_give_each_image_its_prediction_set(client) -> None:
+    rows = client.post("/v1/predict?sets=0.9", files=_files(_png("red"), _png("green"))).json()
+    for row in rows["predictions"]:
+        assert row["set"] and set(row["set"]) <= set(COLOURS)
+    wide = client.post("/v1/predict?sets=0.999", files=_files(_png("red"))).json()
+    assert len(wide["predictions"][0]["set"]) >= len(rows["predictions"][0]["set"])
+    for bad in ("0", "1", "1.5", "often"):
+        refused = client.post(f"/v1/predict?sets={bad}", files=_files(_png("red")))
+        assert refused.status_code == 422  # FastAPI's validation reply names the parameter
+        assert refused.json()["detail"][0]["loc"] == ["query", "sets"]
+
+
+def test_a_model_without_maps_or_sets_says_so_in_one_line(colour_run: Path) -> None:
+    from dataclasses import replace
+
+    from imgclf.api.serving import served_model
+    from imgclf.serve import create_app
+
+    bare = replace(served_model(colour_run), explain=None, unexplained="an MLP has no map.",
+                   conformal=None)  # fmt: skip
+    with _warmed(create_app(bare)) as plain:
+        info = plain.get("/v1/model").json()
+        assert info["explain"] is False and info["sets"] is False
+        refused = plain.post("/v1/predict?explain=true", files=_files(_png("red")))
+        assert refused.status_code == 400
+        assert refused.json()["detail"] == "explain=true: an MLP has no map."
+        refused = plain.post("/v1/predict?sets=0.9", files=_files(_png("red")))
+        assert refused.status_code == 400 and "no conformal scores" in refused.json()["detail"]

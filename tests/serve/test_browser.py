@@ -1,6 +1,6 @@
-"""The page at / in a real headless Chromium: model info, an upload of two real photos, and
-the API-key prompt. Real data, CI only; Debian's chromium and chromedriver (.ci/run installs
-them; the ``browser`` fixture is conftest's)."""
+"""The page at / in a real headless Chromium: model info, an upload of two real photos, the
+API-key prompt, "not sure" and the heatmaps. Real data, CI only; Debian's chromium and
+chromedriver (.ci/run installs them; the ``browser`` fixture is conftest's)."""
 
 from __future__ import annotations
 
@@ -137,5 +137,17 @@ def test_page_says_not_sure_for_a_photo_of_something_else(
         assert fish.find_element(By.CSS_SELECTOR, ".label").text.startswith("not sure: unlike")
         shot = artifact_folder(tmp_path) / "browser_unknown.png"
         assert browser.save_screenshot(str(shot))
+        assert not browser.find_elements(By.CSS_SELECTOR, "img.heatmap")
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        browser.find_element(By.ID, "explain").click()  # classifies the same photos again
+        maps = WebDriverWait(browser, TIMEOUT).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".result img.heatmap")
+        )
+        assert len(maps) == 2 and _wait_state(browser, "done", "error") == "done"
+        for heatmap in maps:  # the overlay PNG from ?explain=true, decoded by the browser
+            assert heatmap.get_attribute("src").startswith("data:image/png;base64,")
+            assert browser.execute_script("return arguments[0].naturalWidth", heatmap) == 96
+        assert browser.save_screenshot(str(artifact_folder(tmp_path) / "browser_heatmap.png"))
     finally:
         stop_server(process)

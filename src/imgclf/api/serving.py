@@ -173,6 +173,7 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
         network, "none", runtime, joined=True, onnx=onnx)  # fmt: skip
     folder = bundle_dir(model)
     digest = hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest()[:12]
+    explain, unexplained = _explainer(network)
     return ServedModel(
         name=_url_name(name or _default_name(Path(model), folder)),
         version=digest,
@@ -183,7 +184,28 @@ def served_model(model: str | Path, backend: str = "auto", name: str | None = No
         metrics=read_bundle_json(folder).get("extra") or {},
         versions=_versions(onnx is not None),
         abstain=threshold,
+        explain=explain,
+        unexplained=unexplained,
+        conformal=None if network.conformal is None else network.conformal.scores.cpu().numpy(),
     )
+
+
+def _explainer(network):
+    """(images, classes) -> Grad-CAM overlays on torch, and None; or None and why not (an MLP,
+    the explain extra missing): ``?explain=true`` then answers that reason."""
+    from functools import partial
+
+    from imgclf.errors import ImgclfError
+    from imgclf.models.attribution import overlays
+    from imgclf.models.extras import EXPLAIN
+    from imgclf.predict.explain import check_explainable
+
+    try:
+        EXPLAIN.require("Explanations (?explain=true)")
+        check_explainable(network)
+    except ImgclfError as exc:
+        return None, str(exc)
+    return partial(overlays, network), ""
 
 
 def _default_name(model: Path, folder: Path) -> str:

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -25,12 +26,14 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from imgclf._version import __version__
 from imgclf.cores import available_cores
 from imgclf.data.pipeline.decode import ImageDecodeError
+from imgclf.models.conformal import sets as conformal_sets
 from imgclf.serve import binary, protocol
 from imgclf.serve.docs import docs_routes, infer_body_doc, predict_body_doc
 from imgclf.serve.errors import ServeError, add_error_handlers
@@ -40,6 +43,14 @@ from imgclf.serve.settings import ServeSettings
 from imgclf.serve.worker import InferenceWorker
 
 IMAGE_TYPES_ALSO = ("application/octet-stream", "")  # what browsers send for unknown files
+EXPLAIN_DOC = (
+    "Add each image's Grad-CAM overlay (what the model looked at for its top class), a PNG "
+    "data: URL at the model's input size, as 'explanation'."
+)
+SETS_DOC = (
+    "Add each image's prediction set at this coverage (e.g. 0.9: the set holds the true class "
+    "9 times in 10; split conformal on the validation split), as 'set'."
+)
 
 
 class Base64Images(BaseModel):
@@ -136,7 +147,8 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                        "max_pixels": settings.max_pixels},
             "batching": {"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms},
             "top_k": settings.top_k, "metrics": model.metrics, "versions": model.versions,
-            "abstain": model.abstain,
+            "abstain": model.abstain, "explain": model.explain is not None,
+            "sets": model.conformal is not None,
         }  # fmt: skip
 
     @router.post(
@@ -150,6 +162,8 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
     async def predict(
         request: Request,
         top_k: Annotated[int | None, Query(ge=1, description="Classes per image.")] = None,
+        explain: Annotated[bool, Query(description=EXPLAIN_DOC)] = False,
+        sets: Annotated[float | None, Query(gt=0, lt=1, description=SETS_DOC)] = None,
     ) -> dict[str, Any]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
@@ -161,7 +175,15 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
                 "with 'files', or application/json with base64 'images'."
             )  # fmt: skip
-        probs, shares = model.outputs(await _infer(request, named))
+        if explain and model.explain is None:
+            raise ServeError(400, f"explain=true: {model.unexplained}")
+        if sets is not None and model.conformal is None:
+            raise ServeError(
+                400, "sets: this model has no conformal scores (trained without a validation "
+                "split, or by an older imgclf)."
+            )  # fmt: skip
+        images = await _decoded(request, named)
+        probs, shares = model.outputs(await _compute(worker, images))
         k = top_k or settings.top_k
         rows = [model.top(row, k) for row in probs]
         predictions = [{"file": name, "label": top[0]["label"], "top_k": top}
@@ -172,6 +194,16 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 row["in_distribution"] = share
                 if row["unknown"]:
                     row["label"] = None
+        if sets is not None:
+            members = conformal_sets(probs, model.conformal, sets)
+            for row, chosen in zip(predictions, members, strict=True):
+                row["set"] = [model.classes[i] for i in np.flatnonzero(chosen)]
+        if explain:  # on the worker's thread: the maps' hooks see no other request's pass
+            drawn = await asyncio.wrap_future(
+                worker.call(partial(model.explain, images, probs.argmax(axis=1)))
+            )
+            for row, picture in zip(predictions, drawn, strict=True):
+                row["explanation"] = _png_data_url(picture)
         return {"model": model.name, "version": model.version, "backend": model.backend,
                 "predictions": predictions}  # fmt: skip
 
@@ -332,12 +364,23 @@ def _check_count(count: int, settings: ServeSettings) -> None:
 
 
 async def _infer(request: Request, named: list[tuple[str, bytes]]) -> np.ndarray:
+    """Decode, then compute on the worker."""
+    return await _compute(request.app.state.worker, await _decoded(request, named))
+
+
+async def _decoded(request: Request, named: list[tuple[str, bytes]]) -> np.ndarray:
     """Decode on the decoding threads (one per core: 200 clients do not mean 200 decodes
-    fighting the worker for 2 cores), then compute on the worker."""
+    fighting the worker for 2 cores)."""
     state = request.app.state
     decode = partial(_decode_all, state.model, named, state.settings.max_pixels)
-    images = await asyncio.get_running_loop().run_in_executor(state.decoders, decode)
-    return await _compute(state.worker, images)
+    return await asyncio.get_running_loop().run_in_executor(state.decoders, decode)
+
+
+def _png_data_url(picture: np.ndarray) -> str:
+    """An (H, W, 3) uint8 overlay as a PNG data: URL (what an <img> shows as it is)."""
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _decode_all(model: ServedModel, named: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:

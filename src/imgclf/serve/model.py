@@ -17,7 +17,11 @@ class ServedModel:
     """Everything the app needs of a model; ``score`` maps uint8 (B, H, W, C) batches to
     probabilities (the torch model or its gated ONNX graph: ``imgclf.predict.scorer``), then,
     when the server abstains, one more column: each image's in-distribution share (see
-    ``outputs``). ``abstain`` is the share below which an image is answered "unknown"."""
+    ``outputs``). ``abstain`` is the share below which an image is answered "unknown".
+
+    ``explain`` maps uint8 images and their class indices to Grad-CAM overlays (on torch,
+    whatever the backend), or is None and ``unexplained`` says why; ``conformal`` holds the
+    validation split's conformity scores for prediction sets (None: the model has none)."""
 
     name: str
     version: str
@@ -28,6 +32,9 @@ class ServedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     abstain: float | None = None
+    explain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    unexplained: str = "this server was started without explanations."
+    conformal: np.ndarray | None = None
 
     @property
     def platform(self) -> str:

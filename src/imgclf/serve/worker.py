@@ -4,7 +4,9 @@ Request handlers only decode; they queue their images and await a future. The on
 thread gathers what is queued into batches of up to ``max_batch`` images, waiting at most
 ``max_wait_ms`` after the first, and computes each batch with all the cores (threads are set
 once, by the server). So sixteen clients sending one image each cost about one batch of
-sixteen, not sixteen batches of one, and no two forward passes fight over the cores.
+sixteen, not sixteen batches of one, and no two forward passes fight over the cores. Other
+work on the model (the Grad-CAM maps of ``?explain=true``, whose hooks must not see another
+request's forward pass) is queued with ``call`` and runs on the same thread, between batches.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +27,12 @@ _STOP = object()
 @dataclass
 class _Job:
     images: np.ndarray
+    future: Future = field(default_factory=Future)
+
+
+@dataclass
+class _Call:
+    function: Callable[[], Any]
     future: Future = field(default_factory=Future)
 
 
@@ -66,6 +75,15 @@ class InferenceWorker:
             self._queue.put(job)
         return job.future
 
+    def call(self, function: Callable[[], Any]) -> Future:
+        """Queue ``function`` to run alone on the worker thread; the future gives its result."""
+        job = _Call(function)
+        if self.error is not None:
+            job.future.set_exception(RuntimeError(f"the model failed to load: {self.error}"))
+        else:
+            self._queue.put(job)
+        return job.future
+
     def stop(self, timeout: float | None = None) -> None:
         """Finish every queued job, then end the thread."""
         self._queue.put(_STOP)
@@ -82,7 +100,10 @@ class InferenceWorker:
             first = self._queue.get()
             if first is _STOP:
                 break
-            jobs, count = [first], len(first.images)
+            if isinstance(first, _Call):
+                self._call(first)
+                continue
+            jobs, count, after = [first], len(first.images), None
             deadline = time.monotonic() + self.max_wait
             while count < self.max_batch:
                 try:
@@ -92,9 +113,14 @@ class InferenceWorker:
                 if job is _STOP:
                     stopping = True
                     break
+                if isinstance(job, _Call):  # run after this batch, in the order queued
+                    after = job
+                    break
                 jobs.append(job)
                 count += len(job.images)
             self._compute(jobs)
+            if after is not None:
+                self._call(after)
         self._drain()
 
     def _drain(self) -> None:
@@ -103,8 +129,17 @@ class InferenceWorker:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if job is not _STOP:
+            if isinstance(job, _Call):
+                self._call(job)
+            elif job is not _STOP:
                 self._compute([job])
+
+    @staticmethod
+    def _call(job: _Call) -> None:
+        try:
+            job.future.set_result(job.function())
+        except BaseException as exc:  # the request fails with it; the worker lives on
+            job.future.set_exception(exc)
 
     def _compute(self, jobs: list[_Job]) -> None:
         try:
