@@ -61,14 +61,17 @@ def decode(paths: list[str], model) -> np.ndarray:
 def logits_and_features(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibrated logits, the pooled embeddings the classifier reads and the shipped unknown
     score (the in-distribution share ``predict --abstain`` reads), in batches."""
+    from imgclf.models.unknown import tapped
+
     model.eval()
     logits, features, shares = [], [], []
     for start in range(0, len(images), 64):
         x = torch.from_numpy(images[start : start + 64]).permute(0, 3, 1, 2).float()
-        f = model.embed(x)
+        with tapped(model.features, model.unknown.stages) as taps:
+            f = model.embed(x)
         logits.append(model.classifier(f).numpy())
         features.append(f.flatten(1).numpy())
-        shares.append(model.unknown(f).numpy())
+        shares.append(model.unknown(f, taps).numpy())
     return np.concatenate(logits), np.concatenate(features), np.concatenate(shares)
 
 
@@ -100,7 +103,7 @@ class Scores:
             "energy": logsumexp(logits, axis=1),
             "knn": -distance[:, -1],
             "mahalanobis": -mahalanobis,
-            "imgclf": shipped,  # Ledoit-Wolf on the raw features, fitted on the run's train/val
+            "imgclf": shipped,  # the shipped score: stages + features, fitted on the run's splits
         }
 
 

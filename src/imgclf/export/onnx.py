@@ -36,6 +36,7 @@ from imgclf.layout import ONNX_NAME, PARITY_NAME, SPEC_NAME  # the bundle's file
 from imgclf.models.extras import ONNX
 from imgclf.models.network import ImageModel
 from imgclf.models.onnx_graph import EXPORTERS, OPSET, onnx_graph, ort_session
+from imgclf.models.unknown import tapped
 
 MAX_LOGIT_DIFF = 1e-4
 MIN_IMAGES = 64
@@ -131,9 +132,8 @@ def check_parity(
     feed = np.ascontiguousarray(images) if layout == "nhwc" else nchw
     chunks = range(0, len(images), 64)
     names = ["logits"] + ([] if model.unknown is None else [SHARE])
-    with torch.inference_mode():
-        features = [model.eval().embed(torch.from_numpy(nchw[i : i + 64]).float()) for i in chunks]
-        expected = np.concatenate([model.classifier(f).numpy() for f in features])
+    answers = [_torch_answer(model.eval(), nchw[i : i + 64]) for i in chunks]
+    expected = np.concatenate([logits for logits, _ in answers])
     session = ort_session(path)
     runs = [session.run(names, {"images": feed[i : i + 64]}) for i in chunks]
     got = np.concatenate([run[0] for run in runs])
@@ -150,7 +150,8 @@ def check_parity(
     shares_agree = True
     if model.unknown is not None:
         shares = np.concatenate([run[1] for run in runs])
-        result.update(_share_agreement(model, torch.cat(features), shares))
+        scores = torch.cat([score for _, score in answers])
+        result.update(_share_agreement(model, scores, shares))
         shares_agree = result["shares_within_tolerance"] == 1.0
     result["passed"] = bool(
         diff <= MAX_LOGIT_DIFF
@@ -233,12 +234,22 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _share_agreement(model: ImageModel, features: torch.Tensor, shares: np.ndarray):
+@torch.inference_mode()
+def _torch_answer(model: ImageModel, nchw: np.ndarray) -> tuple[np.ndarray, torch.Tensor | None]:
+    """The logits of a batch and, with an unknown score, its raw scores (before placing)."""
+    x = torch.from_numpy(nchw).float()
+    if model.unknown is None:
+        return model(x).numpy(), None
+    with tapped(model.features, model.unknown.stages) as taps:
+        features = model.embed(x)
+    return model.classifier(features).numpy(), model.unknown.scores(features, taps)
+
+
+def _share_agreement(model: ImageModel, scores: torch.Tensor, shares: np.ndarray):
     """Whether each graph share is one torch gives for a score within ``SCORE_TOLERANCE``
-    (relative) of torch's: an image whose score sits on a validation image's (as every
-    validation image's does) may be placed either side of it."""
+    (relative) of torch's ``scores``: an image whose score sits on a validation image's (as
+    every validation image's does) may be placed either side of it."""
     with torch.inference_mode():
-        scores = model.unknown.scores(features)
         slack = SCORE_TOLERANCE * scores.abs().clamp_min(1.0)
         low = model.unknown.place(scores - slack).numpy()
         high = model.unknown.place(scores + slack).numpy()

@@ -91,19 +91,36 @@ def embed_rows(
 ) -> np.ndarray:
     """The features ``model.classifier`` reads (``model.embed``, flattened), as float32
     (len(rows), D), of ``images[rows]`` (N, H, W, C) pixels."""
+    return layer_rows(model, images, rows, [], batch_size, runtime)[-1]
+
+
+def layer_rows(
+    model: nn.Module,
+    images: np.ndarray,
+    rows: np.ndarray,
+    stages: list[str],
+    batch_size: int = 256,
+    runtime: Runtime | None = None,
+) -> list[np.ndarray]:
+    """From one pass over ``images[rows]``: the spatial mean of each of ``stages`` (names in
+    ``model.features``), then the features ``model.classifier`` reads, each float32 (N, D)."""
+    from imgclf.models.unknown import tapped
+
     runtime = runtime or Runtime()
     batch_size = inference_batch_size(batch_size, *images.shape[1:3])
-    outputs = []
-    with eval_mode(model), torch.inference_mode():
+    outputs: list[list[torch.Tensor]] = [[] for _ in range(len(stages) + 1)]
+    with eval_mode(model), torch.inference_mode(), tapped(model.features, stages) as taps:
         for start in range(0, len(rows), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + batch_size]]))
             batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
             with runtime.autocast():
                 features = model.embed(runtime.move(batch))
-            outputs.append(features.flatten(1).float().cpu())
-    if not outputs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat(outputs).numpy()
+            for i in range(len(stages)):
+                outputs[i].append(taps[i].float().cpu())
+            outputs[-1].append(features.flatten(1).float().cpu())
+    if not len(rows):
+        return [np.zeros((0, 0), dtype=np.float32) for _ in outputs]
+    return [torch.cat(parts).numpy() for parts in outputs]
 
 
 def loss_and_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from imgclf.models.inference import eval_mode
 from imgclf.models.layers import MapTooSmall, build_stack, smallest_input
 from imgclf.models.preprocess import Preprocess, PreprocessSpec
 from imgclf.models.recipes import is_recipe, recipe_layers
-from imgclf.models.unknown import UnknownScore
+from imgclf.models.unknown import UnknownScore, tapped
 
 SPEC_FORMAT = 1
 
@@ -79,20 +79,29 @@ class ImageModel(nn.Module):
         self.temperature = float(temperature)
         self.spec["calibration"] = {"temperature": float(temperature), **measured}
 
-    def fit_unknown(
-        self, means: np.ndarray, precision: np.ndarray, reference: np.ndarray, **measured: Any
-    ) -> None:
-        """Keep the unknown score's statistics (``evaluate.unknown``: class means, shared
-        precision, sorted validation scores) as buffers, and say so in the spec, with
-        ``measured`` (what they were fitted on)."""
-        module = UnknownScore(len(means), means.shape[1], len(reference))
-        module.means.copy_(torch.from_numpy(means))
-        module.precision.copy_(torch.from_numpy(precision))
-        module.reference.copy_(torch.from_numpy(np.asarray(reference, dtype=np.float64)))
+    def fit_unknown(self, stages: list[str], fit: Any, **measured: Any) -> None:
+        """Keep the unknown score's statistics (``evaluate.unknown.UnknownFit``: each layer's
+        class means and shared precision, the stages' then the features', their validation
+        mean and spread, the sorted validation scores) as buffers, tapping ``stages`` (names in
+        ``self.features``), and say so in the spec, with ``measured`` (what they were fitted
+        on)."""
+        *staged, last = fit.layers
+        pairs = zip(stages, staged, strict=True)
+        widths = [(name, int(layer.means.shape[1])) for name, layer in pairs]
+        module = UnknownScore(len(last.means), last.means.shape[1], len(fit.reference), widths)
+        for (means, precision), layer in zip(module.layers(), fit.layers, strict=True):
+            means.copy_(torch.from_numpy(layer.means))
+            precision.copy_(torch.from_numpy(layer.precision))
+        module.centre.copy_(torch.from_numpy(np.asarray(fit.centre, dtype=np.float64)))
+        module.scale.copy_(torch.from_numpy(np.asarray(fit.scale, dtype=np.float64)))
+        module.reference.copy_(torch.from_numpy(np.asarray(fit.reference, dtype=np.float64)))
         self.unknown = module.to(next(self.head.parameters()).device)
-        self.spec["unknown"] = {"score": "mahalanobis", "classes": len(means),
-                                "features": int(means.shape[1]), "reference": len(reference),
-                                **measured}  # fmt: skip
+        self.spec["unknown"] = {
+            "score": "mahalanobis", "classes": len(last.means),
+            "features": int(last.means.shape[1]), "reference": len(fit.reference),
+            "stages": [{"module": name, "channels": width} for name, width in widths],
+            **measured,
+        }  # fmt: skip
 
     def fit_sets(self, scores: np.ndarray, **measured: Any) -> None:
         """Keep the validation split's conformity scores (``evaluate.conformal``) as a buffer,
@@ -104,10 +113,12 @@ class ImageModel(nn.Module):
 
     def answer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, each image's in-distribution share, or None without an unknown score),
-        from one pass: the features the classifier reads are the ones the score reads."""
-        features = self.embed(x)
-        logits = self.classifier(features)
-        return logits, (None if self.unknown is None else self.unknown(features))
+        from one pass: the score reads the classifier's features and the stages it taps."""
+        if self.unknown is None:
+            return self.classifier(self.embed(x)), None
+        with tapped(self.features, self.unknown.stages) as taps:
+            features = self.embed(x)
+        return self.classifier(features), self.unknown(features, taps)
 
     @property
     def has_backbone(self) -> bool:

@@ -155,8 +155,8 @@ def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -
     prepared = result.prepared
     rows = {"train": prepared.splits.train, **rows_of}
     return fit_unknown(
-        result.model, rows, prepared.source.labels, prepared.cache.images, result.features,
-        result.runtime, cfg.train.eval_batch_size, cfg.seed,
+        result.model, rows, prepared.source.labels, prepared.cache.images, result.runtime,
+        cfg.train.eval_batch_size, cfg.seed,
     )  # fmt: skip
 
 

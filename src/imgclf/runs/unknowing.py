@@ -1,11 +1,13 @@
-"""The end of training's unknown score: fit the Mahalanobis statistics on the training split's
-features and place the validation split's scores as the reference (``evaluate.unknown``), keep
-them in the model (so the bundle carries them and ``predict --abstain`` can answer "unknown"),
-and measure the share of each scored split that the default threshold calls unknown.
+"""The end of training's unknown score: one pass with taps over at most MAX_FIT training
+images, the validation split (at most MAX_VAL images) and at most MAX_FIT images of each other
+scored split gives each layer's features (the stages of ``models.unknown.find_stages``, then
+the classifier's); ``evaluate.unknown`` fits them, standardises them on validation and places
+the validation sums as the reference; the model keeps it all (so the bundle carries it and
+``predict --abstain`` can answer "unknown"), and the share of each scored split that the
+default threshold calls unknown is measured.
 
-Embed-once runs already hold every image's features; other runs compute them once here, for
-at most MAX_FIT training images and the scored splits. A run without a validation split (or
-one of fewer than 10 images) has no reference, and metrics.json says why.
+A run without a validation split (or one of fewer than 10 images) has no reference, and
+metrics.json says why.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from imgclf.evaluate.unknown import KEEP, MAX_FIT, fit_mahalanobis, why_not_fit
-from imgclf.models.inference import embed_rows
+from imgclf.evaluate.unknown import KEEP, MAX_FIT, MAX_VAL, fit_unknown_score, why_not_fit
+from imgclf.models.inference import layer_rows
 from imgclf.models.network import ImageModel
+from imgclf.models.unknown import find_stages
 from imgclf.runtime import Runtime
 
 
@@ -26,7 +29,6 @@ def fit_unknown(
     rows: dict[str, np.ndarray],
     labels: np.ndarray,
     images: np.ndarray,
-    features: np.ndarray | None,
     runtime: Runtime,
     batch_size: int,
     seed: int = 0,
@@ -35,32 +37,42 @@ def fit_unknown(
 
     Args:
         rows: the rows of 'train', 'val' and (when present) 'test'.
-        labels: every row's label; images: the decoded-image cache; features: the cached
-            embeddings of an embed-once run (None: computed from the pixels).
+        labels: every row's label; images: the decoded-image cache.
     """
     train, val = rows["train"], rows.get("val", np.empty(0, dtype=np.int64))
     reason = why_not_fit(labels[train], labels[val])
     if reason:
         return {"skipped": reason}
-    if len(train) > MAX_FIT:
-        train = np.sort(np.random.default_rng(seed).choice(train, MAX_FIT, replace=False))
-
-    def features_of(part: np.ndarray) -> np.ndarray:
-        if features is not None:
-            return np.asarray(features[part]).reshape(len(part), -1)
-        return embed_rows(model, images, part, batch_size, runtime)
-
-    scored = {split: features_of(part) for split, part in rows.items() if split != "train"}
-    fit = fit_mahalanobis(features_of(train), labels[train], scored["val"], seed)
+    rng = np.random.default_rng(seed)
+    drawn = {split: _at_most(part, MAX_VAL if split == "val" else MAX_FIT, rng)
+             for split, part in rows.items()}  # fmt: skip
+    example = torch.from_numpy(np.ascontiguousarray(images[drawn["train"][:1]]))
+    with torch.inference_mode():
+        pixels = example.permute(0, 3, 1, 2).float().to(next(model.parameters()).device)
+        stages = find_stages(model.features, model.preprocess(pixels))
+    layers = {split: layer_rows(model, images, part, stages, batch_size, runtime)
+              for split, part in drawn.items()}  # fmt: skip
+    fit = fit_unknown_score(layers["train"], labels[drawn["train"]], layers["val"])
     threshold = round(1.0 - KEEP, 6)
-    fitted = {"train": len(train), "val": len(val)}
-    model.fit_unknown(fit.means, fit.precision, fit.reference, keep=KEEP, threshold=threshold,
-                      fitted_on=fitted)  # fmt: skip
-    shares = {}
-    for split, part_features in scored.items():
-        if len(part_features):
-            with torch.inference_mode():
-                share = model.unknown(torch.from_numpy(part_features)).cpu().numpy()
-            shares[split] = float(np.mean(share < threshold))
-    return {"score": "mahalanobis", "keep": KEEP, "threshold": threshold, "fitted_on": fitted,
-            "unknown_share": shares}  # fmt: skip
+    fitted = {split: len(part) for split, part in drawn.items() if split in ("train", "val")}
+    model.fit_unknown(stages, fit, keep=KEEP, threshold=threshold, fitted_on=fitted)
+    shares, measured = {}, {}
+    for split, features in layers.items():
+        if split != "train" and len(drawn[split]):
+            share = _shares(model, features)
+            shares[split], measured[split] = float(np.mean(share < threshold)), len(share)
+    return {"score": "mahalanobis", "stages": stages, "keep": KEEP, "threshold": threshold,
+            "fitted_on": fitted, "unknown_share": shares, "measured_on": measured}  # fmt: skip
+
+
+def _at_most(part: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(part, limit, replace=False)) if len(part) > limit else part
+
+
+def _shares(model: ImageModel, features: list[np.ndarray]) -> np.ndarray:
+    """The in-distribution shares of images from their layers' features, as the model gives."""
+    device = next(model.unknown.buffers()).device
+    tensors = [torch.from_numpy(f).to(device) for f in features]
+    with torch.inference_mode():
+        taps = dict(enumerate(tensors[:-1]))
+        return model.unknown(tensors[-1], taps).cpu().numpy()
