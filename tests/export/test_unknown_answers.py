@@ -89,6 +89,13 @@ def test_the_exported_graph_abstains_as_torch_does(tiny_run, mixed, tmp_path):
     assert onnx_answer.unknown[[Path(p).name.startswith("z_") for p in onnx_answer.paths]].all()
     parity = json.loads((run / "model" / "parity.json").read_text())["attempts"][-1]
     assert parity["shares_within_tolerance"] == 1.0
+    on_onnx = api.predict(run, [mixed], sets=0.9, backend="onnx", progress=False)
+    on_torch = api.predict(run, [mixed], sets=0.9, backend="torch", progress=False)
+    np.testing.assert_array_equal(on_onnx.sets, on_torch.sets)
+    cut = spec["sets"]["thresholds"]["0.9"]  # what a client of the graph alone needs
+    members = 1 - on_onnx.probs <= cut + 1e-12
+    members[np.arange(len(members)), on_onnx.probs.argmax(1)] = True
+    np.testing.assert_array_equal(members, on_onnx.sets)
 
 
 def test_a_model_without_the_score_or_a_graph_without_it_is_one_line(tiny_run, mixed, tmp_path):

@@ -33,6 +33,7 @@ from imgclf.errors import ConfigError, ModelError
 from imgclf.export.registry import register_exporter
 from imgclf.fileio import atomic_path, atomic_write_text
 from imgclf.layout import ONNX_NAME, PARITY_NAME, SPEC_NAME  # the bundle's files
+from imgclf.models.conformal import threshold
 from imgclf.models.extras import ONNX
 from imgclf.models.network import ImageModel
 from imgclf.models.onnx_graph import EXPORTERS, OPSET, onnx_graph, ort_session
@@ -226,6 +227,7 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
         "outputs": list(outputs(model)),
         "classes": model.classes,
         "abstain": _abstain_spec(model),
+        "sets": _sets_spec(model),
         "resize": {"size": [height, width], "fit": spec.fit, "interpolation": spec.interpolation,
                    "crop_pct": spec.crop_pct, "note": "decode and fit with Pillow as imgclf does"},
         "inside_the_graph": {"rescale": spec.rescale, "mean": list(spec.mean),
@@ -271,6 +273,20 @@ def _abstain_spec(model: ImageModel) -> dict[str, Any] | None:
         "score": unknown["score"],
         "rule": f"answer unknown when {SHARE} < threshold (imgclf predict --abstain auto)",
     }
+
+
+SET_COVERAGES = (0.8, 0.9, 0.95, 0.99)  # onnx.json's thresholds: imgclf predict --sets takes any
+
+
+def _sets_spec(model: ImageModel) -> dict[str, Any] | None:
+    """How to build prediction sets from the graph's probabilities (None: no conformal
+    scores): the split-conformal threshold of a few coverages."""
+    if model.conformal is None:
+        return None
+    scores = model.conformal.scores.cpu().numpy()
+    return {"method": "lac", "thresholds": {str(c): threshold(scores, c) for c in SET_COVERAGES},
+            "rule": "a class is in the set when 1 - probability <= threshold; the top class "
+            "always is (imgclf predict --sets COVERAGE)"}  # fmt: skip
 
 
 def _why(attempts: list[dict[str, Any]]) -> str:
