@@ -45,7 +45,8 @@ def check_ddp(
         runs[procs] = _train(data, root, procs, device, epochs)
         seconds[procs] = time.perf_counter() - began
     one, many = (load_file(runs[p] / RUN_BUNDLE_DIR / WEIGHTS_NAME) for p in runs)
-    diff = max(float((one[k].double() - many[k].double()).abs().max()) for k in one)
+    trained = [k for k in one if not k.startswith(FITTED_AFTER)]
+    diff = max(float((one[k].double() - many[k].double()).abs().max()) for k in trained)
     rows = []
     for a, b in zip(*(_history(runs[p]) for p in runs), strict=True):
         rows.append({
@@ -59,6 +60,12 @@ def check_ddp(
     )
     return {"ok": ok, "max_param_diff": diff, "epochs": rows, "seconds": seconds,
             "processes": nproc_per_node, "device": device, "folder": root}  # fmt: skip
+
+
+# statistics fitted after training (the unknown score's means and precision matrices, the
+# conformal scores): not what DDP trains, and a precision matrix of near-flat colour features
+# turns float rounding in the features into differences far above TOLERANCE
+FITTED_AFTER = ("unknown.", "conformal.")
 
 
 def _colour_images(path: Path, per_class: int) -> Path:
