@@ -182,6 +182,33 @@ class ImageClassifier:
             raise ImgclfError("No range test yet. Call lr_find(data) first.")
         return lr_find_figure(self.lr_find_)
 
+    def __repr__(self) -> str:
+        set_params = {k: v for k, v in self.get_params().items() if v is not None}
+        arguments = ", ".join(f"{k}={v!r}" for k, v in set_params.items())
+        if not hasattr(self, "model_"):
+            return f"ImageClassifier({arguments})"
+        from imgclf.runs.run import score_text
+
+        return f"ImageClassifier({arguments}) fitted: {score_text(self.metrics_)}"
+
+    def _repr_html_(self) -> str:
+        from imgclf import notebook
+
+        set_params = {k: v for k, v in self.get_params().items() if v is not None}
+        rows = [[name, repr(value)] for name, value in set_params.items()]
+        params = notebook.table(["parameter", "value"], rows)
+        if not hasattr(self, "model_"):
+            return notebook.card("ImageClassifier (not fitted)", params if set_params else "")
+        from imgclf.runs.run import run_card
+
+        run_dir = getattr(self, "run_dir_", None)
+        return notebook.card(
+            f"ImageClassifier: {self.model_.spec['model']['name']}",
+            params if set_params else "",
+            run_card(Path(run_dir) if run_dir else None, getattr(self, "metrics_", {}) or {},
+                     self.history_, self.classes_),
+        )  # fmt: skip
+
     def _fitted(self):
         if not hasattr(self, "model_"):
             raise ImgclfError("This ImageClassifier is not fitted yet. Call fit(data) first.")

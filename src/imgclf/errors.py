@@ -12,6 +12,11 @@ from collections.abc import Iterable
 class ImgclfError(Exception):
     """Base class of every error imgclf raises on purpose (bad input, bad config, ...)."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show instead of a traceback: the one line the CLI prints
+        (the message says what is wrong and the fix; the stack says nothing more)."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class ConfigError(ImgclfError, ValueError):
     """A configuration value, flag or keyword argument is invalid."""

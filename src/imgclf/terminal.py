@@ -13,6 +13,8 @@ import sys
 from rich.console import Console
 from rich.text import Text
 
+from imgclf.notebook import in_notebook
+
 # The width given to rich when the output is not a terminal: wide enough for any line we print,
 # so a table is laid out at its natural width and nothing wraps.
 UNLIMITED = 1_000_000
@@ -25,12 +27,17 @@ def console(stderr: bool = False) -> Console:
     """
     if is_terminal(stderr):
         return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNLIMITED)
+    # force_jupyter=False: in a notebook, lines are plain text on the cell's stream, not one
+    # rich display per print; no_color: a kernel's FORCE_COLOR would colour them all the same
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNLIMITED,
+                   force_jupyter=False, no_color=in_notebook(), force_terminal=False)  # fmt: skip
 
 
 def is_terminal(stderr: bool = False) -> bool:
-    """Whether stdout (or stderr) is a terminal, as rich decides it (FORCE_COLOR counts)."""
-    return Console(stderr=stderr).is_terminal
+    """Whether stdout (or stderr) is a terminal, as rich decides it (FORCE_COLOR counts), and
+    not a notebook's cell: a Jupyter kernel sets FORCE_COLOR, but a cell saves every redraw of
+    a bar (imgclf's live display there is train/notebook_progress's)."""
+    return Console(stderr=stderr).is_terminal and not in_notebook()
 
 
 def terminal_width(stderr: bool = False) -> int | None:

@@ -4,6 +4,7 @@ self-contained audit.html; and where they go by default."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 from pathlib import Path
 
@@ -89,3 +90,10 @@ def test_the_default_folder_is_a_new_numbered_one(tmp_path, monkeypatch):
     first.mkdir(parents=True)
     assert api.default_audit_dir("data/my photos") == Path("runs/audit/my_photos-2")
     assert api.default_audit_dir("x", project=tmp_path / "p") == tmp_path / "p/audit/x-1"
+
+
+def test_an_audit_shows_itself_in_a_notebook(planted_audit) -> None:
+    page = planted_audit._repr_html_()
+    assert page.startswith("<div") and "audit.html" in page and "label_issue" in page
+    for line in planted_audit.summary_lines():
+        assert html.escape(line) in page

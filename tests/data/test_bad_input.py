@@ -76,6 +76,8 @@ def test_inspect_reports_problems_and_warnings(image_corpus: Path, tmp_path: Pat
     assert any("png_named.jpg (PNG)" in w for w in report.warnings)
     assert (tmp_path / "out" / "inspect.json").is_file()
     assert (tmp_path / "out" / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shown = report._repr_html_()  # in a notebook: counts, the problems and the sample grid
+    assert "not an image extension" in shown and "data:image/png;base64," in shown
 
 
 def test_training_data_leaves_bad_files_out_and_decodes_the_rest(image_corpus: Path) -> None:

@@ -139,12 +139,23 @@ def _train_and_finish(setup, cfg: Config, run, saved, callbacks: list[Any], prog
             saved=saved,
             callbacks=callbacks,
             progress=progress,
-            resume_command=f"imgclf train --resume {run.path}" if run else "",
+            resume_command=_resume_command(run),
         )
         metrics = outcome.metrics = _finish(result, cfg, run, progress)
         for callback in result.callbacks:
             callback.on_run_end(metrics, result.state)
     return result, metrics
+
+
+def _resume_command(run) -> str:
+    """How to continue an interrupted run: the CLI's command, or in a notebook the call."""
+    from imgclf.notebook import in_notebook
+
+    if run is None:
+        return ""
+    if in_notebook():
+        return f'ImageClassifier(...).fit(data, resume="{run.path}")'
+    return f"imgclf train --resume {run.path}"
 
 
 def _check_distributed(cfg: Config, runtime: Runtime) -> None:

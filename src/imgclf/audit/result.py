@@ -61,6 +61,18 @@ class Audit:
             "detail": issue.detail,
         }
 
+    def _repr_html_(self) -> str:
+        """The summary, flagged images per kind, the first rows of issues.csv and links to
+        the audit's files, for a notebook."""
+        from imgclf import notebook
+
+        lines = "".join(notebook.line(text) for text in self.summary_lines())
+        rows = self.rows()[:10]
+        keys = ["path", "split", "kind", "score", "given_label", "suggested_label"]
+        table = notebook.table(keys, [[row[k] for k in keys] for row in rows]) if rows else ""
+        links = " · ".join(notebook.link(path, name) for name, path in self.files.items())
+        return notebook.card("Audit", lines, table, f"<div>{links}</div>" if links else "")
+
     def summary_lines(self) -> list[str]:
         """A few lines for the terminal: what was read, then what each check found."""
         data = self.data

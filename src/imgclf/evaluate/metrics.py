@@ -58,6 +58,26 @@ class Evaluation:
     def __repr__(self) -> str:
         return f"Evaluation({self.summary_line()})"
 
+    def _repr_html_(self) -> str:
+        """The scores, each class's precision, recall and F1, the most confused pairs and
+        (up to 20 classes) the confusion matrix, for a notebook."""
+        from imgclf import notebook
+
+        per_class = [
+            [name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1-score']:.3f}",
+             int(r["support"])]
+            for name in self.classes if isinstance(r := self.report.get(name), dict)
+        ]  # fmt: skip
+        table = notebook.table(["class", "precision", "recall", "F1", "images"], per_class)
+        confused = "; ".join(f"{a} as {b}: {n}" for a, b, n in self.most_confused[:5])
+        matrix = ""
+        if len(self.classes) <= 20:
+            matrix = notebook.png(self.plot_confusion(), dpi=50)
+        return notebook.card(
+            f"Evaluation: {self.split}", notebook.line(self.summary_line()), table,
+            notebook.line(f"most confused: {confused}" if confused else ""), matrix,
+        )  # fmt: skip
+
     def summary_line(self) -> str:
         """One line for the terminal, e.g. 'test: accuracy 0.9853, macro F1 0.9850, ...'
         (ECE: the expected calibration error, 15 bins)."""

@@ -133,6 +133,18 @@ class ModelSummary:
         for label, value in self.totals().items():
             console.print(f"[bold]{label}:[/bold] {value:,}", highlight=False)
 
+    def _repr_html_(self) -> str:
+        """Keras's table and totals, for a notebook."""
+        from imgclf import notebook
+
+        totals = "".join(notebook.line(f"{label}: {value:,}") for label, value in
+                         self.totals().items())  # fmt: skip
+        rows = [_cells(row) for row in self.rows]
+        return notebook.card(f'Model: "{self.name}"', notebook.table(_HEADERS, rows), totals)
+
+    def __repr__(self) -> str:
+        return str(self)
+
     def __str__(self) -> str:
         lines = [[*_HEADERS]] + [_cells(row) for row in self.rows]
         widths = [max(len(line[i]) for line in lines) for i in range(len(_HEADERS))]

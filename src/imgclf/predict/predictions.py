@@ -50,6 +50,38 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.paths)
 
+    SHOWN = 10  # rows a notebook shows
+
+    def __repr__(self) -> str:
+        rows = zip(self.paths[:3], self.answers, self.confidence, strict=False)
+        first = ", ".join(f"{Path(p).name}: {a} {c:.2f}" for p, a, c in rows)
+        more = ", ..." if len(self) > 3 else ""
+        return f"Predictions({len(self)} images on {self.backend}: {first}{more})"
+
+    def _repr_html_(self) -> str:
+        """The first rows with thumbnails, the answer, its probability (and the true label, the
+        set, the in-distribution share when there are), for a notebook."""
+        from imgclf import notebook
+
+        frame = self.to_frame(top_k=1).head(self.SHOWN)
+        columns = [c for c in frame.columns if c not in ("path", "top1", "top1_probability")]
+        head = "".join(f'<th style="{notebook.CELL}">{notebook.escape(c)}</th>'
+                       for c in ["", "file", *columns])  # fmt: skip
+        body = []
+        for path, (_, row) in zip(self.paths, frame.iterrows(), strict=False):
+            cells = [_thumbnail(path), notebook.escape(Path(path).name)]
+            cells += [notebook.escape(_cell(row[c])) for c in columns]
+            body.append("<tr>" + "".join(f'<td style="{notebook.CELL}">{c}</td>' for c in cells)
+                        + "</tr>")  # fmt: skip
+        table = f'<table style="{notebook.TABLE}"><tr>{head}</tr>{"".join(body)}</table>'
+        more = len(self) - self.SHOWN
+        return notebook.card(
+            f"Predictions: {len(self):,} images ({self.backend})", table,
+            notebook.line(f"{more:,} more rows: .to_frame()" if more > 0 else ""),
+            notebook.line(f"{len(self.skipped)} inputs skipped: .skipped" if self.skipped else "",
+                          "#9a6700"),
+        )  # fmt: skip
+
     @property
     def labelled(self) -> int:
         """How many images have a true label."""
@@ -265,3 +297,21 @@ def merge_shards(parts: list[Predictions]) -> Predictions:
         sets=np.stack([parts[r].sets[i] for _, r, i in rows]) if first.sets is not None else None,
         set_coverage=first.set_coverage,
     )
+
+
+def _thumbnail(path: str) -> str:
+    """A 64-pixel thumbnail of an image file, or nothing for what is not one (an array row)."""
+    from PIL import Image
+
+    from imgclf import notebook
+
+    try:
+        with Image.open(path) as image:
+            image.thumbnail((64, 64))
+            return notebook.image(np.asarray(image.convert("RGB")))
+    except (OSError, ValueError):
+        return ""
+
+
+def _cell(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -43,6 +43,23 @@ class Comparison:
         """Each run's outcome (see ``outcome``): finished, pruned, cut, failed, ..."""
         return [outcome(row) for row in self.rows]
 
+    def __repr__(self) -> str:
+        columns, rows = self.table()
+        lines = ["  ".join(columns), *("  ".join(_shown(v) for v in row) for row in rows)]
+        return f"Comparison of {len(self.runs)} runs:\n" + "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The table of what differs and the scores, and score against time, for a notebook."""
+        from imgclf import notebook
+        from imgclf.runs.compare_report import _pareto
+
+        columns, rows = self.table()
+        shown = [[_shown(value) for value in row] for row in rows]
+        return notebook.card(
+            f"Comparison of {len(self.runs)} runs (ranked by {self.score})",
+            notebook.table(columns, shown), notebook.png(_pareto(self), dpi=55),
+        )  # fmt: skip
+
     def table(self) -> tuple[list[str], list[list[Any]]]:
         """(columns, rows): name, the outcome (when not every run finished), the differing
         settings, scores, the external scores some run has, training and wall seconds."""
@@ -210,3 +227,9 @@ def _seed_groups(rows: list[dict[str, Any]], flat: list[dict[str, Any]]) -> list
                 entry[score] = (statistics.fmean(values), statistics.stdev(values))
         result.append(entry)
     return result
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

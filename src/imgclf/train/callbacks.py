@@ -23,8 +23,10 @@ from typing import Any
 
 from imgclf.errors import ConfigError, did_you_mean
 from imgclf.fileio import atomic_write_text
+from imgclf.notebook import in_notebook
 from imgclf.timefmt import format_duration
 from imgclf.train.events import Callback, TrainState
+from imgclf.train.notebook_progress import NotebookProgress
 from imgclf.train.progress import ProgressPrinter
 
 _REGISTRY: dict[str, dict[str, Callable[..., Callback]]] = {}
@@ -285,10 +287,12 @@ def standard_callbacks(
     save_best: Callable[[], None],
     history: Path | None = None,
     progress: tuple[int, int] | None = None,
+    run_dir: Path | None = None,
 ) -> list[Callback]:
     """The callbacks a run's ``train`` config asks for, in order: best checkpoint, early
     stopping, time limit, the named ``train.callbacks``, history.csv, and the progress printer
-    (``progress`` = (batches per epoch, batch size)) last."""
+    (``progress`` = (batches per epoch, batch size)) last: in a notebook, its live display
+    (which links ``run_dir``'s report at the end)."""
     monitor = monitored(train.monitor, has_validation)
     callbacks: list[Callback] = [BestCheckpoint(save_best)]
     if train.patience:
@@ -298,6 +302,8 @@ def standard_callbacks(
     callbacks += [create_callback(name) for name in train.callbacks]
     if history is not None:
         callbacks.append(HistoryCSV(history))
-    if progress is not None:
+    if progress is not None and in_notebook():
+        callbacks.append(NotebookProgress(progress[0], progress[1], run_dir))
+    elif progress is not None:
         callbacks.append(ProgressPrinter(progress[0], batch_size=progress[1]))
     return callbacks

@@ -13,7 +13,7 @@ from imgclf.train.events import Callback, TrainState
 
 # Column widths: each wider than its name; a row with its best-epoch marker is 78 characters,
 # so an 80-column log never wraps it.
-_COLUMNS = {"loss": 12, "accuracy": 12, "val_loss": 12, "val_accuracy": 14, "lr": 11, "time": 10}
+COLUMNS = {"loss": 12, "accuracy": 12, "val_loss": 12, "val_accuracy": 14, "lr": 11, "time": 10}
 
 
 def epoch_span(first: int, last: int) -> str:
@@ -34,8 +34,7 @@ class ProgressPrinter(Callback):
         self.task = None
 
     def on_train_begin(self, state: TrainState) -> None:
-        header = "epoch" + "".join(f"{name:>{width}}" for name, width in _COLUMNS.items())
-        self.console.print(header, style="bold", highlight=False)
+        self.console.print(header_line(), style="bold", highlight=False)
         for row in state.history:  # a resumed run shows what it already did
             self._print_row(row, state)
 
@@ -81,13 +80,28 @@ class ProgressPrinter(Callback):
             self.bar = None
 
     def _print_row(self, row: dict, state: TrainState) -> None:
-        cells = []
-        for name, width in _COLUMNS.items():
-            value = row.get(name)
-            if name == "time":
-                text = format_duration(value) if value is not None else "-"
-            else:
-                text = f"{value:.4g}" if isinstance(value, float) else "-"
-            cells.append(f"{text:>{width}}")
-        marker = " *" if row.get("epoch") == state.best_epoch else ""
-        self.console.print(f"{row['epoch']:>5}" + "".join(cells) + marker, highlight=False)
+        self.console.print(row_line(row, state.best_epoch), highlight=False)
+
+
+def header_line() -> str:
+    """The epoch table's header."""
+    return "epoch" + "".join(f"{name:>{width}}" for name, width in COLUMNS.items())
+
+
+def row_cells(row: dict) -> list[str]:
+    """An epoch's cells under COLUMNS, formatted (``-`` for a value it lacks)."""
+    cells = []
+    for name in COLUMNS:
+        value = row.get(name)
+        if name == "time":
+            cells.append(format_duration(value) if value is not None else "-")
+        else:
+            cells.append(f"{value:.4g}" if isinstance(value, float) else "-")
+    return cells
+
+
+def row_line(row: dict, best_epoch: int | None) -> str:
+    """One line of the epoch table, `` *`` on the best epoch."""
+    cells = "".join(f"{cell:>{width}}" for cell, width in zip(row_cells(row), COLUMNS.values(),
+                                                               strict=True))  # fmt: skip
+    return f"{row['epoch']:>5}" + cells + (" *" if row.get("epoch") == best_epoch else "")

@@ -186,6 +186,7 @@ def _standard_callbacks(
         lambda: best.save(model),
         history,
         (steps, cfg.train.batch_size) if progress else None,
+        run_dir=history.parent if history is not None else None,
     )
 
 

@@ -42,6 +42,35 @@ class DataReport:
     warnings: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        splits = ", ".join(f"{s} {sum(c.values()):,}" for s, c in self.counts.items())
+        return (f"DataReport({self.source}: {self.n_images:,} images, {len(self.classes)} "
+                f"classes; {splits}; {len(self.problems)} problems)")  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        """Images per class and split, the warnings and problems, and the sample grid when
+        one was drawn (``inspect(..., out=...)``), for a notebook."""
+        import base64
+        from pathlib import Path
+
+        from imgclf import notebook
+
+        splits = list(self.counts)
+        rows = [[name, *(f"{self.counts[s].get(name, 0):,}" for s in splits)]
+                for name in self.classes]  # fmt: skip
+        grid = self.files.get("sample grid")
+        picture = ""
+        if grid and Path(grid).is_file():
+            data = base64.b64encode(Path(grid).read_bytes()).decode("ascii")
+            picture = f'<img src="data:image/png;base64,{data}" width="480" alt="samples">'
+        notes = [*self.warnings, *(f"{p.get('path', '')}: {p.get('reason', p)}"
+                                   for p in self.problems[:10])]  # fmt: skip
+        return notebook.card(
+            f"Data: {self.source}: {self.n_images:,} images, {len(self.classes)} classes",
+            notebook.table(["class", *splits], rows),
+            "".join(notebook.line(text, "#9a6700") for text in notes), picture,
+        )  # fmt: skip
+
     @property
     def n_images(self) -> int:
         """Usable images in all splits."""
