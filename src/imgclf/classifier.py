@@ -182,8 +182,12 @@ class ImageClassifier:
             raise ImgclfError("No range test yet. Call lr_find(data) first.")
         return lr_find_figure(self.lr_find_)
 
+    def _set_params(self) -> dict[str, Any]:
+        """The parameters given (not None, not an empty list of callbacks)."""
+        return {k: v for k, v in self.get_params().items() if v is not None and v not in ((), [])}
+
     def __repr__(self) -> str:
-        set_params = {k: v for k, v in self.get_params().items() if v is not None}
+        set_params = self._set_params()
         arguments = ", ".join(f"{k}={v!r}" for k, v in set_params.items())
         if not hasattr(self, "model_"):
             return f"ImageClassifier({arguments})"
@@ -194,7 +198,7 @@ class ImageClassifier:
     def _repr_html_(self) -> str:
         from imgclf import notebook
 
-        set_params = {k: v for k, v in self.get_params().items() if v is not None}
+        set_params = self._set_params()
         rows = [[name, repr(value)] for name, value in set_params.items()]
         params = notebook.table(["parameter", "value"], rows)
         if not hasattr(self, "model_"):

@@ -39,13 +39,13 @@ def escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], first_left: bool = True) -> str:
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """An HTML table of ``rows`` (already formatted cells), the first column left-aligned."""
     left = CELL.replace("text-align:right", "text-align:left")
 
     def cells(tag: str, values: Sequence[Any]) -> str:
         return "".join(
-            f'<{tag} style="{left if first_left and i == 0 else CELL}">{escape(v)}</{tag}>'
+            f'<{tag} style="{left if i == 0 else CELL}">{escape(v)}</{tag}>'
             for i, v in enumerate(values)
         )
 
@@ -80,13 +80,12 @@ def link(path: Any, text: str | None = None) -> str:
     return f'<a href="{escape(href)}" target="_blank">{escape(text or target)}</a>'
 
 
-def png(figure, dpi: int = 72, width: int | None = None) -> str:
+def png(figure, dpi: int = 72) -> str:
     """A matplotlib figure as an inline <img> (a PNG data: URL)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    size = f' width="{width}"' if width else ""
-    return f'<img src="data:image/png;base64,{data}"{size} alt="">'
+    return f'<img src="data:image/png;base64,{data}" alt="">'
 
 
 def image(pixels, size: int = 64) -> str:
