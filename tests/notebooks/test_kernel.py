@@ -78,7 +78,9 @@ def test_every_object_shows_as_html_and_figures_as_png(notebook) -> None:
         "text/html"]  # fmt: skip
     (figure,) = _data(notebook.cells[2], "execute_result")
     assert "image/png" in figure  # no %matplotlib inline needed
-    assert "Predictions: 12 images" in _data(notebook.cells[3], "execute_result")[0]["text/html"]
+    predictions = _data(notebook.cells[3], "execute_result")[0]["text/html"]
+    assert "Predictions: 12 images" in predictions
+    assert predictions.count("data:image/png") == 10  # the first rows' thumbnails
 
 
 def test_an_imgclf_error_is_one_line_not_a_traceback(notebook) -> None:

@@ -216,6 +216,7 @@ def predict_arrays(
     return Predictions(
         names, probs, model.classes, [], top_k, backend=backend, temperature=model.temperature,
         in_distribution=shares, abstain=threshold,
+        thumbnails=_fit_batch(images[: Predictions.SHOWN], spec),
     )  # fmt: skip
 
 

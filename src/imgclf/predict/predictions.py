@@ -46,6 +46,7 @@ class Predictions:
     sets: np.ndarray | None = None  # (N, K) bool: each image's prediction set (None: no --sets)
     set_coverage: float | None = None  # the coverage the sets were made for
     explanations: list[str] | None = None  # each image's overlay PNG (predict --explain)
+    thumbnails: np.ndarray | None = field(default=None, repr=False)  # the first arrays shown
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -68,8 +69,10 @@ class Predictions:
         head = "".join(f'<th style="{notebook.CELL}">{notebook.escape(c)}</th>'
                        for c in ["", "file", *columns])  # fmt: skip
         body = []
-        for path, (_, row) in zip(self.paths, frame.iterrows(), strict=False):
-            cells = [_thumbnail(path), notebook.escape(Path(path).name)]
+        for i, (path, (_, row)) in enumerate(zip(self.paths, frame.iterrows(), strict=False)):
+            pixels = self.thumbnails[i] if self.thumbnails is not None else None
+            picture = notebook.image(pixels, 48) if pixels is not None else _thumbnail(path)
+            cells = [picture, notebook.escape(Path(path).name)]
             cells += [notebook.escape(_cell(row[c])) for c in columns]
             body.append("<tr>" + "".join(f'<td style="{notebook.CELL}">{c}</td>' for c in cells)
                         + "</tr>")  # fmt: skip
