@@ -97,3 +97,4 @@ def test_an_audit_shows_itself_in_a_notebook(planted_audit) -> None:
     assert page.startswith("<div") and "audit.html" in page and "label_issue" in page
     for line in planted_audit.summary_lines():
         assert html.escape(line) in page
+    assert repr(planted_audit).startswith("Audit(") and "label_issue" in repr(planted_audit)

@@ -61,6 +61,10 @@ class Audit:
             "detail": issue.detail,
         }
 
+    def __repr__(self) -> str:
+        found = ", ".join(f"{kind} {n}" for kind, n in self.counts().items()) or "nothing flagged"
+        return f"Audit({self.data.source}: {int(self.data.usable.sum()):,} images; {found})"
+
     def _repr_html_(self) -> str:
         """The summary, flagged images per kind, the first rows of issues.csv and links to
         the audit's files, for a notebook."""
