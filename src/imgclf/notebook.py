@@ -80,23 +80,29 @@ def link(path: Any, text: str | None = None) -> str:
     return f'<a href="{escape(href)}" target="_blank">{escape(text or target)}</a>'
 
 
-def png(figure, dpi: int = 72) -> str:
-    """A matplotlib figure as an inline <img> (a PNG data: URL)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="">'
+def png_url(data: bytes) -> str:
+    """PNG bytes as a data: URL, which an <img> shows as it is."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def image(pixels, size: int = 64) -> str:
-    """An (H, W) or (H, W, C) uint8 array as a small inline PNG <img> (thumbnails)."""
+def array_url(pixels) -> str:
+    """An (H, W), (H, W, 1) or (H, W, 3) uint8 array as a PNG data: URL."""
     from PIL import Image
 
     array = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (f'<img src="data:image/png;base64,{data}" width="{size}" height="{size}" '
+    return png_url(buffer.getvalue())
+
+
+def png(figure, dpi: int = 72) -> str:
+    """A matplotlib figure as an inline <img>."""
+    return f'<img src="{png_url(_figure_png(figure, dpi))}" alt="">'
+
+
+def image(pixels, size: int = 64) -> str:
+    """A uint8 image array as a small inline <img> (thumbnails)."""
+    return (f'<img src="{array_url(pixels)}" width="{size}" height="{size}" '
             'style="object-fit:contain;image-rendering:pixelated" alt="">')  # fmt: skip
 
 
@@ -126,7 +132,7 @@ def _known(formatter, kind) -> bool:
     return True
 
 
-def _figure_png(figure) -> bytes:
+def _figure_png(figure, dpi: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi or "figure", bbox_inches="tight")
     return buffer.getvalue()

@@ -37,7 +37,6 @@ from imgclf.models.conformal import threshold
 from imgclf.models.extras import ONNX
 from imgclf.models.network import ImageModel
 from imgclf.models.onnx_graph import EXPORTERS, OPSET, onnx_graph, ort_session
-from imgclf.models.unknown import tapped
 
 MAX_LOGIT_DIFF = 1e-4
 MIN_IMAGES = 64
@@ -239,12 +238,8 @@ def input_spec(model: ImageModel, layout: str) -> dict[str, Any]:
 @torch.inference_mode()
 def _torch_answer(model: ImageModel, nchw: np.ndarray) -> tuple[np.ndarray, torch.Tensor | None]:
     """The logits of a batch and, with an unknown score, its raw scores (before placing)."""
-    x = torch.from_numpy(nchw).float()
-    if model.unknown is None:
-        return model(x).numpy(), None
-    with tapped(model.features, model.unknown.stages) as taps:
-        features = model.embed(x)
-    return model.classifier(features).numpy(), model.unknown.scores(features, taps)
+    logits, scores = model.unknown_scores(torch.from_numpy(nchw).float())
+    return logits.numpy(), scores
 
 
 def _share_agreement(model: ImageModel, scores: torch.Tensor, shares: np.ndarray):

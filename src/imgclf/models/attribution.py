@@ -20,6 +20,7 @@ from torch import nn
 
 from imgclf.errors import ModelError
 from imgclf.models.extras import EXPLAIN
+from imgclf.models.hooks import output_shapes
 
 BATCH = 8  # images per backward pass: Lite0 at 224 px keeps its activations in the caches
 
@@ -35,29 +36,12 @@ class Target:
 
 def find_target(model: nn.Module, example: torch.Tensor) -> Target:
     """The last module of ``model.features`` with a spatial (or token-grid) output."""
-    found: list[tuple[str, nn.Module, bool]] = []
-
-    def hook(name: str, module: nn.Module):
-        def keep(_module, _inputs, output) -> None:
-            if isinstance(output, torch.Tensor):
-                if output.ndim == 4 and max(output.shape[2:]) > 1:
-                    found.append((name, module, False))
-                elif output.ndim == 3 and _is_grid(output.shape[1]):
-                    found.append((name, module, True))
-
-        return keep
-
-    handles = [
-        module.register_forward_hook(hook(name, module))
-        for name, module in model.features.named_modules()
-        if name and not isinstance(module, nn.Sequential | nn.ModuleList)
-    ]
-    try:
-        with torch.inference_mode():
-            model.eval()(example[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
+    found = []
+    for name, module, shape in output_shapes(model.features, lambda: model.eval()(example[:1])):
+        if len(shape) == 4 and max(shape[2:]) > 1:
+            found.append((name, module, False))
+        elif len(shape) == 3 and _is_grid(shape[1]):
+            found.append((name, module, True))
     if not found:
         raise ModelError(
             "This network has no spatial feature map to explain (an MLP reads the pixels as "

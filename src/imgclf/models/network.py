@@ -114,11 +114,17 @@ class ImageModel(nn.Module):
     def answer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, each image's in-distribution share, or None without an unknown score),
         from one pass: the score reads the classifier's features and the stages it taps."""
+        logits, scores = self.unknown_scores(x)
+        return logits, (None if scores is None else self.unknown.place(scores))
+
+    def unknown_scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, each image's raw unknown score before it is placed among the validation
+        scores, or None without an unknown score), from one pass."""
         if self.unknown is None:
             return self.classifier(self.embed(x)), None
         with tapped(self.features, self.unknown.stages) as taps:
             features = self.embed(x)
-        return self.classifier(features), self.unknown(features, taps)
+        return self.classifier(features), self.unknown.scores(features, taps)
 
     @property
     def has_backbone(self) -> bool:

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-_NOT_STAGES = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+from imgclf.models.hooks import CONTAINERS, output_shapes
+
 _NOT_OUTPUTS = (  # what other layers read after a nonlinearity: the stage is what follows them
     nn.modules.conv._ConvNd,
     nn.modules.pooling._MaxPoolNd,
@@ -35,28 +36,10 @@ def find_stages(features: nn.Module, example: torch.Tensor) -> list[str]:
     an activation after its convolution, not a sub-layer of the next block. Named within
     ``features``, in the order they run; no spatial map (an MLP, a transformer's tokens): no
     stages. ``example``: pixels as ``features`` takes them."""
-    seen: list[tuple[tuple[int, int], int, str]] = []
-
-    def hook(name: str):
-        def keep(_module, _inputs, output) -> None:
-            if isinstance(output, torch.Tensor) and output.ndim == 4:
-                size = tuple(output.shape[2:])
-                if size[0] * size[1] > 1:
-                    seen.append((size, name.count("."), name))
-
-        return keep
-
-    handles = [
-        module.register_forward_hook(hook(name))
-        for name, module in features.named_modules()
-        if name and not isinstance(module, _NOT_STAGES + _NOT_OUTPUTS)
-    ]
-    try:
-        with torch.inference_mode():
-            features.eval()(example[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
+    outputs = output_shapes(features, lambda: features.eval()(example[:1]),
+                            skip=CONTAINERS + _NOT_OUTPUTS)  # fmt: skip
+    seen = [(shape[2:], name.count("."), name) for name, _, shape in outputs
+            if len(shape) == 4 and shape[2] * shape[3] > 1]  # fmt: skip
     chosen: dict[tuple[int, int], tuple[int, int, str]] = {}
     for order, (size, depth, name) in enumerate(seen):
         if size not in chosen or depth <= chosen[size][0]:

@@ -12,10 +12,7 @@ No endpoint reads a path from the request: the page is read from the package onc
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hmac
-import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,23 +23,28 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from PIL import Image
-from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from imgclf._version import __version__
 from imgclf.cores import available_cores
 from imgclf.data.pipeline.decode import ImageDecodeError
 from imgclf.models.conformal import sets as conformal_sets
+from imgclf.notebook import array_url
 from imgclf.serve import binary, protocol
 from imgclf.serve.docs import docs_routes, infer_body_doc, predict_body_doc
 from imgclf.serve.errors import ServeError, add_error_handlers
 from imgclf.serve.limits import BodyLimit
 from imgclf.serve.model import ServedModel
 from imgclf.serve.settings import ServeSettings
+from imgclf.serve.uploads import (
+    Base64Images,
+    base64_images,
+    check_count,
+    image_file,
+    multipart_images,
+)
 from imgclf.serve.worker import InferenceWorker
 
-IMAGE_TYPES_ALSO = ("application/octet-stream", "")  # what browsers send for unknown files
 EXPLAIN_DOC = (
     "Add each image's Grad-CAM overlay (what the model looked at for its top class), a PNG "
     "data: URL at the model's input size, as 'explanation'."
@@ -51,13 +53,6 @@ SETS_DOC = (
     "Add each image's prediction set at this coverage (e.g. 0.9: the set holds the true class "
     "9 times in 10; split conformal on the validation split), as 'set'."
 )
-
-
-class Base64Images(BaseModel):
-    """The JSON form of /v1/predict: base64 image files (a data: URL prefix is allowed)."""
-
-    images: list[str] = Field(min_length=1)
-    names: list[str] | None = None
 
 
 def create_app(model: ServedModel, settings: ServeSettings | None = None) -> FastAPI:
@@ -167,9 +162,9 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
     ) -> dict[str, Any]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
-            named = await _multipart_images(request, settings)
+            named = await multipart_images(request, settings)
         elif kind == "application/json":
-            named = _base64_images(await request.body(), settings)
+            named = base64_images(await request.body(), settings)
         else:
             raise ServeError(
                 415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
@@ -203,7 +198,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 worker.call(partial(model.explain, images, probs.argmax(axis=1)))
             )
             for row, picture in zip(predictions, drawn, strict=True):
-                row["explanation"] = _png_data_url(picture)
+                row["explanation"] = array_url(picture)
         return {"model": model.name, "version": model.version, "backend": model.backend,
                 "predictions": predictions}  # fmt: skip
 
@@ -266,58 +261,16 @@ def _v2_routes(model: ServedModel, worker: InferenceWorker) -> APIRouter:
     return router
 
 
-async def _multipart_images(request: Request, settings: ServeSettings) -> list[tuple[str, bytes]]:
-    # The body is bounded by BodyLimit, so the parser's own file cap can be generous; the
-    # request's count is checked here to answer 413, not the parser's 400.
-    form = await request.form(max_files=100_000, max_fields=1_000)
-    try:
-        uploads = [item for key, item in form.multi_items() if key == "files"]
-        uploads = [item for item in uploads if not isinstance(item, str)]
-        if not uploads:
-            raise ServeError(422, "No images: send them as multipart form field 'files'.")
-        _check_count(len(uploads), settings)
-        named = []
-        for upload in uploads:
-            kind = (upload.content_type or "").lower()
-            name = upload.filename or f"file[{len(named)}]"
-            if not (kind.startswith("image/") or kind in IMAGE_TYPES_ALSO):
-                raise ServeError(415, f"{name} is {kind}, not an image.")
-            named.append((name, await upload.read()))
-        return named
-    finally:
-        await form.close()
-
-
-def _base64_images(body: bytes, settings: ServeSettings) -> list[tuple[str, bytes]]:
-    try:
-        payload = Base64Images.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise ServeError(
-            422, f"Invalid JSON body at {where}: {first['msg']}. Expected "
-            '{"images": ["<base64>", ...], "names": [...] (optional)}.'
-        ) from None  # fmt: skip
-    _check_count(len(payload.images), settings)
-    names = payload.names or [f"images[{i}]" for i in range(len(payload.images))]
-    if len(names) != len(payload.images):
-        raise ServeError(422, f"{len(names)} names for {len(payload.images)} images.")
-    return [
-        (name, _unbase64(text, i))
-        for i, (name, text) in enumerate(zip(names, payload.images, strict=True))
-    ]
-
-
 async def _protocol_probs(request: Request, tensor: protocol.RequestInput) -> np.ndarray:
     """The probabilities for a protocol input: pixels go to the worker, files are decoded."""
     model, settings = request.app.state.model, request.app.state.settings
     if tensor.name == protocol.PIXELS_INPUT:
         images = protocol.pixel_tensor(tensor, model.spec.image_size, model.spec.channels)
-        _check_count(len(images), settings)
+        check_count(len(images), settings)
         return await _compute(request.app.state.worker, images)
     files = protocol.byte_strings(tensor)
-    _check_count(len(files), settings)
-    named = [(f"{tensor.name}[{i}]", _image_file(item, i)) for i, item in enumerate(files)]
+    check_count(len(files), settings)
+    named = [(f"{tensor.name}[{i}]", image_file(item, i)) for i, item in enumerate(files)]
     return await _infer(request, named)
 
 
@@ -328,11 +281,6 @@ def _check_encoding(request: Request) -> None:
             415, f"Content-Encoding {encoding} is not accepted: send the request body "
             "uncompressed (tritonclient: leave request_compression_algorithm unset)."
         )  # fmt: skip
-
-
-def _image_file(item: str | bytes, index: int) -> bytes:
-    """An image file from a BYTES element: itself in binary data, base64 text in JSON."""
-    return item if isinstance(item, bytes) else _unbase64(item, index)
 
 
 def _v2_reply(reply: dict[str, Any], data: bytes | None) -> Response:
@@ -346,23 +294,6 @@ def _v2_reply(reply: dict[str, Any], data: bytes | None) -> Response:
     )  # fmt: skip
 
 
-def _unbase64(text: str, index: int) -> bytes:
-    if text.startswith("data:"):
-        text = text.partition(",")[2]
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ServeError(422, f"image {index} is not valid base64.") from None
-
-
-def _check_count(count: int, settings: ServeSettings) -> None:
-    if count > settings.max_files:
-        raise ServeError(
-            413, f"{count} images in one request; the limit is {settings.max_files} "
-            "(imgclf serve --max-files)."
-        )  # fmt: skip
-
-
 async def _infer(request: Request, named: list[tuple[str, bytes]]) -> np.ndarray:
     """Decode, then compute on the worker."""
     return await _compute(request.app.state.worker, await _decoded(request, named))
@@ -374,13 +305,6 @@ async def _decoded(request: Request, named: list[tuple[str, bytes]]) -> np.ndarr
     state = request.app.state
     decode = partial(_decode_all, state.model, named, state.settings.max_pixels)
     return await asyncio.get_running_loop().run_in_executor(state.decoders, decode)
-
-
-def _png_data_url(picture: np.ndarray) -> str:
-    """An (H, W, 3) uint8 overlay as a PNG data: URL (what an <img> shows as it is)."""
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _decode_all(model: ServedModel, named: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:

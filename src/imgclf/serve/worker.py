@@ -68,16 +68,14 @@ class InferenceWorker:
 
     def submit(self, images: np.ndarray) -> Future:
         """Queue a (N, H, W, C) uint8 batch; the future gives its (N, K) probabilities."""
-        job = _Job(images)
-        if self.error is not None:
-            job.future.set_exception(RuntimeError(f"the model failed to load: {self.error}"))
-        else:
-            self._queue.put(job)
-        return job.future
+        return self._queued(_Job(images))
 
     def call(self, function: Callable[[], Any]) -> Future:
         """Queue ``function`` to run alone on the worker thread; the future gives its result."""
-        job = _Call(function)
+        return self._queued(_Call(function))
+
+    def _queued(self, job: _Job | _Call) -> Future:
+        """Queue ``job``, or fail its future at once when the model failed to load."""
         if self.error is not None:
             job.future.set_exception(RuntimeError(f"the model failed to load: {self.error}"))
         else:

@@ -50,7 +50,6 @@ class DataReport:
     def _repr_html_(self) -> str:
         """Images per class and split, the warnings and problems, and the sample grid when
         one was drawn (``inspect(..., out=...)``), for a notebook."""
-        import base64
         from pathlib import Path
 
         from imgclf import notebook
@@ -61,8 +60,8 @@ class DataReport:
         grid = self.files.get("sample grid")
         picture = ""
         if grid and Path(grid).is_file():
-            data = base64.b64encode(Path(grid).read_bytes()).decode("ascii")
-            picture = f'<img src="data:image/png;base64,{data}" width="480" alt="samples">'
+            url = notebook.png_url(Path(grid).read_bytes())
+            picture = f'<img src="{url}" width="480" alt="samples">'
         notes = [*self.warnings, *(f"{p.get('path', '')}: {p.get('reason', p)}"
                                    for p in self.problems[:10])]  # fmt: skip
         return notebook.card(
