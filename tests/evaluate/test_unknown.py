@@ -11,13 +11,26 @@ import torch
 from torch import nn
 
 from imgclf.evaluate.unknown import (
+    UnknownFit,
     fit_unknown_score,
-    in_distribution,
+    mahalanobis_scores,
     unit,
-    unknown_scores,
     why_not_fit,
 )
 from imgclf.models.unknown import UnknownScore, find_stages, tapped
+
+
+def unknown_scores(features: list[np.ndarray], fit: UnknownFit) -> np.ndarray:
+    """The score in numpy, as the docs define it: each layer's Mahalanobis score,
+    standardised by the fit, summed."""
+    pairs = zip(features, fit.layers, strict=True)
+    raw = np.stack([mahalanobis_scores(f, g.means, g.precision) for f, g in pairs])
+    return ((raw - fit.centre[:, None]) / fit.scale[:, None]).sum(axis=0)
+
+
+def in_distribution(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The share of the sorted reference at or below each score."""
+    return np.searchsorted(reference, scores, side="right") / len(reference)
 
 
 def classes_and_strangers(seed: int = 0):

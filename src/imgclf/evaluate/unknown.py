@@ -80,12 +80,6 @@ def fit_unknown_score(
     return UnknownFit(layers, centre, scale, reference)
 
 
-def unknown_scores(features: list[np.ndarray], fit: UnknownFit) -> np.ndarray:
-    """The summed, standardised layer scores of images (higher: more typical)."""
-    raw = _layer_scores(features, fit.layers)
-    return ((raw - fit.centre[:, None]) / fit.scale[:, None]).sum(axis=0)
-
-
 def _layer_scores(features: list[np.ndarray], layers: list[Gaussian]) -> np.ndarray:
     """(layers, N): each layer's score of each image."""
     pairs = zip(features, layers, strict=True)
@@ -109,14 +103,6 @@ def unit(features: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length, as float64."""
     x = features.reshape(len(features), -1).astype(np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def in_distribution(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """The share of the reference (sorted validation scores) at or below each score: 0 is
-    stranger than every validation image, 1 as typical as the most typical."""
-    if len(reference) == 0:
-        return np.ones(len(scores))
-    return np.searchsorted(reference, scores, side="right") / len(reference)
 
 
 def why_not_fit(train_labels: np.ndarray, val_labels: np.ndarray) -> str:

@@ -82,18 +82,6 @@ def predict_rows(
     return torch.cat(outputs).numpy()
 
 
-def embed_rows(
-    model: nn.Module,
-    images: np.ndarray,
-    rows: np.ndarray,
-    batch_size: int = 256,
-    runtime: Runtime | None = None,
-) -> np.ndarray:
-    """The features ``model.classifier`` reads (``model.embed``, flattened), as float32
-    (len(rows), D), of ``images[rows]`` (N, H, W, C) pixels."""
-    return layer_rows(model, images, rows, [], batch_size, runtime)[-1]
-
-
 def layer_rows(
     model: nn.Module,
     images: np.ndarray,
