@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from imgclf.classifier import load
 from imgclf.cli import app
 from imgclf.config import ModelConfig
-from imgclf.errors import DataError
+from imgclf.errors import ConfigError, DataError
 from imgclf.models.bundle import save_bundle
 from imgclf.models.network import build_model
+from imgclf.predict.predictions import Predictions
 
 runner = CliRunner()
 
@@ -120,3 +121,35 @@ def test_prediction_csv_has_one_fixed_precision(
     numbers = [frame[c] for c in frame.columns if c.endswith("probability")]
     decimals = {len(v.split(".")[1]) for column in numbers for v in column}
     assert decimals == {6}, decimals
+
+
+def test_cli_draws_the_grid_of_predictions(tmp_path: Path, bundle: Path, labelled: Path) -> None:
+    """--grid: R3's picture of its predictions, titled with the answers, 'R: true P: predicted'
+    where the CSV's label differs; a grid that exists is refused before any work."""
+    out, grid = tmp_path / "p.csv", tmp_path / "grid.png"
+    args = ["predict", str(bundle), str(labelled), "--output", str(out), "--grid", str(grid)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "grid.png" in result.output
+    with Image.open(grid) as picture:
+        assert picture.format == "PNG" and picture.width > 300
+    out.unlink()
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "grid.png exists. Pass --overwrite" in refused.output
+    assert not out.exists()  # refused before predicting
+    not_png = runner.invoke(app, [*args[:-1], str(tmp_path / "grid.jpg")])
+    assert not_png.exit_code == 2 and "the grid is a PNG" in not_png.output
+
+
+def test_predictions_plot_titles_each_image_with_its_answer(bundle: Path, labelled: Path) -> None:
+    kept = Predictions(
+        ["array[0]", "array[1]", "array[2]"], np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]),
+        ["a", "b"], true_labels=["a", "a", None], thumbnails=np.zeros((3, 8, 8, 3), np.uint8),
+    )  # fmt: skip
+    titles = [ax.get_title() for ax in kept.plot(n=3).axes if ax.get_title()]
+    assert titles == ["a (0.90)", "R: a P: b\n(0.70)", "a (0.60)"]
+    files = load(bundle).predict(labelled)  # files are read again for the grid
+    drawn = [ax for ax in files.plot().axes if ax.get_title()]
+    assert len(drawn) == 2 and all(ax.get_images() for ax in drawn)
+    with pytest.raises(ConfigError, match="n must be a positive integer"):
+        files.plot(n=0)

@@ -126,6 +126,20 @@ def prediction_output(output: str | Path | None, overwrite: bool = False) -> Pat
     return output_path(output, overwrite)
 
 
+def prediction_grid_output(path: str | Path, overwrite: bool = False) -> Path:
+    """The PNG ``save_prediction_grid`` would write, checked before predicting."""
+    from imgclf.predict.grid import grid_path
+
+    return grid_path(path, overwrite)
+
+
+def save_prediction_grid(predictions, path: str | Path) -> Path:
+    """The first 25 predicted images in a grid titled with their answers (R3's), as a PNG."""
+    from imgclf.predict.grid import save_grid
+
+    return save_grid(predictions, path)
+
+
 def write_predictions(
     predictions,
     output: str | Path | None,

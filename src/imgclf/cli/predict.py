@@ -86,6 +86,13 @@ def predict(
             "this probability, e.g. 0.9 (conformal, on the validation split).",
         ),
     ] = None,
+    grid: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also draw the first 25 images titled with their answers (and 'R: true P: "
+            "predicted' where a CSV's label differs) into this PNG."
+        ),
+    ] = None,
     nproc_per_node: NprocOpt = None,
     nnodes: NnodesOpt = 1,
     node_rank: NodeRankOpt = 0,
@@ -98,6 +105,7 @@ def predict(
         raise typer.Exit(code)
     with user_errors():
         target = api.prediction_output(output, overwrite)
+        grid = api.prediction_grid_output(grid, overwrite) if grid is not None else None
         result = api.predict(
             model,
             inputs,
@@ -118,11 +126,14 @@ def predict(
         target = api.write_predictions(
             result, target, model, format=format_, overwrite=True, id_column=id_column
         )
+        if grid is not None:
+            api.save_prediction_grid(result, grid)
     for path, reason in result.skipped:
         terminal.print_warning(f"skipped {path}: {reason}")
     on = {"onnx": " on ONNX Runtime", "onnx-int8": " on ONNX Runtime (int8)"}.get(
         result.backend, ""
     )
-    terminal.print_line(f"{result.summary()}{on}; wrote {target}")
+    drawn = f" and {grid}" if grid is not None else ""
+    terminal.print_line(f"{result.summary()}{on}; wrote {target}{drawn}")
     if result.temperature is None:
         terminal.print_line(UNCALIBRATED)

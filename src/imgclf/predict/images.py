@@ -34,6 +34,7 @@ from imgclf.errors import ConfigError, DataError, did_you_mean
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
 from imgclf.predict.backend import backend_name
+from imgclf.predict.grid import GRID
 from imgclf.predict.predictions import Predictions, check_positive
 from imgclf.predict.scoring import (
     abstention,
@@ -216,7 +217,7 @@ def predict_arrays(
     return Predictions(
         names, probs, model.classes, [], top_k, backend=backend, temperature=model.temperature,
         in_distribution=shares, abstain=threshold,
-        thumbnails=_fit_batch(images[: Predictions.SHOWN], spec),
+        thumbnails=_fit_batch(images[:GRID], spec),
     )  # fmt: skip
 
 

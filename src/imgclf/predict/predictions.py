@@ -17,6 +17,7 @@ from imgclf.fileio import atomic_write_text
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 CSV_FORMATS = ("csv", "kaggle")
 TRUE_LABEL_COLUMN = "true_label"  # the written CSV's column of the input CSV's labels
@@ -46,7 +47,7 @@ class Predictions:
     sets: np.ndarray | None = None  # (N, K) bool: each image's prediction set (None: no --sets)
     set_coverage: float | None = None  # the coverage the sets were made for
     explanations: list[str] | None = None  # each image's overlay PNG (predict --explain)
-    thumbnails: np.ndarray | None = field(default=None, repr=False)  # the first arrays shown
+    thumbnails: np.ndarray | None = field(default=None, repr=False)  # the first arrays, to draw
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -84,6 +85,13 @@ class Predictions:
             notebook.line(f"{len(self.skipped)} inputs skipped: .skipped" if self.skipped else "",
                           "#9a6700"),
         )  # fmt: skip
+
+    def plot(self, n: int = 25, columns: int = 5) -> Figure:
+        """The first ``n`` images in a grid, each titled with its answer and probability, and
+        'R: true P: predicted' where a true label differs (R3's and R5's grids)."""
+        from imgclf.predict.grid import predictions_figure
+
+        return predictions_figure(self, check_positive("n", n), check_positive("columns", columns))
 
     @property
     def labelled(self) -> int:

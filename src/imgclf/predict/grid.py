@@ -1,0 +1,79 @@
+"""The grid R3 draws of its predictions on single images: each picture titled with the answer
+and its probability, and, where a true label is known and differs, R5's 'R: true P: predicted'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from imgclf.data.views.preview import image_grid_figure
+from imgclf.errors import ConfigError
+from imgclf.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from imgclf.predict.predictions import Predictions
+
+GRID = 25  # pictures drawn, and the first arrays a prediction keeps to draw them
+_SIDE = 96  # pixels of a file's thumbnail
+_NAME = 12  # characters of a class name that fit twice in a title
+
+
+def predictions_figure(result: Predictions, n: int = GRID, columns: int = 5) -> Figure:
+    """The first ``n`` predictions as a grid: arrays from the thumbnails the prediction kept,
+    files read again (shrunk to 96 px); an image that no longer reads is left out."""
+    pictures, titles = [], []
+    for i in range(min(n, len(result))):
+        picture = _picture(result, i)
+        if picture is not None:
+            pictures.append(picture)
+            titles.append(_title(result, i))
+    return image_grid_figure(pictures, titles, columns)
+
+
+def _picture(result: Predictions, i: int) -> np.ndarray | None:
+    if result.thumbnails is not None and i < len(result.thumbnails):
+        return result.thumbnails[i]
+    from PIL import Image
+
+    try:
+        with Image.open(Path(result.paths[i])) as image:
+            image.thumbnail((_SIDE, _SIDE))
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError):
+        return None
+
+
+def _title(result: Predictions, i: int) -> str:
+    answer, probability = result.answers[i], result.confidence[i]
+    true = (result.true_labels or [None] * len(result))[i]
+    if true is None or true == answer:
+        return f"{_short(answer, 2 * _NAME)} ({probability:.2f})"
+    return f"R: {_short(true, _NAME)} P: {_short(answer, _NAME)}\n({probability:.2f})"
+
+
+def _short(name: str, limit: int) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def grid_path(path: str | Path, overwrite: bool = False) -> Path:
+    """Where ``save_grid`` will write, refused before any work as the predictions' CSV is: an
+    existing file without ``overwrite``, a folder, or a name that is not a .png."""
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise ConfigError(f"--grid {target}: the grid is a PNG; name a .png file.")
+    if target.is_dir():
+        raise ConfigError(f"--grid {target} is a folder; name a .png file.")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} exists. Pass --overwrite to replace it, or name another file.")
+    return target
+
+
+def save_grid(result: Predictions, path: str | Path) -> Path:
+    """Write ``predictions_figure`` as a PNG, atomically."""
+    with atomic_path(path) as tmp:
+        predictions_figure(result).savefig(tmp, format="png", dpi=80)
+    return Path(path)
