@@ -49,3 +49,20 @@ def test_the_signature_names_the_common_settings_and_clone_keeps_them() -> None:
     assert (cfg.model.name, cfg.train.epochs, cfg.train.device, cfg.train.patience) == (
         "cnn", 2, "cpu", 3,
     )  # fmt: skip
+
+
+def test_an_evaluation_keeps_its_worst_mistakes_to_draw(shapes: Path) -> None:
+    """In a notebook ``ev.plot_mistakes()`` needs no images: the evaluation kept the worst."""
+    import numpy as np
+
+    from imgclf.api.evaluation import split_images
+
+    fitted = ImageClassifier(config="tiny.yaml", epochs=1, lr=1e-4, quiet=True).fit(shapes)
+    evaluation = fitted.evaluate(shapes, split="train")
+    worst = evaluation.mistakes(evaluation.KEPT)
+    assert len(worst) and len(evaluation.mistake_images) == len(worst)
+    _, images, rows, _, _ = split_images(fitted.model_, shapes, "train", config=fitted.config_)
+    assert np.array_equal(evaluation.mistake_images, images[rows[worst]])
+    kept = [ax.get_title() for ax in evaluation.plot_mistakes().axes if ax.get_title()]
+    given = [ax.get_title() for ax in evaluation.plot_mistakes(images[rows]).axes if ax.get_title()]
+    assert kept == given

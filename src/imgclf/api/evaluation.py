@@ -86,6 +86,7 @@ def evaluate_model(
     batch_size = cfg.train.eval_batch_size
     probs = predict_rows(model, images, rows, batch_size, progress, runtime)
     evaluation = evaluate_predictions(labels, probs, model.classes, name)
+    evaluation.mistake_images = images[rows[evaluation.mistakes(evaluation.KEPT)]]
     if leaked is not None:
         evaluation.without_leaks = leak_free_score(labels, probs, rows, leaked, model.classes, name)
     return evaluation

@@ -30,6 +30,8 @@ _DECIMALS = 6
 class Evaluation:
     """Metrics of one split, plus the per-image predictions needed to draw the mistakes."""
 
+    KEPT = 25  # the worst mistakes whose images an evaluation keeps to draw
+
     split: str
     classes: list[str]
     accuracy: float
@@ -44,6 +46,7 @@ class Evaluation:
     confidence: np.ndarray
     without_leaks: dict[str, Any] | None = None  # the scores without leaked images (if any)
     ece: float = math.nan  # expected calibration error, 15 bins of top-label confidence
+    mistake_images: np.ndarray | None = None  # the images of mistakes(KEPT), when evaluated
 
     @property
     def n_images(self) -> int:
@@ -136,10 +139,21 @@ class Evaluation:
 
         return confusion_matrix_figure(self.confusion, self.classes, normalize=normalize, ax=ax)
 
-    def plot_mistakes(self, images: np.ndarray, n: int = 25) -> Figure:
-        """A grid of the ``n`` most confident mistakes; ``images`` are this split's, in order."""
+    def plot_mistakes(self, images: np.ndarray | None = None, n: int = 25) -> Figure:
+        """A grid of the ``n`` most confident mistakes; ``images`` are this split's, in order
+        (None: the worst ones an evaluation of a run or data kept, up to ``KEPT``)."""
         from imgclf.evaluate.plots import mistakes_figure
 
+        if images is None:
+            if self.mistake_images is None:
+                raise DataError(
+                    "This evaluation kept no images (it was made from probabilities): pass "
+                    "plot_mistakes the split's images, in evaluation order."
+                )
+            worst = self.mistakes(min(n, len(self.mistake_images)))
+            kept = self.mistake_images[: len(worst)]
+            return mistakes_figure(kept, self.y_true[worst], self.y_pred[worst],
+                                   self.confidence[worst], self.classes, n=n)  # fmt: skip
         if len(images) != self.n_images:
             raise DataError(
                 f"plot_mistakes needs this split's {self.n_images} images in evaluation order; "
