@@ -40,6 +40,21 @@ def test_dotted_keys_name_the_section():
     assert config.augment.horizontal_flip is True
 
 
+def test_dotted_keys_reach_sub_mappings_in_a_dict_and_as_keywords():
+    """A sweep's space names 'model.head.pooling'; a config dict (an enqueued trial) may too.
+    The dotted key wins over its nested section, as a keyword wins over both."""
+    config = build_config(
+        {"train.optimizer": "sgd", "model.head.pooling": "max", "model": {"head": {"dense": [8]}}},
+        **{"model.head.dropout": 0.1, "train.lr": 0.5},
+    )
+
+    assert config.train.optimizer == "sgd" and config.train.lr == 0.5
+    assert (config.model.head.pooling, config.model.head.dense) == ("max", [8])
+    assert config.model.head.dropout == 0.1
+    with pytest.raises(ConfigError, match="Unknown key 'optimiser' in section 'train'"):
+        build_config({"train.optimiser": "sgd"})
+
+
 def test_none_overrides_are_ignored():
     """An unset CLI flag (None) must not replace the YAML value."""
     config = build_config({"data": {"val_split": 0.4}}, val_split=None)

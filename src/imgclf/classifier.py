@@ -165,7 +165,8 @@ class ImageClassifier:
         return save_bundle(self._fitted(), path, overwrite=overwrite)
 
     def summary(self, depth: int = 1):
-        """Print and return the Keras-style table of layers, output shapes and parameters."""
+        """The Keras-style table of layers, output shapes and parameters, printed (in a
+        notebook: shown as the cell's result instead)."""
         return self._fitted().summary(depth=depth)
 
     def plot_history(self):

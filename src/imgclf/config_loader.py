@@ -26,18 +26,15 @@ def build_config(base: dict[str, Any] | None = None, **overrides: Any) -> Config
     Flat keyword names (``val_split=0.1``) are routed to the one section that owns them, so
     ``ImageClassifier(val_split=0.1)``, ``--val-split 0.1`` and ``data: {val_split: 0.1}`` agree.
     """
+    base = dict(base or {})
+    dotted = {key: base.pop(key) for key in list(base) if "." in key}  # 'model.head.pooling: avg'
     merged: dict[str, Any] = {
         k: dict(v) if isinstance(v, dict) else {} if v is None and k in SECTIONS else v
-        for k, v in (base or {}).items()
+        for k, v in base.items()
     }  # an empty YAML section (``augment:``) means its defaults
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        section, name = _route(key, value)
-        if section is None:
-            merged[name] = value
-        else:
-            _section_dict(merged, section, key)[name] = value
+    for key, value in {**dotted, **overrides}.items():
+        if value is not None:
+            _place(merged, key, value)
     _check_keys(merged)
     merged = under_preset(merged)
     try:
@@ -100,6 +97,21 @@ def _route(key: str, value: Any = None) -> tuple[str | None, str]:
         return _FLAT_OWNER[key], key
     owners = [s for s in SECTIONS if key in _section_model(s).model_fields]
     return (owners[0], key) if owners else (None, key)
+
+
+def _place(merged: dict[str, Any], key: str, value: Any) -> None:
+    """Put a flat or dotted key's value where its section (and sub-mapping: ``head.pooling``)
+    keeps it."""
+    section, name = _route(key, value)
+    if section is None:
+        merged[name] = value
+        return
+    target = _section_dict(merged, section, key)
+    *parents, leaf = name.split(".")
+    for parent in parents:
+        child = dict(target[parent]) if isinstance(target.get(parent), dict) else {}
+        target[parent], target = child, child
+    target[leaf] = value
 
 
 def _section_dict(merged: dict[str, Any], section: str, key: str) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def notebook(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
             "ev.plot_confusion()",
             "from sklearn.datasets import load_digits\n"
             "clf.predict((load_digits().images[:12] * 16).astype('uint8'))",
-            "clf.model_.summary(print_table=False)",
+            "clf.summary()",  # shown as the result, not printed too
             'one = api.train("digits", model="mlp", epochs=1, project="runs", name="one")\none',
             "api.compare([clf.run_dir_, one.path])",
             'ImageClassifier("cnn", epochs=1).fit("digits")',  # 8 px is too small for a cnn
@@ -73,6 +73,7 @@ def test_every_object_shows_as_html_and_figures_as_png(notebook) -> None:
         (result,) = _data(notebook.cells[index], "execute_result")
         assert result["text/html"].startswith("<div"), notebook.cells[index].source
         assert "object at 0x" not in result["text/plain"]
+    assert [o.output_type for o in notebook.cells[4].outputs] == ["execute_result"]
     fitted = _data(notebook.cells[0], "execute_result")[0]
     assert "fitted: val accuracy" in fitted["text/plain"] and "ImageClassifier: mlp" in fitted[
         "text/html"]  # fmt: skip

@@ -155,12 +155,14 @@ class ImageModel(nn.Module):
             modules[name].eval()
         return self
 
-    def summary(self, depth: int = 1, print_table: bool = True):
-        """The Keras-style table of layers, output shapes and parameter counts."""
+    def summary(self, depth: int = 1, print_table: bool | None = None):
+        """The Keras-style table of layers, output shapes and parameter counts, printed
+        (``print_table`` None: except in a notebook, where the returned summary shows itself)."""
+        from imgclf import notebook
         from imgclf.models.summary import model_summary
 
         result = model_summary(self, depth=depth)
-        if print_table:
+        if print_table or (print_table is None and not notebook.in_notebook()):
             result.print()
         return result
 
