@@ -25,12 +25,15 @@ _NAME = 12  # characters of a class name that fit twice in a title
 def predictions_figure(result: Predictions, n: int = GRID, columns: int = 5) -> Figure:
     """The first ``n`` predictions as a grid: arrays from the thumbnails the prediction kept,
     files read again (shrunk to 96 px); an image that no longer reads is left out."""
+    shown = min(n, len(result))
+    answers, confidence = result.answers[:shown], result.confidence[:shown]
+    true_labels = (result.true_labels or [None] * shown)[:shown]
     pictures, titles = [], []
-    for i in range(min(n, len(result))):
+    for i in range(shown):
         picture = _picture(result, i)
         if picture is not None:
             pictures.append(picture)
-            titles.append(_title(result, i))
+            titles.append(_title(answers[i], confidence[i], true_labels[i]))
     return image_grid_figure(pictures, titles, columns)
 
 
@@ -47,9 +50,7 @@ def _picture(result: Predictions, i: int) -> np.ndarray | None:
         return None
 
 
-def _title(result: Predictions, i: int) -> str:
-    answer, probability = result.answers[i], result.confidence[i]
-    true = (result.true_labels or [None] * len(result))[i]
+def _title(answer: str, probability: float, true: str | None) -> str:
     if true is None or true == answer:
         return f"{_short(answer, 2 * _NAME)} ({probability:.2f})"
     return f"R: {_short(true, _NAME)} P: {_short(answer, _NAME)}\n({probability:.2f})"
