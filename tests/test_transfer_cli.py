@@ -121,3 +121,27 @@ def test_resume_adds_finetune_epochs_and_refuses_head_epochs_once_the_head_is_ov
     assert [row["stage"] for row in _history(Path("runs/run"))] == ["head", "finetune", "finetune"]
     head = runner.invoke(app, ["train", "--resume", "runs/run", "--epochs", "3"])
     assert head.exit_code == 2 and "Stage 'head' is over" in head.output
+
+
+def test_a_frozen_backbones_unknown_score_reads_the_layers_the_last_run_kept(
+    photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second feature-extraction run on the same images taps no stage: the first kept
+    them beside the embeddings, and both runs fit the same unknown score."""
+    from imgclf.runs import unknowing
+
+    args = ["--mode", "feature_extract", "--epochs", "1", "--val-split", "0.5", "--quiet"]
+    first = runner.invoke(app, ["train", str(photos), *LITE0, "--name", "a", *args])
+    assert first.exit_code == 0, first.output
+    assert list((Path(os.environ["IMGCLF_CACHE_DIR"]) / "embeddings").glob("*.npz"))
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the layers were computed again")
+
+    monkeypatch.setattr(unknowing, "layer_rows", no_pass)
+    monkeypatch.setattr("imgclf.models.features.taps.layer_rows", no_pass)
+    second = runner.invoke(app, ["train", str(photos), *LITE0, "--name", "b", *args])
+    assert second.exit_code == 0, second.output
+    unknown = [json.loads(Path(f"runs/{run}/metrics.json").read_text())["unknown"]
+               for run in ("a", "b")]  # fmt: skip
+    assert "score" in unknown[0] and unknown[0] == unknown[1]

@@ -6,18 +6,23 @@ the validation sums as the reference; the model keeps it all (so the bundle carr
 ``predict --abstain`` can answer "unknown"), and the share of each scored split that the
 default threshold calls unknown is measured.
 
+A frozen backbone's layers are kept beside its embeddings (``models/features/taps``), so the
+next run on the same images (a sweep's trials) reads them instead of tapping the backbone again.
+
 A run without a validation split (or one of fewer than 10 images) has no reference, and
 metrics.json says why.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from imgclf.evaluate.unknown import KEEP, MAX_FIT, MAX_VAL, fit_unknown_score, why_not_fit
+from imgclf.models.features.taps import cached_layer_rows
 from imgclf.models.inference import layer_rows
 from imgclf.models.network import ImageModel
 from imgclf.models.unknown import find_stages
@@ -32,12 +37,16 @@ def fit_unknown(
     runtime: Runtime,
     batch_size: int,
     seed: int = 0,
+    cache: Path | None = None,
+    images_id: str | None = None,
 ) -> dict[str, Any]:
     """Fit and keep the unknown score of ``model``; metrics.json's ``unknown`` record.
 
     Args:
         rows: the rows of 'train', 'val' and (when present) 'test'.
         labels: every row's label; images: the decoded-image cache.
+        cache: for a frozen backbone, the folder that keeps its layer features for the next
+            run on the same images (None: computed every time); images_id names the images.
     """
     train, val = rows["train"], rows.get("val", np.empty(0, dtype=np.int64))
     reason = why_not_fit(labels[train], labels[val])
@@ -50,8 +59,14 @@ def fit_unknown(
     with torch.inference_mode():
         pixels = example.permute(0, 3, 1, 2).float().to(next(model.parameters()).device)
         stages = find_stages(model.features, model.preprocess(pixels))
-    layers = {split: layer_rows(model, images, part, stages, batch_size, runtime)
-              for split, part in drawn.items()}  # fmt: skip
+
+    def read(part: np.ndarray) -> list[np.ndarray]:
+        if cache is None:
+            return layer_rows(model, images, part, stages, batch_size, runtime)
+        return cached_layer_rows(model, images, part, stages, batch_size, runtime, cache,
+                                 images_id)  # fmt: skip
+
+    layers = {split: read(part) for split, part in drawn.items()}
     fit = fit_unknown_score(layers["train"], labels[drawn["train"]], layers["val"])
     threshold = round(1.0 - KEEP, 6)
     fitted = {split: len(part) for split, part in drawn.items() if split in ("train", "val")}

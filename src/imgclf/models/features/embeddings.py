@@ -160,11 +160,11 @@ def _clean_key(
     """The clean features' cache key: for the planned backend's numerics, unless that
     backend is not cached yet and refuses the graph when exported (now), then torch's."""
     precision = embed.runtime.precision
-    key = _key(model, images, images_id, precision, NUMERICS[embed.planned])
+    key = features_key(model, images, images_id, precision, NUMERICS[embed.planned])
     if embed.planned != "torch" and _existing(folder / f"{key}.npy", (len(images),)) is None:
         embed(_first_batch(images, batch_size))  # exports now: a refused graph changes the key
         if embed.used()[0] != embed.planned:
-            key = _key(model, images, images_id, precision, NUMERICS["torch"])
+            key = features_key(model, images, images_id, precision, NUMERICS["torch"])
     return key
 
 
@@ -192,7 +192,7 @@ def _existing(path: Path, leading: tuple[int, ...]) -> np.ndarray | None:
     return array if array.dtype == np.float32 and array.shape[: len(leading)] == leading else None
 
 
-def _key(
+def features_key(
     model, images: np.ndarray, images_id: str | None, precision: str = "32", numerics="torch"
 ) -> str:
     """Hash of the images' identity, the frozen weights and how pixels become features."""
