@@ -38,6 +38,7 @@ def _folder(root: Path, per_class: int = 10) -> Path:
         "fast_recipes",
         "speed_defaults",
         "startup",
+        "unknown_stages",
     ],
 )
 def test_every_benchmark_imports(name: str) -> None:

@@ -155,14 +155,14 @@ def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -
     prepared = result.prepared
     rows = {"train": prepared.splits.train, **rows_of}
     cache = None
-    if cfg.model.mode == "feature_extract" and cfg.train.embedding_cache:  # a frozen backbone
+    if result.features is not None:  # the frozen backbone the embeddings came from
         from imgclf.data.pipeline.cache import resolve_cache_dir
 
         cache = resolve_cache_dir(cfg.data.cache_dir) / "embeddings"
     images = prepared.cache
     return fit_unknown(
         result.model, rows, prepared.source.labels, images.images, result.runtime,
-        cfg.train.eval_batch_size, cfg.seed, cache=cache,
+        cfg.train.eval_batch_size, cfg.seed, features=result.features, cache=cache,
         images_id=images.path.name if images.path is not None else None,
     )  # fmt: skip
 

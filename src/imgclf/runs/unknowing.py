@@ -6,8 +6,9 @@ the validation sums as the reference; the model keeps it all (so the bundle carr
 ``predict --abstain`` can answer "unknown"), and the share of each scored split that the
 default threshold calls unknown is measured.
 
-A frozen backbone's layers are kept beside its embeddings (``models/features/taps``), so the
-next run on the same images (a sweep's trials) reads them instead of tapping the backbone again.
+A frozen backbone's stages are kept beside its embeddings (``models/features/taps``) and its
+pooled features are the embeddings, so the next run on the same images (a sweep's trials,
+whatever their head) reads them instead of passing the images through the backbone again.
 
 A run without a validation split (or one of fewer than 10 images) has no reference, and
 metrics.json says why.
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from imgclf.evaluate.unknown import KEEP, MAX_FIT, MAX_VAL, fit_unknown_score, why_not_fit
-from imgclf.models.features.taps import cached_layer_rows
+from imgclf.models.features.taps import cached_stage_rows
 from imgclf.models.inference import layer_rows
 from imgclf.models.network import ImageModel
 from imgclf.models.unknown import find_stages
@@ -37,6 +38,7 @@ def fit_unknown(
     runtime: Runtime,
     batch_size: int,
     seed: int = 0,
+    features: np.ndarray | None = None,
     cache: Path | None = None,
     images_id: str | None = None,
 ) -> dict[str, Any]:
@@ -45,8 +47,9 @@ def fit_unknown(
     Args:
         rows: the rows of 'train', 'val' and (when present) 'test'.
         labels: every row's label; images: the decoded-image cache.
-        cache: for a frozen backbone, the folder that keeps its layer features for the next
-            run on the same images (None: computed every time); images_id names the images.
+        features, cache: for a frozen backbone, every row's cached embedding (the features
+            the classifier reads) and the folder that keeps its stages for the next run on the
+            same images (None: one pass computes them all); images_id names the images.
     """
     train, val = rows["train"], rows.get("val", np.empty(0, dtype=np.int64))
     reason = why_not_fit(labels[train], labels[val])
@@ -61,10 +64,11 @@ def fit_unknown(
         stages = find_stages(model.features, model.preprocess(pixels))
 
     def read(part: np.ndarray) -> list[np.ndarray]:
-        if cache is None:
+        if features is None or cache is None:
             return layer_rows(model, images, part, stages, batch_size, runtime)
-        return cached_layer_rows(model, images, part, stages, batch_size, runtime, cache,
+        kept = cached_stage_rows(model, images, part, stages, batch_size, runtime, cache,
                                  images_id)  # fmt: skip
+        return [*kept, np.asarray(features[part], dtype=np.float32)]
 
     layers = {split: read(part) for split, part in drawn.items()}
     fit = fit_unknown_score(layers["train"], labels[drawn["train"]], layers["val"])

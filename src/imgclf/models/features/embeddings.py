@@ -193,9 +193,15 @@ def _existing(path: Path, leading: tuple[int, ...]) -> np.ndarray | None:
 
 
 def features_key(
-    model, images: np.ndarray, images_id: str | None, precision: str = "32", numerics="torch"
+    model,
+    images: np.ndarray,
+    images_id: str | None,
+    precision: str = "32",
+    numerics="torch",
+    pooled: bool = True,
 ) -> str:
-    """Hash of the images' identity, the frozen weights and how pixels become features."""
+    """Hash of the images' identity, the frozen weights and how pixels become features (with
+    ``pooled`` False, the backbone's own: its stages come before the pooling)."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"imgclf-embeddings-{_FORMAT}".encode())
     if precision != "32":  # (32-bit keys stay those of the caches written before precisions)
@@ -204,7 +210,8 @@ def features_key(
         digest.update(numerics.encode())
     digest.update((images_id or _array_digest(images)).encode())
     digest.update(json.dumps(model.spec["preprocess"], sort_keys=True).encode())
-    digest.update(repr(model.pooling).encode())
+    if pooled:
+        digest.update(repr(model.pooling).encode())
     state = {**model.preprocess.state_dict(), **model.features.state_dict()}
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()

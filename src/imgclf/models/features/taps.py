@@ -1,11 +1,12 @@
-"""The unknown score's layer features of a frozen backbone, cached as its embeddings are.
+"""The unknown score's stage features of a frozen backbone, cached beside its embeddings.
 
 Fitting the unknown score taps the backbone's stages over up to 1,000 training, 2,000
 validation and 1,000 other images (``runs/unknowing``). On Lite0 at 160 px that pass takes
 about 5 s, more than a sweep trial spends training its head on cached embeddings. A frozen
-backbone gives every run on the same images the same taps, so they are kept beside the
-embeddings, keyed as those are (the images, the weights' values, the preprocessing and
-pooling, the precision) and by the stages and rows. A missing or damaged file is computed again.
+backbone gives every run on the same images the same stages, whatever its head and pooling,
+so they are kept beside the embeddings, keyed as those are (the images, the weights' values,
+the preprocessing, the precision) and by the stages and rows; the pooled features come from
+the embeddings themselves. A missing or damaged file is computed again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from imgclf.models.inference import layer_rows
 from imgclf.runtime import Runtime
 
 
-def cached_layer_rows(
+def cached_stage_rows(
     model,
     images: np.ndarray,
     rows: np.ndarray,
@@ -32,22 +33,23 @@ def cached_layer_rows(
     folder: Path,
     images_id: str | None = None,
 ) -> list[np.ndarray]:
-    """``layer_rows(model, images, rows, stages, ...)``, read from ``folder`` when an earlier
-    run on the same frozen backbone and images computed it."""
-    path = Path(folder) / f"{_layers_key(model, images, images_id, runtime, stages, rows)}.npz"
-    stored = _stored(path, len(stages) + 1, len(rows))
+    """The stages' part of ``layer_rows(model, images, rows, stages, ...)``, read from
+    ``folder`` when an earlier run on the same frozen backbone and images computed it."""
+    path = Path(folder) / f"{_stages_key(model, images, images_id, runtime, stages, rows)}.npz"
+    stored = _stored(path, len(stages), len(rows))
     if stored is not None:
         return stored
-    layers = layer_rows(model, images, rows, stages, batch_size, runtime)
+    computed = layer_rows(model, images, rows, stages, batch_size, runtime)[: len(stages)]
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
-        np.savez(file, *layers)
-    return layers
+        np.savez(file, *computed)
+    return computed
 
 
-def _layers_key(model, images, images_id, runtime: Runtime, stages, rows: np.ndarray) -> str:
+def _stages_key(model, images, images_id, runtime: Runtime, stages, rows: np.ndarray) -> str:
     digest = hashlib.blake2b(digest_size=12)
-    digest.update(features_key(model, images, images_id, runtime.precision).encode())
-    digest.update(("layers:" + "|".join(stages)).encode())
+    backbone = features_key(model, images, images_id, runtime.precision, pooled=False)
+    digest.update(backbone.encode())
+    digest.update(("stages:" + "|".join(stages)).encode())
     digest.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
     return digest.hexdigest()
 
@@ -56,7 +58,7 @@ def _stored(path: Path, count: int, length: int) -> list[np.ndarray] | None:
     """The ``count`` arrays of ``length`` rows at ``path``, or None (missing or damaged)."""
     try:
         with np.load(path) as archive:
-            layers = [archive[f"arr_{i}"] for i in range(count)]
+            stages = [archive[f"arr_{i}"] for i in range(count)]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    return layers if all(len(layer) == length for layer in layers) else None
+    return stages if all(len(stage) == length for stage in stages) else None
