@@ -124,3 +124,16 @@ def test_evaluate_prints_a_per_class_table_and_the_confusion_matrix(
     assert lines[at + 1].split()[-2:] == ["left", "right"]
     matrix = [line.split()[1:] for line in lines[at + 2 : at + 4]]
     assert sum(int(n) for row in matrix for n in row) == 6  # the run's 6 test images
+
+
+def test_a_run_with_flip_tta_is_evaluated_as_it_scored_itself(shapes: Path) -> None:
+    """The run's test score was taken with its mirror images averaged in; evaluating the run
+    again (Python or CLI) does the same, so the numbers agree."""
+    fitted = ImageClassifier(config="tiny.yaml", quiet=True, name="t", epochs=1, tta="flip")
+    fitted.fit(shapes)
+    scored = fitted.metrics_["test"]
+    again = fitted.evaluate(shapes)
+    assert again.loss == pytest.approx(scored["loss"], abs=1e-6)
+    result = runner.invoke(app, ["evaluate", "runs/t", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["loss"] == pytest.approx(scored["loss"], abs=1e-6)

@@ -72,7 +72,8 @@ def evaluate_model(
     - other data with split folders, a split column or an official test set: that split
       (None: test when it has one, else every image, named ``data``);
     - other plain data: every usable image, named ``data``; asking it for a split is an error.
-    Class names must be among the model's.
+    Class names must be among the model's. A run's test-time augmentation (``train.tta``)
+    applies, so its own split gives the numbers of its metrics.json.
     """
     from imgclf.evaluate.metrics import evaluate_predictions, leak_free_score
     from imgclf.models.inference import predict_rows
@@ -84,7 +85,8 @@ def evaluate_model(
     runtime = runtime or Runtime.from_config(cfg.train)
     model.to(runtime.device)
     batch_size = cfg.train.eval_batch_size
-    probs = predict_rows(model, images, rows, batch_size, progress, runtime)
+    tta = (make_config(config) if config is not None else cfg).train.tta  # the run's own
+    probs = predict_rows(model, images, rows, batch_size, progress, runtime, tta=tta)
     evaluation = evaluate_predictions(labels, probs, model.classes, name)
     evaluation.mistake_images = images[rows[evaluation.mistakes(evaluation.KEPT)]]
     if leaked is not None:
