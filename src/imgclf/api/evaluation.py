@@ -127,16 +127,18 @@ def scored_split(
     prepared = prepare_data(data, cfg, progress=progress)
     remap = class_indices(prepared, model.classes)
     name, rows = scored_rows(prepared, split, own, data_label(data))
-    leaked = _own_leaks(prepared).get(name) if own else None
+    leaked = _own_leaks(prepared, cfg.data.cache_dir).get(name) if own else None
     images, labels = prepared.cache.images, remap[prepared.source.labels[rows]]
     return name, images, rows, labels, cfg, leaked
 
 
-def _own_leaks(prepared) -> dict[str, np.ndarray]:
+def _own_leaks(prepared, cache_dir: Path | None) -> dict[str, np.ndarray]:
     from imgclf.audit.inputs import audit_data
+    from imgclf.audit.memo import store_beside
     from imgclf.audit.quick import leaked_rows, quick_audit
 
-    return leaked_rows(quick_audit(audit_data(prepared)))
+    data = audit_data(prepared)
+    return leaked_rows(quick_audit(data, store_beside(data.images_id, cache_dir)))
 
 
 def predict(

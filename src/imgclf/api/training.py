@@ -78,7 +78,7 @@ def train(
     elif runtime.is_main:  # a resumed run: its final scores leave out its leaks too
         from imgclf.runs.finish import check_leaks
 
-        check_leaks(run, setup.prepared)
+        check_leaks(run, setup.prepared, cfg.data.cache_dir)
     extra = _callbacks(callbacks, cfg, run)
     result, metrics = _train_and_finish(setup, cfg, run, saved, extra, progress)
     history = result.state.history

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,16 @@ class Memo:
         with atomic_path(path) as tmp, open(tmp, "xb") as handle:
             np.savez(handle, **arrays)
         return arrays
+
+
+def store_beside(images_id: str | None, cache_dir: str | os.PathLike | None) -> Memo:
+    """The audit's store beside the image cache ``images_id`` names, in ``cache_dir`` (else
+    the default cache); none for images held only in memory."""
+    from imgclf.data.pipeline.cache import resolve_cache_dir
+
+    if images_id is None:
+        return Memo(None)
+    return Memo(resolve_cache_dir(cache_dir) / "audit")
 
 
 def _read(path: Path) -> dict[str, np.ndarray] | None:

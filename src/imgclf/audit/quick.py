@@ -32,6 +32,7 @@ from imgclf.audit.duplicates import (
 )
 from imgclf.audit.hashing import HASH_BITS, Hashes, perceptual_hashes
 from imgclf.audit.inputs import SPLIT_ORDER, AuditData
+from imgclf.audit.memo import Memo, fingerprint
 from imgclf.audit.result import Audit
 from imgclf.audit.runner import unreadable_issues
 from imgclf.audit.settings import AuditSettings
@@ -42,18 +43,23 @@ SAMPLE = 2048  # pictures on each side of the random pairs
 _CHUNK = 512  # query pictures compared at once (a float32 block of 2 x 512 x targets)
 
 
-def quick_audit(data: AuditData) -> Audit:
-    """Leaks across ``data``'s splits (exact and altered copies) and class balance."""
+def quick_audit(data: AuditData, memo: Memo | None = None) -> Audit:
+    """Leaks across ``data``'s splits (exact and altered copies) and class balance.
+
+    With ``memo`` (the audit's store beside the image cache) the hashes, their chance distance
+    and the pairs are kept, so the next run or evaluation on the same images and splits (a
+    sweep's trials, ``imgclf evaluate``) reads them: 5 s on CIFAR-10's 60,000 images."""
     settings = AuditSettings(checks=("duplicates", "balance"), hash_distance=QUICK_DISTANCE)
     audit = Audit(data, settings, issues=unreadable_issues(data))
     digests = [record.digest for record in data.records]
     rows = data.rows
-    hashes = perceptual_hashes(data.images, rows, crops=False)
-    chance = chance_distance(hashes, rows)
-    if chance >= 3 * QUICK_DISTANCE:
-        near = hash_pairs(hashes, data.split, rows, QUICK_DISTANCE)
-    else:
-        near = _no_pairs()
+    key = {"images": data.images_id, "rows": fingerprint(rows), "distance": QUICK_DISTANCE,
+           "split": fingerprint(np.asarray(data.split, dtype="U5"))}  # fmt: skip
+    stored = (memo or Memo(None))("quick-leaks", key, lambda: _leak_arrays(data, rows))
+    hashes = Hashes(stored["whole"], stored["windows"])
+    chance = int(stored["chance"])
+    near = Pairs(stored["a"], stored["b"], stored["distance"], stored["similarity"])
+    if chance < 3 * QUICK_DISTANCE:
         audit.notes.append(
             "altered copies not looked for: different pictures here hash alike (1 random pair "
             f"in {1 / CHANCE:.0f} within {chance} bits of 64); exact copies checked"
@@ -63,6 +69,20 @@ def quick_audit(data: AuditData) -> Audit:
     audit.issues += duplicate_issues(groups, data, digests, hashes)
     audit.balance = class_balance(data.labels, data.classes, data.split, data.usable)
     return audit
+
+
+def _leak_arrays(data: AuditData, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The hashes, their chance distance and the pairs of altered copies across the splits
+    (none where the chance distance is too small to tell copies apart), as arrays to keep."""
+    hashes = perceptual_hashes(data.images, rows, crops=False)
+    chance = chance_distance(hashes, rows)
+    if chance >= 3 * QUICK_DISTANCE:
+        near = hash_pairs(hashes, data.split, rows, QUICK_DISTANCE)
+    else:
+        near = _no_pairs()
+    return {"whole": hashes.whole, "windows": hashes.windows, "chance": np.array(chance),
+            "a": near.a, "b": near.b, "distance": near.distance,
+            "similarity": near.similarity}  # fmt: skip
 
 
 def leaked_rows(audit: Audit) -> dict[str, np.ndarray]:

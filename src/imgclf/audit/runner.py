@@ -21,7 +21,7 @@ from imgclf.audit.hashing import Hashes, perceptual_hashes
 from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
 from imgclf.audit.labels import find_label_issues
-from imgclf.audit.memo import Memo, fingerprint
+from imgclf.audit.memo import Memo, fingerprint, store_beside
 from imgclf.audit.outliers import find_outliers
 from imgclf.audit.properties import PixelStats, image_properties, own_sizes, pixel_statistics
 from imgclf.audit.result import Audit
@@ -45,7 +45,7 @@ def run_audit(
         runtime: the device the embeddings are computed on (default: the CPU).
     """
     audit = Audit(data, settings, issues=unreadable_issues(data))
-    memo = _memo(data, config)
+    memo = store_beside(data.images_id, config.data.cache_dir)
     embeddings = None
     if {"labels", "duplicates", "outliers"} & set(settings.checks) and len(data.rows):
         with _timed(audit, "embeddings"):
@@ -74,15 +74,6 @@ def run_audit(
             audit.issues += image_properties(data.images, data.rows, data.records, settings, stats)
     audit.cached = memo.hits
     return audit
-
-
-def _memo(data: AuditData, config: Config) -> Memo:
-    """The audit's store beside the image cache (none for images held only in memory)."""
-    from imgclf.data.pipeline.cache import resolve_cache_dir
-
-    if data.images_id is None:
-        return Memo(None)
-    return Memo(resolve_cache_dir(config.data.cache_dir) / "audit")
 
 
 def _pixel_statistics(data: AuditData, memo: Memo) -> PixelStats:

@@ -37,7 +37,7 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
     decided = prepared.decisions
     decisions = {"decisions": decided.to_dict()} if decided is not None else {}
     run.write_json(run.data_report, {**prepared.report.to_dict(), **decisions})
-    leaks = check_leaks(run, prepared)
+    leaks = check_leaks(run, prepared, cfg.data.cache_dir)
     if progress:
         from imgclf.terminal import print_line, print_warning
 
@@ -52,7 +52,7 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
             print_line(f"{line}; see {run.data_report}")
 
 
-def check_leaks(run: RunDir, prepared: PreparedData) -> list[str]:
+def check_leaks(run: RunDir, prepared: PreparedData, cache_dir: Path | None = None) -> list[str]:
     """The cheap checks (copies leaking across the run's splits, balance) into the run folder
     as audit.html, audit.json and issues.csv; ``prepared.leaks`` gets the leaked rows, so the
     scores can leave them out (a resumed session calls it again for its own scores). Returns a
@@ -60,10 +60,12 @@ def check_leaks(run: RunDir, prepared: PreparedData) -> list[str]:
     if prepared.cache is None:
         return []
     from imgclf.audit.inputs import audit_data
+    from imgclf.audit.memo import store_beside
     from imgclf.audit.quick import leaked_rows, quick_audit
     from imgclf.audit.writer import write_audit
 
-    audit = quick_audit(audit_data(prepared))
+    data = audit_data(prepared)
+    audit = quick_audit(data, store_beside(data.images_id, cache_dir))
     write_audit(audit, run.path)
     prepared.leaks = leaked_rows(audit)
     return [leak.sentence() for leak in audit.leaks] + [f"leak check: {n}" for n in audit.notes]
