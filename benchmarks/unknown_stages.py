@@ -1,7 +1,8 @@
 """What a frozen backbone's cached stages save a feature-extraction run (a sweep's trial): the
 same run (max pooling, after a first run with average pooling left the stages) twice on warm
-embeddings, once with the unknown score's stages in the cache and once after deleting them, so the fit must pass the images through the backbone again; prints the
-time the end of training spends on the unknown score (``timings.evaluate``) and the ratio.
+embeddings, once with the unknown score's stages in the cache and once after deleting them, so
+the fit must pass the images through the backbone again; prints the time the end of training
+spends on the unknown score (``timings.evaluate``) and the ratio.
 
     python -m benchmarks.unknown_stages --data ../shared/datasets/imagenette2-224-subset
 """
