@@ -9,11 +9,9 @@ nbconvert and photographed by headless Chromium.
 from __future__ import annotations
 
 import argparse
-import queue
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -30,22 +28,16 @@ def capture(folder: Path, cells: list[str], at: int) -> dict:
     try:
         for cell in cells[:-1]:
             client.execute_interactive(cell, timeout=300, output_hook=lambda message: None)
-        sent, shown = client.execute(cells[-1]), None
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                message = client.get_iopub_msg(timeout=1)
-            except queue.Empty:
-                continue
-            if message["parent_header"].get("msg_id") != sent:
-                continue
+        shown: dict = {}
+
+        def watch(message: dict) -> None:
             data = message["content"].get("data", {})
-            text = data.get("text/plain", "")
-            if f"epoch {at + 1}/" in text:
-                shown = data
+            if not shown and f"epoch {at + 1}/" in data.get("text/plain", ""):
+                shown.update(data)
                 manager.interrupt_kernel()  # the picture is taken: no need to finish
-                break
-        if shown is None:
+
+        client.execute_interactive(cells[-1], timeout=600, output_hook=watch)
+        if not shown:
             raise SystemExit(f"the display never showed epoch {at + 1}")
         return shown
     finally:

@@ -6,8 +6,6 @@ interrupted in a running kernel resumes from the next cell."""
 from __future__ import annotations
 
 import json
-import queue
-import time
 from pathlib import Path
 
 import nbformat
@@ -114,20 +112,17 @@ def test_an_interrupted_fit_resumes_from_the_next_cell(tmp_path: Path) -> None:
 def _run(manager, client, code: str, interrupt_at: str | None = None, timeout: float = 300):
     """Execute ``code``; interrupt the kernel (as the stop button does) once the live display
     shows ``interrupt_at``. Returns (message type, content) of the cell's outputs."""
-    sent, outputs, deadline = client.execute(code), [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            message = client.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if message["parent_header"].get("msg_id") != sent:
-            continue
+    outputs = []
+
+    def watch(message: dict) -> None:
+        nonlocal interrupt_at
         kind, content = message["msg_type"], message["content"]
-        if kind == "status" and content["execution_state"] == "idle":
-            return outputs
+        if kind == "status":
+            return
         outputs.append((kind, content))
-        shown = content.get("data", {}).get("text/plain", "")
-        if interrupt_at and interrupt_at in shown:
+        if interrupt_at and interrupt_at in content.get("data", {}).get("text/plain", ""):
             manager.interrupt_kernel()
             interrupt_at = None
-    raise AssertionError(f"the cell did not finish in {timeout} s: {outputs[-3:]}")
+
+    client.execute_interactive(code, timeout=timeout, output_hook=watch)
+    return outputs
