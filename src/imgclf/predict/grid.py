@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imgclf.data.pipeline.decode import ImageDecodeError, decode_file
 from imgclf.data.views.preview import image_grid_figure
 from imgclf.errors import ConfigError
 from imgclf.fileio import atomic_path
@@ -40,13 +41,15 @@ def predictions_figure(result: Predictions, n: int = GRID, columns: int = 5) -> 
 def _picture(result: Predictions, i: int) -> np.ndarray | None:
     if result.thumbnails is not None and i < len(result.thumbnails):
         return result.thumbnails[i]
-    from PIL import Image
+    return file_thumbnail(result.paths[i], _SIDE)
 
+
+def file_thumbnail(path: str | Path, side: int) -> np.ndarray | None:
+    """An image file read as prediction reads it (oriented, RGB), fitted inside ``side``
+    pixels, or None for what is not one (an array row, a file gone since)."""
     try:
-        with Image.open(Path(result.paths[i])) as image:
-            image.thumbnail((_SIDE, _SIDE))
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError):
+        return decode_file(path, (side, side), "letterbox", "rgb")
+    except ImageDecodeError:
         return None
 
 

@@ -312,16 +312,11 @@ def merge_shards(parts: list[Predictions]) -> Predictions:
 
 def _thumbnail(path: str) -> str:
     """A 64-pixel thumbnail of an image file, or nothing for what is not one (an array row)."""
-    from PIL import Image
-
     from imgclf import notebook
+    from imgclf.predict.grid import file_thumbnail
 
-    try:
-        with Image.open(path) as image:
-            image.thumbnail((64, 64))
-            return notebook.image(np.asarray(image.convert("RGB")))
-    except (OSError, ValueError):
-        return ""
+    pixels = file_thumbnail(path, 64)
+    return notebook.image(pixels) if pixels is not None else ""
 
 
 def _cell(value) -> str:
