@@ -48,16 +48,31 @@ class Comparison:
         lines = ["  ".join(columns), *("  ".join(_shown(v) for v in row) for row in rows)]
         return f"Comparison of {len(self.runs)} runs:\n" + "\n".join(lines)
 
+    def plot_pareto(self):
+        """Score against wall time of the runs with both, the front over finished runs only."""
+        from imgclf.evaluate.compare_plots import pareto_figure
+
+        score, rows, outcomes = self.score, self.rows, self.outcomes
+        timed = [i for i, row in enumerate(rows)
+                 if row.get("wall_seconds") is not None and row.get(score) is not None]  # fmt: skip
+        return pareto_figure(
+            [rows[i]["name"] for i in timed],
+            [rows[i]["wall_seconds"] for i in timed],
+            [rows[i][score] for i in timed],
+            [timed.index(i) for i in self.front()],
+            score,
+            [outcomes[i] for i in timed],
+        )
+
     def _repr_html_(self) -> str:
         """The table of what differs and the scores, and score against time, for a notebook."""
         from imgclf import notebook
-        from imgclf.runs.compare_report import _pareto
 
         columns, rows = self.table()
         shown = [[_shown(value) for value in row] for row in rows]
         return notebook.card(
             f"Comparison of {len(self.runs)} runs (ranked by {self.score})",
-            notebook.table(columns, shown), notebook.png(_pareto(self), dpi=55),
+            notebook.table(columns, shown), notebook.png(self.plot_pareto(), dpi=55),
         )  # fmt: skip
 
     def table(self) -> tuple[list[str], list[list[Any]]]:

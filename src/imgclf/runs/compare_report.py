@@ -31,7 +31,7 @@ def write_compare_report(
     figures["learning curves"] = ("curves", curves_figure(comparison.histories, highlight))
     if any(row.get("wall_seconds") is not None and row.get(score) is not None
            for row in comparison.rows):  # fmt: skip
-        figures["score against time"] = ("pareto", _pareto(comparison))
+        figures["score against time"] = ("pareto", comparison.plot_pareto())
     if comparison.settings:
         figures["settings that differ"] = ("parallel", _parallel(comparison))
     first, second = comparison.runs[:2]
@@ -43,23 +43,6 @@ def write_compare_report(
     page = out / "compare.html"
     atomic_write_text(page, _page(comparison, pictures))
     return {**pictures, "page": page}
-
-
-def _pareto(comparison: Comparison):
-    """Score against wall time of the runs with both, the front over finished runs only."""
-    from imgclf.evaluate.compare_plots import pareto_figure
-
-    score, rows, outcomes = comparison.score, comparison.rows, comparison.outcomes
-    timed = [i for i, row in enumerate(rows)
-             if row.get("wall_seconds") is not None and row.get(score) is not None]  # fmt: skip
-    return pareto_figure(
-        [rows[i]["name"] for i in timed],
-        [rows[i]["wall_seconds"] for i in timed],
-        [rows[i][score] for i in timed],
-        [timed.index(i) for i in comparison.front()],
-        score,
-        [outcomes[i] for i in timed],
-    )
 
 
 def _parallel(comparison: Comparison):
