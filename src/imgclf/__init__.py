@@ -4,7 +4,6 @@ from imgclf import notebook as _notebook
 from imgclf._version import __version__
 from imgclf.classifier import ImageClassifier, load
 
-if _notebook.in_notebook():  # figures imgclf returns show as the last value of a cell
-    _notebook.prepare_kernel()
+_notebook.prepare_kernel()  # in a kernel, the figures imgclf returns show as a cell's value
 
 __all__ = ["ImageClassifier", "__version__", "load"]
