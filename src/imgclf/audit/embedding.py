@@ -13,7 +13,7 @@ import numpy as np
 
 from imgclf.audit.inputs import AuditData
 from imgclf.config import ModelConfig
-from imgclf.data.pipeline.cache import resolve_cache_dir
+from imgclf.data.pipeline.cache import embeddings_dir
 from imgclf.errors import ConfigError
 from imgclf.runtime import Runtime
 
@@ -62,7 +62,7 @@ def audit_embeddings(
         network,
         data.images,
         train=np.empty(0, dtype=np.int64),
-        folder=resolve_cache_dir(cache_dir) / "embeddings",
+        folder=embeddings_dir(cache_dir),
         batch_size=batch_size,
         images_id=data.images_id,
         progress=progress,

@@ -158,9 +158,9 @@ def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -
     rows = {"train": prepared.splits.train, **rows_of}
     cache = None
     if result.features is not None:  # the frozen backbone the embeddings came from
-        from imgclf.data.pipeline.cache import resolve_cache_dir
+        from imgclf.data.pipeline.cache import embeddings_dir
 
-        cache = resolve_cache_dir(cfg.data.cache_dir) / "embeddings"
+        cache = embeddings_dir(cfg.data.cache_dir)
     images = prepared.cache
     return fit_unknown(
         result.model, rows, prepared.source.labels, images.images, result.runtime,

@@ -16,7 +16,7 @@ import torch
 from imgclf.config import AugmentConfig
 from imgclf.data.batches.augment import build_augment
 from imgclf.data.batches.loader import Batch, BatchLoader
-from imgclf.data.pipeline.cache import resolve_cache_dir
+from imgclf.data.pipeline.cache import embeddings_dir
 from imgclf.errors import DataError
 from imgclf.models.features.embeddings import Embeddings, embed_once
 from imgclf.runtime import Runtime
@@ -47,7 +47,7 @@ def embed_images(
     """
     transform = build_augment(augment) if augment is not None and views else None
     return embed_once(
-        model, images, train=train, folder=resolve_cache_dir(cache_dir) / "embeddings",
+        model, images, train=train, folder=embeddings_dir(cache_dir),
         batch_size=batch_size, views=views, augment=augment, transform=transform, seed=seed,
         images_id=images_id, progress=progress, runtime=runtime, backend=backend,
     )  # fmt: skip

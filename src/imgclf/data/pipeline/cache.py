@@ -51,6 +51,12 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path.home() / ".cache" / "imgclf"
 
 
+def embeddings_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where frozen-backbone features are kept (training's, the audit's and the unknown
+    score's stages alike): ``embeddings/`` in the cache folder."""
+    return resolve_cache_dir(cache_dir) / "embeddings"
+
+
 def build_image_cache(
     source: DataSource,
     image_size: tuple[int, int],
