@@ -85,8 +85,7 @@ def evaluate_model(
     runtime = runtime or Runtime.from_config(cfg.train)
     model.to(runtime.device)
     batch_size = cfg.train.eval_batch_size
-    tta = (make_config(config) if config is not None else cfg).train.tta  # the run's own
-    probs = predict_rows(model, images, rows, batch_size, progress, runtime, tta=tta)
+    probs = predict_rows(model, images, rows, batch_size, progress, runtime, tta=cfg.train.tta)
     evaluation = evaluate_predictions(labels, probs, model.classes, name)
     evaluation.mistake_images = images[rows[evaluation.mistakes(evaluation.KEPT)]]
     if leaked is not None:

@@ -35,9 +35,12 @@ def scoring_config(
 ) -> tuple[Config, bool]:
     """(the config to read ``data`` with, whether it is the run's own data). The run's own data
     is split as the run split it; other data keeps only its own splits. Either way the images
-    are decoded as the model's preprocessing ``spec`` says."""
+    are decoded as the model's preprocessing ``spec`` says, and scored with the run's
+    test-time augmentation."""
     own = run_config is not None and same_source(data, run_config.data.source)
     base = run_config.model_dump() if own else {"data": {"val_split": 0.0, "test_split": 0.0}}
+    if run_config is not None and not own:  # other data is scored as the run scores, too
+        base["train"] = {"tta": run_config.train.tta}
     color = "grayscale" if spec.channels == 1 else "rgb"
     settings = dict(image_size=spec.image_size, fit=spec.fit, color_mode=color, **overrides)
     return build_config(dict(base), **settings), own

@@ -88,7 +88,8 @@ class Predictions:
 
     def plot(self, n: int = 25, columns: int = 5) -> Figure:
         """The first ``n`` images in a grid, each titled with its answer and probability, and
-        'R: true P: predicted' where a true label differs (R3's and R5's grids)."""
+        'R: true P: predicted' where a true label differs (R3's and R5's grids). Files are read
+        again; of arrays, the first 25 are kept to be drawn."""
         from imgclf.predict.grid import predictions_figure
 
         return predictions_figure(self, check_positive("n", n), check_positive("columns", columns))
