@@ -63,6 +63,6 @@ def test_an_evaluation_keeps_its_worst_mistakes_to_draw(shapes: Path) -> None:
     assert len(worst) and len(evaluation.mistake_images) == len(worst)
     _, images, rows, _, _ = split_images(fitted.model_, shapes, "train", config=fitted.config_)
     assert np.array_equal(evaluation.mistake_images, images[rows[worst]])
-    kept = [ax.get_title() for ax in evaluation.plot_mistakes().axes if ax.get_title()]
-    given = [ax.get_title() for ax in evaluation.plot_mistakes(images[rows]).axes if ax.get_title()]
-    assert kept == given
+    kept = [text.get_text() for text in evaluation.plot_mistakes().axes[0].texts]
+    given = [text.get_text() for text in evaluation.plot_mistakes(images[rows]).axes[0].texts]
+    assert kept and kept == given

@@ -146,10 +146,10 @@ def test_predictions_plot_titles_each_image_with_its_answer(bundle: Path, labell
         ["array[0]", "array[1]", "array[2]"], np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]),
         ["a", "b"], true_labels=["a", "a", None], thumbnails=np.zeros((3, 8, 8, 3), np.uint8),
     )  # fmt: skip
-    titles = [ax.get_title() for ax in kept.plot(n=3).axes if ax.get_title()]
-    assert titles == ["a (0.90)", "R: a P: b\n(0.70)", "a (0.60)"]
+    (grid,) = kept.plot(n=3).axes
+    assert [t.get_text() for t in grid.texts] == ["a (0.90)", "R: a P: b\n(0.70)", "a (0.60)"]
     files = load(bundle).predict(labelled)  # files are read again for the grid
-    drawn = [ax for ax in files.plot().axes if ax.get_title()]
-    assert len(drawn) == 2 and all(ax.get_images() for ax in drawn)
+    (grid,) = files.plot().axes
+    assert len(grid.texts) == 2 and len(grid.get_images()) == 2
     with pytest.raises(ConfigError, match="n must be a positive integer"):
         files.plot(n=0)
