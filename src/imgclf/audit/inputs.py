@@ -39,7 +39,7 @@ class AuditData:
     problems: dict[int, str]  # row -> why it cannot be used
     records: list[FileRecord]  # the scan's facts: original size, mode, content digest
     images: np.ndarray  # the decoded-image cache (N, H, W, C) uint8; unusable rows are zeros
-    images_id: str | None  # the image cache's file name (keys the embeddings' cache)
+    images_id: str | None  # names the images (ImageCache.id): keys the embeddings and the store
     paths: list[Path] | None = None  # the image files (None: an array source)
     fixed_splits: bool = False  # the source named its splits (folders, a split column)
 
@@ -74,7 +74,7 @@ def audit_data(prepared: PreparedData) -> AuditData:
         problems=problems,
         records=prepared.records,
         images=cache.images,
-        images_id=cache.path.name if cache.path is not None else None,
+        images_id=cache.id,
         paths=source.paths,
         fixed_splits=source.splits is not None,
     )

@@ -113,7 +113,7 @@ def prepare_training(
         classes=prepared.classes,
     )
     started = time.perf_counter()
-    images_id = prepared.cache.path.name if prepared.cache.path else None
+    images_id = prepared.cache.id
     stages, notes = plan_stages(model, train_data, cfg, images_id, progress, runtime)
     hint = imbalance_hint(train_data.labels, train_data.train, train_data.classes, cfg.train)
     notes += [hint] if hint else []
