@@ -5,7 +5,9 @@ terminal's columns), the loss and accuracy curves redrawn at each epoch's end, t
 stop lines, and at the run's end its scores and a link to its report. Jupyter keeps only the
 last state of a display that is updated by id, so a 30-epoch fit saves one table and one small
 PNG (tests/notebooks check the size), where printing would leave a line per epoch, or with a
-terminal bar, thousands. Batches redraw the area at most every ``INTERVAL`` seconds.
+terminal bar, thousands. Batches redraw the area at most every ``INTERVAL`` seconds, and the
+curves are redrawn at most every ``CURVES_INTERVAL`` seconds (always at the end): drawing them
+takes about 0.2 s, which would double the time of a fit whose epochs are that short.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from imgclf.train.events import Callback, TrainState
 from imgclf.train.progress import COLUMNS, epoch_span, header_line, row_cells, row_line
 
 INTERVAL = 0.5  # seconds between redraws during an epoch
+CURVES_INTERVAL = 2.0  # seconds between redraws of the curves
 AMBER, RED = "#9a6700", "#cf222e"
 
 
@@ -32,7 +35,7 @@ class NotebookProgress(Callback):
         self.id = f"imgclf-{uuid.uuid4().hex}"
         self.rows: list[dict] = []
         self.notes: list[tuple[str, str | None]] = []  # (text, colour)
-        self.curves = ""
+        self.curves, self.curves_drawn, self.curves_rows = "", 0.0, 0
         self.best: int | None = None
         self.epoch, self.batch, self.epochs = 0, 0, 0
         self.logs: dict = {}
@@ -43,7 +46,7 @@ class NotebookProgress(Callback):
     def on_train_begin(self, state: TrainState) -> None:
         self.rows, self.epochs, self.best = list(state.history), state.epochs, state.best_epoch
         if self.rows:  # a resumed run shows what it already did
-            self.curves = self._curves()
+            self._draw_curves()
         self._show()
 
     def on_epoch_begin(self, epoch: int, state: TrainState) -> None:
@@ -66,11 +69,14 @@ class NotebookProgress(Callback):
             self.last = (time.perf_counter() - self.began) / self.batch
         self.rows.append(logs)
         self.best, self.batch = state.best_epoch, 0
-        self.curves = self._curves()
+        if time.perf_counter() - self.curves_drawn >= CURVES_INTERVAL:
+            self._draw_curves()
         self._show()
 
     def on_train_end(self, state: TrainState) -> None:
         self.epoch = 0  # no bar once training is over
+        if self.curves_rows != len(self.rows):
+            self._draw_curves()
         if state.stop_reason:
             self.notes.append((f"stopped: {state.stop_reason}", AMBER))
         self._show()
@@ -126,6 +132,10 @@ class NotebookProgress(Callback):
         notes = "".join(notebook.line(text, colour) for text, colour in self.notes)
         epochs = notebook.table(["epoch", *COLUMNS], marked) if marked else ""
         return notebook.card("imgclf training", bar, epochs, self.curves, notes)
+
+    def _draw_curves(self) -> None:
+        self.curves, self.curves_rows = self._curves(), len(self.rows)
+        self.curves_drawn = time.perf_counter()
 
     def _curves(self) -> str:
         """Loss and accuracy per epoch (training, and validation when there is one), as a
