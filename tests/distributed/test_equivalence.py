@@ -17,15 +17,19 @@ from imgclf import api
 
 pytestmark = pytest.mark.slow
 
-BATCHNORM_MIXUP = """\
+# BatchNorm, dropout (deep_cnn's rates), a flip and mixup in one small network: each is drawn
+# or reduced per global batch, and one pair of runs checks them all.
+BATCHNORM_DROPOUT_MIXUP = """\
 model:
   name: custom
   layers:
     - {type: conv, filters: 8, kernel: 3}
     - {type: batchnorm}
     - {type: maxpool, size: 2}
+    - {type: dropout, rate: 0.25}
     - {type: flatten}
     - {type: dense, units: 16}
+    - {type: dropout, rate: 0.5}
 augment:
   horizontal_flip: true
   mixup: 0.4
@@ -56,10 +60,7 @@ def _assert_same_training(one: Path, two: Path) -> None:
 
 
 CASES = {
-    "deep_cnn-dropout-flip": [
-        "--model", "deep_cnn", "--augment", "horizontal_flip=true", "--epochs", "2"
-    ],
-    "batchnorm-mixup": ["--config", "bn.yaml", "--epochs", "3"],
+    "batchnorm-dropout-mixup-flip": ["--config", "bn.yaml", "--epochs", "2"],
     "lite0-staged": [
         "--model", "efficientnet_lite0", "--image-size", "32", "--epochs", "2",
         "--finetune-epochs", "2", "--batch-size", "8", "--augment", "horizontal_flip=true",
@@ -77,7 +78,7 @@ def case_runs(colours: Path, tmp_path_factory: pytest.TempPathFactory):
     def case_run(case: str, procs: int) -> Path:
         if case not in roots:
             roots[case] = tmp_path_factory.mktemp(case)
-            (roots[case] / "bn.yaml").write_text(BATCHNORM_MIXUP)
+            (roots[case] / "bn.yaml").write_text(BATCHNORM_DROPOUT_MIXUP)
         if (case, procs) not in runs:
             args = CASES[case]
             args = ["--batch-size", "16", *args] if "--batch-size" not in args else args
@@ -98,9 +99,9 @@ def test_two_processes_train_what_one_trains(case_runs, case) -> None:
 
 
 def test_a_distributed_run_resumes_in_one_process(case_runs, tmp_path: Path) -> None:
-    """A copy of the deep_cnn case's 2-process run (2 epochs) resumed here to a third."""
+    """A copy of the small network's 2-process run (2 epochs) resumed here to a third."""
     two = tmp_path / "runs" / "two"
-    shutil.copytree(case_runs("deep_cnn-dropout-flip", 2), two)
+    shutil.copytree(case_runs("batchnorm-dropout-mixup-flip", 2), two)
     resumed = imgclf_here("train", "--resume", str(two), "--epochs", "3", "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert [row["epoch"] for row in history(two)] == ["1", "2", "3"]
