@@ -15,10 +15,24 @@ def seed() -> int:
     return 1234
 
 
+@pytest.fixture(scope="session")
+def _realdata_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("realdata-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep every test's decoded-image cache out of the user's ~/.cache."""
-    monkeypatch.setenv("IMGCLF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+def _isolated_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Keep every test's decoded-image cache out of the user's ~/.cache.
+
+    Tests on the real datasets share one cache for the session, as a user's successive runs
+    do: the same photos are decoded and embedded once, not once per test (the cache is keyed
+    by content, so a test cannot see another's data). Every other test starts cold.
+    """
+    if "shared_datasets" in request.fixturenames:
+        folder = request.getfixturevalue("_realdata_cache")
+    else:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("cache")
+    monkeypatch.setenv("IMGCLF_CACHE_DIR", str(folder))
 
 
 @pytest.fixture(scope="session")

@@ -73,8 +73,10 @@ TUTORIALS = {  # the notebook, its runs and the figures each must reach (tutoria
     "01_scenes_r1.ipynb": {"r1": (0.88, 0.88)},
     "02_animals_r2.ipynb": {"r2": (0.88, 0.87)},
     "03_cifar10_r3.ipynb": {"r3": (0.6927, None)},
-    "05_mnist_r5.ipynb": {"mlp": (0.9756, None), "cnn": (0.9853, None), "fast": (0.9926, None)},
-}
+    "05_mnist_r5.ipynb": {"mlp": (0.9756, None), "cnn": (0.9853, None), "fast": (0.9926, None),
+                          "deep_cnn": (0.97, None)},  # one epoch of its 30: learning, not R5's
+}  # fmt: skip
+TEST_IMAGES = {"r1": 300, "r2": 240, "r3": 10000}  # each tutorial's own test split
 
 
 @pytest.mark.slow
@@ -89,7 +91,11 @@ def test_each_tutorial_notebook_reaches_its_figure(
         assert test["accuracy"] >= accuracy, (run, test["accuracy"])
         if macro_f1 is not None:
             assert test["report"]["macro avg"]["f1-score"] >= macro_f1, run
+        assert test["n_images"] == TEST_IMAGES.get(run, 10000), run
         assert f"{test['accuracy']:.4f}" in _printed(notebook)  # the figure it prints
+    if name.startswith("02"):  # feature extraction: the head's 50 epochs on embeddings made once
+        r2 = _metrics(tmp_path, "r2")
+        assert r2["epochs_run"] == 50 and "embed" in r2["timings"]
     if name.startswith("03"):  # R3 ends with its grid of predictions on single images
         last_figure = results(notebook)[-1]
         assert "image/png" in last_figure
@@ -103,10 +109,25 @@ def test_the_r4_notebook_keeps_the_table_of_runs(
     """R4: a budgeted sweep instead of a hand-kept table; its best trial beats the group's
     best (0.900 after 8 h)."""
     from imgclf import api
+    from imgclf.sweep.study import load_study, open_storage
+    from imgclf.sweep.trials import trial_rows
 
     notebook = _run_tutorial("04_runs_r4.ipynb", tmp_path, shared_datasets, monkeypatch)
-    trials = api.runs(tmp_path / "runs", where={"run.study": "r4"})
+    project = tmp_path / "runs"
+    trials = api.runs(project, where={"run.study": "r4"})
     assert len(trials) >= 3 and {row["trial"] for row in trials} >= {0, 1, 2}
+    events = [json.loads(line) for line in (project / "ledger.jsonl").read_text().splitlines()]
+    started = [event for event in events if event["event"] == "started"]
+    assert {event["study"] for event in started} == {"r4"}
+    studied = trial_rows(load_study("r4", open_storage(None, project)))
+    assert [event["trial"] for event in started] == [row["trial"] for row in studied]
+    first = studied[0]
+    assert first["enqueued"] and first["params"] == {  # the tutorial's settings, tried first
+        "train.optimizer": "adam", "train.lr": 1e-3, "train.batch_size": 32,
+        "model.head.pooling": "avg", "model.head.dense": [],
+    }  # fmt: skip
+    report = api.sweep_report("r4", project=project)
+    assert report.files["page"].is_file() and (project / "sweeps" / "r4" / "history.png").is_file()
     (best,) = api.runs(tmp_path / "runs", where={"run.study": "r4"}, best="val_accuracy")
     assert best["test_accuracy"] >= 0.900
     assert f"test accuracy {best['test_accuracy']:.4f}" in _printed(notebook)
