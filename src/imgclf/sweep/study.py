@@ -19,6 +19,10 @@ from imgclf.errors import ConfigError
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "none")
 JOURNAL = "sweeps.journal"
+# seconds before the journal's lock, left by a process killed while it appended (kill -9), is
+# taken over: Optuna's default of 30 made every resume after such a kill wait half a minute;
+# an append holds the lock for milliseconds, so 5 s still leaves a slow shared disk its time
+LOCK_GRACE = 5
 OPEN_ATTEMPTS = 4  # a database URL: tries, for workers that create its tables at once
 
 
@@ -31,7 +35,9 @@ def open_storage(storage: str | None, project: Path):
         path = Path(storage) if storage else project / JOURNAL
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            backend = optuna.storages.journal.JournalFileBackend(str(path))
+            journal = optuna.storages.journal
+            lock = journal.JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE)
+            backend = journal.JournalFileBackend(str(path), lock_obj=lock)
         except OSError as exc:
             raise ConfigError(f"Sweep storage {path} cannot be opened: {exc}.") from None
         return optuna.storages.JournalStorage(backend)
