@@ -1,6 +1,7 @@
 """Every ready config in examples/ says what it reproduces, validates, and trains end to end
 (on a tiny folder at 32 px for one epoch per stage: the recipes themselves run in CI on real
-data in tests/test_realdata_transfer.py and in benchmarks/)."""
+data in the tutorial notebooks, tests/notebooks/test_examples.py, in
+tests/test_realdata_transfer.py and in benchmarks/)."""
 
 from __future__ import annotations
 
