@@ -83,8 +83,11 @@ def _entry(entry: os.DirEntry) -> Entry:
     try:
         if entry.is_dir():
             return Entry(path, "folder")
-        mode = os.stat(entry.path).st_mode  # follows symlinks: raises on loops and dangling links
+        if entry.is_symlink():  # followed: raises on loops and dangling links
+            regular = stat.S_ISREG(os.stat(entry.path).st_mode)
+        else:  # the listing's own file type: no stat call per file (60,000 for CIFAR-10)
+            regular = entry.is_file(follow_symlinks=False)
     except OSError as exc:
         return Entry(path, "broken", exc)
     kind = "image" if is_image_name(entry.name) else "other"
-    return Entry(path, kind, regular=stat.S_ISREG(mode))
+    return Entry(path, kind, regular=regular)

@@ -7,9 +7,9 @@ their labels, classes too small to split, and file extensions that lie about the
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,7 +209,7 @@ def _extension_warnings(source: DataSource, records: list[FileRecord]) -> list[s
         return []
     mismatched = []
     for path, record in zip(source.paths, records, strict=True):
-        expected = _EXTENSION_FORMATS.get(Path(path).suffix.lower())
+        expected = _EXTENSION_FORMATS.get(os.path.splitext(path)[1].lower())  # no Path: 60k
         if record.ok and expected and record.format and record.format != expected:
             mismatched.append(f"{display_path(path)} ({record.format})")
     if not mismatched:
