@@ -60,8 +60,8 @@ class Memo:
 
 
 def store_beside(images_id: str | None, cache_dir: str | os.PathLike | None) -> Memo:
-    """The audit's store beside the image cache ``images_id`` names, in ``cache_dir`` (else
-    the default cache); none for images held only in memory."""
+    """The audit's store beside the images ``images_id`` names (``ImageCache.id``), in
+    ``cache_dir`` (else the default cache); none for images that have no name."""
     from imgclf.data.pipeline.cache import resolve_cache_dir
 
     if images_id is None:

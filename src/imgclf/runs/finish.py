@@ -165,7 +165,7 @@ def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -
     return fit_unknown(
         result.model, rows, prepared.source.labels, images.images, result.runtime,
         cfg.train.eval_batch_size, cfg.seed, features=result.features, cache=cache,
-        images_id=images.path.name if images.path is not None else None,
+        images_id=images.id,
     )  # fmt: skip
 
 
