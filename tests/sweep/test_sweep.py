@@ -270,3 +270,24 @@ def test_a_report_of_an_unknown_study_names_the_known_ones(tmp_path, blocks_npz)
     )
     assert result.exit_code == 2
     assert "No study 'knwon'" in result.output and "Did you mean 'known'?" in result.output
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "race"),
+    [
+        ("ProgrammingError", 'relation "studies" already exists', True),  # PostgreSQL
+        ("ProgrammingError", 'type "studydirection" already exists', True),
+        ("OperationalError", "table studies already exists", True),  # SQLite
+        ("IntegrityError", "duplicate key value violates unique constraint", True),
+        ("OperationalError", "could not connect to server", False),
+        ("ProgrammingError", "permission denied for schema public", False),
+    ],
+)
+def test_workers_creating_one_database_retry_only_the_race(kind, message, race) -> None:
+    """Two workers on a new database both create its tables: the one that loses retries."""
+    import sqlalchemy.exc
+
+    from imgclf.sweep.study import _creation_race
+
+    error = getattr(sqlalchemy.exc, kind)("CREATE TABLE studies", {}, Exception(message))
+    assert _creation_race(error) is race

@@ -54,13 +54,15 @@ def open_storage(storage: str | None, project: Path):
 
 
 def _creation_race(exc: Exception) -> bool:
-    """A table or its version row that another worker created first."""
+    """A table, type or version row that another worker created first. PostgreSQL reports a
+    table or type created meanwhile as a ProgrammingError (DuplicateTable, DuplicateObject),
+    SQLite as an OperationalError, a version row as an IntegrityError."""
     try:
-        from sqlalchemy.exc import IntegrityError, OperationalError
+        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
     except ImportError:
         return False
     return isinstance(exc, IntegrityError) or (
-        isinstance(exc, OperationalError) and "already exists" in str(exc)
+        isinstance(exc, (OperationalError, ProgrammingError)) and "already exists" in str(exc)
     )
 
 
