@@ -47,3 +47,10 @@ def test_the_cheap_name_lists_match_their_registries() -> None:
 
     assert sorted(BUILTIN_RECIPES) == list_recipes()
     assert set(BUILTIN_FORMATS) <= set(list_exporters()) and format_names() == list_exporters()
+
+
+def test_a_run_without_torchvision_augmentations_does_not_import_it(tmp_path: Path) -> None:
+    """torchvision (1.2 s: it loads torch._dynamo) is for RandAugment, erasing, MixUp, CutMix."""
+    args = ["train", "digits", "--model", "cnn", "--epochs", "1", "--image-size", "16",
+            "--augment", "horizontal_flip=true", "--project", str(tmp_path), "--quiet"]  # fmt: skip
+    assert "torchvision" not in imported(*args)

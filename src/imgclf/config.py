@@ -320,9 +320,11 @@ class TrainConfig(_Section):
     finetune_lr: float | None = Field(
         None, gt=0.0, description="finetune: stage 2 peak lr of the head (None: lr)."
     )
-    progressive_sizes: list[int] = Field(
+    progressive_sizes: list[int | float] = Field(
         default_factory=list,
-        description="Smaller square sizes the pixel stage trains at first, e.g. [128, 160].",
+        description="Smaller square sizes the pixel stage trains at first, each for an equal "
+        "share of its steps: pixels, e.g. [128, 160], or fractions of the image size, e.g. "
+        "[0.5, 0.75] (a fraction the network cannot take is skipped, with a note).",
     )
     callbacks: list[str] = Field(
         default_factory=list,
@@ -342,15 +344,21 @@ class TrainConfig(_Section):
     @field_validator("progressive_sizes", mode="before")
     @classmethod
     def _sizes_list(cls, value: Any) -> Any:
-        if isinstance(value, int | str) and not isinstance(value, bool):
-            return [int(size) for size in str(value).replace(",", " ").split()]
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            sizes = str(value).replace(",", " ").split()
+            return [float(size) if "." in size else int(size) for size in sizes]
         return value
 
     @field_validator("progressive_sizes")
     @classmethod
-    def _increasing_sizes(cls, value: list[int]) -> list[int]:
-        if any(size < 8 for size in value) or value != sorted(set(value)):
-            raise ValueError(f"progressive_sizes must increase and be >= 8, received {value}")
+    def _increasing_sizes(cls, value: list[int | float]) -> list[int | float]:
+        pixels = all(isinstance(size, int) and size >= 8 for size in value)
+        fractions = all(isinstance(size, float) and 0 < size < 1 for size in value)
+        if not (pixels or fractions) or value != sorted(set(value)):
+            raise ValueError(
+                "progressive_sizes must increase and be all pixels >= 8 or all fractions "
+                f"between 0 and 1, received {value}"
+            )
         return value
 
     @model_validator(mode="after")

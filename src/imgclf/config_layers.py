@@ -26,6 +26,12 @@ class ConvLayer(_Layer):
     padding: Padding | int = "valid"
     activation: Activation = "relu"
     batchnorm: bool = Field(False, description="BatchNorm between the conv and its activation.")
+    init: Literal["default", "whiten"] = Field(
+        "default",
+        description="whiten: the first layer's filters start as the whitening transform of the "
+        "training images' kernel x kernel patches, fitted on them before training (airbench's "
+        "stem); an even number of filters, at most 2 x channels x kernel^2.",
+    )
 
 
 class PoolLayer(_Layer):

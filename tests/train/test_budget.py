@@ -316,7 +316,8 @@ def test_a_budgeted_stage_goes_through_every_size_within_part_of_an_epoch(blocks
         (16, 16), (16, 16), (24, 24), (24, 24), None, None
     ]  # fmt: skip
     assert epoch_batches(stage, 0, 100) == 30
-    stage.schedule = None  # an unbudgeted stage: one size per epoch, every batch of it
+    stage.schedule = None  # an unbudgeted stage: an equal share of its 100 steps each
     stage.steps = None
-    assert {sizes_of_epoch(stage, 0, 100)(batch) for batch in range(100)} == {(16, 16)}
+    sizes = [sizes_of_epoch(stage, 0, 100)(batch) for batch in range(100)]
+    assert sizes == [(16, 16)] * 34 + [(24, 24)] * 33 + [None] * 33
     assert epoch_batches(stage, 0, 100) == 100

@@ -15,7 +15,7 @@ from imgclf.train.callbacks import BestCheckpoint, Callback, EarlyStopping
 from imgclf.train.checkpoint import BEST_WEIGHTS, load_resume_state, save_weights
 from imgclf.train.embeddings import EmbeddingLoader, embed_images
 from imgclf.train.loop import fit
-from imgclf.train.parts import TrainData, epoch_size
+from imgclf.train.parts import TrainData, epoch_size, sizes_of_epoch
 from imgclf.train.setup import configure_torch
 from imgclf.train.stages import plan_stages
 
@@ -177,11 +177,38 @@ def test_progressive_sizes_need_a_resizable_network(stripes) -> None:
         _train(stripes, progressive_sizes=[32])
     cfg = build_config({}, model="cnn", progressive_sizes=[16])
     model = build_model(cfg.model, stripes.classes, 3, (SIZE, SIZE))
-    with pytest.raises(ConfigError, match="accepts any input size"):
+    with pytest.raises(ConfigError, match="accepts any input size.*end in global pooling"):
+        plan_stages(model, stripes, cfg)
+    cfg = build_config({}, model="fast_cifar", progressive_sizes=[8])
+    model = build_model(cfg.model, stripes.classes, 3, (SIZE, SIZE))
+    with pytest.raises(ConfigError, match="progressive size 8 is too small for this network"):
         plan_stages(model, stripes, cfg)
 
 
-@pytest.mark.parametrize("bad", [[16, 8], [4], "x"])
+def test_fractions_of_the_image_size_are_resolved_and_those_the_network_cannot_take_skipped(
+    stripes,
+) -> None:
+    assert build_config({}, progressive_sizes="0.5,0.75").train.progressive_sizes == [0.5, 0.75]
+    cfg = build_config({}, model="fast_cifar", progressive_sizes=[0.25, 0.5, 0.75])
+    model = build_model(cfg.model, stripes.classes, 3, (SIZE, SIZE))
+    stages, notes = plan_stages(model, stripes, cfg)
+    assert stages[0].sizes == [16, 24]
+    assert "progressive sizes [8] px ([0.25, 0.5, 0.75] of 32 px) skipped" in notes[0]
+    cfg = build_config({}, model="cnn", progressive_sizes=[0.5])
+    model = build_model(cfg.model, stripes.classes, 3, (SIZE, SIZE))
+    stages, notes = plan_stages(model, stripes, cfg)
+    assert stages[0].sizes == [] and "the network takes one input size" in notes[0]
+
+
+def test_a_recipe_ending_in_global_pooling_goes_through_every_size_in_one_epoch(stripes) -> None:
+    """fast_cifar's one epoch: each size an equal share of its steps (4 batches of 16)."""
+    _, state, stages, _ = _train(stripes, model="fast_cifar", epochs=1, progressive_sizes=[16, 24])
+    shares = sizes_of_epoch(stages[0], 0, 4)
+    assert [shares(batch) for batch in range(4)] == [(16, 16), (16, 16), (24, 24), None]
+    assert len(state.history) == 1 and state.history[0]["image_size"] == 32
+
+
+@pytest.mark.parametrize("bad", [[16, 8], [4], "x", [0.5, 16], [0.5, 1.0], "0.75,0.5"])
 def test_progressive_sizes_are_validated(bad) -> None:
     with pytest.raises(ConfigError, match="progressive_sizes"):
         build_config({}, progressive_sizes=bad)

@@ -88,7 +88,7 @@ _AugmentViews = Annotated[
     schema_option("train.augment_views", "Augmented views per image in the embedding cache."),
 ]
 _ProgressiveSizes = Annotated[
-    str | None, typer.Option(help="Smaller sizes to train at first: 128,160.")
+    str | None, typer.Option(help="Smaller sizes to train at first: 128,160 or 0.5,0.75.")
 ]
 _TimeLimit = Annotated[
     str | None, typer.Option(help="Wall-clock limit of this session: 90s, 45m, 2h.")

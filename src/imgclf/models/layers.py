@@ -166,12 +166,28 @@ def _conv(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape]:
             "fewer layers.",
             where,
         )
-    conv = nn.Conv2d(
+    cls = _whitening(spec, channels, index) if spec.init == "whiten" else nn.Conv2d
+    conv = cls(
         channels, spec.filters, spec.kernel, spec.stride, padding=pad, bias=not spec.batchnorm
     )  # (a bias before BatchNorm is cancelled by its mean)
     norm = [nn.BatchNorm2d(spec.filters)] if spec.batchnorm else []
     act = activation(spec.activation)
     return [conv, *norm] + ([act] if act else []), (spec.filters, out_h, out_w)
+
+
+def _whitening(spec, channels: int, index: int) -> type[nn.Conv2d]:
+    """PatchWhitening, where the layer can be one: first, with an even number of filters that
+    the patches' directions (and their negatives) can fill."""
+    from imgclf.models.whitening import PatchWhitening
+
+    most = 2 * channels * spec.kernel**2
+    if index != 0 or spec.filters % 2 or spec.filters > most:
+        raise ModelError(
+            f"layer {index} (conv, init whiten) must be the first layer, with an even number of "
+            f"filters up to {most} (2 x {channels} channels x {spec.kernel}x{spec.kernel}); "
+            f"received {spec.filters} filters."
+        )
+    return PatchWhitening
 
 
 def _pool(spec, shape: Shape, index: int) -> tuple[list[nn.Module], Shape]:

@@ -113,8 +113,9 @@ def _pooled_block(filters: int, kernel: int = 3, act: str = "gelu") -> list[dict
 
 @register_recipe("fast_cifar")
 def _fast_cifar() -> list[dict]:
-    """Fast: 2x2 conv 24 stem, 3 blocks (conv-pool-BN-GELU, conv-BN-GELU) at 32/64/128, max."""
-    stem = [{"type": "conv", "filters": 24, "kernel": 2, "activation": "gelu"}]
+    """Fast: whitened 2x2 conv 24 stem, 3 blocks (conv-pool-BN-GELU, conv-BN-GELU) at
+    32/64/128, max."""
+    stem = [{"type": "conv", "filters": 24, "kernel": 2, "activation": "gelu", "init": "whiten"}]
     blocks = [
         layer
         for filters in (32, 64, 128)

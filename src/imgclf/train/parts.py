@@ -108,13 +108,16 @@ def epoch_size(stage: Stage, index: int) -> tuple[int, int] | None:
 
 
 def sizes_of_epoch(stage: Stage, index: int, per_epoch: int) -> Callable[[int], Any]:
-    """The training size of each batch of the stage's epoch ``index``: the epoch's (see
-    epoch_size), or, in a budgeted stage, by its schedule's progress, so that a plan of part
-    of one epoch still goes through every size."""
-    if not stage.sizes or stage.schedule is None:
-        size = epoch_size(stage, index)
-        return lambda batch: size
+    """The training size of each batch of the stage's epoch ``index``: each size trains an equal
+    share of the stage's steps (whole epochs where they divide evenly, as in ``epoch_size``),
+    or, in a budgeted stage, of its schedule's progress; so that a stage of one epoch, or a
+    plan of part of one, still goes through every size."""
+    if not stage.sizes:
+        return lambda batch: None
     shares = len(stage.sizes) + 1
+    if stage.schedule is None:
+        total = max(1, stage.epochs * per_epoch)
+        return lambda batch: _nth_size(stage, (index * per_epoch + batch) * shares // total)
     return lambda batch: _nth_size(
         stage, int(stage.schedule.progress(index * per_epoch + batch) * shares)
     )

@@ -22,6 +22,7 @@ from imgclf.errors import TrainingInterrupted
 from imgclf.models.backbones import backbone_preprocess
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
+from imgclf.models.whitening import whiten_from_data
 from imgclf.runtime import Runtime
 from imgclf.train import distributed
 from imgclf.train.budget import BudgetPlan
@@ -79,8 +80,9 @@ def prepare_training(
     runtime: Runtime | None = None,
     started: float | None = None,
 ) -> TrainingSetup:
-    """Prepare the data, build the model for it (seeded) on the runtime's device and plan the
-    stages (embedding the images once when a frozen backbone asks for it).
+    """Prepare the data, build the model for it (seeded, a whitening stem fitted to the
+    training images) on the runtime's device and plan the stages (embedding the images once
+    when a frozen backbone asks for it).
 
     Nothing is written to a run folder: a run's folder is made only once this succeeded, so
     bad data, an unknown model or a model that does not fit the data leave nothing behind.
@@ -112,6 +114,7 @@ def prepare_training(
         val=prepared.splits.val,
         classes=prepared.classes,
     )
+    whiten_from_data(model, train_data.images, train_data.train, cfg.seed, model.preprocess)
     started = time.perf_counter()
     images_id = prepared.cache.id
     stages, notes = plan_stages(model, train_data, cfg, images_id, progress, runtime)

@@ -15,6 +15,9 @@
 
 from __future__ import annotations
 
+import torch
+from torch import nn
+
 from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
@@ -34,10 +37,7 @@ def plan_stages(
 ) -> tuple[list[Stage], list[str]]:
     """The stages for ``model`` on ``data``, and notes for the user about the choices made;
     cached embeddings are computed here, on ``runtime``'s device."""
-    notes: list[str] = []
-    sizes = list(cfg.train.progressive_sizes)
-    if sizes:
-        _check_progressive(model, data, sizes)
+    sizes, notes = _progressive(model, data, list(cfg.train.progressive_sizes))
     mode, train = cfg.model.mode, cfg.train
     staged = mode == "finetune" and cfg.model.pretrained
     if not model.has_backbone or not (mode == "feature_extract" or staged):
@@ -155,14 +155,66 @@ def _embedding_notes(cfg: Config, embeddings) -> list[str]:
     return notes
 
 
+def _progressive(model: ImageModel, data: TrainData, given: list) -> tuple[list[int], list[str]]:
+    """The progressive sizes in pixels, and notes. Pixels the user gives must fit (an error
+    says why not); fractions of the image size (a preset's) that the network cannot take are
+    skipped with a note, so one preset serves 16-pixel and 224-pixel images alike."""
+    if not given:
+        return [], []
+    full = min(data.images.shape[1:3])
+    if isinstance(given[0], int):
+        _check_progressive(model, data, given)
+        return list(given), []
+    if not _resizable(model):
+        return [], [f"progressive_sizes {given} skipped: the network takes one input size"]
+    sizes = sorted({round(fraction * full) for fraction in given})
+    kept = [size for size in sizes if 8 <= size < full and _too_small(model, data, size) is None]
+    if len(kept) == len(sizes):
+        return kept, []
+    skipped = [size for size in sizes if size not in kept]
+    return kept, [
+        f"progressive sizes {skipped} px ({given} of {full} px) skipped: too small for this network"
+    ]
+
+
 def _check_progressive(model: ImageModel, data: TrainData, sizes: list[int]) -> None:
     full = min(data.images.shape[1:3])
     if sizes[-1] >= full:
         raise ConfigError(
             f"progressive_sizes must be smaller than the image size {full}, received {sizes}."
         )
-    if not model.has_backbone or model.spec["model"]["head"]["pooling"] == "flatten":
+    if not _resizable(model):
         raise ConfigError(
             "progressive_sizes need a network that accepts any input size: a backbone with "
-            "head pooling avg or max (recipes and flatten heads fix the size)."
+            "head pooling avg or max, or layers that end in global pooling (a flatten fixes "
+            "the size)."
         )
+    why = _too_small(model, data, sizes[0])
+    if why:
+        raise ConfigError(
+            f"progressive size {sizes[0]} is too small for this network ({why}): use larger "
+            "progressive_sizes."
+        )
+
+
+def _resizable(model: ImageModel) -> bool:
+    if model.has_backbone:
+        return model.spec["model"]["head"]["pooling"] != "flatten"
+    return any(isinstance(m, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d) for m in model.features)
+
+
+def _too_small(model: ImageModel, data: TrainData, size: int) -> str | None:
+    """Why the network cannot take ``size`` (a forward pass says), or None: so a size the
+    layers cannot take fails before training, not mid-epoch."""
+    param = next(model.parameters())
+    probe = torch.zeros(1, data.images.shape[-1], size, size, device=param.device)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(probe)
+    except RuntimeError as err:
+        return str(err).splitlines()[0]
+    finally:
+        model.train(training)
+    return None

@@ -7,7 +7,9 @@ brightness) are applied batched: one 2x3 affine matrix per image and a single
 has no equivalent of Keras's nearest / reflect / wrap fill modes.
 
 The modern options (RandAugment, TrivialAugmentWide, RandomErasing, MixUp, CutMix) come from
-``torchvision.transforms.v2``. Those draw from the global torch RNG, so they run inside
+``torchvision.transforms.v2``, imported only when one is enabled: importing torchvision costs
+1.2 s (it loads torch._dynamo), which every run without them would pay at start. Those draw
+from the global torch RNG, so they run inside
 ``torch.random.fork_rng`` seeded from the caller's generator: the same generator state gives the
 same batch, and the global RNG outside is left untouched.
 """
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
 
 from imgclf.config import AugmentConfig, FillMode
 from imgclf.errors import ConfigError, DataError
@@ -152,7 +153,11 @@ class BatchAugment:
     def __init__(self, cfg: AugmentConfig) -> None:
         self.cfg = cfg
         self._policy = _policy(cfg)
-        self._erasing = v2.RandomErasing(p=cfg.random_erasing) if cfg.random_erasing else None
+        self._erasing = None
+        if cfg.random_erasing:
+            from torchvision.transforms import v2
+
+            self._erasing = v2.RandomErasing(p=cfg.random_erasing)
 
     def __repr__(self) -> str:
         return f"BatchAugment({self.cfg!r})"
@@ -249,6 +254,8 @@ class BatchMix:
     def __init__(self, mixup: float, cutmix: float, num_classes: int) -> None:
         if num_classes < 1:
             raise ConfigError(f"mixup/cutmix need num_classes >= 1, received {num_classes}.")
+        from torchvision.transforms import v2
+
         ops: list[Callable] = []
         if mixup > 0:
             ops.append(v2.MixUp(alpha=mixup, num_classes=num_classes))
@@ -305,11 +312,11 @@ def seeded_global_rng(generator: torch.Generator) -> Iterator[None]:
 
 
 def _policy(cfg: AugmentConfig) -> Callable | None:
-    if cfg.randaugment:
-        return v2.RandAugment()
-    if cfg.trivialaugment:
-        return v2.TrivialAugmentWide()
-    return None
+    if not (cfg.randaugment or cfg.trivialaugment):
+        return None
+    from torchvision.transforms import v2
+
+    return v2.RandAugment() if cfg.randaugment else v2.TrivialAugmentWide()
 
 
 def _flip(images: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
