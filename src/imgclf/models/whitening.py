@@ -34,11 +34,12 @@ class PatchWhitening(nn.Conv2d):
         will feed it (preprocessed): the top ``out_channels / 2`` whitened directions of the
         patches and their negatives; the bias centres every output on the patches' mean."""
         count, total, outer = 0, None, None
-        for images in batches:
-            patches = F.unfold(images.double(), self.kernel_size, stride=self.stride)
+        for images in batches:  # float32 within a chunk, summed over chunks in float64
+            patches = F.unfold(images.float(), self.kernel_size, stride=self.stride)
             patches = patches.transpose(1, 2).reshape(-1, patches.shape[1])
-            total = patches.sum(0) if total is None else total + patches.sum(0)
-            outer = patches.T @ patches if outer is None else outer + patches.T @ patches
+            chunk_sum, chunk_outer = patches.sum(0).double(), (patches.T @ patches).double()
+            total = chunk_sum if total is None else total + chunk_sum
+            outer = chunk_outer if outer is None else outer + chunk_outer
             count += len(patches)
         mean = total / count
         covariance = outer / count - torch.outer(mean, mean)
