@@ -37,7 +37,6 @@ _PRESETS: dict[str, dict[str, Any]] = {
             "precision": "auto",
             "tta": "flip",
             "epochs": 1,
-            "progressive_sizes": [0.5, 0.75],
         },
     },
     "fast_mnist": {

@@ -102,5 +102,19 @@ def _main(
 
 
 def main() -> None:
-    """Console-script entry point: help at the terminal's width, unwrapped in pipes."""
-    app(**terminal.help_settings())
+    """Console-script entry point: help at the terminal's width, unwrapped in pipes.
+
+    A command holds many long-lived objects (60,000 file records for CIFAR-10, the modules),
+    so the garbage collector runs less often here (still collecting every cycle it finds):
+    start-up to the first epoch of a CIFAR-10 run 3.9 s -> 3.4 s. And whatever way the command
+    ends (Typer exits with SystemExit), the objects alive then are frozen out of the collector:
+    the interpreter's last full collection at exit walked every one of them, 1.2 s after such a
+    run had written everything (py-spy: gc_collect_main). The OS takes the memory back.
+    """
+    import gc
+
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        app(**terminal.help_settings())
+    finally:
+        gc.freeze()

@@ -113,12 +113,13 @@ def _pooled_block(filters: int, kernel: int = 3, act: str = "gelu") -> list[dict
 
 @register_recipe("fast_cifar")
 def _fast_cifar() -> list[dict]:
-    """Fast: whitened 2x2 conv 24 stem, 3 blocks (conv-pool-BN-GELU, conv-BN-GELU) at
-    32/64/128, max."""
-    stem = [{"type": "conv", "filters": 24, "kernel": 2, "activation": "gelu", "init": "whiten"}]
+    """Fast: whitened 4x4 conv 48 stem at stride 2, 3 blocks (conv-pool-BN-GELU, conv-BN-GELU)
+    at 48/64/128, max."""
+    stem = [{"type": "conv", "filters": 48, "kernel": 4, "stride": 2, "activation": "gelu",
+             "init": "whiten"}]  # fmt: skip
     blocks = [
         layer
-        for filters in (32, 64, 128)
+        for filters in (48, 64, 128)
         for layer in (
             *_pooled_block(filters),
             {"type": "conv", "filters": filters, "padding": "same", "batchnorm": True,
