@@ -157,8 +157,8 @@ def _embedding_notes(cfg: Config, embeddings) -> list[str]:
 
 def _progressive(model: ImageModel, data: TrainData, given: list) -> tuple[list[int], list[str]]:
     """The progressive sizes in pixels, and notes. Pixels the user gives must fit (an error
-    says why not); fractions of the image size (a preset's) that the network cannot take are
-    skipped with a note, so one preset serves 16-pixel and 224-pixel images alike."""
+    says why not); fractions of the image size that the network cannot take are skipped with
+    a note, so one config serves 32-pixel and 224-pixel images alike."""
     if not given:
         return [], []
     full = min(data.images.shape[1:3])
