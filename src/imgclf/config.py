@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from imgclf.config_layers import Activation, LayerSpec
+from imgclf.config_layers import Activation, LayerSpec, ProgressiveSizes
 from imgclf.timefmt import parse_duration
 
 FitPolicy = Literal["resize", "center_crop", "letterbox"]
@@ -320,7 +320,7 @@ class TrainConfig(_Section):
     finetune_lr: float | None = Field(
         None, gt=0.0, description="finetune: stage 2 peak lr of the head (None: lr)."
     )
-    progressive_sizes: list[int | float] = Field(
+    progressive_sizes: ProgressiveSizes = Field(
         default_factory=list,
         description="Smaller square sizes the pixel stage trains at first, each for an equal "
         "share of its steps: pixels, e.g. [128, 160], or fractions of the image size, e.g. "
@@ -340,26 +340,6 @@ class TrainConfig(_Section):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
-
-    @field_validator("progressive_sizes", mode="before")
-    @classmethod
-    def _sizes_list(cls, value: Any) -> Any:
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            sizes = str(value).replace(",", " ").split()
-            return [float(size) if "." in size else int(size) for size in sizes]
-        return value
-
-    @field_validator("progressive_sizes")
-    @classmethod
-    def _increasing_sizes(cls, value: list[int | float]) -> list[int | float]:
-        pixels = all(isinstance(size, int) and size >= 8 for size in value)
-        fractions = all(isinstance(size, float) and 0 < size < 1 for size in value)
-        if not (pixels or fractions) or value != sorted(set(value)):
-            raise ValueError(
-                "progressive_sizes must increase and be all pixels >= 8 or all fractions "
-                f"between 0 and 1, received {value}"
-            )
-        return value
 
     @model_validator(mode="after")
     def _one_imbalance_correction(self) -> TrainConfig:

@@ -1,13 +1,14 @@
-"""The layers of a custom stack (``model.layers``): a list of these, each checked by its type.
+"""The layers of a custom stack (``model.layers``): a list of these, each checked by its type;
+and the progressive sizes a pixel stage trains at (``train.progressive_sizes``).
 
-A part of the config schema (imgclf.config), kept in its own module for its size.
+Parts of the config schema (imgclf.config), kept in their own module for its size.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class _Layer(BaseModel):
@@ -78,4 +79,28 @@ LayerSpec = Annotated[
     | FlattenLayer
     | DenseLayer,
     Field(discriminator="type"),
+]
+
+
+def _sizes_list(value: Any) -> Any:
+    """One size or a "128,160" / "0.5 0.75" text as a list: pixels as ints, fractions as floats."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        sizes = str(value).replace(",", " ").split()
+        return [float(size) if "." in size else int(size) for size in sizes]
+    return value
+
+
+def _increasing_sizes(value: list[int | float]) -> list[int | float]:
+    pixels = all(isinstance(size, int) and size >= 8 for size in value)
+    fractions = all(isinstance(size, float) and 0 < size < 1 for size in value)
+    if not (pixels or fractions) or value != sorted(set(value)):
+        raise ValueError(
+            "progressive_sizes must increase and be all pixels >= 8 or all fractions "
+            f"between 0 and 1, received {value}"
+        )
+    return value
+
+
+ProgressiveSizes = Annotated[
+    list[int | float], BeforeValidator(_sizes_list), AfterValidator(_increasing_sizes)
 ]

@@ -163,7 +163,7 @@ def _progressive(model: ImageModel, data: TrainData, given: list) -> tuple[list[
         return [], []
     full = min(data.images.shape[1:3])
     if isinstance(given[0], int):
-        _check_progressive(model, data, given)
+        _check_progressive(model, data, full, given)
         return list(given), []
     if not _resizable(model):
         return [], [f"progressive_sizes {given} skipped: the network takes one input size"]
@@ -177,8 +177,7 @@ def _progressive(model: ImageModel, data: TrainData, given: list) -> tuple[list[
     ]
 
 
-def _check_progressive(model: ImageModel, data: TrainData, sizes: list[int]) -> None:
-    full = min(data.images.shape[1:3])
+def _check_progressive(model: ImageModel, data: TrainData, full: int, sizes: list[int]) -> None:
     if sizes[-1] >= full:
         raise ConfigError(
             f"progressive_sizes must be smaller than the image size {full}, received {sizes}."
