@@ -24,7 +24,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadscope --no-loadscope-reorder  # a worker per core; see tests/conftest.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -8,6 +8,69 @@ from pathlib import Path
 import pytest
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+SHARED_BY_PACKAGE = {"serve", "export", "audit", "distributed"}  # session fixtures in conftest
+
+
+def _cores() -> list[int]:
+    """The cores this process may run on (affinity, as imgclf reads it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (make test): one worker per core this process may use, not per core of
+    the host (a container's limit), nor per physical core (psutil's count on a VM)."""
+    return len(_cores())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker runs on its own core (imgclf reads the affinity and
+    starts one thread): two workers of two threads each on two cores fight for them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if worker and hasattr(os, "sched_setaffinity") and 1 < count <= len(_cores()):
+        os.sched_setaffinity(0, {_cores()[int(worker.removeprefix("gw"))]})
+
+
+def work_unit(nodeid: str) -> str:
+    """What one xdist worker runs together: a package whose conftest makes session fixtures
+    (a trained model, a server), or else a module (its module fixtures are made once); each
+    tutorial notebook, long and alone, is a unit of its own so that they spread."""
+    path = nodeid.partition("::")[0]
+    parts = path.split("/")
+    if path == "tests/notebooks/test_examples.py":
+        return nodeid
+    if len(parts) > 2 and parts[1] in SHARED_BY_PACKAGE:
+        return "/".join(parts[:2])
+    return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist, the slow and real-data tests go first: long units started last would
+    leave one worker running them alone at the end."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: not (_marked(item, "slow") or _marked(item, "realdata")))
+
+
+def _marked(item: pytest.Item, name: str) -> bool:
+    return item.get_closest_marker(name) is not None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadscope`` with the units above (xdist's ``loadgroup`` marks do not reach
+    its scheduler under pytest 9: the node id it rewrites is no longer the one it reads)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SharedFixtureScheduling(config, log)
 
 
 @pytest.fixture
@@ -17,6 +80,10 @@ def seed() -> int:
 
 @pytest.fixture(scope="session")
 def _realdata_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one cache for all workers (writes are atomic)
+        folder = tmp_path_factory.getbasetemp().parent / "realdata-cache"
+        folder.mkdir(exist_ok=True)
+        return folder
     return tmp_path_factory.mktemp("realdata-cache")
 
 
