@@ -28,10 +28,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, each worker runs on its own core (imgclf reads the affinity and
     starts one thread): two workers of two threads each on two cores fight for them."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if worker and hasattr(os, "sched_setaffinity") and 1 < count <= len(_cores()):
-        os.sched_setaffinity(0, {_cores()[int(worker.removeprefix("gw"))]})
+    worker = getattr(config, "workerinput", None)  # xdist's, on its workers only
+    cores = _cores()
+    if worker and hasattr(os, "sched_setaffinity") and 1 < worker["workercount"] <= len(cores):
+        os.sched_setaffinity(0, {cores[int(worker["workerid"].removeprefix("gw"))]})
 
 
 def work_unit(nodeid: str) -> str:
@@ -47,10 +47,10 @@ def work_unit(nodeid: str) -> str:
     return path
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist, the slow and real-data tests go first: long units started last would
     leave one worker running them alone at the end."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if hasattr(config, "workerinput"):
         items.sort(key=lambda item: not (_marked(item, "slow") or _marked(item, "realdata")))
 
 
@@ -79,8 +79,10 @@ def seed() -> int:
 
 
 @pytest.fixture(scope="session")
-def _realdata_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # one cache for all workers (writes are atomic)
+def _realdata_cache(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    if hasattr(request.config, "workerinput"):  # one cache for all xdist workers (atomic writes)
         folder = tmp_path_factory.getbasetemp().parent / "realdata-cache"
         folder.mkdir(exist_ok=True)
         return folder
