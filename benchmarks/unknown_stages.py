@@ -1,22 +1,28 @@
-"""What a frozen backbone's cached stages save a feature-extraction run (a sweep's trial): the
-same run (max pooling, after a first run with average pooling left the stages) twice on warm
-embeddings, once with the unknown score's stages in the cache and once after deleting them, so
-the fit must pass the images through the backbone again; prints the time the end of training
-spends on the unknown score (``timings.evaluate``) and the ratio.
+"""What one embed-once pass saves feature extraction: a user's first run (embeddings, head,
+the unknown score's stages) and a second run that pools the other way (a sweep's trial), each
+on a cold cache, timed for this checkout and for a baseline checkout (``--baseline``: another
+commit's ``src``, e.g. from ``git worktree add``) in the same invocation; prints each part's
+seconds (``timings`` in metrics.json) and the ratios.
 
-    python -m benchmarks.unknown_stages --data ../shared/datasets/imagenette2-224-subset
+    git worktree add /tmp/before <commit>
+    python -m benchmarks.unknown_stages --baseline /tmp/before/src \\
+        --data ../shared/datasets/imagenette2-224-subset
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import machine
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SRC = Path(__file__).resolve().parents[1] / "src"
 SETTINGS = dict(
     model="efficientnet_lite0",
     mode="feature_extract",
@@ -29,39 +35,49 @@ SETTINGS = dict(
     horizontal_flip=True,
     seed=0,
 )  # R4's base, as its notebook sweeps it (examples/notebooks/04_runs_r4.ipynb)
+PARTS = ("embed", "train", "evaluate", "total")
 
 
-def run(data: Path, cache: Path, project: Path, name: str, **extra) -> dict:
+def two_runs(data: Path) -> dict[str, dict]:
+    """The first run (average pooling) and the next (max pooling), on a fresh cache."""
     from imgclf import api
 
-    os.environ["IMGCLF_CACHE_DIR"] = str(cache)
-    result = api.train(data, project=project, name=name, quiet=True, **SETTINGS, **extra)
-    return {"evaluate": result.metrics["timings"]["evaluate"],
-            "total": result.metrics["timings"]["total"],
-            "test": result.metrics["test"]["accuracy"]}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["IMGCLF_CACHE_DIR"] = str(Path(folder) / "cache")
+        runs = {}
+        for name, pooling in (("first", "avg"), ("other pooling", "max")):
+            result = api.train(data, project=Path(folder) / "runs", name=name.split()[0],
+                               quiet=True, head={"pooling": pooling}, **SETTINGS)  # fmt: skip
+            timings = result.metrics["timings"]
+            runs[name] = {**{part: timings.get(part, 0.0) for part in PARTS},
+                          "test": result.metrics["test"]["accuracy"]}  # fmt: skip
+    return runs
+
+
+def measured(src: Path, data: Path) -> dict[str, dict]:
+    """``two_runs`` with the imgclf of ``src``, in a process of its own."""
+    code = (
+        f"import json, benchmarks.unknown_stages as b; print(json.dumps(b.two_runs({str(data)!r})))"  # noqa: E501
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(SRC.parent)])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True, cwd=SRC.parent)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "imagenette2-224-subset")
+    parser.add_argument("--baseline", type=Path, required=True, help="another checkout's src")
     args = parser.parse_args()
     print(machine())
-    with tempfile.TemporaryDirectory() as folder:
-        cache, project = Path(folder) / "cache", Path(folder) / "runs"
-        first = run(args.data, cache, project, "first")  # embeddings and stages computed
-        run(args.data, cache, project, "warm", head={"pooling": "max"})  # its embeddings too
-        cached = run(args.data, cache, project, "cached", head={"pooling": "max"})
-        for stages in (cache / "embeddings").glob("*.npz"):
-            stages.unlink()
-        again = run(args.data, cache, project, "uncached", head={"pooling": "max"})
-    print(f"first run (embeddings and stages computed): {first['total']:.1f} s")
-    for label, result in (("stages cached", cached), ("stages deleted", again)):
-        print(f"{label}: unknown score and scores {result['evaluate']:.2f} s of "
-              f"{result['total']:.1f} s, test accuracy {result['test']:.4f}")  # fmt: skip
-    print(
-        f"ratio: {again['evaluate'] / cached['evaluate']:.1f}x faster end of training, "
-        f"{again['total'] / cached['total']:.2f}x faster run"
-    )
+    results = {"baseline": measured(args.baseline, args.data), "this": measured(SRC, args.data)}
+    for run in ("first", "other pooling"):
+        for label, runs in results.items():
+            parts = ", ".join(f"{part} {runs[run][part]:.1f} s" for part in PARTS)
+            print(f"{run} run, {label}: {parts}; test accuracy {runs[run]['test']:.4f}")
+        ratio = results["baseline"][run]["total"] / results["this"][run]["total"]
+        print(f"{run} run: {ratio:.2f}x faster")
 
 
 if __name__ == "__main__":

@@ -12,17 +12,22 @@ from imgclf.config import HeadConfig
 from imgclf.errors import ModelError
 from imgclf.models.layers import BatchDropout, activation
 
+GLOBAL_POOLINGS = ("avg", "max")
+
+
+def global_pooling(kind: str) -> list[nn.Module]:
+    """A head's leading layers for global ``kind`` pooling (avg or max) of a (C, H, W) map."""
+    pool = nn.AdaptiveAvgPool2d(1) if kind == "avg" else nn.AdaptiveMaxPool2d(1)
+    return [pool, nn.Flatten()]
+
 
 def build_head(cfg: HeadConfig, feature_shape: tuple[int, ...], num_classes: int) -> nn.Sequential:
     """The head for features of ``feature_shape`` ((C, H, W) map or (F,) vector)."""
     modules: list[nn.Module] = []
     if len(feature_shape) == 3:
         channels, height, width = feature_shape
-        if cfg.pooling == "avg":
-            modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-            width_in = channels
-        elif cfg.pooling == "max":
-            modules += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+        if cfg.pooling in GLOBAL_POOLINGS:
+            modules += global_pooling(cfg.pooling)
             width_in = channels
         elif cfg.pooling == "flatten":
             modules.append(nn.Flatten())

@@ -47,6 +47,15 @@ def find_stages(features: nn.Module, example: torch.Tensor) -> list[str]:
     return [name for _, _, name in sorted(chosen.values(), key=lambda item: item[1])]
 
 
+def model_stages(model, images) -> list[str]:
+    """``find_stages`` of an ImageModel's features, found on the first of ``images`` (N, H, W,
+    C uint8, numpy): what the unknown score taps, and what the embed-once pass keeps for it."""
+    example = torch.from_numpy(images[:1].copy()).permute(0, 3, 1, 2).float()
+    with torch.inference_mode():
+        pixels = example.to(next(model.parameters()).device)
+        return find_stages(model.features, model.preprocess(pixels))
+
+
 @contextmanager
 def tapped(features: nn.Module, stages: list[str]) -> Iterator[dict[int, torch.Tensor]]:
     """While open, each forward pass of ``features`` leaves the spatial mean (N, C) of stage

@@ -156,16 +156,9 @@ def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -
 
     prepared = result.prepared
     rows = {"train": prepared.splits.train, **rows_of}
-    cache = None
-    if result.features is not None:  # the frozen backbone the embeddings came from
-        from imgclf.data.pipeline.cache import embeddings_dir
-
-        cache = embeddings_dir(cfg.data.cache_dir)
-    images = prepared.cache
     return fit_unknown(
-        result.model, rows, prepared.source.labels, images.images, result.runtime,
-        cfg.train.eval_batch_size, cfg.seed, features=result.features, cache=cache,
-        images_id=images.id,
+        result.model, rows, prepared.source.labels, prepared.cache.images, result.runtime,
+        cfg.train.eval_batch_size, cfg.seed, embedded=result.embedded,
     )  # fmt: skip
 
 

@@ -6,9 +6,10 @@ the validation sums as the reference; the model keeps it all (so the bundle carr
 ``predict --abstain`` can answer "unknown"), and the share of each scored split that the
 default threshold calls unknown is measured.
 
-A frozen backbone's stages are kept beside its embeddings (``models/features/taps``) and its
-pooled features are the embeddings, so the next run on the same images (a sweep's trials,
-whatever their head) reads them instead of passing the images through the backbone again.
+A frozen backbone's pooled features are the embeddings, and the embed-once pass keeps every
+row's stage means beside them, so the run, and the next one on the same images (a sweep's
+trials, whatever their head), read them instead of passing the images through the backbone
+again.
 
 A run without a validation split (or one of fewer than 10 images) has no reference, and
 metrics.json says why.
@@ -16,17 +17,16 @@ metrics.json says why.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from imgclf.evaluate.unknown import KEEP, MAX_FIT, MAX_VAL, fit_unknown_score, why_not_fit
-from imgclf.models.features.taps import cached_stage_rows
+from imgclf.models.features.embeddings import Embeddings
 from imgclf.models.inference import layer_rows
 from imgclf.models.network import ImageModel
-from imgclf.models.unknown import find_stages
+from imgclf.models.unknown import model_stages
 from imgclf.runtime import Runtime
 
 
@@ -38,18 +38,16 @@ def fit_unknown(
     runtime: Runtime,
     batch_size: int,
     seed: int = 0,
-    features: np.ndarray | None = None,
-    cache: Path | None = None,
-    images_id: str | None = None,
+    embedded: Embeddings | None = None,
 ) -> dict[str, Any]:
     """Fit and keep the unknown score of ``model``; metrics.json's ``unknown`` record.
 
     Args:
         rows: the rows of 'train', 'val' and (when present) 'test'.
         labels: every row's label; images: the decoded-image cache.
-        features, cache: for a frozen backbone, every row's cached embedding (the features
-            the classifier reads) and the folder that keeps its stages for the next run on the
-            same images (None: one pass computes them all); images_id names the images.
+        embedded: for a frozen backbone, the embed-once pass: every row's features the
+            classifier reads and the stages' means (None, or stages damaged on disk: one pass
+            over the drawn rows computes them).
     """
     train, val = rows["train"], rows.get("val", np.empty(0, dtype=np.int64))
     reason = why_not_fit(labels[train], labels[val])
@@ -58,17 +56,13 @@ def fit_unknown(
     rng = np.random.default_rng(seed)
     drawn = {split: _at_most(part, MAX_VAL if split == "val" else MAX_FIT, rng)
              for split, part in rows.items()}  # fmt: skip
-    example = torch.from_numpy(np.ascontiguousarray(images[drawn["train"][:1]]))
-    with torch.inference_mode():
-        pixels = example.permute(0, 3, 1, 2).float().to(next(model.parameters()).device)
-        stages = find_stages(model.features, model.preprocess(pixels))
+    stages = model_stages(model, images[drawn["train"][:1]])
 
     def read(part: np.ndarray) -> list[np.ndarray]:
-        if features is None or cache is None:
+        if embedded is None or embedded.stages is None or embedded.stage_names != stages:
             return layer_rows(model, images, part, stages, batch_size, runtime)
-        kept = cached_stage_rows(model, images, part, stages, batch_size, runtime, cache,
-                                 images_id)  # fmt: skip
-        return [*kept, np.asarray(features[part], dtype=np.float32)]
+        kept = [np.asarray(stage[part]) for stage in embedded.stages]
+        return [*kept, np.asarray(embedded.clean[part], dtype=np.float32)]
 
     layers = {split: read(part) for split, part in drawn.items()}
     fit = fit_unknown_score(layers["train"], labels[drawn["train"]], layers["val"])

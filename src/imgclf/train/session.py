@@ -20,6 +20,7 @@ from imgclf.data.formats.resolve import DataLike
 from imgclf.data.pipeline.prepare import PreparedData, prepare_data
 from imgclf.errors import TrainingInterrupted
 from imgclf.models.backbones import backbone_preprocess
+from imgclf.models.features.embeddings import Embeddings
 from imgclf.models.network import ImageModel, build_model
 from imgclf.models.recipes import is_recipe
 from imgclf.models.whitening import whiten_from_data
@@ -58,11 +59,16 @@ class TrainResult:
     prepared: PreparedData
     runtime: Runtime
     timings: dict[str, float] = field(default_factory=dict)
-    # Every row's cached embedding when the final backbone is the embedded one (feature
-    # extraction): evaluation reads them instead of running the backbone again.
-    features: np.ndarray | None = None
+    # The embed-once pass when the final backbone is the embedded one (feature extraction):
+    # evaluation and the unknown score read it instead of running the backbone again.
+    embedded: Embeddings | None = None
     callbacks: list[Callback] = field(default_factory=list)  # on_run_end gets the metrics
     plan: BudgetPlan | None = None  # a budgeted run's plan and re-plans
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """Every row's cached embedding, or None (the backbone computes them)."""
+        return None if self.embedded is None else self.embedded.clean
 
 
 def default_image_size(cfg: Config) -> tuple[int, int]:
@@ -170,9 +176,8 @@ def run_session(
     timings = {**setup.timings, "train": time.perf_counter() - started}
     best.load_into(model)
     embedded = setup.stages[-1].embeddings
-    features = embedded.clean if embedded is not None else None
     return TrainResult(
-        model, state, setup.prepared, setup.runtime, timings, features, callbacks, plan
+        model, state, setup.prepared, setup.runtime, timings, embedded, callbacks, plan
     )
 
 

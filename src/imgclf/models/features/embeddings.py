@@ -23,22 +23,32 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from imgclf.config import AugmentConfig
 from imgclf.errors import DataError
 from imgclf.fileio import atomic_path
 from imgclf.identity import image_set_digest
-from imgclf.models.features.backend import NUMERICS, Embedder, make_embedder, planned_backend
+from imgclf.models.features.backend import (
+    NUMERICS,
+    Backbone,
+    Embedder,
+    make_embedder,
+    planned_backend,
+)
+from imgclf.models.heads import GLOBAL_POOLINGS, global_pooling
 from imgclf.models.inference import eval_mode, inference_batch_size
+from imgclf.models.unknown import model_stages
 from imgclf.progressbar import progress_bar
 from imgclf.runtime import Runtime
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the pass keeps the other global pooling and the stages' means beside
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # uint8 batch, seeded
 
 
@@ -54,6 +64,10 @@ class Embeddings:
     seconds: float
     backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
     note: str | None = None  # why the backend asked for was not used
+    # every row's spatial mean at each stage the unknown score taps (``models.unknown``), from
+    # the same pass; None when a cache from before kept none
+    stages: list[np.ndarray] | None = None
+    stage_names: list[str] = field(default_factory=list)
 
 
 def embed_once(
@@ -73,7 +87,8 @@ def embed_once(
     backend: str = "auto",
 ) -> Embeddings:
     """The pooled features of ``images`` (N, H, W, C uint8) under ``model.embed``, cached in
-    ``folder``.
+    ``folder``. The same pass keeps the features of the other global pooling (avg or max) and
+    the stages' means, so a sweep over the pooling and the run's unknown score reuse it.
 
     Args:
         model: an ImageModel whose backbone is frozen (its weights define the cache key).
@@ -92,25 +107,46 @@ def embed_once(
     views = _views_made(views, augment, transform)
     train = np.asarray(train, dtype=np.int64)
     folder = Path(folder)
-    embed = _LazyEmbedder(model, _planned(backend, runtime, images, views, train), runtime)
-    key = _clean_key(embed, model, images, images_id, folder, batch_size)
+    poolings, stage_names = _poolings(model), model_stages(model, images)
+    backbone = Backbone(model, poolings, stage_names)
+    embed = _LazyEmbedder(backbone, _planned(backend, runtime, images, views, train), runtime)
+    keys = _clean_keys(embed, model, images, images_id, folder, batch_size)
     rows = np.arange(len(images))
-    clean_path = folder / f"{key}.npy"
-    fill = lambda out: _embed_into(out, embed, model, images, rows, batch_size, progress)  # noqa: E731
-    clean, reused = _cached(clean_path, (len(images),), fill)
+    pooled = [folder / f"{key}.npy" for key in keys]
+    stage_key = _stage_key(model, images, images_id, embed, stage_names)
+    stage_paths = [folder / f"{stage_key}-stage{i}.npy" for i in range(len(stage_names))]
+    fill = lambda outs: _embed_into(outs, embed, model, images, rows, batch_size, progress)  # noqa: E731
+    clean, reused = _cached([*pooled, *stage_paths], (len(images),), fill)
+    stages = [_existing(path, (len(images),)) for path in stage_paths]
     view_array = None
     if views:
-        view_key = _views_key(key, augment, views, seed, train)
+        view_paths = [
+            folder / f"{key}-views-{_views_key(key, augment, views, seed, train)}.npy"
+            for key in keys
+        ]
         view_array, views_reused = _cached(
-            folder / f"{key}-views-{view_key}.npy",
+            view_paths,
             (views, len(train)),
-            lambda out: _embed_views(
-                out, embed, model, images, train, batch_size, transform, seed, progress
+            lambda outs: _embed_views(
+                outs, embed, model, images, train, batch_size, transform, seed, progress
             ),
         )
         reused = reused and views_reused
     seconds = time.perf_counter() - started
-    return Embeddings(clean, view_array, train, clean_path, reused, seconds, *embed.used())
+    kept = stages if all(stage is not None for stage in stages) else None
+    return Embeddings(clean, view_array, train, pooled[0], reused, seconds, *embed.used(),
+                      kept, stage_names)  # fmt: skip
+
+
+def _poolings(model) -> list[nn.Module]:
+    """The model's pooling, then the other global pooling when it pools globally (the same
+    pass gives both for the price of one)."""
+    own = repr(model.pooling)
+    for kind in GLOBAL_POOLINGS:
+        if own == repr(nn.Sequential(*global_pooling(kind))):
+            other = next(other for other in GLOBAL_POOLINGS if other != kind)
+            return [model.pooling, nn.Sequential(*global_pooling(other))]
+    return [model.pooling]
 
 
 def _views_made(views: int, augment: AugmentConfig | None, transform: Transform | None) -> int:
@@ -133,13 +169,13 @@ class _LazyEmbedder:
     """The pass's backend, made on the first batch it embeds (a cache miss): an export costs
     seconds, and a reused cache needs none."""
 
-    def __init__(self, model, planned: str, runtime: Runtime) -> None:
-        self.model, self.planned, self.runtime = model, planned, runtime
+    def __init__(self, backbone: Backbone, planned: str, runtime: Runtime) -> None:
+        self.backbone, self.planned, self.runtime = backbone, planned, runtime
         self.made: Embedder | None = None
 
-    def __call__(self, batch: torch.Tensor) -> np.ndarray:
+    def __call__(self, batch: torch.Tensor) -> list[np.ndarray]:
         if self.made is None:
-            self.made = make_embedder(self.model, self.planned, self.runtime, batch)
+            self.made = make_embedder(self.backbone, self.planned, self.runtime, batch)
         return self.made.run(batch)
 
     def used(self) -> tuple[str, str | None]:
@@ -149,38 +185,62 @@ class _LazyEmbedder:
         return self.made.backend, self.made.note
 
 
-def _clean_key(
+def _clean_keys(
     embed: _LazyEmbedder,
     model,
     images: np.ndarray,
     images_id: str | None,
     folder: Path,
     batch_size: int,
-) -> str:
-    """The clean features' cache key: for the planned backend's numerics, unless that
-    backend is not cached yet and refuses the graph when exported (now), then torch's."""
+) -> list[str]:
+    """The clean features' cache key of each pooling: for the planned backend's numerics,
+    unless that backend is not cached yet and refuses the graph when exported (now), then
+    torch's."""
     precision = embed.runtime.precision
-    key = features_key(model, images, images_id, precision, NUMERICS[embed.planned])
-    if embed.planned != "torch" and _existing(folder / f"{key}.npy", (len(images),)) is None:
+
+    def keys(numerics: str) -> list[str]:
+        return [features_key(model, images, images_id, precision, numerics, pooling=pooling)
+                for pooling in embed.backbone.poolings]  # fmt: skip
+
+    planned = keys(NUMERICS[embed.planned])
+    if embed.planned != "torch" and _existing(folder / f"{planned[0]}.npy", (len(images),)) is None:
         embed(_first_batch(images, batch_size))  # exports now: a refused graph changes the key
         if embed.used()[0] != embed.planned:
-            key = features_key(model, images, images_id, precision, NUMERICS["torch"])
-    return key
+            return keys(NUMERICS["torch"])
+    return planned
+
+
+def _stage_key(model, images, images_id, embed: _LazyEmbedder, stages: list[str]) -> str:
+    """The stages' means' key: the backbone's own (before any pooling), the numerics the
+    pass computes them with, and the stages."""
+    precision, numerics = embed.runtime.precision, NUMERICS[embed.used()[0]]
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(features_key(model, images, images_id, precision, numerics, False).encode())
+    digest.update(("stages:" + "|".join(stages)).encode())
+    return digest.hexdigest()
 
 
 def _first_batch(images: np.ndarray, batch_size: int) -> torch.Tensor:
     return torch.from_numpy(np.array(images[:batch_size])).permute(0, 3, 1, 2)  # a writable copy
 
 
-def _cached(path: Path, leading: tuple[int, ...], fill) -> tuple[np.ndarray, bool]:
-    """The float32 array at ``path`` whose shape starts with ``leading``, and whether it was
-    reused; a missing, unreadable or mis-shaped file (a disk error, a hand edit) is computed
-    again through ``fill`` and replaced."""
-    array = _existing(path, leading)
+def _cached(paths: list[Path], leading: tuple[int, ...], fill) -> tuple[np.ndarray, bool]:
+    """The float32 array at ``paths[0]`` whose shape starts with ``leading``, and whether it
+    was reused; when it is missing, unreadable or mis-shaped (a disk error, a hand edit), one
+    ``fill`` computes it again with every other missing one of ``paths``."""
+    array = _existing(paths[0], leading)
     if array is not None:
         return array, True
-    _write(path, fill, leading)
-    return np.load(path, mmap_mode="r"), False
+    missing = [i for i, path in enumerate(paths) if i == 0 or _existing(path, leading) is None]
+    with ExitStack() as stack:
+        temporary = {i: stack.enter_context(atomic_path(paths[i])) for i in missing}
+        outs = [_LazyMemmap(temporary[i], leading) if i in temporary else None
+                for i in range(len(paths))]  # fmt: skip
+        fill(outs)
+        for out in outs:
+            if out is not None:
+                out.flush()
+    return np.load(paths[0], mmap_mode="r"), False
 
 
 def _existing(path: Path, leading: tuple[int, ...]) -> np.ndarray | None:
@@ -199,9 +259,11 @@ def features_key(
     precision: str = "32",
     numerics="torch",
     pooled: bool = True,
+    pooling: nn.Module | None = None,
 ) -> str:
     """Hash of the images' identity, the frozen weights and how pixels become features (with
-    ``pooled`` False, the backbone's own: its stages come before the pooling)."""
+    ``pooled`` False, the backbone's own: its stages come before the pooling; ``pooling``:
+    another than the model's own)."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"imgclf-embeddings-{_FORMAT}".encode())
     if precision != "32":  # (32-bit keys stay those of the caches written before precisions)
@@ -211,7 +273,7 @@ def features_key(
     digest.update((images_id or _array_digest(images)).encode())
     digest.update(json.dumps(model.spec["preprocess"], sort_keys=True).encode())
     if pooled:
-        digest.update(repr(model.pooling).encode())
+        digest.update(repr(model.pooling if pooling is None else pooling).encode())
     state = {**model.preprocess.state_dict(), **model.features.state_dict()}
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()
@@ -232,14 +294,6 @@ def _views_key(key: str, augment: AugmentConfig, views: int, seed: int, train: n
     digest.update(f"{views}-{seed}".encode())
     digest.update(train.tobytes())
     return digest.hexdigest()
-
-
-def _write(path: Path, fill, leading: tuple[int, ...]) -> None:
-    """Create ``path`` through ``fill(out)`` on a temporary memmap, then rename it into place."""
-    with atomic_path(path) as tmp:
-        fill_target = _LazyMemmap(tmp, leading)
-        fill(fill_target)
-        fill_target.flush()
 
 
 class _LazyMemmap:
@@ -264,7 +318,7 @@ class _LazyMemmap:
 
 
 @torch.inference_mode()
-def _features(embed, images, rows, transform=None, generator=None) -> np.ndarray:
+def _features(embed, images, rows, transform=None, generator=None) -> list[np.ndarray]:
     """Augmented on the CPU (seeded), then embedded by the pass's backend."""
     batch = torch.from_numpy(np.ascontiguousarray(images[rows])).permute(0, 3, 1, 2)
     if transform is not None:
@@ -272,17 +326,23 @@ def _features(embed, images, rows, transform=None, generator=None) -> np.ndarray
     return embed(batch)
 
 
-def _embed_into(out: _LazyMemmap, embed, model, images, rows, batch_size, progress) -> None:
+def _write(outs: list, index, outputs: list[np.ndarray]) -> None:
+    for out, output in zip(outs, outputs, strict=False):  # (views keep no stages)
+        if out is not None:
+            out.write(index, output)
+
+
+def _embed_into(outs: list, embed, model, images, rows, batch_size, progress) -> None:
     with eval_mode(model), progress_bar(progress, "embedding images", len(rows)) as advance:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            out.write(slice(start, start + len(chunk)), _features(embed, images, chunk))
+            _write(outs, slice(start, start + len(chunk)), _features(embed, images, chunk))
             advance(len(chunk))
 
 
-def _embed_views(out: _LazyMemmap, embed, model, images, train, batch_size, transform, seed,
+def _embed_views(outs: list, embed, model, images, train, batch_size, transform, seed,
                  progress) -> None:  # fmt: skip
-    views = out.leading[0]
+    views = outs[0].leading[0]  # (the model's own pooling: always computed)
     with (
         eval_mode(model),
         progress_bar(progress, "embedding augmented views", views * len(train)) as advance,
@@ -295,5 +355,5 @@ def _embed_views(out: _LazyMemmap, embed, model, images, train, batch_size, tran
                     int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
                 )
                 features = _features(embed, images, chunk, transform, generator)
-                out.write((view, slice(start, start + len(chunk))), features)
+                _write(outs, (view, slice(start, start + len(chunk))), features)
                 advance(len(chunk))
