@@ -39,6 +39,7 @@ def test_r2_finetune_with_augmentation(shared_datasets, tmp_path):
         tmp_path,
         finetune_epochs=1,
         augment_views=0,  # the head on the shared plain embeddings; the pixels stage augments
+        unknown=False,  # its fit passes the photos through the fine-tuned network once more
     )
     assert [row["stage"] for row in clf.history_][-2:] == ["head", "finetune"]
     assert clf.metrics_["test"]["accuracy"] > TUTORIAL_BEST
