@@ -65,7 +65,7 @@ class Embeddings:
     backend: str = "torch"  # what computed them: torch, or onnx (ONNX Runtime)
     note: str | None = None  # why the backend asked for was not used
     # every row's spatial mean at each stage the unknown score taps (``models.unknown``), from
-    # the same pass; None when a cache from before kept none
+    # the same pass; None when a stage file is damaged (the score then makes its own pass)
     stages: list[np.ndarray] | None = None
     stage_names: list[str] = field(default_factory=list)
 
