@@ -84,8 +84,8 @@ def signals(folder: Path, cache: Path, image_size: int | None, neighbors: int) -
     from imgclf.api.settings import make_config
     from imgclf.audit.duplicates import candidate_pairs
     from imgclf.audit.embedding import audit_embeddings, backbone_size
-    from imgclf.audit.hashing import hash_distance, perceptual_hashes
     from imgclf.audit.inputs import audit_data
+    from imgclf.data.pipeline.hashing import hash_distance, perceptual_hashes
     from imgclf.data.pipeline.prepare import prepare_data
 
     cfg = make_config(None, cache_dir=cache, image_size=image_size)

@@ -39,6 +39,7 @@ def _folder(root: Path, per_class: int = 10) -> Path:
         "speed_defaults",
         "startup",
         "unknown_stages",
+        "copy_groups",
     ],
 )
 def test_every_benchmark_imports(name: str) -> None:

@@ -10,8 +10,8 @@ from tests.audit.planted import altered, picture
 
 from imgclf.audit.duplicates import candidate_pairs, exact_pairs, find_leaks
 from imgclf.audit.embedding import audit_embeddings
-from imgclf.audit.hashing import hash_distance, perceptual_hashes
 from imgclf.config import ModelConfig
+from imgclf.data.pipeline.hashing import hash_distance, perceptual_hashes
 
 
 def _groups(planted, audit) -> list[set[str]]:
@@ -125,7 +125,7 @@ def test_an_image_file_that_cannot_be_decoded_is_left_out_of_the_pairs(planted, 
 def test_the_batched_phash_is_imagehash_bit_for_bit():
     import imagehash
 
-    from imgclf.audit.hashing import phash
+    from imgclf.data.pipeline.hashing import phash
 
     rng = np.random.default_rng(5)
     pictures = [picture(rng, shape).convert("L").resize((32, 32)) for shape in ["circle"] * 20]

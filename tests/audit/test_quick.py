@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imgclf.audit.hashing import perceptual_hashes
-from imgclf.audit.quick import QUICK_DISTANCE, chance_distance
+from imgclf.audit.quick import QUICK_DISTANCE
+from imgclf.data.pipeline.hashing import chance_distance, perceptual_hashes
 
 
 def test_digits_hash_alike_and_generated_pictures_do_not():

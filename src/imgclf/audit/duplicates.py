@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from imgclf.audit.hashing import HASH_BITS, Hashes, hash_distance
 from imgclf.audit.inputs import SPLIT_ORDER, AuditData, split_rank
 from imgclf.audit.issues import Issue
 from imgclf.audit.settings import AuditSettings
+from imgclf.data.pipeline.hashing import HASH_BITS, Hashes, hash_distance
 
 
 @dataclass

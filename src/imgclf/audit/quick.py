@@ -30,17 +30,21 @@ from imgclf.audit.duplicates import (
     exact_pairs,
     find_leaks,
 )
-from imgclf.audit.hashing import HASH_BITS, Hashes, perceptual_hashes
 from imgclf.audit.inputs import SPLIT_ORDER, AuditData
 from imgclf.audit.memo import Memo, fingerprint
 from imgclf.audit.result import Audit
 from imgclf.audit.runner import unreadable_issues
 from imgclf.audit.settings import AuditSettings
+from imgclf.data.pipeline.copies import NEAR_DISTANCE
+from imgclf.data.pipeline.hashing import (
+    CHANCE,
+    Hashes,
+    chance_distance,
+    close_pairs,
+    perceptual_hashes,
+)
 
-QUICK_DISTANCE = 6  # bits of 64: whole pictures only, no embedding to confirm a pair
-CHANCE = 0.02  # the share of random pairs of pictures that chance_distance lets through
-SAMPLE = 2048  # pictures on each side of the random pairs
-_CHUNK = 512  # query pictures compared at once (a float32 block of 2 x 512 x targets)
+QUICK_DISTANCE = NEAR_DISTANCE  # what the carved splits keep together (data/pipeline/copies)
 
 
 def quick_audit(data: AuditData, memo: Memo | None = None) -> Audit:
@@ -96,48 +100,15 @@ def leaked_rows(audit: Audit) -> dict[str, np.ndarray]:
 def hash_pairs(hashes: Hashes, split: np.ndarray, rows: np.ndarray, max_distance: int) -> Pairs:
     """Pairs (earlier-split row, later-split row) whose pictures (or one's mirror image) are
     within ``max_distance`` bits."""
-    a, b, distance = [], [], []
-    signs = _signs(hashes.whole)  # (N, 2, 64): +-1 per bit
+    found = []
     for rank, later in enumerate(SPLIT_ORDER[1:], start=1):
         queries = rows[split[rows] == later]
         targets = rows[np.isin(split[rows], SPLIT_ORDER[:rank])]
-        if len(queries) == 0 or len(targets) == 0:
-            continue
-        known = signs[targets, 0]  # (T, 64)
-        for start in range(0, len(queries), _CHUNK):
-            chunk = queries[start : start + _CHUNK]
-            both = signs[chunk].reshape(-1, HASH_BITS)  # picture and mirror, interleaved
-            agree = (both @ known.T).reshape(len(chunk), 2, len(targets)).max(axis=1)
-            q, t = np.nonzero(agree >= HASH_BITS - 2 * max_distance)  # agree = 64 - 2 distance
-            a.append(targets[t])
-            b.append(chunk[q])
-            distance.append(((HASH_BITS - agree[q, t]) / 2).astype(np.int64))
-    if not a:
-        return _no_pairs()
-    a_all, b_all, d_all = np.concatenate(a), np.concatenate(b), np.concatenate(distance)
-    return Pairs(a_all, b_all, d_all, np.full(len(a_all), np.nan, dtype=np.float32))
+        found.append(close_pairs(hashes, queries, targets, max_distance))
+    a, b, distance = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return Pairs(a, b, distance, np.full(len(a), np.nan, dtype=np.float32))
 
 
 def _no_pairs() -> Pairs:
     empty = np.empty(0, dtype=np.int64)
     return Pairs(empty, empty, empty, np.empty(0, dtype=np.float32))
-
-
-def chance_distance(hashes: Hashes, rows: np.ndarray, seed: int = 0) -> int:
-    """The pHash distance (picture or mirror) that a share CHANCE of random pairs of different
-    pictures among ``rows`` is within: 64 when there are too few pictures to pair."""
-    if len(rows) < 2:
-        return HASH_BITS
-    rng = np.random.default_rng(seed)
-    n = min(SAMPLE, len(rows))
-    left, right = rng.choice(rows, n, replace=False), rng.choice(rows, n, replace=False)
-    signs = _signs(hashes.whole)
-    agree = (signs[left].reshape(-1, HASH_BITS) @ signs[right, 0].T).reshape(n, 2, n).max(axis=1)
-    distance = (HASH_BITS - agree[left[:, None] != right[None, :]]) / 2
-    return int(np.quantile(distance, CHANCE, method="lower"))
-
-
-def _signs(packed: np.ndarray) -> np.ndarray:
-    """(N, K) uint64 hashes as (N, K, 64) float32 +-1 bits."""
-    bits = np.unpackbits(packed.astype(">u8").view(np.uint8).reshape(*packed.shape, 8), axis=-1)
-    return bits.astype(np.float32) * 2 - 1

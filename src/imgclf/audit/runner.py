@@ -17,7 +17,6 @@ import numpy as np
 from imgclf.audit.balance import class_balance
 from imgclf.audit.duplicates import find_duplicates
 from imgclf.audit.embedding import audit_embeddings
-from imgclf.audit.hashing import Hashes, perceptual_hashes
 from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
 from imgclf.audit.labels import find_label_issues
@@ -27,6 +26,7 @@ from imgclf.audit.properties import PixelStats, image_properties, own_sizes, pix
 from imgclf.audit.result import Audit
 from imgclf.audit.settings import AuditSettings
 from imgclf.config import Config
+from imgclf.data.pipeline.hashing import Hashes, perceptual_hashes
 from imgclf.runtime import Runtime
 
 

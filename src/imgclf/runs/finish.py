@@ -36,7 +36,8 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
     run.write_config(cfg)
     decided = prepared.decisions
     decisions = {"decisions": decided.to_dict()} if decided is not None else {}
-    run.write_json(run.data_report, {**prepared.report.to_dict(), **decisions})
+    copies = {"copies": prepared.copies.to_dict()} if prepared.copies is not None else {}
+    run.write_json(run.data_report, {**prepared.report.to_dict(), **decisions, **copies})
     leaks = check_leaks(run, prepared, cfg.data.cache_dir)
     if progress:
         from imgclf.terminal import print_line, print_warning
@@ -45,6 +46,9 @@ def describe_run(run: RunDir, cfg: Config, prepared: PreparedData, progress: boo
             print_line(decided.summary())
         for leak in leaks:
             print_warning(f"{leak}; see {run.path / 'audit.html'}")
+        together = prepared.copies.sentence() if prepared.copies is not None else None
+        if together:
+            print_line(together)
         line, warnings = prepared.report.left_out()
         for warning in warnings:
             print_warning(warning)

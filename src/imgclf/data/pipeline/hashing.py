@@ -29,7 +29,9 @@ HASH_BITS = 64  # pHash with imagehash's default hash_size 8
 WINDOW = 0.92  # a crop window's share of each side: offsets of up to 8 %, the copies' crops
 _HASH_SIDE = 32  # imagehash's pHash reads a 32x32 grey image (hash_size * highfreq_factor 4)
 _GREY_SIDE = 128  # each image is made grey at this size once; its windows are cut from that
-_CHUNK = 512  # images hashed at once
+_CHUNK = 512  # images hashed at once, and query pictures compared at once
+CHANCE = 0.02  # the share of random pairs of pictures that chance_distance lets through
+SAMPLE = 2048  # pictures on each side of the random pairs
 
 
 @dataclass
@@ -91,6 +93,59 @@ def hash_distance(hashes: Hashes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         np.bitwise_count(one).min(axis=(1, 2)), np.bitwise_count(other).min(axis=(1, 2))
     )
     return bits.astype(np.int64)
+
+
+def close_pairs(
+    hashes: Hashes, queries: np.ndarray, targets: np.ndarray | None, max_distance: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(target rows, query rows, distances) of the pairs whose pictures (or the query's
+    mirror image) are within ``max_distance`` bits; all pairs at once, a chunked matrix
+    product of +-1 bit vectors (agreeing bits = 64 - 2 x distance). ``targets`` None: the
+    pairs among ``queries``, each once, with either one's mirror image (a mirror's hash is
+    not the hash's mirror: the median moves), in three quarters of the products."""
+    none = np.empty(0, dtype=np.int64)
+    a, b, distance = [none], [none], [none]
+    within = targets is None
+    targets = queries if within else targets
+    if len(queries) == 0 or len(targets) == 0:
+        return none, none, none
+    signs = _signs(hashes.whole)  # (N, 2, 64): +-1 per bit
+    known = signs[targets, 0]  # (T, 64)
+    for start in range(0, len(queries), _CHUNK):
+        chunk = queries[start : start + _CHUNK]
+        first = start if within else 0  # among themselves: only the later ones
+        both = signs[chunk].reshape(-1, HASH_BITS)  # picture and mirror, interleaved
+        agree = (both @ known[first:].T).reshape(len(chunk), 2, -1).max(axis=1)
+        if within:  # the other way round too: the query's picture and the target's mirror
+            agree = np.maximum(agree, signs[chunk, 0] @ signs[targets[first:], 1].T)
+        q, t = np.nonzero(agree >= HASH_BITS - 2 * max_distance)
+        if within:
+            q, t = q[t + first > q + start], t[t + first > q + start]
+        a.append(targets[first:][t])
+        b.append(chunk[q])
+        distance.append(((HASH_BITS - agree[q, t]) / 2).astype(np.int64))
+    return np.concatenate(a), np.concatenate(b), np.concatenate(distance)
+
+
+def chance_distance(hashes: Hashes, rows: np.ndarray, seed: int = 0) -> int:
+    """The pHash distance (picture or mirror) that a share CHANCE of random pairs of different
+    pictures among ``rows`` is within: 64 when there are too few pictures to pair. A hash
+    tells copies apart only where this is well above the distance it calls a copy."""
+    if len(rows) < 2:
+        return HASH_BITS
+    rng = np.random.default_rng(seed)
+    n = min(SAMPLE, len(rows))
+    left, right = rng.choice(rows, n, replace=False), rng.choice(rows, n, replace=False)
+    signs = _signs(hashes.whole)
+    agree = (signs[left].reshape(-1, HASH_BITS) @ signs[right, 0].T).reshape(n, 2, n).max(axis=1)
+    distance = (HASH_BITS - agree[left[:, None] != right[None, :]]) / 2
+    return int(np.quantile(distance, CHANCE, method="lower"))
+
+
+def _signs(packed: np.ndarray) -> np.ndarray:
+    """(N, K) uint64 hashes as (N, K, 64) float32 +-1 bits."""
+    bits = np.unpackbits(packed.astype(">u8").view(np.uint8).reshape(*packed.shape, 8), axis=-1)
+    return bits.astype(np.float32) * 2 - 1
 
 
 def _grey(pixels: np.ndarray, side: int):

@@ -2,7 +2,8 @@
 
 ``prepare_data`` reads the source (with the decisions file of ``data.decisions`` applied: rows
 dropped, labels changed), runs the (cached) scan so bad files are found once and left out with
-their reason, makes the splits, and builds (or reuses) the decoded-image cache.
+their reason, builds (or reuses) the decoded-image cache, and makes the splits, keeping copies
+(exact, and altered ones found on the decoded pixels: ``copies.py``) on one side.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from imgclf.data.formats.decisions import Decisions, decide
 from imgclf.data.formats.files import display_path
 from imgclf.data.formats.resolve import DataLike, read_source
 from imgclf.data.pipeline.cache import ImageCache, build_image_cache
+from imgclf.data.pipeline.copies import CopyGroups, copy_groups
 from imgclf.data.pipeline.decode import FileRecord, is_grayscale_mode
 from imgclf.data.pipeline.inspect import DataReport, build_report
 from imgclf.data.pipeline.scan import scan_source
@@ -39,6 +41,7 @@ class PreparedData:
     decisions: Decisions | None = None  # what data.decisions applied, if it names a file
     # rows of val and test with a copy in an earlier split, found by the run's quick audit
     leaks: dict[str, np.ndarray] = field(default_factory=dict)
+    copies: CopyGroups | None = None  # the copies the splits kept together
 
     @property
     def classes(self) -> list[str]:
@@ -57,6 +60,14 @@ def prepare_data(
     source, decisions = decide(read_source(data, cfg), cfg.decisions)
     records = scan_source(source, cfg.cache_dir, cfg.workers, progress)
     usable = np.array([r.ok for r in records], dtype=bool)
+    image_size = resolve_image_size(cfg.image_size, records, default_size)
+    color_mode = resolve_color_mode(cfg.color_mode, records)
+    cache = None
+    if decode:  # before the splits: the copies they keep together are found on the pixels
+        cache = build_image_cache(
+            source, image_size, cfg.fit, color_mode, cfg.cache_dir, cfg.workers, progress
+        )
+    copies = _copies(source, records, usable, cache, cfg)
     splits = make_splits(
         source.labels,
         source.classes,
@@ -65,39 +76,35 @@ def prepare_data(
         cfg.test_split,
         config.seed,
         usable,
-        copy_groups(records),
+        copies.groups,
     )
     prepared = PreparedData(
         source=source,
         records=records,
         splits=splits,
         report=build_report(source, records, splits),
-        image_size=resolve_image_size(cfg.image_size, records, default_size),
-        color_mode=resolve_color_mode(cfg.color_mode, records),
+        image_size=image_size,
+        color_mode=color_mode,
+        cache=cache,
         decisions=decisions,
+        copies=copies,
     )
-    if decode:
-        prepared.cache = build_image_cache(
-            source,
-            prepared.image_size,
-            cfg.fit,
-            prepared.color_mode,
-            cfg.cache_dir,
-            cfg.workers,
-            progress,
-        )
+    if cache is not None:
         _drop_rows_that_failed(prepared)
     return prepared
 
 
-def copy_groups(records: list[FileRecord]) -> np.ndarray:
-    """A group id per row, shared by rows with the same bytes (the scan's digest), so the
-    splits keep copies together; a row that could not be read is its own group."""
-    ids: dict[str, int] = {}
-    return np.array(
-        [ids.setdefault(r.digest, i) if r.ok and r.digest else i for i, r in enumerate(records)],
-        dtype=np.int64,
+def _copies(source: DataSource, records, usable, cache: ImageCache | None, cfg) -> CopyGroups:
+    """The copies the splits keep together: exact ones, and altered ones too when a split is
+    carved from decoded images (a split the source gives is kept as it is)."""
+    explicit = source.splits if source.splits is not None else np.full(len(source), "train")
+    carved = (cfg.val_split > 0 and not np.any(explicit == "val")) or (
+        cfg.test_split > 0 and not np.any(explicit == "test")
     )
+    if cache is None or not carved:
+        return copy_groups(records)
+    rows = np.flatnonzero(usable & cache.valid)  # a given split's images too: chains of copies
+    return copy_groups(records, cache.images, rows, cache.id, cfg.cache_dir)
 
 
 def resolve_image_size(
