@@ -291,3 +291,23 @@ def test_workers_creating_one_database_retry_only_the_race(kind, message, race) 
 
     error = getattr(sqlalchemy.exc, kind)("CREATE TABLE studies", {}, Exception(message))
     assert _creation_race(error) is race
+
+
+def test_a_first_trial_that_built_the_caches_does_not_stand_for_the_next() -> None:
+    """The next trial reads the decoded images and embeddings the first one made: a budget
+    with less left than the first trial's wall time, but more than what it repeats, goes on."""
+    import optuna
+
+    from imgclf.api.settings import make_config
+    from imgclf.sweep.runner import MIN_TRIAL_SECONDS, TrialRunner
+
+    study = optuna.create_study(direction="maximize")
+    attrs = {"wall_seconds": 40.0, "repeat_seconds": 9.0}  # 31 s decoding and embedding
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=attrs))
+    deadline = time.perf_counter() + 20.0
+    runner = TrialRunner(None, make_config(None), {}, study, deadline, False, print, train=None)
+    assert runner._shortest_trial() == 9.0 < runner.left()
+    older = optuna.create_study(direction="maximize")  # a study from before: its wall time
+    older.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"wall_seconds": 3.0}))
+    runner.study = older
+    assert runner._shortest_trial() == MIN_TRIAL_SECONDS

@@ -52,12 +52,14 @@ class TrialRunner:
         return REFIT_MARGIN * max(walls, default=0.0)
 
     def _shortest_trial(self) -> float:
-        """Seconds a trial needs at least: the shortest complete one so far (a trial started
-        with less left would be cut before it scores), and never under MIN_TRIAL_SECONDS."""
+        """Seconds a trial needs at least (a trial started with less left would be cut before
+        it scores), never under MIN_TRIAL_SECONDS: the shortest complete one so far, less what
+        the next trial reads from the caches that trial left (decoding, embedding), so a first
+        trial that built them does not stand for every trial."""
         from optuna.trial import TrialState
 
         walls = [
-            t.user_attrs["wall_seconds"]
+            t.user_attrs.get("repeat_seconds", t.user_attrs["wall_seconds"])
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.user_attrs.get("wall_seconds")
         ]
@@ -132,7 +134,10 @@ class TrialRunner:
         monitor = self.base.train.monitor
         value = (run.metrics.get("best_val") or {}).get(monitor)
         stop = run.metrics.get("stop_reason") or ""
-        trial.set_user_attr("wall_seconds", run.metrics["timings"].get("total"))
+        timings = run.metrics["timings"]
+        trial.set_user_attr("wall_seconds", timings.get("total"))
+        cached = timings.get("data", 0.0) + timings.get("embed", 0.0)  # the next trial reads them
+        trial.set_user_attr("repeat_seconds", max(0.0, timings.get("total", 0.0) - cached))
         trial.set_user_attr("stop", _kind(stop))
         self.say(
             f"trial {trial.number}: {monitor} {value if value is None else round(value, 4)}, "
