@@ -134,3 +134,14 @@ def test_training_says_what_it_kept_together_and_records_it(flat, tmp_path, monk
     assert "near-duplicates" not in said  # the leak check finds none across the carved splits
     report = json.loads((tmp_path / "runs" / "run" / "data_report.json").read_text())
     assert report["copies"]["rows_with_altered_copies"] == members
+
+
+def test_a_damaged_pairs_file_is_computed_again(flat, tmp_path: Path) -> None:
+    root, _ = flat
+    cfg = make_config(None, val_split=0.2, image_size=(32, 32), cache_dir=tmp_path)
+    first = prepare_data(root, cfg, progress=False)
+    (kept,) = list((tmp_path / "copies").glob("*.npz"))
+    kept.write_bytes(b"not a zip")
+    again = prepare_data(root, cfg, progress=False)
+    assert np.array_equal(again.copies.groups, first.copies.groups)
+    assert kept.read_bytes()[:2] == b"PK"  # replaced by a good one
