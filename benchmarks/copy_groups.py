@@ -38,7 +38,8 @@ def leaks(prepared) -> str:
 def measure(folder: Path, settings: dict, cache: Path) -> dict:
     from imgclf.api.settings import make_config
     from imgclf.data.pipeline.copies import exact_groups
-    from imgclf.data.pipeline.prepare import build_report, prepare_data
+    from imgclf.data.pipeline.inspect import build_report
+    from imgclf.data.pipeline.prepare import prepare_data
     from imgclf.data.pipeline.splits import make_splits
 
     cfg = make_config(None, cache_dir=cache, seed=0, **settings)

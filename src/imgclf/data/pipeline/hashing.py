@@ -15,6 +15,10 @@ Everything is computed on the decoded-image cache, so nothing is decoded again, 
 batches: imagehash's pHash one picture at a time took 1.4 ms an image (seven hashes each),
 so the same DCT and median are applied here to whole batches, checked bit for bit against
 ``imagehash.phash`` in the tests.
+
+The carved splits (``copies.py``) and the audit share it: the hashes, ``chance_distance``
+(whether the hash tells this set's pictures apart at all) and ``close_pairs`` (every close pair
+at once).
 """
 
 from __future__ import annotations

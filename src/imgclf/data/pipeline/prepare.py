@@ -21,7 +21,7 @@ from imgclf.data.pipeline.copies import CopyGroups, copy_groups
 from imgclf.data.pipeline.decode import FileRecord, is_grayscale_mode
 from imgclf.data.pipeline.inspect import DataReport, build_report
 from imgclf.data.pipeline.scan import scan_source
-from imgclf.data.pipeline.splits import Splits, make_splits
+from imgclf.data.pipeline.splits import Splits, carved_splits, make_splits
 from imgclf.data.source import DataSource
 
 DEFAULT_IMAGE_SIZE = (224, 224)
@@ -97,10 +97,7 @@ def prepare_data(
 def _copies(source: DataSource, records, usable, cache: ImageCache | None, cfg) -> CopyGroups:
     """The copies the splits keep together: exact ones, and altered ones too when a split is
     carved from decoded images (a split the source gives is kept as it is)."""
-    explicit = source.splits if source.splits is not None else np.full(len(source), "train")
-    carved = (cfg.val_split > 0 and not np.any(explicit == "val")) or (
-        cfg.test_split > 0 and not np.any(explicit == "test")
-    )
+    carved = carved_splits(source.splits, usable, cfg.val_split, cfg.test_split)
     if cache is None or not carved:
         return copy_groups(records)
     rows = np.flatnonzero(usable & cache.valid)  # a given split's images too: chains of copies

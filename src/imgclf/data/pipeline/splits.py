@@ -71,15 +71,28 @@ def make_splits(
     warnings: list[str] = []
     train, test = given["train"], given["test"]
     groups = everything if groups is None else np.asarray(groups)
-    if len(test) == 0 and test_split > 0:
+    carved = carved_splits(explicit, usable, val_split, test_split)
+    if "test" in carved:
         train, test = _carve_groups(train, labels, groups, classes, test_split, seed, "test",
                                     warnings)  # fmt: skip
     val = given["val"]
-    if len(val) == 0 and val_split > 0:
+    if "val" in carved:
         fraction = val_split / (1.0 - test_split) if len(given["test"]) == 0 else val_split
         train, val = _carve_groups(train, labels, groups, classes, min(fraction, 0.9), seed + 1,
                                    "val", warnings)  # fmt: skip
     return Splits(np.sort(train), np.sort(val), np.sort(test), warnings)
+
+
+def carved_splits(
+    explicit: np.ndarray | None, usable: np.ndarray, val_split: float, test_split: float
+) -> set[str]:
+    """The splits ``make_splits`` carves from train: val and test when asked for and the
+    source gives none of its usable items to them."""
+    if explicit is None:
+        explicit = np.full(len(usable), "train", dtype=object)
+    wanted = {"val": val_split, "test": test_split}
+    return {name for name, fraction in wanted.items()
+            if fraction > 0 and not np.any((explicit == name) & usable)}  # fmt: skip
 
 
 def _carve_groups(
