@@ -18,6 +18,22 @@ def machine() -> str:
     )
 
 
+def in_checkout(src: Path, call: str):
+    """What ``call`` (an expression importing from ``benchmarks``) returns, as JSON, run in a
+    process of its own with the imgclf of ``src`` (e.g. another commit's, from ``git worktree
+    add``): a benchmark that compares two checkouts in one invocation."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = f"import json, importlib; print(json.dumps({call}))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(root)])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True, cwd=root)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
     """Measured float32 matmul throughput of this CPU (the best of ``repeats``)."""
     a, b = torch.randn(size, size), torch.randn(size, size)

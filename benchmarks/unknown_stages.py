@@ -12,14 +12,11 @@ seconds (``timings`` in metrics.json) and the ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import machine
+from benchmarks.common import in_checkout, machine
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -54,24 +51,14 @@ def two_runs(data: Path) -> dict[str, dict]:
     return runs
 
 
-def measured(src: Path, data: Path) -> dict[str, dict]:
-    """``two_runs`` with the imgclf of ``src``, in a process of its own."""
-    code = (
-        f"import json, benchmarks.unknown_stages as b; print(json.dumps(b.two_runs({str(data)!r})))"  # noqa: E501
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(SRC.parent)])}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True, cwd=SRC.parent)  # fmt: skip
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED / "imagenette2-224-subset")
     parser.add_argument("--baseline", type=Path, required=True, help="another checkout's src")
     args = parser.parse_args()
     print(machine())
-    results = {"baseline": measured(args.baseline, args.data), "this": measured(SRC, args.data)}
+    call = f"importlib.import_module('benchmarks.unknown_stages').two_runs({str(args.data)!r})"
+    results = {"baseline": in_checkout(args.baseline, call), "this": in_checkout(SRC, call)}
     for run in ("first", "other pooling"):
         for label, runs in results.items():
             parts = ", ".join(f"{part} {runs[run][part]:.1f} s" for part in PARTS)

@@ -40,10 +40,22 @@ def _folder(root: Path, per_class: int = 10) -> Path:
         "startup",
         "unknown_stages",
         "copy_groups",
+        "folded_finetune",
     ],
 )
 def test_every_benchmark_imports(name: str) -> None:
     assert callable(importlib.import_module(f"benchmarks.{name}").main)
+
+
+def test_a_call_runs_with_the_checkout_given(tmp_path: Path) -> None:
+    """Benchmarks that compare two commits run each in a process importing its ``src``."""
+    from benchmarks.common import in_checkout
+
+    fake = tmp_path / "src" / "imgclf"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("WHICH = 'the other checkout'\n")
+    call = "importlib.import_module('imgclf').WHICH"
+    assert in_checkout(tmp_path / "src", call) == "the other checkout"
 
 
 def test_the_startup_ledger_lists_every_run(tmp_path: Path) -> None:

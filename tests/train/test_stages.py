@@ -249,13 +249,15 @@ def test_transfer_settings_a_run_cannot_use_are_reported(stripes) -> None:
 
 
 def test_stage_2_on_cached_activations_equals_stage_2_on_pixels(stripes) -> None:
-    from imgclf.train.activations import FromActivations
+    from imgclf.train.activations import FoldedPrefix, FromActivations
 
     cached_model, cached, stages, notes = _train(stripes)
     assert isinstance(stages[1].module, FromActivations) and stages[1].data.images.ndim == 2
     assert any("finetune trains from" in note for note in notes)
     pixel_model, pixels, pixel_stages, _ = _train(stripes, activation_cache=False)
-    assert pixel_stages[1].module is pixel_model and pixel_stages[1].data.images.ndim == 4
+    on_pixels = pixel_stages[1].module  # the frozen blocks folded (models/fold.py)
+    assert isinstance(on_pixels, FoldedPrefix) and on_pixels.model is pixel_model
+    assert pixel_stages[1].data.images.ndim == 4
     for a, b in zip(cached.history, pixels.history, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert a[key] == pytest.approx(b[key], abs=1e-4), key
@@ -268,4 +270,23 @@ def test_stage_2_on_cached_activations_equals_stage_2_on_pixels(stripes) -> None
 def test_pixel_augmentation_keeps_stage_2_on_pixels(stripes) -> None:
     cfg, model = _setup(stripes, horizontal_flip=True)
     stages, _ = plan_stages(model, stripes, cfg)
-    assert stages[1].module is model and stages[1].data.images.ndim == 4
+    assert stages[1].module.model is model and stages[1].data.images.ndim == 4
+
+
+def test_the_folded_frozen_blocks_follow_the_weights_loaded(stripes) -> None:
+    """Stage 2 on pixels folds its frozen blocks once, and again after weights are loaded (a
+    stage starts from the best weights so far; a resume loads its checkpoint)."""
+    cfg, model = _setup(stripes, horizontal_flip=True)
+    stages, _ = plan_stages(model, stripes, cfg)
+    module = stages[1].module.eval()
+    pixels = torch.from_numpy(stripes.images[:4]).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        before = module(pixels)
+        state = {name: value.clone() for name, value in model.state_dict().items()}
+        for name, value in state.items():
+            if ".blocks.0." in name and name.endswith("running_var"):  # frozen statistics
+                value.mul_(4.0)
+        module.load_state_dict(state)
+        after, plain = module(pixels), model(pixels)
+    assert not torch.allclose(before, after, atol=1e-3)
+    torch.testing.assert_close(after, plain, atol=1e-4, rtol=1e-4)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from imgclf.models.fold import inference_copy
 from imgclf.runtime import Runtime
 
 # Pixels per inference batch on a CPU: about 10 images at 224 px. Larger batches of large
@@ -60,7 +61,7 @@ def predict_rows(
     runtime = runtime or Runtime()
     if images.ndim == 4:
         batch_size = inference_batch_size(batch_size, *images.shape[1:3])
-    outputs = []
+    outputs, network = [], model
     with eval_mode(model), torch.inference_mode():
         with progress_bar(progress, "evaluating", len(rows)) as advance:
             for start in range(0, len(rows), batch_size):
@@ -70,11 +71,13 @@ def predict_rows(
                 if batch.ndim == 4:
                     batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
                 batch = runtime.move(batch)
+                if start == 0 and batch.ndim == 4:
+                    network = inference_copy(model, batch[:2])  # BatchNorm folded
                 with runtime.autocast():
-                    probs = torch.softmax(model(batch).float(), dim=1)
+                    probs = torch.softmax(network(batch).float(), dim=1)
                     if tta == "flip":
                         mirrored = batch.flip(3).contiguous(memory_format=torch.channels_last)
-                        probs = (probs + torch.softmax(model(mirrored).float(), dim=1)) / 2
+                        probs = (probs + torch.softmax(network(mirrored).float(), dim=1)) / 2
                 outputs.append(probs.cpu())
                 advance(len(batch))
     if not outputs:
@@ -97,12 +100,21 @@ def layer_rows(
     runtime = runtime or Runtime()
     batch_size = inference_batch_size(batch_size, *images.shape[1:3])
     outputs: list[list[torch.Tensor]] = [[] for _ in range(len(stages) + 1)]
-    with eval_mode(model), torch.inference_mode(), tapped(model.features, stages) as taps:
-        for start in range(0, len(rows), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + batch_size]]))
-            batch = batch.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-            with runtime.autocast():
-                features = model.embed(runtime.move(batch))
+    batches = (
+        runtime.move(
+            torch.from_numpy(np.ascontiguousarray(images[rows[start : start + batch_size]]))
+            .permute(0, 3, 1, 2)
+            .contiguous(memory_format=torch.channels_last)
+        )
+        for start in range(0, len(rows), batch_size)
+    )
+    with eval_mode(model), torch.inference_mode():
+        network = model
+        for index, batch in enumerate(batches):
+            if index == 0:  # BatchNorm folded where it computes the same
+                network = inference_copy(model, batch[:2])
+            with tapped(network.features, stages) as taps, runtime.autocast():
+                features = network.embed(batch)
             for i in range(len(stages)):
                 outputs[i].append(taps[i].float().cpu())
             outputs[-1].append(features.flatten(1).float().cpu())

@@ -1,11 +1,13 @@
-"""Fine-tune on cached activations: the frozen part of the backbone runs once per image.
+"""Stage 2 of a staged fine-tune without the cost of its frozen blocks, where they allow it.
 
 In a staged fine-tune's second stage, the blocks before the first unfrozen one have no
 trainable weights and (BatchNorm statistics frozen, no dropout there) compute the same output
 for an image every epoch, unless pixel augmentation changes the image. So when stage 2 has no
 pixel augmentation, the activations entering the first unfrozen block are computed once for
 the training and validation images, and stage 2 trains the rest of the network on them: each
-step skips the frozen forward pass (BENCHMARKS.md, "Fine-tuning at 224 px").
+step skips the frozen forward pass (BENCHMARKS.md, "Fine-tuning at 224 px"). When it augments
+pixels, each step runs the frozen blocks without gradients through a copy with their
+BatchNorm folded into the convolutions (``models/fold.py``).
 
 The backbone is cut where running its top-level modules in order (containers opened) gives
 ``forward_features`` exactly, checked on a probe batch; a frozen part that is not
@@ -25,6 +27,7 @@ from torch import nn
 
 from imgclf.config import Config
 from imgclf.data.batches.augment import build_augment, build_batch_mix
+from imgclf.models.fold import fold_batchnorm, same_outputs
 from imgclf.models.freeze import apply_policy
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
@@ -45,32 +48,90 @@ class CachedPrefix:
     seconds: float
 
 
-class FromActivations(nn.Module):
-    """The network from ``names[0]`` on, reading flattened activations (N, C*H*W).
+class _WholeModel(nn.Module):
+    """A stage's module that holds the whole ImageModel (its modes, parameters and the
+    optimizer's groups are the model's own) and saves and loads the model's own keys, so that
+    resume checkpoints read the same either way."""
 
-    It holds the whole ImageModel (its modes, parameters and the optimizer's groups are the
-    model's own) and runs only the modules ``names`` then the head.
-    """
-
-    def __init__(self, model: ImageModel, names: list[str], shape: tuple[int, ...]) -> None:
+    def __init__(self, model: ImageModel) -> None:
         super().__init__()
-        self.model, self.names, self.shape = model, list(names), tuple(shape)
-        self.cache_seconds = 0.0  # what computing the activations took
-        modules = dict(model.features.model.named_modules())
-        self._tail = [modules[name] for name in names]
+        self.model = model
 
     def state_dict(self, *args, **kwargs):
-        """The model's own (resume checkpoints read the same keys either way)."""
         return self.model.state_dict(*args, **kwargs)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def _modules_named(self, names: list[str]) -> list[nn.Module]:
+        modules = dict(self.model.features.model.named_modules())
+        return [modules[name] for name in names]
+
+
+class FromActivations(_WholeModel):
+    """The network from ``names[0]`` on, reading flattened activations (N, C*H*W)."""
+
+    def __init__(self, model: ImageModel, names: list[str], shape: tuple[int, ...]) -> None:
+        super().__init__(model)
+        self.names, self.shape = list(names), tuple(shape)
+        self.cache_seconds = 0.0  # what computing the activations took
+        self._tail = self._modules_named(names)
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         x = rows.view(len(rows), *self.shape).contiguous(memory_format=torch.channels_last)
         for module in self._tail:
             x = module(x)
         return self.model.head(x)
+
+
+class FoldedPrefix(_WholeModel):
+    """The network on pixels, its frozen modules ``prefix`` run without gradients through a
+    copy with BatchNorm folded, then ``tail`` and the head.
+
+    The copy is made at the first forward after the weights were last loaded or moved (a
+    stage starts from the best weights so far) and checked against the frozen modules on that
+    batch; where folding changes the output, they run as they are."""
+
+    def __init__(self, model: ImageModel, prefix: list[str], tail: list[str]) -> None:
+        super().__init__(model)
+        self._prefix, self._tail = self._modules_named(prefix), self._modules_named(tail)
+        self._frozen: tuple[nn.Module, ...] = ()  # (not a submodule: no weights of its own)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._frozen = ()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._frozen = ()
+        return super()._apply(fn, *args, **kwargs)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.model.preprocess(pixels)
+        with torch.no_grad():
+            x = self._frozen_part(x)(x)
+        for module in self._tail:
+            x = module(x)
+        return self.model.head(x)
+
+    def _frozen_part(self, x: torch.Tensor) -> nn.Module:
+        if not self._frozen:
+            prefix = nn.Sequential(*self._prefix)
+            folded, pairs = fold_batchnorm(prefix)
+            probe = x[:2].float()
+            with torch.autocast(x.device.type, enabled=False):
+                same = pairs > 0 and same_outputs(folded(probe), prefix(probe))
+            self._frozen = (folded if same else prefix,)
+        return self._frozen[0]
+
+
+def fold_frozen_prefix(model: ImageModel, data: TrainData, cfg: Config) -> FoldedPrefix | None:
+    """Stage 2's module on pixels with its frozen blocks folded, or None (nothing frozen before
+    the first trained block, or no plain chain to cut)."""
+    chain, cut, _ = _frozen_chain(model, data, cfg)
+    if chain is None:
+        return None
+    names = [name for name, _ in chain]
+    return FoldedPrefix(model, names[:cut], names[cut:])
 
 
 def cache_frozen_prefix(
@@ -90,25 +151,9 @@ def cache_frozen_prefix(
     if train.progressive_sizes:
         return None, "progressive sizes change the activations"
     runtime = runtime or Runtime()
-    chain = _forward_chain(model, data)
+    chain, cut, why_not = _frozen_chain(model, data, cfg)
     if chain is None:
-        return None, "the backbone's forward is not a plain chain of modules"
-    frozen = [p.requires_grad for p in model.parameters()]  # (stage 1's, put back below)
-    apply_policy(model, cfg.model)
-    try:
-        cut = next(
-            (i for i, (_, m) in enumerate(chain) if any(p.requires_grad for p in m.parameters())),
-            None,
-        )
-        deterministic = cut is not None and _deterministic(model, chain[:cut], data)
-    finally:
-        for parameter, flag in zip(model.parameters(), frozen, strict=True):
-            parameter.requires_grad_(flag)
-    if not cut:
-        return None, None  # nothing frozen before the first trained block
-    if not deterministic:
-        return None, "the frozen blocks compute differently in training mode (BatchNorm statistics "
-        "that train, dropout or drop-path)"
+        return None, why_not
     rows = np.concatenate([data.train, data.val])
     shape = _output_shape(model, chain[:cut], data)
     size = len(rows) * int(np.prod(shape)) * 4
@@ -128,6 +173,34 @@ def cache_frozen_prefix(
     module = FromActivations(model, [name for name, _ in chain[cut:]], shape)
     module.cache_seconds = time.perf_counter() - began
     return CachedPrefix(module, cached, chain[cut][0], module.cache_seconds), None
+
+
+def _frozen_chain(
+    model: ImageModel, data: TrainData, cfg: Config
+) -> tuple[list[tuple[str, nn.Module]] | None, int, str | None]:
+    """(the backbone's chain of modules, the index of the first that stage 2 trains, None),
+    or (None, 0, why not: None when there is nothing to say); the model's freezing is left as
+    it was found."""
+    chain = _forward_chain(model, data)
+    if chain is None:
+        return None, 0, "the backbone's forward is not a plain chain of modules"
+    frozen = [p.requires_grad for p in model.parameters()]  # (stage 1's, put back below)
+    apply_policy(model, cfg.model)
+    try:
+        cut = next(
+            (i for i, (_, m) in enumerate(chain) if any(p.requires_grad for p in m.parameters())),
+            None,
+        )
+        deterministic = cut is not None and _deterministic(model, chain[:cut], data)
+    finally:
+        for parameter, flag in zip(model.parameters(), frozen, strict=True):
+            parameter.requires_grad_(flag)
+    if not cut:
+        return None, 0, None  # nothing frozen before the first trained block
+    if not deterministic:
+        return None, 0, "the frozen blocks compute differently in training mode (BatchNorm "
+        "statistics that train, dropout or drop-path)"
+    return chain, cut, None
 
 
 def _forward_chain(model: ImageModel, data: TrainData) -> list[tuple[str, nn.Module]] | None:

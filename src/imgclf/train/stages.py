@@ -22,7 +22,7 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
 from imgclf.runtime import Runtime
-from imgclf.train.activations import cache_frozen_prefix
+from imgclf.train.activations import cache_frozen_prefix, fold_frozen_prefix
 from imgclf.train.embeddings import embed_images
 from imgclf.train.parts import Stage, TrainData
 
@@ -97,7 +97,8 @@ def _finetune_stage(
     progress: bool,
 ) -> tuple[Stage, list[str]]:
     """Stage 2: the policy's blocks unfrozen, one cycle peaking at ``finetune_lr``; on the
-    frozen blocks' activations when they can be computed once. And a note on which."""
+    frozen blocks' activations when they can be computed once, else on pixels with the frozen
+    blocks folded. And a note on which."""
     train, notes = cfg.train, []
     unfrozen = train.model_copy(
         update={
@@ -115,8 +116,12 @@ def _finetune_stage(
             f"finetune trains from {cached.start} on: the frozen blocks before it ran once per "
             f"image ({cached.seconds:.1f} s), as stage 2 has no pixel augmentation"
         )
-    elif why_not:
-        notes.append(f"finetune runs the frozen blocks every step: {why_not}")
+    else:
+        if why_not:
+            notes.append(f"finetune runs the frozen blocks every step: {why_not}")
+        folded = fold_frozen_prefix(model, data, cfg)
+        if folded is not None:
+            finetune = Stage("finetune", folded, data, unfrozen, cfg.model, sizes=sizes)
     return finetune, notes
 
 
