@@ -88,3 +88,19 @@ def test_evaluation_scores_the_same_with_batchnorm_folded() -> None:
         expected = (expected + torch.softmax(model(_pixels(6).flip(3)), 1)) / 2
     np.testing.assert_allclose(probs, expected.numpy(), atol=1e-5)
     assert model.training is False and any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def test_predict_on_torch_runs_a_folded_copy_and_scores_the_same() -> None:
+    from imgclf.predict.scoring import scorer
+
+    model = _lite0()
+    score = scorer(model, tta="flip")
+    probs = score(np.ascontiguousarray(_pixels(3).permute(0, 2, 3, 1).numpy()))
+    with torch.inference_mode():
+        expected = torch.softmax(model(_pixels(3)), 1)
+        expected = (expected + torch.softmax(model(_pixels(3).flip(3)), 1)) / 2
+    np.testing.assert_allclose(probs, expected.numpy(), atol=1e-5)
+    network = score.args[0].network  # what computed: the copy, with no BatchNorm left
+    assert network is not model and not any(
+        isinstance(m, nn.BatchNorm2d) for m in network.modules()
+    )

@@ -13,6 +13,7 @@ import torch
 
 from imgclf.errors import ConfigError
 from imgclf.models.conformal import sets as conformal_sets
+from imgclf.models.fold import inference_copy
 from imgclf.models.network import ImageModel
 from imgclf.runtime import Runtime
 
@@ -27,7 +28,7 @@ def scorer(
     Runtime. Prediction and the server compute through this one function."""
     runtime = runtime or Runtime()
     if onnx is None:
-        return partial(_forward, model, tta=tta, runtime=runtime)
+        return partial(_forward, _Folded(model), tta=tta, runtime=runtime)
 
     def run(images: np.ndarray) -> np.ndarray:
         probs = onnx(images)
@@ -120,7 +121,9 @@ def answerer(
     exported graph that abstains; with ``joined``, one (B, K + 1) array, the shares last (what
     the server's worker batches). The shares are the first view's, as on torch."""
     if onnx is None:
-        answer = partial(_forward, model, tta=tta, runtime=runtime or Runtime(), shares=True)
+        answer = partial(
+            _forward, _Folded(model), tta=tta, runtime=runtime or Runtime(), shares=True
+        )
     else:
 
         def answer(images: np.ndarray) -> Answer:
@@ -139,9 +142,32 @@ def answerer(
     return joined_answer
 
 
+class _Folded:
+    """The model with its BatchNorm folded into the convolutions (``models/fold.py``) where
+    that computes the same, made at the first batch: what predict and serve run on torch."""
+
+    def __init__(self, model: ImageModel) -> None:
+        self.model, self.network = model, None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._on(x)(x)
+
+    def answer(self, x: torch.Tensor):
+        return self._on(x).answer(x)
+
+    def _on(self, x: torch.Tensor) -> ImageModel:
+        if self.network is None:
+            self.network = inference_copy(self.model, x[:2])
+        return self.network
+
+
 @torch.inference_mode()
 def _forward(
-    model: ImageModel, images: np.ndarray, tta: str, runtime: Runtime, shares: bool = False
+    model: ImageModel | _Folded,
+    images: np.ndarray,
+    tta: str,
+    runtime: Runtime,
+    shares: bool = False,
 ):
     """Softmax probabilities of a (B, H, W, C) uint8 batch, averaged over the TTA views, and
     with ``shares`` the in-distribution shares of the images (from the first view's pass)."""
