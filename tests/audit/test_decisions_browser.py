@@ -32,6 +32,19 @@ def _tile(driver, path: str):
     return tile
 
 
+def _reloaded_until(driver, restored, seconds: float = 10.0) -> bool:
+    """Whether the page, reloaded, shows ``restored()`` within ``seconds``: the choices are
+    remembered for this audit. A page's localStorage write reaches the browser process
+    asynchronously, so a reload at once may read the store as it was a moment before."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def reloaded(_driver) -> bool:
+        driver.refresh()
+        return restored()
+
+    return WebDriverWait(driver, seconds, poll_frequency=0.5).until(reloaded)
+
+
 def _checked(driver, path: str) -> set[str]:
     """The decision each tile of ``path`` shows checked ('' for none)."""
     return set(
@@ -88,8 +101,7 @@ def test_decisions_saved_from_the_page_train_without_the_dropped_image(
         assert driver.save_screenshot(str(shot))
         driver.find_element(By.ID, "save-decisions").click()
         saved = _downloaded(downloads)
-        driver.refresh()  # the choices are remembered for this audit
-        assert _checked(driver, dropped) == {"drop"}
+        assert _reloaded_until(driver, lambda: _checked(driver, dropped) == {"drop"})
         assert driver.find_element(By.ID, "decided").text == counter
     finally:
         driver.quit()
