@@ -73,6 +73,7 @@ def test_the_schedule_s_anchors_live_in_the_scheduler_state() -> None:
     assert fresh.progress(20) == pytest.approx(schedule.progress(20))
 
 
+@pytest.mark.slow  # it trains for its budget; slow units start first (tests/conftest.py)
 def test_a_budgeted_run_ends_within_seconds_of_its_budget(tmp_path) -> None:
     images, labels = make_blocks(n_per_class=60)
     budget = 12.0
@@ -259,6 +260,7 @@ STAGE_KINDS = {  # which stages a budgeted Lite0 run trains, by what they read
 }
 
 
+@pytest.mark.slow  # it trains for its budget; slow units start first (tests/conftest.py)
 def test_a_budgeted_staged_finetune_plans_and_trains_both_cached_stages(tmp_path) -> None:
     """End to end, the default Lite0 run: a head on cached embeddings, then the top on cached
     activations (issue 23: the probe did not find the head's module in its copy and crashed)."""
