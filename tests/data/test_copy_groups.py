@@ -145,3 +145,25 @@ def test_a_damaged_pairs_file_is_computed_again(flat, tmp_path: Path) -> None:
     again = prepare_data(root, cfg, progress=False)
     assert np.array_equal(again.copies.groups, first.copies.groups)
     assert kept.read_bytes()[:2] == b"PK"  # replaced by a good one
+
+
+def test_a_first_run_hashes_its_images_once(flat, tmp_path, monkeypatch) -> None:
+    """The run's leak check reuses the hashes its splits' copies were found with."""
+    from imgclf.audit import quick
+    from imgclf.data.pipeline.hashing import perceptual_hashes
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[1]))
+        return perceptual_hashes(*args, **kwargs)
+
+    monkeypatch.setattr(copies_module, "perceptual_hashes", counted)
+    monkeypatch.setattr(quick, "perceptual_hashes", counted)
+    monkeypatch.setenv("IMGCLF_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, [
+        "train", str(flat[0]), "--model", "cnn", "--epochs", "1", "--image-size", "32",
+        "--val-split", "0.2", "--project", str(tmp_path / "runs"), "--name", "run",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and (tmp_path / "runs" / "run" / "audit.json").is_file()

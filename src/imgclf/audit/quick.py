@@ -47,19 +47,21 @@ from imgclf.data.pipeline.hashing import (
 QUICK_DISTANCE = NEAR_DISTANCE  # what the carved splits keep together (data/pipeline/copies)
 
 
-def quick_audit(data: AuditData, memo: Memo | None = None) -> Audit:
+def quick_audit(data: AuditData, memo: Memo | None = None, hashes: Hashes | None = None) -> Audit:
     """Leaks across ``data``'s splits (exact and altered copies) and class balance.
 
     With ``memo`` (the audit's store beside the image cache) the hashes, their chance distance
     and the pairs are kept, so the next run or evaluation on the same images and splits (a
-    sweep's trials, ``imgclf evaluate``) reads them: 5 s on CIFAR-10's 60,000 images."""
+    sweep's trials, ``imgclf evaluate``) reads them: 5 s on CIFAR-10's 60,000 images.
+    ``hashes``: the rows' whole-picture hashes where the caller has them (the copies the run's
+    splits kept together were found with them), so that they are not computed twice."""
     settings = AuditSettings(checks=("duplicates", "balance"), hash_distance=QUICK_DISTANCE)
     audit = Audit(data, settings, issues=unreadable_issues(data))
     digests = [record.digest for record in data.records]
     rows = data.rows
     key = {"images": data.images_id, "rows": fingerprint(rows), "distance": QUICK_DISTANCE,
            "split": fingerprint(np.asarray(data.split, dtype="U5"))}  # fmt: skip
-    stored = (memo or Memo(None))("quick-leaks", key, lambda: _leak_arrays(data, rows))
+    stored = (memo or Memo(None))("quick-leaks", key, lambda: _leak_arrays(data, rows, hashes))
     hashes = Hashes(stored["whole"], stored["windows"])
     chance = int(stored["chance"])
     near = Pairs(stored["a"], stored["b"], stored["distance"], stored["similarity"])
@@ -75,10 +77,12 @@ def quick_audit(data: AuditData, memo: Memo | None = None) -> Audit:
     return audit
 
 
-def _leak_arrays(data: AuditData, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The hashes, their chance distance and the pairs of altered copies across the splits
-    (none where the chance distance is too small to tell copies apart), as arrays to keep."""
-    hashes = perceptual_hashes(data.images, rows, crops=False)
+def _leak_arrays(data: AuditData, rows: np.ndarray, hashes: Hashes | None) -> dict[str, np.ndarray]:
+    """The hashes (computed unless given), their chance distance and the pairs of altered
+    copies across the splits (none where the chance distance is too small to tell copies
+    apart), as arrays to keep."""
+    if hashes is None:
+        hashes = perceptual_hashes(data.images, rows, crops=False)
     chance = chance_distance(hashes, rows)
     if chance >= 3 * QUICK_DISTANCE:
         near = hash_pairs(hashes, data.split, rows, QUICK_DISTANCE)

@@ -69,7 +69,8 @@ def check_leaks(run: RunDir, prepared: PreparedData, cache_dir: Path | None = No
     from imgclf.audit.writer import write_audit
 
     data = audit_data(prepared)
-    audit = quick_audit(data, store_beside(data.images_id, cache_dir))
+    known = prepared.copies.hashes_for(data.rows) if prepared.copies is not None else None
+    audit = quick_audit(data, store_beside(data.images_id, cache_dir), known)
     write_audit(audit, run.path)
     prepared.leaks = leaked_rows(audit)
     return [leak.sentence() for leak in audit.leaks] + [f"leak check: {n}" for n in audit.notes]

@@ -25,7 +25,13 @@ import numpy as np
 
 from imgclf.data.pipeline.cache import resolve_cache_dir
 from imgclf.data.pipeline.decode import FileRecord
-from imgclf.data.pipeline.hashing import CHANCE, chance_distance, close_pairs, perceptual_hashes
+from imgclf.data.pipeline.hashing import (
+    CHANCE,
+    Hashes,
+    chance_distance,
+    close_pairs,
+    perceptual_hashes,
+)
 from imgclf.fileio import atomic_path
 
 NEAR_DISTANCE = 6  # bits of 64: whole pictures only, no embedding to confirm a pair
@@ -35,11 +41,21 @@ _FORMAT = 1
 @dataclass
 class CopyGroups:
     """A group id per row (equal for copies), how many rows share a group with an altered copy,
-    and why altered copies were not looked for (None: they were)."""
+    and why altered copies were not looked for (None: they were); ``hashes`` of the rows
+    ``hashed`` when this call computed them (not read from the cache folder), for the run's
+    leak check to reuse."""
 
     groups: np.ndarray
     altered: int = 0
     note: str | None = None
+    hashes: Hashes | None = None
+    hashed: np.ndarray | None = None
+
+    def hashes_for(self, rows: np.ndarray) -> Hashes | None:
+        """The whole-picture hashes this call computed, if they cover ``rows``."""
+        if self.hashes is None or not np.isin(rows, self.hashed).all():
+            return None
+        return self.hashes
 
     def to_dict(self) -> dict:
         """data_report.json's record of the copies the splits kept together."""
@@ -78,18 +94,20 @@ def copy_groups(
     exact = exact_groups(records)
     if images is None or rows is None or len(rows) < 2:
         return CopyGroups(exact)
-    pairs = _kept(images, np.asarray(rows, dtype=np.int64), images_id, cache_dir)
+    rows = np.asarray(rows, dtype=np.int64)
+    pairs, hashes = _kept(images, rows, images_id, cache_dir)
+    found = {"hashes": hashes, "hashed": None if hashes is None else rows}
     chance = int(pairs["chance"])
     if chance < 3 * NEAR_DISTANCE:
         note = (f"altered copies not grouped: different pictures here hash alike (1 random "
                 f"pair in {1 / CHANCE:.0f} within {chance} bits of 64); exact copies kept "
                 "together")  # fmt: skip
-        return CopyGroups(exact, note=note)
+        return CopyGroups(exact, note=note, **found)
     groups = _components(exact, pairs["a"], pairs["b"])
     sizes = np.bincount(groups, minlength=len(groups))
     exact_sizes = np.bincount(exact, minlength=len(exact))
     altered = int(np.sum((sizes[groups] > 1) & (sizes[groups] > exact_sizes[exact])))
-    return CopyGroups(groups, altered)
+    return CopyGroups(groups, altered, **found)
 
 
 def _components(exact: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -107,9 +125,11 @@ def _components(exact: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return first[labels]
 
 
-def _kept(images: np.ndarray, rows: np.ndarray, images_id: str | None, cache_dir) -> dict:
+def _kept(
+    images: np.ndarray, rows: np.ndarray, images_id: str | None, cache_dir
+) -> tuple[dict, Hashes | None]:
     """The pairs of altered copies among ``rows`` and the chance distance, read from the cache
-    folder when a run on the same images and rows kept them."""
+    folder when a run on the same images and rows kept them; and the hashes when computed."""
     path = None
     if images_id is not None:
         digest = hashlib.blake2b(rows.tobytes(), digest_size=8).hexdigest()
@@ -117,20 +137,20 @@ def _kept(images: np.ndarray, rows: np.ndarray, images_id: str | None, cache_dir
         path = resolve_cache_dir(cache_dir) / "copies" / name
         try:
             with np.load(path) as stored:
-                return {key: stored[key] for key in ("a", "b", "chance")}
+                return {key: stored[key] for key in ("a", "b", "chance")}, None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
-    pairs = _pairs(images, rows)
+    pairs, hashes = _pairs(images, rows)
     if path is not None:
         with atomic_path(path) as tmp, open(tmp, "wb") as file:
             np.savez(file, **pairs)
-    return pairs
+    return pairs, hashes
 
 
-def _pairs(images: np.ndarray, rows: np.ndarray) -> dict:
+def _pairs(images: np.ndarray, rows: np.ndarray) -> tuple[dict, Hashes]:
     hashes = perceptual_hashes(images, rows, crops=False)
     chance = chance_distance(hashes, rows)
     a = b = np.empty(0, dtype=np.int64)
     if chance >= 3 * NEAR_DISTANCE:
         a, b, _ = close_pairs(hashes, rows, None, NEAR_DISTANCE)
-    return {"a": a, "b": b, "chance": np.array(chance)}
+    return {"a": a, "b": b, "chance": np.array(chance)}, hashes
