@@ -40,6 +40,17 @@ def test_export_keeps_a_graph_that_passes_the_gate(tiny_run: Path, tmp_path: Pat
         assert probs.shape == (n, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
+def test_the_predicting_session_leaves_the_cores_to_the_decoders(tiny_run, tmp_path) -> None:
+    """predict and serve decode beside ONNX Runtime: its threads must not busy-wait."""
+    api.export(tiny_run, output=tmp_path, progress=False)
+    key = "session.intra_op.allow_spinning"
+    runner = onnx_export.OnnxClassifier(tmp_path)
+    assert runner.session.get_session_options().get_session_config_entry(key) == "0"
+    plain = onnx_export.ort_session(tmp_path / "model.onnx").get_session_options()
+    with pytest.raises(RuntimeError, match="does not have"):  # the gate's timing: ORT's default
+        plain.get_session_config_entry(key)
+
+
 def test_the_nhwc_layout_takes_decoded_images_as_they_are(tiny_run: Path, tmp_path: Path):
     record = api.export(tiny_run, output=tmp_path, layout="nhwc", progress=False)
     assert record["passed"]

@@ -98,7 +98,7 @@ class OnnxClassifier:
         self.spec = json.loads((folder / SPEC_NAME).read_text(encoding="utf-8"))
         self.layout = self.spec["input"]["layout"]
         self.graph = graph
-        self.session = ort_session(folder / graph, threads)
+        self.session = ort_session(folder / graph, threads, spin=False)  # decoding runs beside
         self.abstains = SHARE in {output.name for output in self.session.get_outputs()}
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -44,14 +44,21 @@ def onnx_graph(module: nn.Module, example: torch.Tensor, outputs: tuple[str, ...
     return onnx.load_from_string(buffer.getvalue())
 
 
-def ort_session(source: Path | str | bytes, threads: int | None = None):
+def ort_session(source: Path | str | bytes, threads: int | None = None, spin: bool = True):
     """An ONNX Runtime CPU session for a graph file or serialized graph (threads: the cores
-    by default)."""
+    by default).
+
+    ``spin=False`` where other threads work beside the session (predict and serve decode
+    images while it computes): ONNX Runtime's threads otherwise busy-wait between runs and
+    take the cores from the decoders (imgclf predict on int8 Lite0, 2 cores: 295 -> 316
+    img/s, ``benchmarks/predict_speed.py``)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     graph = source if isinstance(source, bytes) else str(source)
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
