@@ -8,7 +8,8 @@ table; only training labels are flipped, the test labels stay true. The audit re
 table (every split), so a flag on a test image counts against precision.
 
     python -m benchmarks.audit_labels --data ../shared/datasets/animals --seeds 0 1 2
-    python -m benchmarks.audit_labels --data ../shared/datasets/cifar10-jpg/train --subset 10000
+    python -m benchmarks.audit_labels --data ../shared/datasets/cifar10-jpg/train --subset 10000 \
+        --no-train --ceiling 0.8
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def plant(rows: list[tuple[str, str]], share: float, rng: np.random.Generator, o
     return {rows[i][0] for i in flipped}
 
 
-def audit_flags(table: Path, cache: Path, out: Path, image_size: int | None) -> tuple[set, dict]:
-    """The paths the label check flags, and the audit's timings (seconds per step)."""
+def audit_flags(table: Path, cache: Path, out: Path, image_size: int | None):
+    """The paths the label check flags, the audit's timings (seconds per step) and its data."""
     from imgclf import api
 
     started = time.perf_counter()
@@ -80,7 +81,32 @@ def audit_flags(table: Path, cache: Path, out: Path, image_size: int | None) -> 
         for i in result.issues
         if i.kind == "label_issue"
     }
-    return flagged, timings
+    return flagged, timings, result.data
+
+
+def ceiling(data, cache: Path, flipped: set[str], recall: float) -> str:
+    """The best precision any threshold on p(given) reaches at ``recall``, on the label check's
+    own out-of-sample probabilities (the same embeddings, head and folds): how far ranking by
+    these probabilities can go, whatever the count flagged."""
+    from imgclf.audit.embedding import audit_embeddings
+    from imgclf.audit.labels import out_of_sample_probabilities
+    from imgclf.config import ModelConfig
+
+    rows = data.rows
+    features = audit_embeddings(data, ModelConfig(), cache_dir=cache)[rows]  # cached by the audit
+    labels = data.labels[rows]
+    present = np.unique(labels)
+    probs = out_of_sample_probabilities(features, labels, present, 5, seed=0)
+    given = probs[np.arange(len(rows)), np.searchsorted(present, labels)]
+    flips = np.array([str(Path(data.names[i]).resolve()) in flipped for i in rows])
+    found = np.cumsum(flips[np.argsort(given, kind="stable")])
+    needed = int(np.ceil(recall * flips.sum() - 1e-9))
+    flagged = int(np.searchsorted(found, needed)) + 1
+    return (
+        f"head right on {np.mean(probs.argmax(1) == np.searchsorted(present, labels)):.1%} out "
+        f"of sample; the best precision at recall {recall:.2f} by p(given): "
+        f"{needed / flagged:.3f} ({flagged} flagged)"
+    )
 
 
 def without(table: Path, flagged: set[str], target: Path) -> Path:
@@ -118,6 +144,10 @@ def main() -> None:
         "--epochs", type=int, default=None, help="training epochs (default: imgclf's)"
     )
     parser.add_argument("--no-train", action="store_true", help="the audit only")
+    parser.add_argument(
+        "--ceiling", type=float, metavar="RECALL",
+        help="also the best precision any p(given) threshold reaches at this recall",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -129,7 +159,7 @@ def main() -> None:
         folder = out / f"seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         flipped = plant(rows, args.share, rng, folder)
-        flagged, timings = audit_flags(
+        flagged, timings, data = audit_flags(
             folder / "noisy.csv", cache, folder / "audit", args.image_size
         )
         found = len(flagged & flipped)
@@ -137,6 +167,8 @@ def main() -> None:
         print(f"seed {seed}: {len(rows)} images, {len(flipped)} labels flipped; flagged "
               f"{len(flagged)}, of them {found} flips: recall {found / len(flipped):.3f}, "
               f"precision {found / max(len(flagged), 1):.3f} ({steps})")  # fmt: skip
+        if args.ceiling:
+            print(f"seed {seed}: {ceiling(data, cache, flipped, args.ceiling)}")
         if args.no_train:
             continue
         clean = without(folder / "noisy.csv", flagged, folder / "cleaned.csv")

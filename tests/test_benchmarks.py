@@ -152,6 +152,7 @@ def test_gpu_check_skips_missing_data_with_a_reason(tmp_path, monkeypatch) -> No
     assert steps["5"].skip == f"no data at {tmp_path / 'none' / 'cifar10-jpg'}"
     assert "1 GPU" in steps["4"].skip and steps["1"].skip is None and steps["2"].skip is None
     monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    monkeypatch.setattr(gpu_check.tempfile, "tempdir", str(tmp_path))  # its scratch folder
     assert gpu_check.main(["--device", "cpu", "--data-dir", str(tmp_path / "none"),
                            "--only", "3a", "5"]) == 0  # fmt: skip
     text = (tmp_path / "out" / "gpu_check_results.txt").read_text()

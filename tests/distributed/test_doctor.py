@@ -3,6 +3,8 @@ runs ended; bad arguments are one line."""
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 from typer.testing import CliRunner
 
@@ -10,7 +12,8 @@ from imgclf.cli import app
 
 
 @pytest.mark.slow
-def test_doctor_ddp_finds_one_and_two_processes_alike() -> None:
+def test_doctor_ddp_finds_one_and_two_processes_alike(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its runs' folder, kept to look at
     result = CliRunner().invoke(app, ["doctor", "ddp"])
     assert result.exit_code == 0, result.output
     assert "the same within 1e-4" in result.output
