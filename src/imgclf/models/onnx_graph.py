@@ -50,8 +50,8 @@ def ort_session(source: Path | str | bytes, threads: int | None = None, spin: bo
 
     ``spin=False`` where other threads work beside the session (predict and serve decode
     images while it computes): ONNX Runtime's threads otherwise busy-wait between runs and
-    take the cores from the decoders (imgclf predict on int8 Lite0, 2 cores: 295 -> 316
-    img/s, ``benchmarks/predict_speed.py``)."""
+    take the cores from the decoders (int8 Lite0 on 2 cores: imgclf predict 295 -> 316 img/s;
+    serve with 16 clients 166-172 -> 204-208, one client 1.4 ms slower; BENCHMARKS.md)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
