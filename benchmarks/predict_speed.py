@@ -158,10 +158,9 @@ def _runtimes(bundle: Path, files: list[Path], int8: bool, repeats: int = 5) -> 
             if precision == "f32":
                 config["INFERENCE_PRECISION_HINT"] = "f32"
             compiled = core.compile_model(str(bundle / name), "CPU", config)
-            shown = compiled.get_property("INFERENCE_PRECISION_HINT")
-            runners[f"OpenVINO {version} {shown}"] = (
-                lambda b, c=compiled: c(b)[c.output("probabilities")]
-            )
+            shown = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+            output = compiled.output("probabilities")
+            runners[f"OpenVINO {version} {shown}"] = lambda b, c=compiled, o=output: c(b)[o]
         rates, agreement = {}, {}
         for runtime, run in runners.items():
             probs = np.concatenate([run(batch) for batch in batches])  # also the warm-up
