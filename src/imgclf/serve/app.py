@@ -131,20 +131,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
 
     @router.get("/model", summary="Classes, input spec, limits, metrics and versions")
     def model_info() -> dict[str, Any]:
-        spec = model.spec
-        return {
-            "name": model.name, "version": model.version, "backend": model.backend,
-            "classes": model.classes,
-            "input": {"image_size": list(spec.image_size), "channels": spec.channels,
-                      "fit": spec.fit, "interpolation": spec.interpolation,
-                      "formats": "any image Pillow reads (JPEG, PNG, WebP, GIF, BMP, TIFF ...)"},
-            "limits": {"max_upload_mb": settings.max_upload_mb, "max_files": settings.max_files,
-                       "max_pixels": settings.max_pixels},
-            "batching": {"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms},
-            "top_k": settings.top_k, "metrics": model.metrics, "versions": model.versions,
-            "abstain": model.abstain, "explain": model.explain is not None,
-            "sets": model.conformal is not None,
-        }  # fmt: skip
+        return _model_info(model, settings)
 
     @router.post(
         "/predict",
@@ -160,16 +147,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
         explain: Annotated[bool, Query(description=EXPLAIN_DOC)] = False,
         sets: Annotated[float | None, Query(gt=0, lt=1, description=SETS_DOC)] = None,
     ) -> dict[str, Any]:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
-            named = await multipart_images(request, settings)
-        elif kind == "application/json":
-            named = base64_images(await request.body(), settings)
-        else:
-            raise ServeError(
-                415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
-                "with 'files', or application/json with base64 'images'."
-            )  # fmt: skip
+        named = await _posted_images(request, settings)
         if explain and model.explain is None:
             raise ServeError(400, f"explain=true: {model.unexplained}")
         if sets is not None and model.conformal is None:
@@ -179,20 +157,7 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
             )  # fmt: skip
         images = await _decoded(request, named)
         probs, shares = model.outputs(await _compute(worker, images))
-        k = top_k or settings.top_k
-        rows = [model.top(row, k) for row in probs]
-        predictions = [{"file": name, "label": top[0]["label"], "top_k": top}
-                       for (name, _), top in zip(named, rows, strict=True)]  # fmt: skip
-        if shares is not None:  # abstaining: "label": null for an image unlike the training data
-            for row, share in zip(predictions, shares.tolist(), strict=True):
-                row["unknown"] = share < model.abstain
-                row["in_distribution"] = share
-                if row["unknown"]:
-                    row["label"] = None
-        if sets is not None:
-            members = conformal_sets(probs, model.conformal, sets)
-            for row, chosen in zip(predictions, members, strict=True):
-                row["set"] = [model.classes[i] for i in np.flatnonzero(chosen)]
+        predictions = _predictions(model, named, probs, shares, top_k or settings.top_k, sets)
         if explain:  # on the worker's thread: the maps' hooks see no other request's pass
             drawn = await asyncio.wrap_future(
                 worker.call(partial(model.explain, images, probs.argmax(axis=1)))
@@ -203,6 +168,63 @@ def _v1_routes(model: ServedModel, settings: ServeSettings, worker: InferenceWor
                 "predictions": predictions}  # fmt: skip
 
     return router
+
+
+def _model_info(model: ServedModel, settings: ServeSettings) -> dict[str, Any]:
+    """GET /v1/model: what a client needs to know before it sends an image."""
+    spec = model.spec
+    return {
+        "name": model.name, "version": model.version, "backend": model.backend,
+        "classes": model.classes,
+        "input": {"image_size": list(spec.image_size), "channels": spec.channels,
+                  "fit": spec.fit, "interpolation": spec.interpolation,
+                  "formats": "any image Pillow reads (JPEG, PNG, WebP, GIF, BMP, TIFF ...)"},
+        "limits": {"max_upload_mb": settings.max_upload_mb, "max_files": settings.max_files,
+                   "max_pixels": settings.max_pixels},
+        "batching": {"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms},
+        "top_k": settings.top_k, "metrics": model.metrics, "versions": model.versions,
+        "abstain": model.abstain, "explain": model.explain is not None,
+        "sets": model.conformal is not None,
+    }  # fmt: skip
+
+
+async def _posted_images(request: Request, settings: ServeSettings) -> list[tuple[str, bytes]]:
+    """The (name, bytes) of a /v1/predict body: multipart 'files' or JSON base64 'images'."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        return await multipart_images(request, settings)
+    if kind == "application/json":
+        return base64_images(await request.body(), settings)
+    raise ServeError(
+        415, f"Content-Type {kind or 'none'} is not accepted: send multipart/form-data "
+        "with 'files', or application/json with base64 'images'."
+    )  # fmt: skip
+
+
+def _predictions(
+    model: ServedModel,
+    named: list[tuple[str, bytes]],
+    probs: np.ndarray,
+    shares: np.ndarray | None,
+    k: int,
+    sets: float | None,
+) -> list[dict[str, Any]]:
+    """Each image's answer: its top ``k``; when abstaining, whether it is unknown ("label":
+    null for an image unlike the training data); its prediction set when ``sets`` is asked."""
+    rows = [model.top(row, k) for row in probs]
+    predictions = [{"file": name, "label": top[0]["label"], "top_k": top}
+                   for (name, _), top in zip(named, rows, strict=True)]  # fmt: skip
+    if shares is not None:
+        for row, share in zip(predictions, shares.tolist(), strict=True):
+            row["unknown"] = share < model.abstain
+            row["in_distribution"] = share
+            if row["unknown"]:
+                row["label"] = None
+    if sets is not None:
+        members = conformal_sets(probs, model.conformal, sets)
+        for row, chosen in zip(predictions, members, strict=True):
+            row["set"] = [model.classes[i] for i in np.flatnonzero(chosen)]
+    return predictions
 
 
 def _v2_routes(model: ServedModel, worker: InferenceWorker) -> APIRouter:
