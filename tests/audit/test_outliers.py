@@ -46,6 +46,20 @@ def test_lone_points_far_from_every_class_are_the_outliers():
     assert all(i.score > 1 for i in found) and (scores[:120] < 1).all()
 
 
+def test_where_the_classes_overlap_only_the_farthest_are_flagged_and_a_note_says_why():
+    """CIFAR-10's thumbnails in Lite0's embedding: 29 % of the images passed the yardstick."""
+    from imgclf.audit.outliers import MAX_SHARE
+
+    points = np.random.default_rng(3).normal(size=(300, 16))  # three classes in one cloud
+    points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    found, scores, note = find_outliers(data_of(300), points, 5, 0.5)
+    past = int((scores > 1).sum())
+    assert past > MAX_SHARE * 300  # what the rule alone would flag
+    assert len(found) == 3 and min(i.score for i in found) >= np.quantile(scores, 0.99)
+    assert note.startswith(f"outliers: {past:,} images (") and "overlap" in note
+    assert "the farthest 1% are flagged" in note
+
+
 def test_an_unusable_row_is_never_scored():
     embeddings = clustered(np.random.default_rng(1))
     data = data_of(len(embeddings))
