@@ -102,10 +102,18 @@ def test_a_run_without_val_is_not_calibrated_and_predict_says_so(shapes: Path) -
     assert "calibration: skipped (train.calibrate is false)" in result.output
 
 
-def test_with_flip_tta_the_measures_after_are_the_final_scores(shapes: Path) -> None:
+def test_with_flip_tta_the_measures_after_are_the_final_scores(shapes: Path, monkeypatch) -> None:
+    import imgclf.runs.finish as finish
+
+    passes, real = [], finish.predict_rows
+    monkeypatch.setattr(finish, "predict_rows", lambda *a, **k: passes.append(1) or real(*a, **k))
     run = api.train(shapes, config="tiny.yaml", epochs=1, tta="flip", quiet=True, name="flip")
+    assert len(passes) == 2  # val and test once each: both views' logits serve both temperatures
     record = run.metrics["calibration"]
     for split in ("val", "test"):
         assert run.metrics[split]["ece"] == pytest.approx(
             record["splits"][split]["ece_after"], abs=1e-6
         )
+    again = api.evaluate(run.path).to_dict()  # the saved, calibrated model scored afresh
+    assert again["accuracy"] == run.metrics["test"]["accuracy"]
+    assert again["ece"] == pytest.approx(run.metrics["test"]["ece"], abs=1e-6)

@@ -17,7 +17,7 @@ from imgclf.config import Config
 from imgclf.data.pipeline.prepare import PreparedData
 from imgclf.layout import ONNX_NAME, PARITY_NAME
 from imgclf.models.bundle import save_bundle
-from imgclf.models.inference import predict_rows
+from imgclf.models.inference import mean_softmax, predict_rows
 from imgclf.runs.calibrating import (
     Calibrated,
     calibrate,
@@ -109,15 +109,19 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     rows_of = evaluation_rows(prepared)
     labels = {split: prepared.source.labels[rows] for split, rows in rows_of.items()}
 
-    def scored(split: str) -> np.ndarray:
-        return predict_rows(
-            network, inputs, rows_of[split], cfg.train.eval_batch_size, not cfg.run.quiet,
-            result.runtime, tta=tta,
-        )  # fmt: skip
-
-    calibrated = calibrate(model, {s: scored(s) for s in rows_of}, labels, cfg.train.calibrate)
-    if tta == "flip" and calibrated.temperature is not None:  # the mean of calibrated mirrors
-        calibrated.measure({split: scored(split) for split in rows_of}, labels)
+    views = {  # each view's logits: with flip TTA the mean of calibrated mirrors needs them
+        split: predict_rows(
+            network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet,
+            result.runtime, tta=tta, logits=True,
+        )
+        for split, rows in rows_of.items()
+    }  # fmt: skip
+    scored = {split: mean_softmax(view) for split, view in views.items()}
+    calibrated = calibrate(model, scored, labels, cfg.train.calibrate)
+    if tta == "flip" and calibrated.temperature is not None:
+        temperature, dtype = calibrated.temperature, result.runtime.autocast_dtype
+        after = {split: mean_softmax(view, temperature, dtype) for split, view in views.items()}
+        calibrated.measure(after, labels)
     probs = calibrated.probs
     evaluations = {}
     for split, rows in rows_of.items():
