@@ -102,26 +102,9 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
 
     started = time.perf_counter()
     prepared, model = result.prepared, result.model
-    network, inputs = model, prepared.cache.images
-    tta = cfg.train.tta
-    if result.features is not None and tta == "none":  # the same numbers, without the backbone
-        network, inputs = model.classifier, result.features
     rows_of = evaluation_rows(prepared)
     labels = {split: prepared.source.labels[rows] for split, rows in rows_of.items()}
-
-    views = {  # each view's logits: with flip TTA the mean of calibrated mirrors needs them
-        split: predict_rows(
-            network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet,
-            result.runtime, tta=tta, logits=True,
-        )
-        for split, rows in rows_of.items()
-    }  # fmt: skip
-    scored = {split: mean_softmax(view) for split, view in views.items()}
-    calibrated = calibrate(model, scored, labels, cfg.train.calibrate)
-    if tta == "flip" and calibrated.temperature is not None:
-        temperature, dtype = calibrated.temperature, result.runtime.autocast_dtype
-        after = {split: mean_softmax(view, temperature, dtype) for split, view in views.items()}
-        calibrated.measure(after, labels)
+    calibrated = _scored_and_calibrated(result, cfg, rows_of, labels)
     probs = calibrated.probs
     evaluations = {}
     for split, rows in rows_of.items():
@@ -156,6 +139,32 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     _report(result, cfg, run, metrics, plots)
     run.write_json(run.metrics, metrics)
     return metrics
+
+
+def _scored_and_calibrated(
+    result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray], labels: dict
+) -> Calibrated:
+    """The best model's probabilities on each split, calibrated on val when the run has one.
+    One pass a split: with flip TTA the mean of the calibrated mirrors is not the rescaled
+    mean, so each view's logits are kept and divided by the temperature."""
+    model, tta = result.model, cfg.train.tta
+    network, inputs = model, result.prepared.cache.images
+    if result.features is not None and tta == "none":  # the same numbers, without the backbone
+        network, inputs = model.classifier, result.features
+    views = {
+        split: predict_rows(
+            network, inputs, rows, cfg.train.eval_batch_size, not cfg.run.quiet,
+            result.runtime, tta=tta, logits=True,
+        )
+        for split, rows in rows_of.items()
+    }  # fmt: skip
+    scored = {split: mean_softmax(view) for split, view in views.items()}
+    calibrated = calibrate(model, scored, labels, cfg.train.calibrate)
+    if tta == "flip" and calibrated.temperature is not None:
+        temperature, dtype = calibrated.temperature, result.runtime.autocast_dtype
+        after = {split: mean_softmax(view, temperature, dtype) for split, view in views.items()}
+        calibrated.measure(after, labels)
+    return calibrated
 
 
 def _unknown(result: TrainResult, cfg: Config, rows_of: dict[str, np.ndarray]) -> dict[str, Any]:
