@@ -102,11 +102,14 @@ def _chunk_stats(batch: np.ndarray, sizes: np.ndarray | None) -> tuple[np.ndarra
     low = np.argmax(cumulative >= 0.01, axis=1) / 255.0
     high = np.argmax(cumulative >= 0.99, axis=1) / 255.0
     std = luma.std(axis=(1, 2))
-    sharpness = _sharpness(luma, std)
-    if sizes is not None:
-        for k in np.flatnonzero((sizes < luma.shape[1:]).any(axis=1)):
-            own = _own_size(luma[k], sizes[k])
-            sharpness[k] = _sharpness(own[None], np.array([own.std()]))[0]
+    small = np.zeros(len(batch), bool) if sizes is None else (sizes < luma.shape[1:]).any(axis=1)
+    sharpness = np.full(len(batch), np.inf, dtype=np.float32)
+    if not small.all():  # at the array's size only what was not smaller (a photo set: all)
+        whole = ~small
+        sharpness[whole] = _sharpness(luma if whole.all() else luma[whole], std[whole])
+    for k in np.flatnonzero(small):
+        own = _own_size(luma[k], sizes[k])
+        sharpness[k] = _sharpness(own[None], np.array([own.std()]))[0]
     return low, high, std, sharpness
 
 
