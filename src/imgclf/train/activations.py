@@ -27,7 +27,7 @@ from torch import nn
 
 from imgclf.config import Config
 from imgclf.data.batches.augment import build_augment, build_batch_mix
-from imgclf.models.fold import fold_batchnorm, same_outputs
+from imgclf.models.fold import inference_copy
 from imgclf.models.freeze import apply_policy
 from imgclf.models.inference import eval_mode, inference_batch_size
 from imgclf.models.network import ImageModel
@@ -46,6 +46,10 @@ class CachedPrefix:
     data: TrainData  # activation rows (train, then val) with their labels
     start: str  # the first module it runs (inside the timm model)
     seconds: float
+
+
+# frozen_chain's answer: the chain, the index of its first trained module, or why not
+FrozenChain = tuple[list[tuple[str, nn.Module]] | None, int, str | None]
 
 
 class _WholeModel(nn.Module):
@@ -115,19 +119,14 @@ class FoldedPrefix(_WholeModel):
 
     def _frozen_part(self, x: torch.Tensor) -> nn.Module:
         if not self._frozen:
-            prefix = nn.Sequential(*self._prefix)
-            folded, pairs = fold_batchnorm(prefix)
-            probe = x[:2].float()
-            with torch.autocast(x.device.type, enabled=False):
-                same = pairs > 0 and same_outputs(folded(probe), prefix(probe))
-            self._frozen = (folded if same else prefix,)
+            self._frozen = (inference_copy(nn.Sequential(*self._prefix), x[:2].float()),)
         return self._frozen[0]
 
 
-def fold_frozen_prefix(model: ImageModel, data: TrainData, cfg: Config) -> FoldedPrefix | None:
+def fold_frozen_prefix(model: ImageModel, found: FrozenChain) -> FoldedPrefix | None:
     """Stage 2's module on pixels with its frozen blocks folded, or None (nothing frozen before
-    the first trained block, or no plain chain to cut)."""
-    chain, cut, _ = _frozen_chain(model, data, cfg)
+    the first trained block, or no plain chain to cut: ``frozen_chain``)."""
+    chain, cut, _ = found
     if chain is None:
         return None
     names = [name for name, _ in chain]
@@ -138,11 +137,12 @@ def cache_frozen_prefix(
     model: ImageModel,
     data: TrainData,
     cfg: Config,
+    found: FrozenChain,
     runtime: Runtime | None = None,
     progress: bool = False,
 ) -> tuple[CachedPrefix | None, str | None]:
-    """(the cached prefix, None), or (None, why not) when stage 2 must run on pixels; the
-    model's freezing is left as it was found."""
+    """(the cached prefix, None), or (None, why not) when stage 2 must run on pixels; ``found``
+    is ``frozen_chain``'s cut of the model."""
     train = cfg.train
     if not train.activation_cache:
         return None, None
@@ -151,7 +151,7 @@ def cache_frozen_prefix(
     if train.progressive_sizes:
         return None, "progressive sizes change the activations"
     runtime = runtime or Runtime()
-    chain, cut, why_not = _frozen_chain(model, data, cfg)
+    chain, cut, why_not = found
     if chain is None:
         return None, why_not
     rows = np.concatenate([data.train, data.val])
@@ -175,12 +175,10 @@ def cache_frozen_prefix(
     return CachedPrefix(module, cached, chain[cut][0], module.cache_seconds), None
 
 
-def _frozen_chain(
-    model: ImageModel, data: TrainData, cfg: Config
-) -> tuple[list[tuple[str, nn.Module]] | None, int, str | None]:
+def frozen_chain(model: ImageModel, data: TrainData, cfg: Config) -> FrozenChain:
     """(the backbone's chain of modules, the index of the first that stage 2 trains, None),
     or (None, 0, why not: None when there is nothing to say); the model's freezing is left as
-    it was found."""
+    it was found. Stage 2 cuts it once, whether it then caches or folds."""
     chain = _forward_chain(model, data)
     if chain is None:
         return None, 0, "the backbone's forward is not a plain chain of modules"

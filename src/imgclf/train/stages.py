@@ -22,7 +22,7 @@ from imgclf.config import Config
 from imgclf.errors import ConfigError
 from imgclf.models.network import ImageModel
 from imgclf.runtime import Runtime
-from imgclf.train.activations import cache_frozen_prefix, fold_frozen_prefix
+from imgclf.train.activations import cache_frozen_prefix, fold_frozen_prefix, frozen_chain
 from imgclf.train.embeddings import embed_images
 from imgclf.train.parts import Stage, TrainData
 
@@ -109,7 +109,8 @@ def _finetune_stage(
         }
     )
     finetune = Stage("finetune", model, data, unfrozen, cfg.model, sizes=sizes)
-    cached, why_not = cache_frozen_prefix(model, data, cfg, runtime, progress)
+    found = frozen_chain(model, data, cfg)
+    cached, why_not = cache_frozen_prefix(model, data, cfg, found, runtime, progress)
     if cached is not None:
         finetune = Stage("finetune", cached.module, cached.data, unfrozen, cfg.model)
         notes.append(
@@ -119,7 +120,7 @@ def _finetune_stage(
     else:
         if why_not:
             notes.append(f"finetune runs the frozen blocks every step: {why_not}")
-        folded = fold_frozen_prefix(model, data, cfg)
+        folded = fold_frozen_prefix(model, found)
         if folded is not None:
             finetune = Stage("finetune", folded, data, unfrozen, cfg.model, sizes=sizes)
     return finetune, notes
