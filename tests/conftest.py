@@ -78,6 +78,16 @@ def seed() -> int:
     return 1234
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_in_basetemp(tmp_path_factory: pytest.TempPathFactory):
+    """The processes the tests start (Chromium, torchrun, Jupyter kernels) make their scratch
+    folders under pytest's temporary folder, which pytest prunes: in /tmp each run of the
+    suite left dozens behind (org.chromium.Chromium.*, torchelastic_*)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(tmp_path_factory.mktemp("tmp")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def _realdata_cache(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
