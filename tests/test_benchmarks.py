@@ -41,6 +41,7 @@ def _folder(root: Path, per_class: int = 10) -> Path:
         "unknown_stages",
         "copy_groups",
         "folded_finetune",
+        "audit_speed",
     ],
 )
 def test_every_benchmark_imports(name: str) -> None:
@@ -111,6 +112,20 @@ def test_fast_recipes_runs_the_cli_as_a_user_does(tmp_path: Path, monkeypatch) -
     assert 0.0 <= result["test"] <= 1.0 and result["epochs"] == 1
     assert 0 < result["to_score"] < result["wall"]
     assert fast_recipes.spread([1.0, 3.0]) == "2 +- 1.4"
+
+
+def test_audit_speed_runs_the_cli_and_keeps_its_results_where_it_clears_them(tmp_path):
+    """The "embeddings cached" state removes ``<cache>/audit``: the audit's results must be
+    there, and the decoded images and embeddings elsewhere."""
+    from benchmarks import audit_speed
+
+    table = audit_speed.write_table(_folder(tmp_path / "colour"), 12, 0, tmp_path)
+    assert len(table.read_text().splitlines()) == 1 + 12
+    cache = tmp_path / "cache"
+    wall, report = audit_speed.audit(table, cache, tmp_path / "audit")
+    assert wall > 0 and report["n_images"] == 12 and "labels" in report["timings"]
+    assert any((cache / "audit").iterdir()) and {p.name for p in cache.iterdir()} - {"audit"}
+    assert audit_speed.line("run again", wall, report).startswith("run again")
 
 
 def test_gpu_check_dry_run_lists_the_five_steps_on_cuda(capsys) -> None:
