@@ -7,8 +7,8 @@ that cross from train into val or test.
   do not prove equal images; a lossless re-save (same pixels, other bytes) is found by the
   near-duplicate rule below at distance 0.
 - **Near**: a candidate pair is two images among each other's ``neighbors`` nearest in
-  embedding space (scikit-learn's NearestNeighbors, brute force on unit vectors: one matrix
-  product, not a Python loop over pairs). A candidate is a copy when the flip-invariant pHash
+  embedding space (``neighbours.py``: chunked matrix products of unit vectors and torch's
+  top-k, not a Python loop over pairs). A candidate is a copy when the flip-invariant pHash
   distance is at most ``hash_distance`` and the embedding cosine at least
   ``min_similarity``: the embedding finds what looks alike, the hash tells a copy of one
   picture from another picture of the same subject.
@@ -27,6 +27,7 @@ import numpy as np
 
 from imgclf.audit.inputs import SPLIT_ORDER, AuditData, split_rank
 from imgclf.audit.issues import Issue
+from imgclf.audit.neighbours import most_similar
 from imgclf.audit.settings import AuditSettings
 from imgclf.data.pipeline.hashing import HASH_BITS, Hashes, hash_distance
 
@@ -157,18 +158,14 @@ def candidate_pairs(
     embeddings: np.ndarray, rows: np.ndarray, neighbors: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row paired with its ``neighbors`` nearest (unit-length embeddings), each pair once
-    (a < b), with its cosine (from the search's own distances: no pair's vectors are copied)."""
-    from sklearn.neighbors import NearestNeighbors
-
+    (a < b), with its cosine (the search's own: no pair's vectors are copied)."""
     k = min(neighbors + 1, len(rows))
     if k < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0, dtype=np.float32)
-    points = np.ascontiguousarray(embeddings[rows], dtype=np.float32)
-    index = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(points)
-    distance, found = index.kneighbors(points)
+    cosines, found = most_similar(embeddings[rows], k)
     left, right = np.repeat(np.arange(len(rows)), k), found.ravel()
-    cosine = 1.0 - distance.ravel() ** 2 / 2.0  # |x - y|^2 = 2 - 2 cos for unit vectors
+    cosine = cosines.ravel()
     other = left != right
     pairs = np.sort(np.stack([left[other], right[other]], axis=1), axis=1)
     pairs, first = np.unique(pairs, axis=0, return_index=True)

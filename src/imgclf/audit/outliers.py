@@ -26,6 +26,7 @@ import numpy as np
 
 from imgclf.audit.inputs import AuditData
 from imgclf.audit.issues import Issue
+from imgclf.audit.neighbours import distance, most_similar
 
 MIN_IMAGES = 10  # fewer images give no stable neighbourhood or yardstick
 MAX_SHARE = 0.05  # more than this share past the yardstick: the classes overlap
@@ -36,8 +37,6 @@ def class_distances(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     """(N, classes present) distances from each unit-length point to its k-th nearest point
     of each class, the point itself left out (k shrinks for a small class; a class with one
     image is infinitely far from everything)."""
-    from sklearn.neighbors import NearestNeighbors
-
     present = np.unique(labels)
     distances = np.full((len(points), len(present)), np.inf)
     for column, label in enumerate(present):
@@ -45,8 +44,8 @@ def class_distances(points: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
         used = min(k, len(members) - 1)
         if used < 1:
             continue
-        index = NearestNeighbors(n_neighbors=used + 1, algorithm="brute").fit(points[members])
-        found, neighbours = index.kneighbors(points)
+        cosines, neighbours = most_similar(points, used + 1, among=members)
+        found = distance(cosines)
         is_self = (members[neighbours] == np.arange(len(points))[:, None]).any(axis=1)
         distances[:, column] = np.where(is_self, found[:, used], found[:, used - 1])
     return distances

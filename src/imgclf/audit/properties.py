@@ -79,14 +79,16 @@ def pixel_statistics(
     """PixelStats of ``rows`` of a (N, H, W, C) uint8 array, read ``_CHUNK`` rows at a time;
     ``sizes`` (len(rows), 2): each image's own (height, width), where sharpness is measured
     when it is smaller than the array's."""
-    starts = range(0, len(rows), _CHUNK)
-    parts = [
-        _chunk_stats(
-            np.asarray(images[rows[i : i + _CHUNK]]),
-            None if sizes is None else sizes[i : i + _CHUNK],
-        )
-        for i in starts
-    ]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imgclf.cores import available_cores
+
+    def chunk(i: int) -> tuple[np.ndarray, ...]:
+        part = None if sizes is None else sizes[i : i + _CHUNK]
+        return _chunk_stats(np.asarray(images[rows[i : i + _CHUNK]]), part)
+
+    with ThreadPoolExecutor(available_cores()) as pool:  # NumPy releases the GIL: a chunk a core
+        parts = list(pool.map(chunk, range(0, len(rows), _CHUNK)))
     if not parts:
         empty = np.empty(0, dtype=np.float32)
         return PixelStats(empty, empty, empty, empty)
