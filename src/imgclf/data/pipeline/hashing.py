@@ -33,7 +33,8 @@ HASH_BITS = 64  # pHash with imagehash's default hash_size 8
 WINDOW = 0.92  # a crop window's share of each side: offsets of up to 8 %, the copies' crops
 _HASH_SIDE = 32  # imagehash's pHash reads a 32x32 grey image (hash_size * highfreq_factor 4)
 _GREY_SIDE = 128  # each image is made grey at this size once; its windows are cut from that
-_CHUNK = 512  # images hashed at once, and query pictures compared at once
+_CHUNK = 512  # query pictures compared at once
+_HASH_CHUNK = 128  # images a thread hashes at once: a Ctrl-C waits for two such chunks
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 CHANCE = 0.02  # the share of random pairs of pictures that chance_distance lets through
 SAMPLE = 2048  # pictures on each side of the random pairs
@@ -65,7 +66,7 @@ def perceptual_hashes(
     rows = np.asarray(rows, dtype=np.int64)
 
     def hash_chunk(start: int) -> int:
-        chunk = rows[start : start + _CHUNK]
+        chunk = rows[start : start + _HASH_CHUNK]
         grey = _grey(images[chunk], _GREY_SIDE if crops else _HASH_SIDE)
         boxes = _BOXES if crops else []
         parts = [grey, grey.flip(-1)] + [grey[:, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes]
@@ -78,7 +79,7 @@ def perceptual_hashes(
 
     with progress_bar(progress, "hashing images", len(rows)) as advance:
         with ThreadPoolExecutor(available_cores()) as pool:  # a chunk a core (GIL released)
-            for done in pool.map(hash_chunk, range(0, len(rows), _CHUNK)):
+            for done in pool.map(hash_chunk, range(0, len(rows), _HASH_CHUNK)):
                 advance(done)
     return Hashes(whole, windows)
 
