@@ -55,8 +55,9 @@ def perceptual_hashes(
     """The hashes of ``rows`` of the decoded images (N, H, W, C); other rows stay 0. Without
     ``crops`` every window is the whole picture (a cheaper check, blind to crops).
 
-    Batched: the rows are made grey and resized with torch, chunk by chunk, and ``phash``
-    hashes all of a chunk's pictures, mirrors and windows at once."""
+    Batched: the rows are made grey and resized chunk by chunk, a chunk a core (NumPy and
+    torch release the GIL), and ``phash`` hashes all of a chunk's pictures, mirrors and
+    windows at once."""
     from concurrent.futures import ThreadPoolExecutor
 
     from imgclf.cores import available_cores
@@ -165,8 +166,8 @@ def _signs(packed: np.ndarray) -> np.ndarray:
 
 def _grey(pixels: np.ndarray, side: int):
     """(n, side, side) float32 luminance (ITU-R 601, PIL's "L") of uint8 images, resized by
-    area averaging. NumPy weighs the channels straight from uint8 (a third of the time torch
-    took to make the floats first, on 10,000 CIFAR-10 pictures at 224 px; the same hashes)."""
+    area averaging. NumPy weighs the channels straight from uint8: a third of the time torch
+    took to make floats of them first and weigh those (224-pixel pictures), the same hashes."""
     import torch
 
     pixels = np.asarray(pixels)
