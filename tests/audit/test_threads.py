@@ -10,12 +10,13 @@ from imgclf import cores
 from imgclf.audit import properties
 from imgclf.audit.labels import out_of_sample_probabilities
 from imgclf.audit.properties import pixel_statistics
-from imgclf.data.pipeline import hashing
+from imgclf.data.pipeline import hashing, parallel
 from imgclf.data.pipeline.hashing import perceptual_hashes
 
 
 def _on(monkeypatch: pytest.MonkeyPatch, count: int, compute):
-    monkeypatch.setattr(cores, "available_cores", lambda: count)
+    monkeypatch.setattr(cores, "available_cores", lambda: count)  # the label heads ask here
+    monkeypatch.setattr(parallel, "available_cores", lambda: count)  # threaded_map's threads
     return compute()
 
 

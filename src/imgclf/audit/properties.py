@@ -20,9 +20,10 @@ import numpy as np
 from imgclf.audit.issues import Issue
 from imgclf.audit.settings import AuditSettings
 from imgclf.data.pipeline.decode import FileRecord
+from imgclf.data.pipeline.hashing import RGB_TO_LUMA
+from imgclf.data.pipeline.parallel import threaded_map
 
 _CHUNK = 64  # images per NumPy batch: a few MB of floats at 224 px
-_RGB_TO_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, as Pillow's L
 
 
 @dataclass
@@ -79,16 +80,13 @@ def pixel_statistics(
     """PixelStats of ``rows`` of a (N, H, W, C) uint8 array, read ``_CHUNK`` rows at a time;
     ``sizes`` (len(rows), 2): each image's own (height, width), where sharpness is measured
     when it is smaller than the array's."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from imgclf.cores import available_cores
 
     def chunk(i: int) -> tuple[np.ndarray, ...]:
         part = None if sizes is None else sizes[i : i + _CHUNK]
         return _chunk_stats(np.asarray(images[rows[i : i + _CHUNK]]), part)
 
-    with ThreadPoolExecutor(available_cores()) as pool:  # NumPy releases the GIL: a chunk a core
-        parts = list(pool.map(chunk, range(0, len(rows), _CHUNK)))
+    starts = range(0, len(rows), _CHUNK)
+    parts = list(threaded_map(chunk, starts, progress=False))  # NumPy releases the GIL
     if not parts:
         empty = np.empty(0, dtype=np.float32)
         return PixelStats(empty, empty, empty, empty)
@@ -144,4 +142,4 @@ def _luminance(batch: np.ndarray) -> np.ndarray:
     pixels = batch.astype(np.float32) / 255.0
     if pixels.shape[-1] == 1:
         return pixels[..., 0]
-    return pixels @ _RGB_TO_LUMA
+    return pixels @ RGB_TO_LUMA

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imgclf.data.pipeline.parallel import threaded_map
 from imgclf.progressbar import progress_bar
 
 HASH_BITS = 64  # pHash with imagehash's default hash_size 8
@@ -35,7 +36,7 @@ _HASH_SIDE = 32  # imagehash's pHash reads a 32x32 grey image (hash_size * highf
 _GREY_SIDE = 128  # each image is made grey at this size once; its windows are cut from that
 _CHUNK = 512  # query pictures compared at once
 _HASH_CHUNK = 128  # images a thread hashes at once: a Ctrl-C waits for two such chunks
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+RGB_TO_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, Pillow's L
 CHANCE = 0.02  # the share of random pairs of pictures that chance_distance lets through
 SAMPLE = 2048  # pictures on each side of the random pairs
 
@@ -58,10 +59,6 @@ def perceptual_hashes(
     Batched: the rows are made grey and resized chunk by chunk, a chunk a core (NumPy and
     torch release the GIL), and ``phash`` hashes all of a chunk's pictures, mirrors and
     windows at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from imgclf.cores import available_cores
-
     whole = np.zeros((len(images), 2), dtype=np.uint64)
     windows = np.zeros((len(images), 6), dtype=np.uint64)
     rows = np.asarray(rows, dtype=np.int64)
@@ -78,10 +75,10 @@ def perceptual_hashes(
         windows[chunk, 1:] = hashed[:, 2:] if crops else hashed[:, :1]
         return len(chunk)
 
+    starts = range(0, len(rows), _HASH_CHUNK)
     with progress_bar(progress, "hashing images", len(rows)) as advance:
-        with ThreadPoolExecutor(available_cores()) as pool:  # a chunk a core (GIL released)
-            for done in pool.map(hash_chunk, range(0, len(rows), _HASH_CHUNK)):
-                advance(done)
+        for done in threaded_map(hash_chunk, starts, progress=False):  # a chunk a core
+            advance(done)
     return Hashes(whole, windows)
 
 
@@ -172,7 +169,7 @@ def _grey(pixels: np.ndarray, side: int):
 
     pixels = np.asarray(pixels)
     if pixels.shape[-1] == 3:
-        luma = pixels @ _LUMA
+        luma = pixels @ RGB_TO_LUMA
     else:
         luma = pixels[..., 0].astype(np.float32)
     return _resized(torch.from_numpy(luma), side, area=True)
