@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import time
@@ -228,6 +229,32 @@ def test_class_weights_change_the_loss(blocks) -> None:
 def test_every_optimizer_schedule_and_regulariser_trains(blocks, overrides) -> None:
     _, state = _run(blocks, epochs=2, **overrides)
     assert len(state.history) == 2 and np.isfinite(state.history[-1]["loss"])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
+def test_fused_optimizers_take_torchs_one_tensor_step(name: str) -> None:
+    """Adam, AdamW and SGD train with torch's fused kernel on the CPU (every tensor in one
+    call), and take the steps torch's one-tensor-at-a-time loop takes; RMSprop has none."""
+    from imgclf.config import TrainConfig
+    from imgclf.train.optim import OPTIMIZERS, build_optimizer
+
+    cfg = TrainConfig(optimizer=name, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    torch.manual_seed(0)
+    fused_net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    plain_net = copy.deepcopy(fused_net)
+    fused = build_optimizer([{"params": list(fused_net.parameters()), "lr": cfg.lr}], cfg)
+    kind, takes = OPTIMIZERS[name]
+    extra = {k: getattr(cfg, k) for k in takes}
+    plain = kind(plain_net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+    assert bool(fused.defaults.get("fused")) == (name != "rmsprop")
+    for step in range(3):
+        x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
+        for net, optimizer in ((fused_net, fused), (plain_net, plain)):
+            optimizer.zero_grad()
+            net(x).square().mean().backward()
+            optimizer.step()
+    for a, b in zip(fused_net.parameters(), plain_net.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_predict_rows_matches_the_model(blocks) -> None:

@@ -19,6 +19,11 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], tuple[str, ...]]] = {
     "sgd": (torch.optim.SGD, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, ("momentum",)),
 }
+# torch's fused kernels (one call updates every tensor): on the CPU since torch 2.4 and on
+# CUDA. A step of Adam over a digits MLP's 8 tensors took 0.39 ms one tensor at a time and
+# 0.15 ms fused, over Lite0's 50 tensors 4.2 ms and 1.3 ms (BENCHMARKS.md, "fused").
+FUSED = {"adam", "adamw", "sgd"}
+FUSED_DEVICES = {"cpu", "cuda"}
 
 
 def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -30,7 +35,20 @@ def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimiz
     optimizer, takes = OPTIMIZERS[cfg.optimizer]
     extra = {"momentum": cfg.momentum, "nesterov": cfg.nesterov and cfg.momentum > 0}
     chosen = {name: extra[name] for name in takes}
+    if cfg.optimizer in FUSED and _fusable([p for g in groups for p in g["params"]]):
+        chosen["fused"] = True
     return optimizer(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **chosen)
+
+
+def _fusable(params: list[torch.Tensor]) -> bool:
+    """Whether torch's fused kernel takes these parameters: floating point, on one device of a
+    kind it has the kernel for."""
+    devices = {p.device for p in params}
+    return (
+        len(devices) == 1
+        and next(iter(devices)).type in FUSED_DEVICES
+        and all(torch.is_floating_point(p) for p in params)
+    )
 
 
 def build_scheduler(
