@@ -19,11 +19,10 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], tuple[str, ...]]] = {
     "sgd": (torch.optim.SGD, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, ("momentum",)),
 }
-# torch's fused kernels (one call updates every tensor): on the CPU since torch 2.4 and on
-# CUDA. A step of Adam over a digits MLP's 8 tensors took 0.39 ms one tensor at a time and
-# 0.15 ms fused, over Lite0's 50 tensors 4.2 ms and 1.3 ms (BENCHMARKS.md, "fused").
+# torch's fused kernels (one call updates every tensor; on the CPU since torch 2.4): a step of
+# Adam over an MLP's 8 tensors took 0.39 ms one tensor at a time and 0.15 ms fused, over
+# Lite0's 50 tensors 4.2 and 1.3 ms (BENCHMARKS.md, "The defaults changed for speed").
 FUSED = {"adam", "adamw", "sgd"}
-FUSED_DEVICES = {"cpu", "cuda"}
 
 
 def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -42,11 +41,15 @@ def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimiz
 
 def _fusable(params: list[torch.Tensor]) -> bool:
     """Whether torch's fused kernel takes these parameters: floating point, on one device of a
-    kind it has the kernel for."""
-    devices = {p.device for p in params}
+    kind this torch has the kernels for (its own list, which gained the CPU in 2.4)."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # a torch that moved it: step one tensor at a time, as before
+        return False
+    devices = {p.device.type for p in params}
     return (
         len(devices) == 1
-        and next(iter(devices)).type in FUSED_DEVICES
+        and devices <= set(_get_fused_kernels_supported_devices())
         and all(torch.is_floating_point(p) for p in params)
     )
 
