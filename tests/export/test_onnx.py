@@ -171,6 +171,12 @@ def test_predict_on_onnx_runtime_matches_torch(tiny_run: Path, tmp_path: Path) -
         assert onnx_run.backend == auto.backend == "onnx"
         assert list(onnx_run.labels) == list(torch_run.labels)
         assert np.abs(onnx_run.probs - torch_run.probs).max() < 1e-5
+    (folder / "04.png").write_bytes(b"not a png")  # amid the batches the threads score
+    torch_run = api.predict(run, [folder], backend="torch", batch_size=3, progress=False)
+    onnx_run = api.predict(run, [folder], backend="onnx", batch_size=3, workers=2, progress=False)
+    assert onnx_run.paths == torch_run.paths and len(onnx_run.paths) == len(images) - 1
+    assert onnx_run.skipped == torch_run.skipped and len(onnx_run.skipped) == 1
+    assert np.abs(onnx_run.probs - torch_run.probs).max() < 1e-5
     csv = str(tmp_path / "p.csv")
     args = ["predict", str(run), str(folder), "--output", csv, "--backend", "tensorrt"]
     result = CliRunner().invoke(app, args)

@@ -166,7 +166,8 @@ def predict(
         path_column: the column of image paths in CSV inputs.
         label_column: the column of true labels in CSV inputs (scored when present); None
             ignores labels.
-        workers: decoding threads, which run while the model computes (None: the cores).
+        workers: decoding threads, which run while the model computes; on ONNX Runtime each
+            also computes the batches it decoded (None: the cores).
         device: where to compute (auto: CUDA, then MPS, then the CPU).
         precision: 32, 16-mixed or bf16-mixed (see imgclf.runtime).
         backend: torch, onnx (the exported model.onnx, see ``export``), onnx-int8 (its int8
@@ -187,6 +188,7 @@ def predict(
         process predicts a share of the inputs; rank 0 gets them all, in the inputs' order
         (the same as one process), and the other ranks get None.
     """
+    from imgclf.cores import available_cores
     from imgclf.predict import predict as predict_images
     from imgclf.runtime import Runtime
     from imgclf.train import distributed
@@ -201,7 +203,9 @@ def predict(
         from imgclf.predict.explain import check_explainable
 
         check_explainable(network)
-    onnx = onnx_runner(model, backend, runtime, abstain=abstain is not None)
+    # ONNX Runtime: a one-thread session that the decoding threads each run on their batches
+    threads = 1 if (workers or available_cores()) > 1 else None
+    onnx = onnx_runner(model, backend, runtime, abstain=abstain is not None, threads=threads)
     joined = distributed.join(runtime)  # under torchrun: each rank predicts its share
     result = predict_images(
         network,
@@ -246,11 +250,13 @@ def _gathered(result, inputs):
     return None if parts is None else joined_predictions(parts, inputs)
 
 
-def onnx_runner(model, backend: str, runtime: Runtime, abstain: bool = False):
+def onnx_runner(
+    model, backend: str, runtime: Runtime, abstain: bool = False, threads: int | None = None
+):
     """The ONNX Runtime runner ``backend`` asks for (see ``predict``), or None for torch (and
-    for auto when abstaining on a graph without the in_distribution output). predict/backend
-    chooses; export's gate and runner are passed in from here, since predict does not import
-    export."""
+    for auto when abstaining on a graph without the in_distribution output), its session on
+    ``threads`` (None: the cores). predict/backend chooses; export's gate and runner are
+    passed in from here, since predict does not import export."""
     from imgclf.export.onnx import OnnxClassifier
     from imgclf.export.onnx_int8 import passed_gate
     from imgclf.predict.backend import onnx_graph_file
@@ -258,5 +264,5 @@ def onnx_runner(model, backend: str, runtime: Runtime, abstain: bool = False):
     graph = onnx_graph_file(model, backend, runtime, gated=passed_gate)
     if graph is None:
         return None
-    runner = OnnxClassifier(graph.parent, graph=graph.name)
+    runner = OnnxClassifier(graph.parent, threads, graph=graph.name)
     return None if abstain and backend == "auto" and not runner.abstains else runner
