@@ -165,10 +165,10 @@ def _scored_in_workers(
     rows: list[Row], decode, forward, batch_size: int, workers: int | None, progress: bool
 ) -> Iterator[Scored]:
     """Batches of ``batch_size`` inputs, each decoded and scored by one of ``workers`` threads
-    (None: the cores), in order: for ONNX Runtime on one thread a session, whose runs release
-    the GIL and may overlap. Each core then decodes and computes its own batches, with nothing
-    to wait for: int8 Lite0 on 320 photos, 2 cores, 416-424 img/s, against 302-331 with two
-    decoding threads feeding a two-thread session (BENCHMARKS.md, P5)."""
+    (None: the cores), yielded in order: for an ONNX Runtime session of one thread, whose runs
+    release the GIL and overlap. Each core decodes and computes its own batches and waits for
+    nothing: int8 Lite0 on 2 cores, 310-322 -> 376-395 img/s against two decoding threads
+    feeding a two-thread session (BENCHMARKS.md, "int8 inference")."""
 
     def job(batch: list[Row]) -> Scored:
         items = [decode(path) for _, path, _ in batch]
