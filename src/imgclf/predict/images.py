@@ -37,6 +37,7 @@ from imgclf.predict.backend import backend_name
 from imgclf.predict.grid import GRID
 from imgclf.predict.predictions import Predictions, check_positive
 from imgclf.predict.scoring import (
+    Answer,
     abstention,
     forward_for,
     prediction_sets,
@@ -138,9 +139,15 @@ def _sharded(
     return places, paths, labels, skipped
 
 
-Row = tuple[int, Path, "str | None"]  # an input's place, its path, its label
-Decoded = tuple["np.ndarray | None", "str | None"]  # its pixels, or None and the reason
-Scored = tuple[list[tuple[Row, Decoded]], "tuple[np.ndarray, np.ndarray | None] | None"]
+Row = tuple[int, Path, str | None]  # an input's place, its path, its label
+Decoded = tuple[np.ndarray | None, str | None]  # its pixels, or None and the reason
+Scored = tuple[list[tuple[Row, Decoded]], Answer | None]
+
+
+def _score_usable(items: list[Decoded], forward) -> Answer | None:
+    """``forward`` on the images of ``items`` that were read, in order (None: none was)."""
+    images = [image for image, _ in items if image is not None]
+    return forward(np.stack(images)) if images else None
 
 
 def _scored_here(
@@ -154,11 +161,10 @@ def _scored_here(
         batch.append((row, item))
         usable += item[0] is not None
         if usable == batch_size:
-            yield batch, forward(np.stack([image for _, (image, _) in batch if image is not None]))
+            yield batch, _score_usable([item for _, item in batch], forward)
             batch, usable = [], 0
     if batch:
-        images = [image for _, (image, _) in batch if image is not None]
-        yield batch, forward(np.stack(images)) if images else None
+        yield batch, _score_usable([item for _, item in batch], forward)
 
 
 def _scored_in_workers(
@@ -172,8 +178,7 @@ def _scored_in_workers(
 
     def job(batch: list[Row]) -> Scored:
         items = [decode(path) for _, path, _ in batch]
-        images = [image for image, _ in items if image is not None]
-        return list(zip(batch, items, strict=True)), forward(np.stack(images)) if images else None
+        return list(zip(batch, items, strict=True)), _score_usable(items, forward)
 
     batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     with progress_bar(progress, "predicting", len(rows)) as advance:
