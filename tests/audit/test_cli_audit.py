@@ -80,6 +80,7 @@ def test_one_class_data_runs_every_check_that_needs_one(tmp_path, audit_cache):
         (["--checks", ""], "at least one check"),
         (["--hash-distance", "-1"], "hash_distance"),
         (["--min-similarity", "2"], "min_similarity"),
+        (["--min-alignment", "1.5"], "min_alignment"),
         (["--neighbors", "0"], "neighbors"),
         (["--folds", "1"], "folds"),
         (["--set", "label_threshold=2"], "label_threshold"),

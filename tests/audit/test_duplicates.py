@@ -4,10 +4,12 @@ originals, across and within splits, and different pictures of one class are nev
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image, ImageOps
 from tests.audit.conftest import relative
 from tests.audit.planted import altered, picture
 
+from imgclf.audit.alignment import aligned_similarity
 from imgclf.audit.duplicates import candidate_pairs, exact_pairs, find_leaks
 from imgclf.audit.embedding import audit_embeddings
 from imgclf.config import ModelConfig
@@ -84,6 +86,28 @@ def test_the_hash_distance_ignores_a_mirror_and_a_crop():
     assert distance[0] == 0 and distance[1] <= 6 and distance[2] <= 10
     assert distance[3] > 16
     assert hash_distance(hashes, np.arange(1, 5), np.zeros(4)).tolist() == distance.tolist()
+
+
+@pytest.mark.parametrize("side", [96, 32])
+def test_the_aligned_pixels_tell_a_copy_from_a_look_alike(side):
+    """A cropped, resized, mirrored, recoloured and re-encoded copy lines up with its original
+    (at a photo's size and at a thumbnail's); a picture a third of another does not, nor
+    does another picture of the class; either way round alike."""
+    rng = np.random.default_rng(7)
+    original, other = picture(rng, "square"), picture(rng, "square")
+    pictures = [
+        original,
+        altered(original, crop=0.08, scale=0.8, flip=True, shift=12, quality=70),
+        altered(original, crop=0.05, scale=1.3, quality=60),
+        Image.blend(original, other, 0.35),  # the same layout, a third of its details changed
+        other,
+    ]
+    images = np.stack([np.asarray(p.convert("RGB").resize((side, side))) for p in pictures])
+    first, rest = np.zeros(4, dtype=np.int64), np.arange(1, 5)
+    score = aligned_similarity(images, first, rest)
+    assert (score[:2] >= 0.95).all() and score[2] < 0.9 and score[3] < 0.5
+    assert aligned_similarity(images, rest, first).tolist() == score.tolist()
+    assert aligned_similarity(images, first[:0], rest[:0]).shape == (0,)
 
 
 def test_candidate_pairs_are_each_pair_once_with_its_cosine():

@@ -37,8 +37,8 @@ def audit(
             path, label, and split when the data has its own splits), which ``train`` reads
             as data; a folder or CSV of image files only.
         **options: audit settings (``checks``, ``folds``, ``label_threshold``,
-            ``hash_distance``, ``min_similarity``, ``neighbors``, ``dark``, ... see
-            ``imgclf.audit.settings.AuditSettings``) and config keys for reading and
+            ``hash_distance``, ``min_similarity``, ``min_alignment``, ``neighbors``, ``dark``,
+            ... see ``imgclf.audit.settings.AuditSettings``) and config keys for reading and
             embedding the data (``image_size``, ``val_split``, ``seed``, ``cache_dir``,
             ``model``, ``device``, ...).
 

@@ -9,9 +9,11 @@ that cross from train into val or test.
 - **Near**: a candidate pair is two images among each other's ``neighbors`` nearest in
   embedding space (``neighbours.py``: chunked matrix products of unit vectors and torch's
   top-k, not a Python loop over pairs). A candidate is a copy when the flip-invariant pHash
-  distance is at most ``hash_distance`` and the embedding cosine at least
-  ``min_similarity``: the embedding finds what looks alike, the hash tells a copy of one
-  picture from another picture of the same subject.
+  distance is at most ``hash_distance``, the embedding cosine at least ``min_similarity``
+  and the pixels, lined up by the best crop window and mirror (``alignment.py``), correlate
+  at least ``min_alignment``: the embedding finds what looks alike, the hash and the aligned
+  pixels tell a copy of one picture from another picture of the same subject. On photos the
+  hash alone did that; on thumbnails (CIFAR-10) only the aligned pixels did.
 - Pairs join into groups (connected components); a group spanning splits is a leak, a group
   with more than one label has conflicting labels.
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from imgclf.audit.alignment import aligned_similarity
 from imgclf.audit.inputs import SPLIT_ORDER, AuditData, split_rank
 from imgclf.audit.issues import Issue
 from imgclf.audit.neighbours import most_similar
@@ -112,14 +115,7 @@ def find_duplicates(
     """Exact and near-duplicates of the usable rows, their groups, leaks and issues."""
     digests = [record.digest for record in data.records]
     exact = exact_pairs(digests, data.rows)
-    near = near_pairs(
-        embeddings,
-        hashes,
-        data.rows,
-        settings.neighbors,
-        settings.hash_distance,
-        settings.min_similarity,
-    )
+    near = near_pairs(data.images, embeddings, hashes, data.rows, settings)
     groups = duplicate_groups(exact, near, data, digests)
     issues = duplicate_issues(groups, data, digests, hashes)
     return DuplicateFindings(groups, find_leaks(groups, digests), issues)
@@ -140,17 +136,19 @@ def exact_pairs(digests: list[str], rows: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def near_pairs(
+    images: np.ndarray,
     embeddings: np.ndarray,
     hashes: Hashes,
     rows: np.ndarray,
-    neighbors: int,
-    max_distance: int,
-    min_similarity: float,
+    settings: AuditSettings,
 ) -> Pairs:
-    """The pairs of ``rows`` that are altered copies (see the module's rule)."""
-    a, b, similarity = candidate_pairs(embeddings, rows, neighbors)
+    """The pairs of ``rows`` that are altered copies (see the module's rule); the pixels are
+    compared only where the hash and the embedding let a pair through."""
+    a, b, similarity = candidate_pairs(embeddings, rows, settings.neighbors)
     distance = hash_distance(hashes, a, b)
-    keep = (distance <= max_distance) & (similarity >= min_similarity)
+    keep = (distance <= settings.hash_distance) & (similarity >= settings.min_similarity)
+    a, b, distance, similarity = a[keep], b[keep], distance[keep], similarity[keep]
+    keep = aligned_similarity(images, a, b) >= settings.min_alignment
     return Pairs(a[keep], b[keep], distance[keep], similarity[keep])
 
 

@@ -43,13 +43,20 @@ class AuditSettings(BaseModel):
         10, ge=1, le=100, description="Nearest neighbours in embedding space searched per image."
     )
     hash_distance: int = Field(
-        10,
+        12,
         ge=0,
         le=32,
         description="Largest flip-invariant pHash distance (bits of 64) of a near-duplicate.",
     )
     min_similarity: float = Field(
-        0.8, ge=-1.0, le=1.0, description="Smallest embedding cosine of a near-duplicate."
+        0.6, ge=-1.0, le=1.0, description="Smallest embedding cosine of a near-duplicate."
+    )
+    min_alignment: float = Field(
+        0.92,
+        ge=-1.0,
+        le=1.0,
+        description="Smallest correlation of a near-duplicate's pixels with its pair's, lined "
+        "up by the best crop window and mirror.",
     )
     outlier_neighbors: int = Field(
         5,

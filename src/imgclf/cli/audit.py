@@ -48,6 +48,9 @@ _HashDistance = Annotated[
 _MinSimilarity = Annotated[
     float | None, typer.Option(help=api.audit_setting_help("min_similarity"), show_default=False)
 ]
+_MinAlignment = Annotated[
+    float | None, typer.Option(help=api.audit_setting_help("min_alignment"), show_default=False)
+]
 _Folds = Annotated[
     int | None, typer.Option(help=api.audit_setting_help("folds"), show_default=False)
 ]
@@ -86,6 +89,7 @@ def audit(
     folds: _Folds = None,
     hash_distance: _HashDistance = None,
     min_similarity: _MinSimilarity = None,
+    min_alignment: _MinAlignment = None,
     neighbors: _Neighbors = None,
     settings: _Set = None,
     write_clean: _WriteClean = None,
@@ -107,7 +111,8 @@ def audit(
     with user_errors():
         options = {
             "checks": checks, "folds": folds, "hash_distance": hash_distance,
-            "min_similarity": min_similarity, "neighbors": neighbors, "image_size": image_size,
+            "min_similarity": min_similarity, "min_alignment": min_alignment,
+            "neighbors": neighbors, "image_size": image_size,
             "data_dir": data_dir,
             "cache_dir": cache_dir, "val_split": val_split, "test_split": test_split,
             "seed": seed, "path_column": path_column, "label_column": label_column,
