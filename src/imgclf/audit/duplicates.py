@@ -47,6 +47,10 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.a)
 
+    def where(self, keep: np.ndarray) -> Pairs:
+        """The pairs that ``keep`` (a boolean per pair) keeps."""
+        return Pairs(self.a[keep], self.b[keep], self.distance[keep], self.similarity[keep])
+
 
 @dataclass
 class DuplicateGroup:
@@ -147,9 +151,8 @@ def near_pairs(
     a, b, similarity = candidate_pairs(embeddings, rows, settings.neighbors)
     distance = hash_distance(hashes, a, b)
     keep = (distance <= settings.hash_distance) & (similarity >= settings.min_similarity)
-    a, b, distance, similarity = a[keep], b[keep], distance[keep], similarity[keep]
-    keep = aligned_similarity(images, a, b) >= settings.min_alignment
-    return Pairs(a[keep], b[keep], distance[keep], similarity[keep])
+    pairs = Pairs(a, b, distance, similarity).where(keep)
+    return pairs.where(aligned_similarity(images, pairs.a, pairs.b) >= settings.min_alignment)
 
 
 def candidate_pairs(
