@@ -10,11 +10,11 @@ behind the shift a crop makes.
 
 How: each picture of a pair is made ``SIDE`` x ``SIDE`` (after a 2x larger antialiased
 resize, so the windows sample detail, not blur); the other is cut in every window of a grid of
-crops (up to ``MAX_CROP`` of each side, split between its two ends in ``SHARES``) and its
-mirror, each resampled to the same size. The score is the best Pearson correlation over the
-windows, either way round (either may be the crop of the other), with each channel's mean
-removed: a colour shift costs nothing. A few hundred windows a picture, computed once per
-picture and compared to all its partners in one matrix product.
+crops (``CROPS`` of each side, up to 12 %, split between its two ends in ``SHARES``) and
+their mirror images, each resampled to the same size. The score is the best Pearson
+correlation over the windows, either way round (either may be the crop of the other), with
+each channel's mean removed: a colour shift costs nothing. A picture's 200 windows are
+computed once and compared with all its partners in one matrix product.
 """
 
 from __future__ import annotations
