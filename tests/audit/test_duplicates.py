@@ -110,6 +110,21 @@ def test_the_aligned_pixels_tell_a_copy_from_a_look_alike(side):
     assert aligned_similarity(images, first[:0], rest[:0]).shape == (0,)
 
 
+def test_min_alignment_decides_which_candidates_are_copies(planted_audit, audit_cache):
+    """The setting reaches the rule: asking for pixels that line up perfectly leaves only the
+    byte-identical copies grouped; the default groups the altered ones too."""
+    from imgclf.audit.duplicates import find_duplicates
+    from imgclf.audit.settings import AuditSettings
+
+    data = planted_audit.data
+    embeddings = audit_embeddings(data, ModelConfig(), cache_dir=audit_cache)  # cached
+    hashes = perceptual_hashes(data.images, data.rows)
+    strict = find_duplicates(data, embeddings, hashes, AuditSettings(min_alignment=1.0))
+    assert strict.groups and all(group.exact for group in strict.groups)
+    found = find_duplicates(data, embeddings, hashes, AuditSettings())
+    assert [g.members for g in found.groups] == [g.members for g in planted_audit.groups]
+
+
 def test_candidate_pairs_are_each_pair_once_with_its_cosine():
     points = np.eye(3, dtype=np.float32)[[0, 0, 1, 2]]  # rows 0 and 1 are the same point
     a, b, similarity = candidate_pairs(points, np.arange(4), neighbors=1)
