@@ -13,7 +13,7 @@ from imgclf.data.pipeline import cache, scan
 from imgclf.data.pipeline.fingerprint import data_fingerprint
 from imgclf.data.pipeline.splits import Splits
 from imgclf.data.source import DataSource
-from imgclf.identity import file_stamp, image_set_digest
+from imgclf.identity import image_set_digest, stamp, stat_file, stat_files
 from imgclf.models.features import embeddings
 
 _MTIME_NS = 1_700_000_000_000_000_000
@@ -44,7 +44,7 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[DataSource
 
 def test_every_cache_key_is_the_one_the_old_code_gave(example) -> None:
     files, array = example
-    stats = [scan._stat(p) for p in files.paths]
+    stats = [scan._stat(st) for st in stat_files(files.paths)]
     assert scan._scan_key(files.paths, stats) == _BEFORE["scan"]
     assert cache._cache_key(files, (8, 8), "resize", "rgb") == _BEFORE["cache_files"]
     assert cache._cache_key(array, (8, 8), "resize", "rgb") == _BEFORE["cache_array"]
@@ -56,9 +56,30 @@ def test_every_cache_key_is_the_one_the_old_code_gave(example) -> None:
 
 
 def test_a_file_stamp_is_its_size_and_mtime_or_the_error(example) -> None:
-    assert file_stamp("a.png") == f"10:{_MTIME_NS}"
-    assert file_stamp("a.png", mtime=False) == "10"
-    assert file_stamp("gone.png") == "error:2"
+    assert stamp(stat_file("a.png")) == f"10:{_MTIME_NS}"
+    assert stamp(stat_file("a.png"), mtime=False) == "10"
+    assert stamp(stat_file("gone.png")) == "error:2"
+
+
+def test_a_run_stats_each_file_once_for_the_scan_the_image_cache_and_the_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    import imgclf.identity
+    from imgclf.config import Config
+    from imgclf.data.pipeline.prepare import prepare_data
+
+    for label in ("a", "b"):
+        (tmp_path / "d" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / "d" / label / f"{i}.png")
+    stated: list[Path] = []
+    monkeypatch.setattr(imgclf.identity, "stat_file", lambda p: stated.append(p) or stat_file(p))
+    config = Config(data={"cache_dir": tmp_path / "cache", "image_size": 8, "val_split": 0.34})
+    prepared = prepare_data(tmp_path / "d", config, progress=False)
+    data_fingerprint(prepared.source, prepared.splits, prepared.stats)
+    assert stated == prepared.source.paths and len(stated) == 6
 
 
 def test_the_digest_changes_with_any_file_stamp_or_pixel(example) -> None:

@@ -37,19 +37,30 @@ def image_set_digest(
     if images is not None:
         digest.update(str(images.shape).encode())
         digest.update(np.ascontiguousarray(images).data)
-    for name, stamp in files:
-        digest.update(os.fsencode(name) + b"\0" + stamp.encode() + end)
+    for name, text in files:
+        digest.update(os.fsencode(name) + b"\0" + text.encode() + end)
     return digest
 
 
-def file_stamp(path: str | os.PathLike, *, mtime: bool = True) -> str:
-    """``size:mtime_ns`` (or the size alone), or ``error:ERRNO`` for a file that cannot be stat'ed.
+def stat_files(paths: Iterable[str | os.PathLike]) -> list[os.stat_result | OSError]:
+    """Each path's ``os.stat``, or the OSError it raised: taken once when a run starts, for the
+    scan, the image cache's key and the ledger's fingerprint alike (three passes of 60,000 calls
+    were 0.3 s of every CIFAR-10 run's start)."""
+    return [stat_file(path) for path in paths]
 
-    Without the mtime a copied file keeps its stamp (the data fingerprint); with it an edited
-    file of the same size gets a new one (the caches).
-    """
+
+def stat_file(path: str | os.PathLike) -> os.stat_result | OSError:
+    """``os.stat(path)``, or the OSError it raised."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError as exc:
-        return f"error:{exc.errno}"
-    return f"{st.st_size}:{st.st_mtime_ns}" if mtime else str(st.st_size)
+        return exc
+
+
+def stamp(stat: os.stat_result | OSError, *, mtime: bool = True) -> str:
+    """``size:mtime_ns`` (or the size alone), or ``error:ERRNO`` for a file that could not be
+    stat'ed. Without the mtime a copied file keeps its stamp (the data fingerprint); with it an
+    edited file of the same size gets a new one (the caches)."""
+    if isinstance(stat, OSError):
+        return f"error:{stat.errno}"
+    return f"{stat.st_size}:{stat.st_mtime_ns}" if mtime else str(stat.st_size)

@@ -284,7 +284,7 @@ def _recorded(run, cfg: Config, setup, saved: dict | None):
     prepared = setup.prepared
     started = started_fields(
         cfg,
-        data_fingerprint(prepared.source, prepared.splits),
+        data_fingerprint(prepared.source, prepared.splits, prepared.stats),
         setup.runtime.describe(),
         resumed_from_epoch=saved["state"]["epoch"] if saved is not None else None,
     )

@@ -25,7 +25,7 @@ from imgclf.data.pipeline.parallel import parallel_map
 from imgclf.data.source import DataSource
 from imgclf.errors import DataError
 from imgclf.fileio import atomic_path
-from imgclf.identity import file_stamp, image_set_digest
+from imgclf.identity import image_set_digest, stamp, stat_files
 
 _CACHE_FORMAT = 1
 FITS = get_args(FitPolicy)
@@ -75,8 +75,10 @@ def build_image_cache(
     cache_dir: Path | None = None,
     workers: int | None = None,
     progress: bool = True,
+    stats: list[os.stat_result | OSError] | None = None,
 ) -> ImageCache:
-    """Decode and fit every image of ``source`` once, or reuse the cache from an earlier run."""
+    """Decode and fit every image of ``source`` once, or reuse the cache from an earlier run
+    (``stats``: the files' ``identity.stat_files``, when taken already)."""
     if fit not in FITS:
         raise DataError(f"fit must be one of {', '.join(FITS)}, received '{fit}'.")
     if color_mode not in ("rgb", "grayscale"):
@@ -85,7 +87,7 @@ def build_image_cache(
     shape = (len(source), *image_size, channels)
     if source.is_array and is_fitted(source.images, image_size, channels):
         return ImageCache(source.images, np.ones(len(source), bool), {}, None, reused=True)
-    key = _cache_key(source, image_size, fit, color_mode)
+    key = _cache_key(source, image_size, fit, color_mode, stats)
     folder = resolve_cache_dir(cache_dir) / "images"
     final = folder / f"{key}.npy"
     if final.is_file() and (folder / f"{key}.valid.npy").is_file():
@@ -158,11 +160,14 @@ def _open(final: Path, valid_file: Path, reused: bool, reasons=None) -> ImageCac
     return ImageCache(images, valid, reasons, final, reused)
 
 
-def _cache_key(source: DataSource, size: tuple[int, int], fit: str, color_mode: str) -> str:
+def _cache_key(
+    source: DataSource, size: tuple[int, int], fit: str, color_mode: str, stats=None
+) -> str:
     salt = f"images-v{_CACHE_FORMAT}:{size}:{fit}:{color_mode}".encode()
     if source.is_array:
         return image_set_digest(salt, images=source.images).hexdigest()
-    files = ((path, file_stamp(path)) for path in source.paths)
+    stats = stats if stats is not None else stat_files(source.paths)
+    files = ((path, stamp(st)) for path, st in zip(source.paths, stats, strict=True))
     return image_set_digest(salt, files=files).hexdigest()
 
 

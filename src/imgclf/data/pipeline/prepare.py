@@ -23,6 +23,7 @@ from imgclf.data.pipeline.inspect import DataReport, build_report
 from imgclf.data.pipeline.scan import scan_source
 from imgclf.data.pipeline.splits import Splits, carved_splits, make_splits
 from imgclf.data.source import DataSource
+from imgclf.identity import stat_files
 
 DEFAULT_IMAGE_SIZE = (224, 224)
 
@@ -42,6 +43,7 @@ class PreparedData:
     # rows of val and test with a copy in an earlier split, found by the run's quick audit
     leaks: dict[str, np.ndarray] = field(default_factory=dict)
     copies: CopyGroups | None = None  # the copies the splits kept together
+    stats: list | None = None  # the files' identity.stat_files, taken once as they were read
 
     @property
     def classes(self) -> list[str]:
@@ -58,14 +60,15 @@ def prepare_data(
     """Read, scan, split and (when ``decode``) cache the images of ``data``."""
     cfg = config.data
     source, decisions = decide(read_source(data, cfg), cfg.decisions)
-    records = scan_source(source, cfg.cache_dir, cfg.workers, progress)
+    stats = None if source.is_array else stat_files(source.paths)
+    records = scan_source(source, cfg.cache_dir, cfg.workers, progress, stats)
     usable = np.array([r.ok for r in records], dtype=bool)
     image_size = resolve_image_size(cfg.image_size, records, default_size)
     color_mode = resolve_color_mode(cfg.color_mode, records)
     cache = None
     if decode:  # before the splits: the copies they keep together are found on the pixels
         cache = build_image_cache(
-            source, image_size, cfg.fit, color_mode, cfg.cache_dir, cfg.workers, progress
+            source, image_size, cfg.fit, color_mode, cfg.cache_dir, cfg.workers, progress, stats
         )
     copies = _copies(source, records, usable, cache, cfg)
     splits = make_splits(
@@ -88,6 +91,7 @@ def prepare_data(
         cache=cache,
         decisions=decisions,
         copies=copies,
+        stats=stats,
     )
     if cache is not None:
         _drop_rows_that_failed(prepared)

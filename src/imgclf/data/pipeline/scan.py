@@ -18,7 +18,7 @@ from imgclf.data.pipeline.decode import FileRecord, probe_file
 from imgclf.data.pipeline.parallel import parallel_map
 from imgclf.data.source import DataSource
 from imgclf.fileio import atomic_write_text
-from imgclf.identity import image_set_digest
+from imgclf.identity import image_set_digest, stat_files
 
 _SCAN_FORMAT = 1
 
@@ -28,11 +28,13 @@ def scan_source(
     cache_dir: Path | None = None,
     workers: int | None = None,
     progress: bool = True,
+    stats: list[os.stat_result | OSError] | None = None,
 ) -> list[FileRecord]:
-    """One FileRecord per item of ``source``, from the scan cache when the files are unchanged."""
+    """One FileRecord per item of ``source``, from the scan cache when the files are unchanged
+    (``stats``: the files' ``identity.stat_files``, when taken already)."""
     if source.is_array:
         return _array_records(source.images)
-    stats = [_stat(p) for p in source.paths]
+    stats = [_stat(st) for st in (stats if stats is not None else stat_files(source.paths))]
     key = _scan_key(source.paths, stats)
     cached = resolve_cache_dir(cache_dir) / "scans" / f"{key}.json"
     if cached.is_file():
@@ -50,11 +52,9 @@ def scan_source(
     return records
 
 
-def _stat(path: Path) -> os.stat_result | str:
-    try:
-        return path.stat()
-    except OSError as exc:
-        return exc.strerror or str(exc)
+def _stat(stat: os.stat_result | OSError) -> os.stat_result | str:
+    """A file's stat, or why it has none (the scan's reason for it)."""
+    return stat.strerror or str(stat) if isinstance(stat, OSError) else stat
 
 
 def _scan_key(paths: list[Path], stats: list) -> str:
