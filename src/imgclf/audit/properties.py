@@ -5,10 +5,11 @@ The pixel statistics read the decoded-image cache in chunks, with NumPy only: th
 histogram gives its percentiles exactly (it is 8-bit) and its standard deviation; blur is the
 spread of the Laplacian (fine detail) relative to the spread of the luminance (contrast), so a
 dim but sharp photo is not called blurry. The cache holds images at the audit's size, so
-sizes come from the scan, which read each file's header; and sharpness is measured at the
-image's own resolution where that is smaller, since an upscaled thumbnail is smooth at the
-cache's size but not blurry (CIFAR-10's 32-pixel pictures at 224 pixels: 9,939 of 10,000
-were flagged before).
+sizes come from the scan, which read each file's header; and every statistic is measured at
+the image's own resolution where that is smaller (resized down with a box filter): an
+upscaled thumbnail is smooth at the cache's size but not blurry (CIFAR-10's 32-pixel pictures
+at 224 pixels: 9,939 of 10,000 were flagged before), and its own pixels are 49 times fewer
+(10,000 of them: 0.9 s instead of 2.8).
 """
 
 from __future__ import annotations
@@ -94,34 +95,51 @@ def pixel_statistics(
 
 
 def _chunk_stats(batch: np.ndarray, sizes: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    luma = _luminance(batch)  # (B, H, W) on 0-1
-    levels = np.rint(luma * 255).astype(np.int64).reshape(len(batch), -1)
-    offsets = (np.arange(len(batch)) * 256)[:, None]
-    histogram = np.bincount((levels + offsets).ravel(), minlength=256 * len(batch))
-    cumulative = np.cumsum(histogram.reshape(len(batch), 256), axis=1) / levels.shape[1]
+    """The statistics of a (B, H, W, C) uint8 batch: each image at the array's size, or at its
+    own where that is smaller (resized down first, so a thumbnail costs its own pixels)."""
+    small = np.zeros(len(batch), bool) if sizes is None else (sizes < batch.shape[1:3]).any(1)
+    columns = [np.zeros(len(batch), dtype=np.float64) for _ in range(4)]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k in np.flatnonzero(small):
+        groups.setdefault(_own_shape(batch.shape[1:3], sizes[k]), []).append(int(k))
+    whole = np.flatnonzero(~small)
+    if len(whole):
+        groups[batch.shape[1:3]] = whole.tolist()
+    for shape, members in groups.items():
+        if shape == batch.shape[1:3]:
+            images = batch if len(members) == len(batch) else batch[members]
+        else:
+            images = np.stack([_resized(batch[k], shape) for k in members])
+        for column, values in zip(columns, _stats(_luminance(images)), strict=True):
+            column[members] = values
+    return tuple(columns)
+
+
+def _stats(luma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(low, high, std, sharpness) of a (B, H, W) luminance batch on 0-1."""
+    levels = np.rint(luma * 255).astype(np.int64).reshape(len(luma), -1)
+    offsets = (np.arange(len(luma)) * 256)[:, None]
+    histogram = np.bincount((levels + offsets).ravel(), minlength=256 * len(luma))
+    cumulative = np.cumsum(histogram.reshape(len(luma), 256), axis=1) / levels.shape[1]
     low = np.argmax(cumulative >= 0.01, axis=1) / 255.0
     high = np.argmax(cumulative >= 0.99, axis=1) / 255.0
     std = luma.std(axis=(1, 2))
-    small = np.zeros(len(batch), bool) if sizes is None else (sizes < luma.shape[1:]).any(axis=1)
-    sharpness = np.full(len(batch), np.inf, dtype=np.float32)
-    if not small.all():  # at the array's size only what was not smaller (a photo set: all)
-        whole = ~small
-        sharpness[whole] = _sharpness(luma if whole.all() else luma[whole], std[whole])
-    for k in np.flatnonzero(small):
-        own = _own_size(luma[k], sizes[k])
-        sharpness[k] = _sharpness(own[None], np.array([own.std()]))[0]
-    return low, high, std, sharpness
+    return low, high, std, _sharpness(luma, std)
 
 
-def _own_size(luma: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """``luma`` (H, W) resized down to the image's own (height, width), each side at most its
-    size here and at least 3 pixels (box filter: no new detail, none smoothed away)."""
+def _own_shape(shape: tuple[int, ...], size: np.ndarray) -> tuple[int, int]:
+    """An image's own (height, width), each side at most ``shape``'s and at least 3 pixels."""
+    return int(min(max(size[0], 3), shape[0])), int(min(max(size[1], 3), shape[1]))
+
+
+def _resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` (H, W, C) uint8 resized down to ``shape`` with a box filter (no new detail,
+    none smoothed away)."""
     from PIL import Image
 
-    height = int(min(max(size[0], 3), luma.shape[0]))
-    width = int(min(max(size[1], 3), luma.shape[1]))
-    picture = Image.fromarray(luma.astype(np.float32))  # mode F
-    return np.asarray(picture.resize((width, height), Image.Resampling.BOX), dtype=np.float32)
+    picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    resized = np.asarray(picture.resize(shape[::-1], Image.Resampling.BOX))
+    return resized.reshape(*shape, image.shape[-1])
 
 
 def _sharpness(luma: np.ndarray, std: np.ndarray) -> np.ndarray:

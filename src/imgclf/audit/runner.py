@@ -79,7 +79,8 @@ def run_audit(
 def _pixel_statistics(data: AuditData, memo: Memo) -> PixelStats:
     rows = data.rows
     sizes = own_sizes(data.records, rows)
-    key = {"images": data.images_id, "rows": fingerprint(rows), "sizes": fingerprint(sizes)}
+    key = {"images": data.images_id, "rows": fingerprint(rows), "sizes": fingerprint(sizes),
+           "at_own_size": True}  # fmt: skip
     stored = memo(
         "pixel-statistics",
         key,
