@@ -38,7 +38,7 @@ def test_flipped_labels_are_found_with_their_true_class_suggested():
     flipped = [3, 45, 90, 100]
     data.labels[flipped] = (data.labels[flipped] + 1) % 3
     found = find_label_issues(data, points, folds=5, threshold=0.6)
-    assert found.folds == 5 and found.note == ""
+    assert found.folds == 5 and found.notes == [] and found.agreement > 0.9
     assert sorted(issue.row for issue in found.issues) == flipped
     assert {issue.row: issue.suggested for issue in found.issues} == {
         3: "c0", 45: "c1", 90: "c2", 100: "c2"}  # fmt: skip
@@ -54,7 +54,7 @@ def test_small_classes_use_fewer_folds_and_say_so():
     data, points = _clusters([0] * 20 + [1] * 3)
     found = find_label_issues(data, points, folds=5, threshold=0.6)
     assert found.folds == 3
-    assert found.note == "labels: 3 folds instead of 5 (class 'c1' has 3 images)"
+    assert found.notes == ["labels: 3 folds instead of 5 (class 'c1' has 3 images)"]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,18 @@ def test_small_classes_use_fewer_folds_and_say_so():
 def test_data_that_cannot_be_cross_validated_gets_one_note(labels, note):
     data, points = _clusters(labels)
     found = find_label_issues(data, points, folds=5, threshold=0.6)
-    assert (found.issues, found.folds, found.note) == ([], 0, note)
+    assert (found.issues, found.folds, found.notes) == ([], 0, [note])
+
+
+def test_a_head_that_cannot_tell_the_classes_apart_says_its_flags_are_unsure():
+    data, points = _clusters([0] * 40 + [1] * 40 + [2] * 40)
+    rng = np.random.default_rng(1)
+    data.labels[:] = rng.permutation(data.labels)  # labels that the features do not back
+    found = find_label_issues(data, points, folds=5, threshold=0.6)
+    assert found.agreement < 0.5
+    [note] = found.notes
+    assert note.startswith(f"labels: the out-of-sample head agrees with only {found.agreement:.0%}")
+    assert f"then many of the {len(found.issues):,} flagged are hard images" in note
 
 
 def test_the_planted_wrong_label_is_in_issues_csv_with_a_suggestion(planted, planted_audit):
@@ -80,3 +91,6 @@ def test_the_planted_wrong_label_is_in_issues_csv_with_a_suggestion(planted, pla
     assert len(found) <= 3  # 48 usable images: the planted one and at most two look-alikes
     page = Path(planted_audit.files["page"]).read_text(encoding="utf-8")
     assert '<section id="labels">' in page and "suggested circles" in page
+    agreement = planted_audit.label_agreement
+    assert agreement > 0.85 and f"agrees with {agreement:.0%} of the given labels" in page
+    assert not [note for note in planted_audit.notes if note.startswith("labels:")]

@@ -164,7 +164,8 @@ def _labels(audit: Audit, thumbs: _Thumbnails) -> str:
     meaning = KINDS["label_issue"]
     body = (
         f'<p class="muted">{esc(meaning.meaning)}; score: {esc(meaning.score)}, from '
-        f"{audit.label_folds}-fold cross-validation of a logistic head on the embeddings, "
+        f"{audit.label_folds}-fold cross-validation of a logistic head on the embeddings "
+        f"(it agrees with {audit.label_agreement:.0%} of the given labels out of sample), "
         "ranked by cleanlab; the least backed first.</p>"
         + (f'<div class="grid">{tiles}</div>' if found else "<p>No label was flagged.</p>")
         + more(len(found), len(shown), "images")

@@ -30,6 +30,7 @@ class Audit:
     leaks: list[Leak] = field(default_factory=list)
     balance: Balance | None = None
     label_folds: int = 0  # the folds the label check used (0: it did not run)
+    label_agreement: float | None = None  # the share of given labels its head agrees with
     outlier_scores: np.ndarray | None = None  # per usable row (None: the check did not run)
     cached: list[str] = field(default_factory=list)  # results read from the audit's store
     notes: list[str] = field(default_factory=list)  # checks that could not run, and why
@@ -122,6 +123,7 @@ class Audit:
             "leaks": [leak.to_dict() for leak in self.leaks],
             "groups": [group.to_dict(data) for group in self.groups],
             "balance": self.balance.to_dict() if self.balance is not None else None,
+            "label_agreement": self.label_agreement,
             "notes": self.notes,
             "kinds": {kind: k._asdict() for kind, k in KINDS.items()},
             "issues": self.rows(),

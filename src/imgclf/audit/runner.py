@@ -110,9 +110,8 @@ def _labels(audit: Audit, embeddings: np.ndarray | None, seed: int, memo: Memo) 
             audit.data, embeddings, settings.folds, settings.label_threshold, seed, memo
         )
     audit.issues += found.issues
-    audit.label_folds = found.folds
-    if found.note:
-        audit.notes.append(found.note)
+    audit.label_folds, audit.label_agreement = found.folds, found.agreement
+    audit.notes += found.notes
 
 
 def _duplicates(audit: Audit, embeddings: np.ndarray | None, progress: bool, memo: Memo) -> None:
