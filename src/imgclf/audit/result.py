@@ -33,7 +33,7 @@ class Audit:
     label_agreement: float | None = None  # the share of given labels its head agrees with
     outlier_scores: np.ndarray | None = None  # per usable row (None: the check did not run)
     cached: list[str] = field(default_factory=list)  # results read from the audit's store
-    notes: list[str] = field(default_factory=list)  # what a check could not do, or trust
+    notes: list[str] = field(default_factory=list)  # why a check could not run; how sure it is
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     clean: int | None = None  # images clean.csv lists (written with --write-clean)
