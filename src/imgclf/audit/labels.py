@@ -62,8 +62,8 @@ def find_label_issues(
         )
         return LabelFindings([], 0, [note])
     used = min(folds, smallest)
-    notes = [f"labels: {used} folds instead of {folds} (class '{small}' has {smallest} images)"]
-    notes = notes if used < folds else []
+    fewer = f"labels: {used} folds instead of {folds} (class '{small}' has {smallest} images)"
+    notes = [fewer] if used < folds else []
     features = embeddings[rows]
     key = {"features": fingerprint(features), "labels": fingerprint(labels), "folds": used,
            "seed": seed, "C": HEAD_C, "blas_threads": 1}  # fmt: skip
@@ -75,10 +75,11 @@ def find_label_issues(
     flagged = flag_labels(labels, probs, present, threshold)
     targets = np.searchsorted(present, labels)
     given = probs[np.arange(len(rows)), targets]
-    agreement = float(np.mean(probs.argmax(axis=1) == targets))
+    best = probs.argmax(axis=1)
+    agreement = float(np.mean(best == targets))
     if agreement < WEAK_AGREEMENT:
         notes.append(weak_head_note(agreement, int(flagged.sum())))
-    suggested = present[probs.argmax(axis=1)]
+    suggested = present[best]
     issues = [
         Issue(
             int(rows[i]),

@@ -161,7 +161,11 @@ def _open(final: Path, valid_file: Path, reused: bool, reasons=None) -> ImageCac
 
 
 def _cache_key(
-    source: DataSource, size: tuple[int, int], fit: str, color_mode: str, stats=None
+    source: DataSource,
+    size: tuple[int, int],
+    fit: str,
+    color_mode: str,
+    stats: list[os.stat_result | OSError] | None = None,
 ) -> str:
     salt = f"images-v{_CACHE_FORMAT}:{size}:{fit}:{color_mode}".encode()
     if source.is_array:
