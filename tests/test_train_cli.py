@@ -71,6 +71,27 @@ def test_time_limit_keeps_the_best_and_resume_continues(shapes: Path) -> None:
     assert list(pd.read_csv("runs/budget/history.csv")["epoch"]) == [1, 2, 3, 4]
 
 
+def test_no_plots_writes_the_scores_without_figures_and_a_resume_can_draw_them(shapes) -> None:
+    """--no-plots (Ultralytics' plots=False): the report keeps its scores and tables and says
+    that its figures were not drawn; a resume with --plots draws them."""
+    result = _train(shapes, "--name", "bare", "--no-plots")
+    assert result.exit_code == 0, result.output
+    run = Path("runs/bare")
+    assert not list((run / "plots").glob("*.png"))
+    html = (run / "report.html").read_text()
+    assert "figures not drawn (plots off: --no-plots)" in html and "data:image/png" not in html
+    assert {"val", "test"} <= set(json.loads((run / "metrics.json").read_text()))
+    resumed = runner.invoke(app, ["train", "--resume", "runs/bare", "--epochs", "4", "--plots"])
+    assert resumed.exit_code == 0, resumed.output
+    assert (run / "plots" / "curves.png").read_bytes()[:8] == PNG
+    assert "figures not drawn" not in (run / "report.html").read_text()
+    from_python = ImageClassifier(config=TINY, plots=False, quiet=True, name="py").fit(shapes)
+    assert not list((from_python.run_dir_ / "plots").glob("*.png"))
+    refused = _train(shapes, "--set", "run.plots=maybe")
+    assert refused.exit_code == 2 and "plots" in refused.output
+    assert "Traceback" not in refused.output
+
+
 def test_evaluate_predict_and_runs_list(shapes: Path) -> None:
     assert _train(shapes, "--name", "r").exit_code == 0
     evaluated = runner.invoke(app, ["evaluate", "runs/r", "--json"])

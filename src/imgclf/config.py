@@ -359,6 +359,11 @@ class RunConfig(_Section):
     name: str | None = Field(None, description="Run folder name (default: model-data-N).")
     project: Path = Field(Path("runs"), description="Folder that holds the run folders.")
     quiet: bool = False
+    plots: bool = Field(
+        True,
+        description="Draw the report's figures (curves, confusion matrices, mistakes, samples); "
+        "off, the report has the scores and tables only: quicker sweep trials.",
+    )
     study: str | None = Field(None, description="The sweep (Optuna study) the run is a trial of.")
     trial: int | None = Field(None, ge=0, description="Its trial number in the study.")
     parent: str | None = Field(None, description="The run this one refits or derives from.")

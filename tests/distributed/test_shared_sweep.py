@@ -47,7 +47,7 @@ def test_two_sweep_processes_share_one_study(colours: Path, tmp_path: Path, data
     command = [
         sys.executable, "-m", "imgclf", "sweep", str(colours), "--space", "space.yaml",
         "--trials", "6", "--study", "shared", "--project", str(project), "--model", "cnn",
-        "--epochs", "1", "--val-split", "0.25", "--test-split", "0", *url,
+        "--epochs", "1", "--val-split", "0.25", "--test-split", "0", "--no-plots", *url,
     ]  # fmt: skip
     env = {**os.environ, "IMGCLF_CACHE_DIR": str(tmp_path / "cache")}
     workers = [

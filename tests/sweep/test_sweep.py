@@ -119,10 +119,13 @@ def test_the_deadline_cuts_the_trial_in_flight(tmp_path, blocks_npz):
 
 
 def test_refit_trains_the_best_settings_on_train_and_val(tmp_path, blocks_npz):
+    """...and draws its figures, the run one keeps, though the trials were told not to."""
     project = tmp_path / "runs"
     result = api.sweep(blocks_npz, SPACE, trials=2, study="r", project=project, refit=True,
-                       **SHARED)  # fmt: skip
+                       plots=False, **SHARED)  # fmt: skip
     assert result.refit == "r-refit"
+    assert not list((project / "r-000" / "plots").glob("*.png"))
+    assert (project / "r-refit" / "plots" / "curves.png").is_file()
     started = {r["run"]: r for r in _ledger(project) if r["event"] == "started"}
     refit = started["r-refit"]
     assert refit["parent"] == result.best["run"] and refit["study"] == "r"
@@ -226,9 +229,11 @@ def test_the_cli_sweeps_and_reports(tmp_path, blocks_npz):
     result = runner.invoke(app, [
         "sweep", str(blocks_npz), "--space", str(space), "--trials", "2", "--study", "c",
         "--project", str(project), "--model", "mlp", "--epochs", "2", "--val-split", "0.3",
+        "--no-plots",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "study c: 2 trials" in result.output and "best: trial" in result.output
+    assert not list(project.glob("c-*/plots/*.png"))  # the trials' figures were not drawn
     report = runner.invoke(app, ["sweep", "report", "c", "--project", str(project)])
     assert report.exit_code == 0, report.output
     folder = project / "sweeps" / "c"

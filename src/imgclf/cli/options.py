@@ -13,14 +13,16 @@ from imgclf.api import schema_default
 from imgclf.errors import ConfigError
 
 
-def schema_option(key: str, help: str | None = None, default: str | None = None, **kwargs):
+def schema_option(
+    key: str, help: str | None = None, default: str | None = None, *flags: str, **kwargs
+):
     """A typer option whose help (the schema's description of ``key`` unless given) ends with
     the schema's default of ``key`` (or with ``default``, a phrase for defaults the schema
-    leaves to the data, such as image_size)."""
+    leaves to the data, such as image_size); ``flags`` name it (``--plots/--no-plots``)."""
     help = help or api.setting_help(key)
     shown = default or schema_default(key)
     text = f"{help}  [default: {shown}]" if shown else help
-    return typer.Option(help=text, show_default=False, **kwargs)
+    return typer.Option(*flags, help=text, show_default=False, **kwargs)
 
 
 def schema_choice(key: str, help: str | None = None, default: str | None = None) -> Any:
@@ -111,6 +113,7 @@ SetOpt = Annotated[
     typer.Option("--set", metavar="KEY=VALUE", help="Any config key: --set train.patience=5"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
+PlotsOpt = Annotated[bool | None, schema_option("run.plots", None, "--plots", "--plots/--no-plots")]
 DeviceOpt = Annotated[str | None, schema_option("train.device")]
 PrecisionOpt = schema_choice("train.precision")
 

@@ -21,6 +21,7 @@ from imgclf.cli.options import (
     ImageSizeOpt,
     ModelOpt,
     ModeOpt,
+    PlotsOpt,
     SeedOpt,
     SetOpt,
     TestSplitOpt,
@@ -94,6 +95,7 @@ def sweep_run(
         typer.Option(metavar="NAME", help="Mirror each trial into tensorboard or mlflow."),
     ] = None,
     project: _Project = Path("runs"),
+    plots: PlotsOpt = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -103,7 +105,7 @@ def sweep_run(
         "model": model, "mode": mode, "epochs": epochs, "batch_size": batch_size,
         "image_size": image_size, "val_split": val_split, "test_split": test_split,
         "seed": seed, "device": device, "data_dir": data_dir, "project": project, "quiet": True,
-        "run.track": track, **key_values(set_),
+        "plots": plots, "run.track": track, **key_values(set_),
     }  # fmt: skip
     with user_errors():
         result = api.sweep(

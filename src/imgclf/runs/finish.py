@@ -132,7 +132,7 @@ def write_run_artifacts(result: TrainResult, cfg: Config, run: RunDir) -> dict[s
     run.write_json(run.metrics, metrics)  # after the bundle: a failed save leaves the two agreeing
     if not cfg.run.quiet:
         _warn_stale_export(run)
-    plots = _plots(result, cfg, run, evaluations, calibrated)
+    plots = _plots(result, cfg, run, evaluations, calibrated) if cfg.run.plots else {}
     # up to the page itself: its rendering (milliseconds) cannot be in the page it renders
     timings["report"] = time.perf_counter() - started
     timings["total"] = sum(seconds for name, seconds in timings.items() if name != "total")
@@ -271,6 +271,8 @@ def _report(
 
     splits = {k: v for k, v in metrics.items() if k in ("val", "test")}
     notes = [f"stopped: {result.state.stop_reason}"] if result.state.stop_reason else []
+    if not cfg.run.plots:
+        notes.append("figures not drawn (plots off: --no-plots)")
     if len(result.state.planned) > 1:  # say plainly how --epochs splits over the stages
         first, parts = 1, []
         for name, epochs in result.state.planned.items():

@@ -9,12 +9,13 @@ from imgclf.config import Config
 from imgclf.data.formats.resolve import DataLike, same_source
 from imgclf.runs.rundir import RunDir, read_run_config
 
-# What a resume may change: how long it trains (more epochs, a time limit for this session) and
-# where and how fast it reads; anything else would make it another run.
+# What a resume may change: how long it trains (more epochs, a time limit for this session),
+# where and how fast it reads, and what it prints and draws; anything else would make it another
+# run.
 RESUMABLE = (
     "train.epochs", "train.finetune_epochs", "train.time_limit", "train.threads",
-    "train.device", "train.eval_batch_size", "run.quiet", "data.data_dir", "data.cache_dir",
-    "data.workers", "data.download",
+    "train.device", "train.eval_batch_size", "run.quiet", "run.plots", "data.data_dir",
+    "data.cache_dir", "data.workers", "data.download",
 )  # fmt: skip
 
 

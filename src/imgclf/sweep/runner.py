@@ -167,7 +167,10 @@ class TrialRunner:
         if epochs:
             config["train"]["epochs"] = epochs
         name = f"{self.study.study_name}-refit"
-        config["run"].update(name=name, study=self.study.study_name, trial=None, parent=parent)
+        # the run one keeps draws its figures, whatever the trials did
+        config["run"].update(
+            name=name, study=self.study.study_name, trial=None, parent=parent, plots=True
+        )
         self.say(f"refit: trial {best.number}'s settings on train + validation")
         self.train(self.data, config)
         return name
