@@ -21,7 +21,8 @@ from imgclf.cli import app
 from imgclf.errors import ConfigError
 
 SPACE = {"train.lr": {"log_float": [1e-3, 1e-1]}, "train.batch_size": [8, 16]}
-SHARED = {"model": "mlp", "epochs": 3, "quiet": True, "val_split": 0.3}
+# plots off: these tests are about the study, and a tiny trial's figures are most of its time
+SHARED = {"model": "mlp", "epochs": 3, "quiet": True, "val_split": 0.3, "plots": False}
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_refit_trains_the_best_settings_on_train_and_val(tmp_path, blocks_npz):
     """...and draws its figures, the run one keeps, though the trials were told not to."""
     project = tmp_path / "runs"
     result = api.sweep(blocks_npz, SPACE, trials=2, study="r", project=project, refit=True,
-                       plots=False, **SHARED)  # fmt: skip
+                       **SHARED)  # fmt: skip
     assert result.refit == "r-refit"
     assert not list((project / "r-000" / "plots").glob("*.png"))
     assert (project / "r-refit" / "plots" / "curves.png").is_file()
