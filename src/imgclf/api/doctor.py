@@ -89,7 +89,7 @@ def _train(data: Path, root: Path, procs: int, device: str, epochs: int) -> Path
     command = [
         sys.executable, "-m", "imgclf", "train", str(data), "--model", "deep_cnn",
         "--augment", "horizontal_flip=true", "--epochs", str(epochs), "--batch-size", "16",
-        "--val-split", "0.25", "--test-split", "0", "--device", device, "--quiet",
+        "--val-split", "0.25", "--test-split", "0", "--device", device, "--quiet", "--no-plots",
         "--project", str(root / "runs"), "--name", name, *launch,
     ]  # fmt: skip
     env = {**os.environ, "IMGCLF_CACHE_DIR": str(root / "cache")}
