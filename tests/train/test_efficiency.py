@@ -42,10 +42,22 @@ def test_the_summary_divides_what_the_meter_summed() -> None:
 def test_the_peak_is_the_best_probe_kept_per_machine(tmp_path: Path, monkeypatch) -> None:
     probes = iter([120.0, 80.0, 150.0, 50.0])  # a busy machine reads low
     monkeypatch.setattr(efficiency, "_measure", lambda *a: next(probes))
-    seen = [efficiency.machine_peak_gflops(Runtime(), tmp_path) for _ in range(3)]
+    seen = []
+    for _ in range(3):  # three processes
+        monkeypatch.setattr(efficiency, "_PROBED", {})
+        seen.append(efficiency.machine_peak_gflops(Runtime(), tmp_path))
     assert seen == [120.0, 120.0, 150.0] and (tmp_path / "machine-peak.json").is_file()
     # another precision has its own record
     assert efficiency.machine_peak_gflops(Runtime(precision="16-mixed"), tmp_path) == 50.0
+
+
+def test_a_process_probes_once(tmp_path: Path, monkeypatch) -> None:
+    """A sweep's trials or a notebook's runs pay the probe once, not once a run."""
+    calls = []
+    monkeypatch.setattr(efficiency, "_measure", lambda *a: calls.append(a) or 100.0)
+    monkeypatch.setattr(efficiency, "_PROBED", {})
+    peaks = [efficiency.machine_peak_gflops(Runtime(), tmp_path) for _ in range(3)]
+    assert peaks == [100.0] * 3 and len(calls) == 1
 
 
 def test_the_peak_is_the_better_of_the_matmul_and_the_convolution(monkeypatch) -> None:

@@ -24,6 +24,7 @@ from imgclf.runtime import Runtime, cpu_model
 
 PEAK_SIZE, PEAK_REPEATS = 1024, 3  # best of 4 calls: within 1 % of 9 calls, half the time
 PEAK_CONV = (8, 128, 32)  # batch, channels, side of the 3x3 convolution probe: 2.4 GFLOP
+_PROBED: dict[str, float] = {}  # this process's probe of each device, dtype and thread count
 
 
 @dataclass
@@ -63,9 +64,10 @@ def step_flops(module: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
 
 def machine_peak_gflops(runtime: Runtime, cache_dir: Path | None = None) -> float | None:
     """This machine's GFLOP/s at the run's precision (fp32, or bf16 under bf16-mixed), with
-    its threads: the better of a matmul and a 3x3 convolution. Each call probes briefly (about
-    0.09 s on one CPU core) and ``cache_dir/machine-peak.json`` keeps the best probe so far: a
-    probe on a busy machine reads low, and the best of many is the machine's."""
+    its threads: the better of a matmul and a 3x3 convolution. A process probes once (about
+    0.09 s on one CPU core: a third of a small run's time, paid once by a sweep's trials or a
+    notebook's runs) and ``cache_dir/machine-peak.json`` keeps the best probe so far: a probe on
+    a busy machine reads low, and the best of many is the machine's."""
     dtype = torch.bfloat16 if runtime.precision == "bf16-mixed" else torch.float32
     if runtime.precision == "16-mixed":
         dtype = torch.float16
@@ -75,9 +77,11 @@ def machine_peak_gflops(runtime: Runtime, cache_dir: Path | None = None) -> floa
     file = cache_dir / "machine-peak.json" if cache_dir is not None else None
     known = _read(file)
     try:
-        peak = max(_measure(device, dtype), known.get(key, 0.0))
+        if key not in _PROBED:
+            _PROBED[key] = _measure(device, dtype)
     except RuntimeError:  # a device or dtype without matmul: no percentage
         return known.get(key)
+    peak = max(_PROBED[key], known.get(key, 0.0))
     if file is not None and peak != known.get(key):
         file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(file, json.dumps({**known, key: peak}, indent=2) + "\n")
